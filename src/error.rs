@@ -1,0 +1,228 @@
+//! Every error the library reports, each with its exit code. `main` maps them in one place.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::migration::ParseError;
+
+/// Documented exit codes (README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok = 0,
+    /// Pending migrations (with `--exit-code`) or `verify` found a problem.
+    Pending = 1,
+    /// A migration, the connection or the database failed.
+    Failed = 2,
+    /// Bad input or configuration: flags, URL, migration files.
+    BadInput = 3,
+    /// Refused before anything ran: applied files changed, `--strict` order, lock busy.
+    Refused = 4,
+}
+
+/// A PostgreSQL error with everything the server said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    pub code: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character position in the statement sent, when the server gave one.
+    pub position: Option<usize>,
+}
+
+impl SqlError {
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => SqlError {
+                code: Some(db.code().code().to_string()),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+                position: match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+                    _ => None,
+                },
+            },
+            // "connection closed", I/O errors: tokio-postgres' Display says what happened.
+            None => SqlError {
+                code: None,
+                message: {
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        text = format!("{text}: {s}");
+                        source = s.source();
+                    }
+                    text
+                },
+                detail: None,
+                hint: None,
+                position: None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "ERROR {code}: {}", self.message)?,
+            None => write!(f, "{}", self.message)?,
+        }
+        if let Some(d) = &self.detail {
+            write!(f, "\n  DETAIL: {d}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  HINT: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A migration that failed while running, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFailure {
+    pub file: PathBuf,
+    pub direction: &'static str,
+    /// 1-based line and column in the file.
+    pub line: usize,
+    pub column: usize,
+    pub statement: String,
+    pub error: SqlError,
+    /// True when the file ran in a transaction that was rolled back.
+    pub transactional: bool,
+    /// For `transaction:false` files: the statements of this file that ran before.
+    pub ran_before: Vec<String>,
+}
+
+impl fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        writeln!(
+            f,
+            "{} of {name} failed at {}:{}:{}",
+            self.direction,
+            self.file.display(),
+            self.line,
+            self.column
+        )?;
+        writeln!(f, "  {}", self.error.to_string().replace('\n', "\n  "))?;
+        writeln!(f, "  statement: {}", self.statement)?;
+        if self.transactional {
+            write!(
+                f,
+                "nothing of {name} was kept: its transaction was rolled back; fix the file and run the command again"
+            )
+        } else if self.ran_before.is_empty() {
+            write!(
+                f,
+                "{name} runs outside a transaction (transaction:false); this was its first statement, so nothing of it ran and nothing was recorded; fix it and run the command again"
+            )
+        } else {
+            write!(
+                f,
+                "{name} runs outside a transaction (transaction:false): these earlier statements of it DID run and were not undone, and the migration is not recorded:\n{}\nmake the file safe to run again (IF NOT EXISTS, …) or undo them by hand, then run the command again",
+                self.ran_before
+                    .iter()
+                    .map(|s| format!("    {s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+
+    #[error("cannot connect to {target}: {error}")]
+    Connect {
+        target: String,
+        error: Box<SqlError>,
+    },
+
+    #[error("{context} on {target}: {error}")]
+    Database {
+        target: String,
+        context: String,
+        error: Box<SqlError>,
+    },
+
+    #[error("{target}: {failure}")]
+    Migration {
+        target: String,
+        failure: Box<MigrationFailure>,
+    },
+
+    #[error(
+        "{target}: another pgfleet run held the migration lock for longer than --lock-wait {waited}s ({holder}); try again later or raise --lock-wait"
+    )]
+    LockBusy {
+        target: String,
+        waited: u64,
+        holder: String,
+    },
+
+    #[error(
+        "{target}: these applied migrations were edited since they were applied (checksum differs):\n{}\nrestore them (a new migration is the way to change an applied one), or pass --allow-changed to go on anyway",
+        .files.iter().map(|f| format!("    {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    Changed { target: String, files: Vec<String> },
+
+    #[error(
+        "{target}: --strict refuses pending migrations older than the newest applied one ({newest}):\n{}\nrename them to a newer version, or run without --strict",
+        .files.iter().map(|f| format!("    {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    OutOfOrder {
+        target: String,
+        newest: String,
+        files: Vec<String>,
+    },
+
+    #[error("{target}: cannot roll back {what}")]
+    Rollback { target: String, what: String },
+
+    #[error("{what}: {error}")]
+    Io {
+        what: String,
+        #[source]
+        error: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Command(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Config(_) | Error::Parse(_) => ExitCode::BadInput,
+            Error::Changed { .. } | Error::OutOfOrder { .. } | Error::LockBusy { .. } => {
+                ExitCode::Refused
+            }
+            Error::Rollback { .. } => ExitCode::BadInput,
+            Error::Connect { .. }
+            | Error::Database { .. }
+            | Error::Migration { .. }
+            | Error::Io { .. }
+            | Error::Command(_) => ExitCode::Failed,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,44 @@
+//! pgfleet: dbmate-compatible PostgreSQL migrations, applied safely.
+//!
+//! The layers, from the outside in: `cli` (flags) → `settings` (validated) → `runner`
+//! (executes a `plan` against a `tracking::Database`, emitting events) → `report` (the only
+//! place that prints progress and summaries). `transport` gives connections to databases.
+
+pub mod cli;
+pub mod error;
+pub mod migration;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod settings;
+pub mod tracking;
+pub mod transport;
+
+pub use error::{Error, ExitCode};
+
+/// The closest of `candidates` to a misspelt `word`, for "did you mean" hints.
+pub fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suggests_close_names_only() {
+        let known = ["transaction", "lock_timeout", "statement_timeout"];
+        assert_eq!(
+            super::suggest("lock_timout", &known).as_deref(),
+            Some("lock_timeout")
+        );
+        assert_eq!(
+            super::suggest("transation", &known).as_deref(),
+            Some("transaction")
+        );
+        assert_eq!(super::suggest("colour", &known), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! Migration files: finding them, parsing dbmate's format, checksums, and the
+//! statement splitting that `transaction:false` files need.
+
+mod checksum;
+mod parse;
+mod split;
+
+use std::path::{Path, PathBuf};
+
+pub use checksum::{checksum, normalize};
+pub use parse::{ParseError, ParseErrorKind, parse};
+pub use split::{Statement, split_statements};
+
+/// One migration file, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The leading digits of the file name, kept as a string as dbmate does.
+    pub version: String,
+    pub file_name: String,
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the normalised file text.
+    pub checksum: String,
+    pub up: Vec<Section>,
+    pub down: Vec<Section>,
+}
+
+impl Migration {
+    /// True when every up section runs inside the migration's transaction.
+    pub fn up_transactional(&self) -> bool {
+        self.up.iter().all(|s| s.options.transaction)
+    }
+
+    pub fn down_transactional(&self) -> bool {
+        self.down.iter().all(|s| s.options.transaction)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub fn marker(self) -> &'static str {
+        match self {
+            Direction::Up => "migrate:up",
+            Direction::Down => "migrate:down",
+        }
+    }
+}
+
+/// The text of one `-- migrate:up` or `-- migrate:down` section, marker line included
+/// (dbmate sends it that way), with where it starts in the file so that server error
+/// positions can be mapped back to file:line:column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub direction: Direction,
+    pub options: SectionOptions,
+    pub sql: String,
+    /// 1-based line of the marker in the file.
+    pub start_line: usize,
+}
+
+impl Section {
+    /// True when the section holds nothing but its marker, blank lines and comments.
+    pub fn is_empty(&self) -> bool {
+        split_statements(&self.sql).is_empty()
+    }
+
+    /// Maps a 0-based character offset into `sql` to a 1-based (line, column) in the file.
+    pub fn file_position(&self, char_offset: usize) -> (usize, usize) {
+        let mut line = self.start_line;
+        let mut col = 1;
+        for ch in self.sql.chars().take(char_offset) {
+            if ch == '\n' {
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        }
+        (line, col)
+    }
+}
+
+/// Options given on a marker line as `key:value` pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionOptions {
+    /// `transaction:false` runs the section statement by statement, outside a transaction.
+    pub transaction: bool,
+    /// `lock_timeout:30s` overrides the run's lock_timeout for this section.
+    pub lock_timeout: Option<Timeout>,
+    /// `statement_timeout:5min` overrides the run's statement_timeout for this section.
+    pub statement_timeout: Option<Timeout>,
+}
+
+impl Default for SectionOptions {
+    fn default() -> Self {
+        SectionOptions {
+            transaction: true,
+            lock_timeout: None,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// A PostgreSQL duration setting, validated when read so the server never sees a typo.
+/// Zero means "off", as in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    pub millis: u64,
+}
+
+impl Timeout {
+    /// Parses `500ms`, `5s`, `2min`, `1h`, `0`, `off` (a bare number is milliseconds, as in
+    /// PostgreSQL).
+    pub fn parse(text: &str) -> Option<Timeout> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("off") {
+            return Some(Timeout { millis: 0 });
+        }
+        let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        if digits_end == 0 {
+            return None;
+        }
+        let n: u64 = t[..digits_end].parse().ok()?;
+        let factor = match &t[digits_end..] {
+            "" | "ms" => 1,
+            "s" => 1000,
+            "min" | "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return None,
+        };
+        n.checked_mul(factor).map(|millis| Timeout { millis })
+    }
+
+    /// The value as PostgreSQL's `SET` accepts it.
+    pub fn as_setting(self) -> String {
+        format!("{}ms", self.millis)
+    }
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.millis {
+            0 => write!(f, "off"),
+            m if m % 3_600_000 == 0 => write!(f, "{}h", m / 3_600_000),
+            m if m % 60_000 == 0 => write!(f, "{}min", m / 60_000),
+            m if m % 1000 == 0 => write!(f, "{}s", m / 1000),
+            m => write!(f, "{m}ms"),
+        }
+    }
+}
+
+/// The version of a migration file name (`^(\d+).*\.sql$`), or None for other files.
+pub fn version_of(file_name: &str) -> Option<&str> {
+    if !file_name.ends_with(".sql") {
+        return None;
+    }
+    let end = file_name
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(file_name.len());
+    (end > 0 && end <= file_name.len() - 4).then(|| &file_name[..end])
+}
+
+/// Reads and parses every migration file directly in `dir`, ordered by file name as a
+/// string (dbmate's order). Other files and sub-folders are ignored.
+pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, ParseError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        ParseError::new(
+            dir,
+            0,
+            ParseErrorKind::Unreadable(if e.kind() == std::io::ErrorKind::NotFound {
+                "the migrations folder does not exist (create it, or pass --migrations-dir)"
+                    .to_string()
+            } else {
+                e.to_string()
+            }),
+        )
+    })?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| ParseError::new(dir, 0, ParseErrorKind::Unreadable(e.to_string())))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if version_of(&name).is_none() || entry.path().is_dir() {
+            continue;
+        }
+        names.push(name);
+    }
+    names.sort();
+
+    let mut migrations: Vec<Migration> = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| ParseError::new(&path, 0, ParseErrorKind::Unreadable(e.to_string())))?;
+        let migration = parse(&path, &bytes)?;
+        if let Some(other) = migrations.iter().find(|m| m.version == migration.version) {
+            return Err(ParseError::new(
+                &path,
+                0,
+                ParseErrorKind::DuplicateVersion {
+                    version: migration.version,
+                    other: other.file_name.clone(),
+                },
+            ));
+        }
+        migrations.push(migration);
+    }
+    Ok(migrations)
+}
+
+/// Writes dbmate's template for `new NAME` and returns its path; fails if it exists.
+pub fn create_new(
+    dir: &Path,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}_{}.sql", now.format("%Y%m%d%H%M%S"), name));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::io::Write::write_all(&mut file, b"-- migrate:up\n\n\n-- migrate:down\n\n")?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_dbmates_pattern() {
+        assert_eq!(version_of("20240101_init.sql"), Some("20240101"));
+        assert_eq!(version_of("001.sql"), Some("001"));
+        assert_eq!(version_of("init.sql"), None);
+        assert_eq!(version_of("001_init.sql.bak"), None);
+        assert_eq!(version_of("001_init.txt"), None);
+    }
+
+    #[test]
+    fn timeouts_parse_like_postgres_settings() {
+        assert_eq!(Timeout::parse("30s"), Some(Timeout { millis: 30_000 }));
+        assert_eq!(Timeout::parse("500ms"), Some(Timeout { millis: 500 }));
+        assert_eq!(Timeout::parse("2min"), Some(Timeout { millis: 120_000 }));
+        assert_eq!(Timeout::parse("250"), Some(Timeout { millis: 250 }));
+        assert_eq!(Timeout::parse("off"), Some(Timeout { millis: 0 }));
+        assert_eq!(Timeout::parse("soon"), None);
+        assert_eq!(Timeout::parse("5 parsecs"), None);
+        assert_eq!(Timeout { millis: 90_000 }.to_string(), "90s");
+    }
+
+    #[test]
+    fn positions_map_into_the_file() {
+        let s = Section {
+            direction: Direction::Up,
+            options: SectionOptions::default(),
+            sql: "-- migrate:up\nselect 1;\nselect bogus;\n".into(),
+            start_line: 3,
+        };
+        // "bogus" starts at character 31 (0-based) → line 5, column 8.
+        let offset = s.sql.find("bogus").unwrap();
+        assert_eq!(s.file_position(offset), (5, 8));
+    }
+}

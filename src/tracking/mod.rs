@@ -1,0 +1,135 @@
+//! The database side of migrations, behind one small trait: the tracking tables, the
+//! run lock, applying and reverting a migration. The planner and runner never see a
+//! connection; each transport (URL, SSH tunnel, psql in a container) implements this.
+//!
+//! Tables: dbmate's `schema_migrations(version)` — untouched in shape, so dbmate reads a
+//! database pgfleet migrated — and `<table>_pgfleet` beside it with what dbmate does not
+//! keep (checksum, timings, who). A version counts as applied when it is in dbmate's table;
+//! a row of ours without one is stale (dbmate rolled it back) and ignored.
+
+mod dump;
+pub mod native;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use dump::{DUMP_ARGS, dbmate_schema_dump};
+pub use native::NativeDatabase;
+
+use crate::error::{Error, MigrationFailure};
+use crate::migration::{Migration, Timeout};
+
+/// One applied version, as read from the tracking tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRow {
+    pub version: String,
+    /// None for versions applied by dbmate (or before pgfleet recorded checksums).
+    pub checksum: Option<String>,
+    pub applied_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub applied_by: Option<String>,
+    pub pgfleet_version: Option<String>,
+}
+
+/// Where the tracking tables live, resolved on the server (quote_ident, as dbmate does, so
+/// dumps match dbmate's byte for byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub schema: String,
+    /// Quoted `schema.schema_migrations`.
+    pub migrations: String,
+    /// Quoted `schema.schema_migrations_pgfleet`.
+    pub pgfleet: String,
+}
+
+/// Settings that hold for every migration of a run, unless a file's marker overrides them.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub lock_timeout: Timeout,
+    pub statement_timeout: Timeout,
+    /// `user@machine`, recorded with each migration.
+    pub applied_by: String,
+}
+
+/// Who holds the run lock, for the message a waiting runner prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: i32,
+    pub application_name: String,
+    pub user: String,
+    pub client: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "held by pid {} ({}, user {}, from {}) since {}",
+            self.pid, self.application_name, self.user, self.client, self.since
+        )
+    }
+}
+
+/// The outcome of applying or reverting one migration.
+#[derive(Debug)]
+pub enum StepError {
+    /// The migration's SQL failed; the database is as before it (or, for
+    /// `transaction:false`, the failure says which statements ran).
+    Failed(Box<MigrationFailure>),
+    /// The bookkeeping or the connection failed.
+    Database(Error),
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        StepError::Database(e)
+    }
+}
+
+#[async_trait]
+pub trait Database: Send {
+    /// The target as shown to users (passwords redacted).
+    fn target(&self) -> &str;
+
+    /// Where the tracking tables are.
+    fn tables(&self) -> &Tables;
+
+    /// Reads applied versions; an empty list when the tables do not exist yet.
+    async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error>;
+
+    /// Creates the tracking tables (and their schema) when missing.
+    async fn ensure_tables(&mut self) -> Result<(), Error>;
+
+    /// Takes the run's session-level advisory lock, waiting up to `wait`; `on_wait` is told
+    /// who holds it the first time the lock is found taken.
+    async fn lock(
+        &mut self,
+        wait: Duration,
+        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
+    ) -> Result<(), Error>;
+
+    async fn unlock(&mut self) -> Result<(), Error>;
+
+    /// Runs the up sections and records the version, atomically when transactional.
+    /// Returns how long the SQL took.
+    async fn apply(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError>;
+
+    /// Runs the down sections and deletes the version, atomically when transactional.
+    async fn revert(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError>;
+
+    /// Records checksums for applied versions that have none (taken over from dbmate).
+    async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error>;
+
+    /// Runs `pg_dump` with `args` (and the connection's own) against this database.
+    async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error>;
+}

@@ -1,0 +1,628 @@
+//! `Database` over PostgreSQL's native protocol (tokio-postgres). Any transport that yields
+//! a `tokio_postgres::Client` — a URL today, an SSH tunnel tomorrow — uses this.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use tokio_postgres::Client;
+
+use super::{AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables};
+use crate::error::{Error, MigrationFailure, SqlError};
+use crate::migration::{Direction, Migration, Section, split_statements};
+use crate::transport::DbUrl;
+
+pub struct NativeDatabase {
+    client: Client,
+    target: String,
+    tables: Tables,
+    lock_key: i64,
+    /// How to reach the database again for pg_dump.
+    url: DbUrl,
+}
+
+/// What to do when the database named by the URL does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Create it (`up`, as dbmate does).
+    Create,
+    /// Report it as an error.
+    Fail,
+}
+
+impl NativeDatabase {
+    /// Connects, creating the database first when asked to, and resolves where the
+    /// tracking tables live (`table_override` is `--migrations-table`).
+    pub async fn connect(
+        url: &DbUrl,
+        table_override: Option<&str>,
+        missing: Missing,
+        on_create: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<NativeDatabase, Error> {
+        let target = url.to_string();
+        let connect_error = |error: SqlError| Error::Connect {
+            target: target.clone(),
+            error: Box::new(explain_connect(error)),
+        };
+        let client = match url.connect().await {
+            Ok(c) => c,
+            Err(e) if e.is_code("3D000") && missing == Missing::Create => {
+                on_create(&url.dbname);
+                create_database(url).await.map_err(connect_error)?;
+                url.connect().await.map_err(connect_error)?
+            }
+            Err(e) => return Err(connect_error(e)),
+        };
+        let tables = resolve_tables(&client, url, table_override)
+            .await
+            .map_err(|error| Error::Database {
+                target: target.clone(),
+                context: "cannot resolve the migrations table".into(),
+                error: Box::new(error),
+            })?;
+        // One key per tracking table: runners that share the table exclude each other.
+        let digest =
+            <sha2::Sha256 as sha2::Digest>::digest(format!("pgfleet:{}", tables.migrations));
+        let lock_key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        Ok(NativeDatabase {
+            client,
+            target,
+            tables,
+            lock_key,
+            url: url.clone(),
+        })
+    }
+
+    fn db_error(&self, context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+        let context = context.to_string();
+        move |e| Error::Database {
+            target: self.target.clone(),
+            context: context.clone(),
+            error: Box::new(e.into()),
+        }
+    }
+
+    async fn table_exists(&self, quoted: &str) -> Result<bool, Error> {
+        let row = self
+            .client
+            .query_one("select to_regclass($1) is not null", &[&quoted])
+            .await
+            .map_err(self.db_error("cannot read the migrations table"))?;
+        Ok(row.get(0))
+    }
+
+    async fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
+        let hi = (self.lock_key >> 32) as u32;
+        let lo = self.lock_key as u32;
+        let row = self
+            .client
+            .query_opt(
+                "select a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+                        coalesce(host(a.client_addr), 'local socket'),
+                        coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?')
+                   from pg_locks l join pg_stat_activity a on a.pid = l.pid
+                  where l.locktype = 'advisory' and l.granted
+                    and l.database = (select oid from pg_database where datname = current_database())
+                    and l.classid::bigint = $1 and l.objid::bigint = $2 and l.objsubid = 1
+                  limit 1",
+                &[&i64::from(hi), &i64::from(lo)],
+            )
+            .await
+            .map_err(self.db_error("cannot read who holds the migration lock"))?;
+        Ok(row.map(|r| LockHolder {
+            pid: r.get(0),
+            application_name: r.get(1),
+            user: r.get(2),
+            client: r.get(3),
+            since: r.get(4),
+        }))
+    }
+
+    /// Runs one direction of a migration in a single transaction. The statements are
+    /// pipelined: one round trip, and the first error names the statement that failed
+    /// (the ones after it only report the aborted transaction).
+    async fn run_transactional(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        let sections = sections(migration, direction);
+        let tx = self.client.transaction().await.map_err(db_error(
+            &self.target,
+            "cannot begin the migration's transaction",
+        ))?;
+        let started = Instant::now();
+        // Each request with the statement it runs (None for the timeout settings).
+        let mut requests: Vec<(String, Option<StatementRef<'_>>)> = Vec::new();
+        for section in sections {
+            for set in timeouts(section, settings, "set local") {
+                requests.push((set, None));
+            }
+            for stmt in split_statements(&section.sql) {
+                requests.push((stmt.sql.to_string(), Some((section, stmt.offset, stmt.sql))));
+            }
+        }
+        let results = join_all(requests.iter().map(|(sql, _)| tx.batch_execute(sql))).await;
+        for ((_, stmt), result) in requests.iter().zip(results) {
+            if let Err(e) = result {
+                let error = SqlError::from(e);
+                return Err(match stmt {
+                    Some((section, offset, sql)) => StepError::Failed(Box::new(failure(
+                        migration,
+                        direction,
+                        section,
+                        *offset,
+                        sql,
+                        error,
+                        true,
+                        Vec::new(),
+                    ))),
+                    None => StepError::Database(Error::Database {
+                        target: self.target.clone(),
+                        context: format!("cannot set the timeouts of {}", migration.file_name),
+                        error: Box::new(error),
+                    }),
+                });
+            }
+        }
+        let elapsed = started.elapsed();
+        record(&tx, &self.tables, migration, direction, elapsed, settings)
+            .await
+            .map_err(db_error(&self.target, "cannot record the migration"))?;
+        tx.commit()
+            .await
+            .map_err(db_error(&self.target, "cannot commit the migration"))?;
+        Ok(elapsed)
+    }
+
+    /// `transaction:false`: statement by statement, then the bookkeeping in a transaction
+    /// of its own, so a failure records nothing.
+    async fn run_outside_transaction(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        let started = Instant::now();
+        let mut ran: Vec<String> = Vec::new();
+        let outcome = async {
+            for section in sections(migration, direction) {
+                for set in timeouts(section, settings, "set") {
+                    self.client.batch_execute(&set).await.map_err(db_error(
+                        &self.target,
+                        &format!("cannot set the timeouts of {}", migration.file_name),
+                    ))?;
+                }
+                for stmt in split_statements(&section.sql) {
+                    if let Err(e) = self.client.batch_execute(stmt.sql).await {
+                        return Err(StepError::Failed(Box::new(failure(
+                            migration,
+                            direction,
+                            section,
+                            stmt.offset,
+                            stmt.sql,
+                            e.into(),
+                            false,
+                            std::mem::take(&mut ran),
+                        ))));
+                    }
+                    ran.push(stmt.summary());
+                }
+            }
+            Ok(())
+        }
+        .await;
+        // Session settings must not leak into the next migration of the run.
+        let reset = self
+            .client
+            .batch_execute("set lock_timeout to default; set statement_timeout to default")
+            .await;
+        outcome?;
+        reset.map_err(db_error(
+            &self.target,
+            "cannot reset the session's timeouts",
+        ))?;
+        let elapsed = started.elapsed();
+        let tx = self.client.transaction().await.map_err(db_error(
+            &self.target,
+            "cannot begin the bookkeeping transaction",
+        ))?;
+        record(&tx, &self.tables, migration, direction, elapsed, settings)
+            .await
+            .map_err(db_error(&self.target, "cannot record the migration"))?;
+        tx.commit()
+            .await
+            .map_err(db_error(&self.target, "cannot commit the bookkeeping"))?;
+        Ok(elapsed)
+    }
+}
+
+/// A statement of a section: the section, its byte offset there, its text.
+type StatementRef<'a> = (&'a Section, usize, &'a str);
+
+fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Error {
+    let (target, context) = (target.to_string(), context.to_string());
+    move |e| Error::Database {
+        target: target.clone(),
+        context: context.clone(),
+        error: Box::new(e.into()),
+    }
+}
+
+fn sections(migration: &Migration, direction: Direction) -> &[Section] {
+    match direction {
+        Direction::Up => &migration.up,
+        Direction::Down => &migration.down,
+    }
+}
+
+/// `SET [LOCAL]` statements for the section's timeouts: its marker options, else the run's.
+fn timeouts(section: &Section, settings: &ApplySettings, set: &str) -> Vec<String> {
+    let lock = section
+        .options
+        .lock_timeout
+        .unwrap_or(settings.lock_timeout);
+    let statement = section
+        .options
+        .statement_timeout
+        .unwrap_or(settings.statement_timeout);
+    vec![
+        format!("{set} lock_timeout = '{}'", lock.as_setting()),
+        format!("{set} statement_timeout = '{}'", statement.as_setting()),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn failure(
+    migration: &Migration,
+    direction: Direction,
+    section: &Section,
+    stmt_offset: usize,
+    stmt_sql: &str,
+    error: SqlError,
+    transactional: bool,
+    ran_before: Vec<String>,
+) -> MigrationFailure {
+    let stmt = crate::migration::Statement {
+        sql: stmt_sql,
+        offset: stmt_offset,
+    };
+    // The server counts characters from the start of the statement we sent.
+    let char_offset = match error.position {
+        Some(p) => section.sql[..stmt_offset].chars().count() + p.saturating_sub(1),
+        None => section.sql[..stmt.body_offset()].chars().count(),
+    };
+    let (line, column) = section.file_position(char_offset);
+    MigrationFailure {
+        file: migration.path.clone(),
+        direction: match direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        },
+        line,
+        column,
+        statement: stmt.summary(),
+        error,
+        transactional,
+        ran_before,
+    }
+}
+
+async fn record(
+    tx: &tokio_postgres::Transaction<'_>,
+    tables: &Tables,
+    migration: &Migration,
+    direction: Direction,
+    elapsed: Duration,
+    settings: &ApplySettings,
+) -> Result<(), tokio_postgres::Error> {
+    match direction {
+        Direction::Up => {
+            let duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+            tx.execute(
+                &format!("insert into {} (version) values ($1)", tables.migrations),
+                &[&migration.version],
+            )
+            .await?;
+            tx.execute(
+                &format!(
+                    "insert into {} (version, checksum, file_name, applied_at, duration_ms, applied_by, pgfleet_version)
+                     values ($1, $2, $3, clock_timestamp(), $4, $5, $6)
+                     on conflict (version) do update set checksum = excluded.checksum,
+                        file_name = excluded.file_name, applied_at = excluded.applied_at,
+                        duration_ms = excluded.duration_ms, applied_by = excluded.applied_by,
+                        pgfleet_version = excluded.pgfleet_version",
+                    tables.pgfleet
+                ),
+                &[
+                    &migration.version,
+                    &migration.checksum,
+                    &migration.file_name,
+                    &duration_ms,
+                    &settings.applied_by,
+                    &env!("CARGO_PKG_VERSION"),
+                ],
+            )
+            .await?;
+        }
+        Direction::Down => {
+            for table in [&tables.migrations, &tables.pgfleet] {
+                tx.execute(
+                    &format!("delete from {table} where version = $1"),
+                    &[&migration.version],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create_database(url: &DbUrl) -> Result<(), SqlError> {
+    let admin = url.with_dbname("postgres").connect().await?;
+    let quoted: String = admin
+        .query_one("select quote_ident($1)", &[&url.dbname])
+        .await?
+        .get(0);
+    match admin
+        .batch_execute(&format!("create database {quoted}"))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) => match SqlError::from(e) {
+            // Another runner created it a moment ago: that is what we wanted.
+            e if e.is_code("42P04") => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
+/// Adds what to do next to the connection errors users meet most.
+fn explain_connect(mut error: SqlError) -> SqlError {
+    let hint = match error.code.as_deref() {
+        Some("28P01") => Some("check the password in the URL (or PGPASSWORD)"),
+        Some("3D000") => Some("the database does not exist: `pgfleet up` creates it"),
+        Some("28000") => Some("the server refused this user or client address (pg_hba.conf)"),
+        None if error.message.contains("refused") => Some(
+            "is the server running, and listening on that host and port? (`pgfleet wait` waits for it)",
+        ),
+        _ => None,
+    };
+    if error.hint.is_none() {
+        error.hint = hint.map(str::to_string);
+    }
+    error
+}
+
+async fn resolve_tables(
+    client: &Client,
+    url: &DbUrl,
+    table_override: Option<&str>,
+) -> Result<Tables, SqlError> {
+    let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
+        Some((s, t)) => (Some(s.to_string()), t.to_string()),
+        None => (
+            None,
+            table_override.unwrap_or("schema_migrations").to_string(),
+        ),
+    };
+    let schema = match schema.or_else(|| url.search_path.first().cloned()) {
+        Some(s) => s,
+        None => client
+            .query_one("select coalesce(current_schema(), 'public')", &[])
+            .await?
+            .get(0),
+    };
+    let row = client
+        .query_one(
+            "select quote_ident($1), quote_ident($2), quote_ident($3)",
+            &[&schema, &table, &format!("{table}_pgfleet")],
+        )
+        .await?;
+    let (s, t, p): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    Ok(Tables {
+        schema,
+        migrations: format!("{s}.{t}"),
+        pgfleet: format!("{s}.{p}"),
+    })
+}
+
+#[async_trait]
+impl Database for NativeDatabase {
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
+        if !self.table_exists(&self.tables.migrations).await? {
+            return Ok(Vec::new());
+        }
+        let ours = self.table_exists(&self.tables.pgfleet).await?;
+        let sql = if ours {
+            format!(
+                "select m.version::text, p.checksum, to_char(p.applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                        p.duration_ms, p.applied_by, p.pgfleet_version
+                   from {} m left join {} p on p.version = m.version order by m.version",
+                self.tables.migrations, self.tables.pgfleet
+            )
+        } else {
+            format!(
+                "select version::text, null::text, null::text, null::bigint, null::text, null::text
+                   from {} order by version",
+                self.tables.migrations
+            )
+        };
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(self.db_error("cannot read the migrations table"))?;
+        Ok(rows
+            .iter()
+            .map(|r| AppliedRow {
+                version: r.get(0),
+                checksum: r.get(1),
+                applied_at: r.get(2),
+                duration_ms: r.get(3),
+                applied_by: r.get(4),
+                pgfleet_version: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn ensure_tables(&mut self) -> Result<(), Error> {
+        let schema_exists: bool = self
+            .client
+            .query_one(
+                "select exists (select 1 from pg_namespace where nspname = $1)",
+                &[&self.tables.schema],
+            )
+            .await
+            .map_err(self.db_error("cannot read the schemas"))?
+            .get(0);
+        let quoted_schema = self
+            .tables
+            .migrations
+            .rsplit_once('.')
+            .map(|(s, _)| s.to_string())
+            .unwrap_or_default();
+        let mut sql = String::new();
+        if !schema_exists {
+            sql.push_str(&format!("create schema if not exists {quoted_schema};\n"));
+        }
+        sql.push_str(&format!(
+            "create table if not exists {} (version varchar(128) primary key);
+             create table if not exists {} (
+                 version varchar(128) primary key,
+                 checksum text,
+                 file_name text,
+                 applied_at timestamptz not null default now(),
+                 duration_ms bigint,
+                 applied_by text,
+                 pgfleet_version text
+             );",
+            self.tables.migrations, self.tables.pgfleet
+        ));
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(self.db_error("cannot create the migrations tables"))
+    }
+
+    async fn lock(
+        &mut self,
+        wait: Duration,
+        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + wait;
+        let mut told = false;
+        loop {
+            let got: bool = self
+                .client
+                .query_one("select pg_try_advisory_lock($1)", &[&self.lock_key])
+                .await
+                .map_err(self.db_error("cannot take the migration lock"))?
+                .get(0);
+            if got {
+                return Ok(());
+            }
+            let holder = self.lock_holder().await?;
+            if !told {
+                if let Some(h) = &holder {
+                    on_wait(h);
+                    told = true;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LockBusy {
+                    target: self.target.clone(),
+                    waited: wait.as_secs(),
+                    holder: holder
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "released just now".into()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250).min(deadline - Instant::now())).await;
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), Error> {
+        self.client
+            .query_one("select pg_advisory_unlock($1)", &[&self.lock_key])
+            .await
+            .map_err(self.db_error("cannot release the migration lock"))?;
+        Ok(())
+    }
+
+    async fn apply(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        if migration.up_transactional() {
+            self.run_transactional(migration, Direction::Up, settings)
+                .await
+        } else {
+            self.run_outside_transaction(migration, Direction::Up, settings)
+                .await
+        }
+    }
+
+    async fn revert(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        if migration.down_transactional() {
+            self.run_transactional(migration, Direction::Down, settings)
+                .await
+        } else {
+            self.run_outside_transaction(migration, Direction::Down, settings)
+                .await
+        }
+    }
+
+    async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error> {
+        self.ensure_tables().await?;
+        let sql = format!(
+            "insert into {} (version, checksum, applied_at) values ($1, $2, now())
+             on conflict (version) do update set checksum = excluded.checksum",
+            self.tables.pgfleet
+        );
+        for (version, checksum) in rows {
+            self.client
+                .execute(&sql, &[version, checksum])
+                .await
+                .map_err(self.db_error("cannot record checksums"))?;
+        }
+        Ok(())
+    }
+
+    async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error> {
+        let (conn_args, env) = self.url.libpq_args();
+        let output = tokio::process::Command::new("pg_dump")
+            .args(args)
+            .args(&conn_args)
+            .envs(env)
+            .output()
+            .await
+            .map_err(|error| Error::Io {
+                what: "cannot run pg_dump (is the PostgreSQL client installed?)".into(),
+                error,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Command(format!(
+                "pg_dump failed on {}: {}",
+                self.target,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|_| Error::Command("pg_dump wrote output that is not UTF-8".into()))
+    }
+}
