@@ -151,8 +151,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             strict,
             allow_changed,
         } => {
-            let files = load(&g.migrations_dir)?;
             let url = settings::database_url(g.url.as_deref())?;
+            let files = load(&g.migrations_dir)?;
             let options = UpOptions {
                 strict: *strict,
                 allow_changed: *allow_changed,
@@ -165,8 +165,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::Ok)
         }
         Command::Rollback { count, to } => {
-            let files = load(&g.migrations_dir)?;
             let url = settings::database_url(g.url.as_deref())?;
+            let files = load(&g.migrations_dir)?;
             let to = match to {
                 Some(v) => RollbackTo::Version(v.clone()),
                 None => RollbackTo::Count(count.unwrap_or(1)),
@@ -176,8 +176,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::Ok)
         }
         Command::Status { exit_code, quiet } => {
-            let files = load(&g.migrations_dir)?;
             let url = settings::database_url(g.url.as_deref())?;
+            let files = load(&g.migrations_dir)?;
             let mut db = connect(&url, g, Missing::Fail, &report).await?;
             let applied = db.applied().await?;
             let entries = plan::status(&files, &applied);
@@ -190,8 +190,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Verify { record } => {
-            let files = load(&g.migrations_dir)?;
             let url = settings::database_url(g.url.as_deref())?;
+            let files = load(&g.migrations_dir)?;
             let mut db = connect(&url, g, Missing::Fail, &report).await?;
             if *record {
                 runner::record_checksums(&mut db, &files, &run_settings, &mut emit).await?;

@@ -170,11 +170,11 @@ pub enum Error {
     },
 
     #[error(
-        "{target}: another pgfleet run held the migration lock for longer than --lock-wait {waited}s ({holder}); try again later or raise --lock-wait"
+        "{target}: another session held the migration lock for longer than --lock-wait {waited} ({holder}); try again later or raise --lock-wait"
     )]
     LockBusy {
         target: String,
-        waited: u64,
+        waited: String,
         holder: String,
     },
 

@@ -12,11 +12,15 @@ use crate::error::{Error, MigrationFailure, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
 use crate::transport::DbUrl;
 
+/// The advisory lock key `dbmate --migration-lock` takes (seen with dbmate 2.37: the same
+/// for every database and table). Taking the same one makes pgfleet and dbmate runs wait
+/// for each other, not only pgfleet runs.
+pub const DBMATE_LOCK_KEY: i64 = 48_372_615;
+
 pub struct NativeDatabase {
     client: Client,
     target: String,
     tables: Tables,
-    lock_key: i64,
     /// How to reach the database again for pg_dump.
     url: DbUrl,
 }
@@ -60,15 +64,10 @@ impl NativeDatabase {
                 context: "cannot resolve the migrations table".into(),
                 error: Box::new(error),
             })?;
-        // One key per tracking table: runners that share the table exclude each other.
-        let digest =
-            <sha2::Sha256 as sha2::Digest>::digest(format!("pgfleet:{}", tables.migrations));
-        let lock_key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
         Ok(NativeDatabase {
             client,
             target,
             tables,
-            lock_key,
             url: url.clone(),
         })
     }
@@ -92,8 +91,8 @@ impl NativeDatabase {
     }
 
     async fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
-        let hi = (self.lock_key >> 32) as u32;
-        let lo = self.lock_key as u32;
+        let hi = (DBMATE_LOCK_KEY >> 32) as u32;
+        let lo = DBMATE_LOCK_KEY as u32;
         let row = self
             .client
             .query_opt(
@@ -496,9 +495,9 @@ impl Database for NativeDatabase {
             sql.push_str(&format!("create schema if not exists {quoted_schema};\n"));
         }
         sql.push_str(&format!(
-            "create table if not exists {} (version varchar(128) primary key);
+            "create table if not exists {} (version varchar primary key);
              create table if not exists {} (
-                 version varchar(128) primary key,
+                 version varchar primary key,
                  checksum text,
                  file_name text,
                  applied_at timestamptz not null default now(),
@@ -524,7 +523,7 @@ impl Database for NativeDatabase {
         loop {
             let got: bool = self
                 .client
-                .query_one("select pg_try_advisory_lock($1)", &[&self.lock_key])
+                .query_one("select pg_try_advisory_lock($1)", &[&DBMATE_LOCK_KEY])
                 .await
                 .map_err(self.db_error("cannot take the migration lock"))?
                 .get(0);
@@ -541,7 +540,7 @@ impl Database for NativeDatabase {
             if Instant::now() >= deadline {
                 return Err(Error::LockBusy {
                     target: self.target.clone(),
-                    waited: wait.as_secs(),
+                    waited: crate::report::format_duration(wait),
                     holder: holder
                         .map(|h| h.to_string())
                         .unwrap_or_else(|| "released just now".into()),
@@ -553,7 +552,7 @@ impl Database for NativeDatabase {
 
     async fn unlock(&mut self) -> Result<(), Error> {
         self.client
-            .query_one("select pg_advisory_unlock($1)", &[&self.lock_key])
+            .query_one("select pg_advisory_unlock($1)", &[&DBMATE_LOCK_KEY])
             .await
             .map_err(self.db_error("cannot release the migration lock"))?;
         Ok(())

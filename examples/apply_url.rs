@@ -1,0 +1,39 @@
+//! Using pgfleet as a library: apply a migrations folder to one database and print what
+//! happened. `cargo run --example apply_url -- postgres://user:pw@host/db ./migrations`
+
+use pgfleet::migration::{Timeout, load_dir};
+use pgfleet::plan::UpOptions;
+use pgfleet::runner::{self, Event, RunSettings};
+use pgfleet::tracking::ApplySettings;
+use pgfleet::tracking::native::{Missing, NativeDatabase};
+use pgfleet::transport::DbUrl;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = DbUrl::parse(&args.next().ok_or("usage: apply_url URL [MIGRATIONS_DIR]")?)?;
+    let dir = args.next().unwrap_or_else(|| "migrations".into());
+    let files = load_dir(std::path::Path::new(&dir))?;
+
+    let mut db = NativeDatabase::connect(&url, None, Missing::Create, &mut |name| {
+        println!("creating database {name}")
+    })
+    .await?;
+    let settings = RunSettings {
+        lock_wait: std::time::Duration::from_secs(60),
+        apply: ApplySettings {
+            lock_timeout: Timeout { millis: 5000 },
+            statement_timeout: Timeout { millis: 0 },
+            applied_by: pgfleet::settings::applied_by(),
+        },
+    };
+    // Events are plain data: print them however suits the embedding program.
+    let outcome = runner::up(&mut db, &files, UpOptions::default(), &settings, &mut |e| {
+        if let Event::Applied { file, took } = e {
+            println!("{file}: {took:?}");
+        }
+    })
+    .await?;
+    println!("{} migration(s) applied to {url}", outcome.done);
+    Ok(())
+}

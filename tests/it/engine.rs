@@ -1,0 +1,627 @@
+//! The engine end to end on a real PostgreSQL: up, status, rollback, failures, checksums,
+//! ordering, dry runs and configuration.
+
+use std::path::Path;
+
+use crate::harness::{self, Cmd, TestDb};
+
+const USERS: (&str, &str) = (
+    "20240101000001_users.sql",
+    "-- migrate:up\ncreate table users (id int primary key, email text);\n\n-- migrate:down\ndrop table users;\n",
+);
+const POSTS: (&str, &str) = (
+    "20240101000002_posts.sql",
+    "-- migrate:up\ncreate table posts (id int primary key, user_id int references users (id));\n\n-- migrate:down\ndrop table posts;\n",
+);
+const TAGS: (&str, &str) = (
+    "20240101000003_tags.sql",
+    "-- migrate:up\ncreate table tags (name text primary key);\n\n-- migrate:down\ndrop table tags;\n",
+);
+
+fn pgfleet(db: &TestDb, dir: &Path) -> Cmd {
+    Cmd::new()
+        .args(["--url", db.url(), "--migrations-dir"])
+        .arg(dir)
+}
+
+fn versions(db: &TestDb) -> Vec<String> {
+    db.query("select version from schema_migrations order by version")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn up_status_rollback_and_to() {
+    let db = harness::fresh_db("engine_cycle");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS, POSTS, TAGS]);
+
+    let status = pgfleet(&db, dir.path())
+        .args(["status", "--exit-code"])
+        .run();
+    status
+        .code_is(1)
+        .stdout_has("[ ] 20240101000001_users.sql\n");
+    status.stdout_has("\nApplied: 0\nPending: 3\n");
+
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .success()
+        .stdout_has("Applying: 20240101000001_users.sql\nApplied: 20240101000001_users.sql in ");
+    assert_eq!(
+        versions(&db),
+        ["20240101000001", "20240101000002", "20240101000003"]
+    );
+    assert_eq!(
+        db.tables("public"),
+        [
+            "posts",
+            "schema_migrations",
+            "schema_migrations_pgfleet",
+            "tags",
+            "users"
+        ]
+    );
+    let row = db.query(
+        "select checksum, file_name, applied_by, pgfleet_version, duration_ms >= 0 from schema_migrations_pgfleet where version = '20240101000002'",
+    );
+    let row = &row[0];
+    assert_eq!(row[0].as_ref().map(String::len), Some(64));
+    assert_eq!(row[1].as_deref(), Some("20240101000002_posts.sql"));
+    assert!(
+        row[2].as_deref().unwrap_or("").contains('@'),
+        "applied_by: {row:?}"
+    );
+    assert_eq!(row[3].as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(row[4].as_deref(), Some("t"));
+
+    pgfleet(&db, dir.path())
+        .args(["status", "--exit-code"])
+        .run()
+        .success()
+        .stdout_has("[X] 20240101000003_tags.sql\n\nApplied: 3\nPending: 0\n");
+    // A second `up` has nothing to do.
+    let again = pgfleet(&db, dir.path()).arg("up").run();
+    again.success();
+    assert!(!again.stdout.contains("Applying"), "{again}");
+
+    pgfleet(&db, dir.path())
+        .arg("rollback")
+        .run()
+        .success()
+        .stdout_has(
+            "Rolling back: 20240101000003_tags.sql\nRolled back: 20240101000003_tags.sql in ",
+        );
+    assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
+    assert!(!db.tables("public").contains(&"tags".to_string()));
+    assert_eq!(
+        db.scalar("select count(*) from schema_migrations_pgfleet")
+            .as_deref(),
+        Some("2")
+    );
+
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    pgfleet(&db, dir.path())
+        .args(["down", "--to", "20240101000001"])
+        .run()
+        .success()
+        .stdout_has("Rolled back: 20240101000003_tags.sql")
+        .stdout_has("Rolled back: 20240101000002_posts.sql");
+    assert_eq!(versions(&db), ["20240101000001"]);
+
+    pgfleet(&db, dir.path())
+        .args(["rollback", "--to", "20991231000000"])
+        .run()
+        .code_is(3)
+        .stderr_has("it is not applied here");
+    pgfleet(&db, dir.path()).args(["up"]).run().success();
+    pgfleet(&db, dir.path())
+        .args(["rollback", "-n", "2"])
+        .run()
+        .success();
+    assert_eq!(versions(&db), ["20240101000001"]);
+    pgfleet(&db, dir.path())
+        .args(["rollback", "--to", "0"])
+        .run()
+        .success();
+    assert!(versions(&db).is_empty());
+    assert_eq!(
+        db.tables("public"),
+        ["schema_migrations", "schema_migrations_pgfleet"]
+    );
+}
+
+#[test]
+fn up_creates_a_missing_database_and_global_flags_go_anywhere() {
+    let db = harness::missing_db("engine_create");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    // Flags after the subcommand, as dbmate accepts them.
+    Cmd::new()
+        .args(["up", "--url", db.url(), "-d"])
+        .arg(dir.path())
+        .run()
+        .success()
+        .stdout_has(&format!(
+            "Creating: {}\nApplying: 20240101000001_users.sql",
+            db.name()
+        ));
+    assert!(db.exists());
+    assert_eq!(versions(&db), ["20240101000001"]);
+}
+
+#[test]
+fn several_sections_apply_together_and_record_once() {
+    let db = harness::fresh_db("engine_sections");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_two_pairs.sql",
+            "-- migrate:up\ncreate table a (id int);\n-- migrate:down\ndrop table a;\n\n-- migrate:up\ncreate table b (id int);\n-- migrate:down\ndrop table b;\n",
+        )],
+    );
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    assert_eq!(versions(&db), ["20240101000001"]);
+    assert!(
+        db.tables("public")
+            .starts_with(&["a".to_string(), "b".to_string()])
+    );
+    pgfleet(&db, dir.path()).arg("rollback").run().success();
+    assert_eq!(
+        db.tables("public"),
+        ["schema_migrations", "schema_migrations_pgfleet"]
+    );
+
+    // When the second section fails, the first one's table is not kept either.
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_two_pairs.sql",
+            "-- migrate:up\ncreate table a (id int);\n-- migrate:down\ndrop table a;\n\n-- migrate:up\ncreate table b (id nonsense_type);\n-- migrate:down\ndrop table b;\n",
+        )],
+    );
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("20240101000001_two_pairs.sql:7:20")
+        .stderr_has("ERROR 42704: type \"nonsense_type\" does not exist");
+    assert!(!db.tables("public").contains(&"a".to_string()));
+    assert!(versions(&db).is_empty());
+}
+
+#[test]
+fn transaction_false_runs_concurrently_created_indexes() {
+    let db = harness::fresh_db("engine_concurrently");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[
+            USERS,
+            (
+                "20240101000002_index.sql",
+                "-- migrate:up transaction:false\ncreate index concurrently users_email on users (email);\ncreate index concurrently users_id_email on users (id, email);\n\n-- migrate:down transaction:false\ndrop index concurrently users_id_email;\ndrop index concurrently users_email;\n",
+            ),
+        ],
+    );
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    let indexes = || {
+        db.query("select indexname from pg_indexes where tablename = 'users' and indexname like 'users_%email' order by 1")
+    };
+    assert_eq!(indexes().len(), 2);
+    assert_eq!(
+        db.scalar("select bool_and(indisvalid) from pg_index where indrelid = 'users'::regclass")
+            .as_deref(),
+        Some("t")
+    );
+    pgfleet(&db, dir.path()).arg("rollback").run().success();
+    assert!(indexes().is_empty());
+    assert_eq!(versions(&db), ["20240101000001"]);
+
+    // The same statement in a transactional file fails, as PostgreSQL requires.
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000002_index.sql",
+            "-- migrate:up\ncreate index concurrently users_email on users (email);\n-- migrate:down\n",
+        )],
+    );
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("25001")
+        .stderr_has("CREATE INDEX CONCURRENTLY cannot run inside a transaction block");
+}
+
+#[test]
+fn transaction_false_failure_says_what_ran() {
+    let db = harness::fresh_db("engine_nontx_fail");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[
+            USERS,
+            (
+                "20240101000002_partial.sql",
+                "-- migrate:up transaction:false\ncreate index concurrently users_email on users (email);\ninsert into users values (1, 'a');\nselect * from missing_table;\ninsert into users values (2, 'b');\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let out = pgfleet(&db, dir.path()).arg("up").run();
+    out.code_is(2)
+        .stderr_has("20240101000002_partial.sql:4:15")
+        .stderr_has("ERROR 42P01: relation \"missing_table\" does not exist")
+        .stderr_has("statement: select * from missing_table")
+        .stderr_has("these earlier statements of it DID run and were not undone")
+        .stderr_has("    create index concurrently users_email on users (email)")
+        .stderr_has("    insert into users values (1, 'a')");
+    assert_eq!(versions(&db), ["20240101000001"]);
+    assert_eq!(
+        db.scalar("select count(*) from users").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn third_of_five_fails_cleanly() {
+    let db = harness::fresh_db("engine_third");
+    let dir = harness::tempdir();
+    let files = [
+        (
+            "001_one.sql",
+            "-- migrate:up\ncreate table one (id int);\n-- migrate:down\n",
+        ),
+        (
+            "002_two.sql",
+            "-- migrate:up\ncreate table two (id int);\n-- migrate:down\n",
+        ),
+        (
+            "003_three.sql",
+            "-- migrate:up\ncreate table three (id int);\ninsert into three values (1);\n\ninsert into three values ('not a number');\n-- migrate:down\n",
+        ),
+        (
+            "004_four.sql",
+            "-- migrate:up\ncreate table four (id int);\n-- migrate:down\n",
+        ),
+        (
+            "005_five.sql",
+            "-- migrate:up\ncreate table five (id int);\n-- migrate:down\n",
+        ),
+    ];
+    harness::write_migrations(dir.path(), &files);
+    let out = pgfleet(&db, dir.path()).arg("up").run();
+    out.code_is(2)
+        .stdout_has("Applied: 002_two.sql")
+        .stderr_has("up of 003_three.sql failed at ")
+        .stderr_has("003_three.sql:5:27")
+        .stderr_has("ERROR 22P02: invalid input syntax for type integer: \"not a number\"")
+        .stderr_has("nothing of 003_three.sql was kept");
+    assert!(!out.stdout.contains("004_four.sql"), "{out}");
+    assert_eq!(versions(&db), ["001", "002"]);
+    let tables = db.tables("public");
+    assert!(tables.contains(&"two".to_string()));
+    for absent in ["three", "four", "five"] {
+        assert!(
+            !tables.contains(&absent.to_string()),
+            "{absent} exists: {tables:?}"
+        );
+    }
+    assert_eq!(
+        db.scalar("select count(*) from schema_migrations_pgfleet")
+            .as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn errors_carry_detail_and_hint() {
+    let db = harness::fresh_db("engine_detail");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "001_dup.sql",
+            "-- migrate:up\ncreate table u (id int primary key);\ninsert into u values (1);\ninsert into u values (1);\n-- migrate:down\n",
+        )],
+    );
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("ERROR 23505: duplicate key value violates unique constraint \"u_pkey\"")
+        .stderr_has("DETAIL: Key (id)=(1) already exists.")
+        // No position from the server: the statement's own start is named.
+        .stderr_has("001_dup.sql:4:1");
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "001_dup.sql",
+            "-- migrate:up\nselect lenght('x');\n-- migrate:down\n",
+        )],
+    );
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("001_dup.sql:2:8")
+        .stderr_has("HINT: No function matches the given name and argument types.");
+}
+
+#[test]
+fn edited_applied_files_stop_up_before_anything_runs() {
+    let db = harness::fresh_db("engine_changed");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+
+    harness::write_migrations(
+        dir.path(),
+        &[
+            (
+                USERS.0,
+                &USERS.1.replace("email text", "email text not null"),
+            ),
+            POSTS,
+        ],
+    );
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("edited since they were applied")
+        .stderr_has("    20240101000001_users.sql")
+        .stderr_has("--allow-changed");
+    assert_eq!(versions(&db), ["20240101000001"]);
+    pgfleet(&db, dir.path())
+        .arg("status")
+        .run()
+        .success()
+        .stdout_has("[X] 20240101000001_users.sql  (changed since applied)")
+        .stdout_has("Changed: 1");
+    pgfleet(&db, dir.path())
+        .arg("verify")
+        .run()
+        .code_is(1)
+        .stdout_has("changed:    20240101000001_users.sql");
+
+    pgfleet(&db, dir.path())
+        .args(["up", "--allow-changed"])
+        .run()
+        .success()
+        .stdout_has("Applied: 20240101000002_posts.sql");
+    assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
+}
+
+#[test]
+fn versions_in_the_database_without_a_file_show_up() {
+    let db = harness::fresh_db("engine_nofile");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS, POSTS]);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    std::fs::remove_file(dir.path().join(POSTS.0)).unwrap();
+    pgfleet(&db, dir.path())
+        .arg("status")
+        .run()
+        .success()
+        .stdout_has("[X] 20240101000002  (applied in the database, no file)")
+        .stdout_has("No file: 1");
+    pgfleet(&db, dir.path())
+        .arg("verify")
+        .run()
+        .code_is(1)
+        .stdout_has("no file:    20240101000002");
+    pgfleet(&db, dir.path())
+        .arg("rollback")
+        .run()
+        .code_is(3)
+        .stderr_has("version 20240101000002: it is applied but has no file");
+}
+
+#[test]
+fn older_pending_files_run_unless_strict() {
+    let db = harness::fresh_db("engine_strict");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS, TAGS]);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    harness::write_migrations(dir.path(), &[POSTS]);
+
+    pgfleet(&db, dir.path())
+        .args(["up", "--strict"])
+        .run()
+        .code_is(4)
+        .stderr_has("--strict refuses pending migrations older than the newest applied one (20240101000003)")
+        .stderr_has("    20240101000002_posts.sql");
+    assert_eq!(versions(&db).len(), 2);
+    pgfleet(&db, dir.path())
+        .arg("up")
+        .run()
+        .success()
+        .stdout_has("Applied: 20240101000002_posts.sql");
+}
+
+#[test]
+fn dry_run_writes_nothing_and_takes_no_lock() {
+    let db = harness::fresh_db("engine_dry");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS, POSTS]);
+    // Another session holds pgfleet's lock: a dry run must not wait for it.
+    let holder = db.url().to_string();
+    let hold = std::thread::spawn(move || {
+        Cmd::program("/usr/lib/postgresql/15/bin/psql")
+            .args([
+                holder.as_str(),
+                "-c",
+                "select pg_advisory_lock(48372615), pg_sleep(3)",
+            ])
+            .run()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = pgfleet(&db, dir.path())
+        .args(["up", "--dry-run", "--lock-wait", "1s"])
+        .run();
+    out.success()
+        .stdout_has("nothing is written and no lock is taken")
+        .stdout_has("Would apply: 20240101000001_users.sql (in one transaction)\n    -- migrate:up\n    create table users")
+        .stdout_has("Would apply 2 migrations.");
+    assert!(
+        db.tables("public").is_empty(),
+        "a dry run created {:?}",
+        db.tables("public")
+    );
+    hold.join().unwrap();
+
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    harness::write_migrations(dir.path(), &[TAGS]);
+    pgfleet(&db, dir.path())
+        .args(["migrate", "--dry-run"])
+        .run()
+        .success()
+        .stdout_has("Would apply: 20240101000003_tags.sql")
+        .stdout_has("Would apply 1 migration.");
+    assert_eq!(versions(&db).len(), 2);
+
+    let missing = harness::missing_db("engine_dry_missing");
+    pgfleet(&missing, dir.path())
+        .args(["up", "--dry-run"])
+        .run()
+        .success()
+        .stdout_has("The database does not exist: `up` would create it.");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn new_writes_dbmates_template() {
+    let dir = harness::tempdir();
+    let out = Cmd::new().dir(dir.path()).args(["new", "add_users"]).run();
+    out.success()
+        .stdout_has("Creating migration: ./migrations/");
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let name = &files[0];
+    assert!(
+        name.len() == "20240101000000_add_users.sql".len() && name.ends_with("_add_users.sql"),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("migrations").join(name)).unwrap(),
+        "-- migrate:up\n\n\n-- migrate:down\n\n"
+    );
+}
+
+#[test]
+fn the_url_comes_from_env_and_dotenv_and_never_shows_its_password() {
+    let db = harness::fresh_db("engine_env");
+    let dir = harness::tempdir();
+    harness::write_migrations(&dir.path().join("migrations"), &[USERS]);
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("DATABASE_URL={}\n", db.url()),
+    )
+    .unwrap();
+    Cmd::new()
+        .dir(dir.path())
+        .arg("up")
+        .run()
+        .success()
+        .stdout_has("Applied: 20240101000001_users.sql");
+
+    // A wrong password: a clear error, the URL redacted.
+    let wrong = db.url().replacen(harness::PASSWORD, "wrong-pw-123", 1);
+    Cmd::new()
+        .dir(dir.path())
+        .env("DATABASE_URL", &wrong)
+        .arg("status")
+        .run()
+        .code_is(2)
+        .stderr_has("password authentication failed")
+        .stderr_has("********")
+        .never_prints("wrong-pw-123");
+
+    Cmd::new()
+        .args(["status", "--env-file", "missing.env"])
+        .run()
+        .code_is(3)
+        .stderr_has("cannot load the env file missing.env");
+    Cmd::new()
+        .args(["status"])
+        .run()
+        .code_is(3)
+        .stderr_has("no database: pass --url");
+    Cmd::new()
+        .args(["up", "--url", "postgres://u:topsecret@h/db?sslmode=require"])
+        .run()
+        .code_is(3)
+        .stderr_has("sslmode=require needs TLS")
+        .never_prints("topsecret");
+    Cmd::new()
+        .args(["up", "--lock-timeout", "soon"])
+        .run()
+        .code_is(3)
+        .stderr_has("'soon' is not a duration");
+}
+
+#[test]
+fn status_quiet_prints_nothing_and_an_unreachable_server_is_explained() {
+    let db = harness::fresh_db("engine_quiet");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    let out = pgfleet(&db, dir.path()).args(["status", "--quiet"]).run();
+    out.code_is(1);
+    assert!(out.stdout.is_empty(), "{out}");
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    let out = pgfleet(&db, dir.path()).args(["status", "-q"]).run();
+    out.success();
+    assert!(out.stdout.is_empty(), "{out}");
+
+    Cmd::new()
+        .args(["--url", "postgres://u:p@127.0.0.1:1/db", "status", "-d"])
+        .arg(dir.path())
+        .run()
+        .code_is(2)
+        .stderr_has("cannot connect to postgres://u:********@127.0.0.1:1/db")
+        .stderr_has("is the server running");
+    Cmd::new()
+        .args([
+            "--url",
+            "postgres://u:p@127.0.0.1:1/db",
+            "wait",
+            "--wait-timeout",
+            "1s",
+        ])
+        .run()
+        .code_is(2)
+        .stdout_has("Waiting for postgres://u:********@127.0.0.1:1/db");
+}
+
+#[test]
+fn migrations_table_follows_search_path_and_the_flag() {
+    let db = harness::fresh_db("engine_schema");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    let url = format!("{}&search_path=app", db.url());
+    Cmd::new()
+        .args(["--url", &url, "-d"])
+        .arg(dir.path())
+        .arg("up")
+        .run()
+        .success();
+    assert_eq!(
+        db.tables("app"),
+        ["schema_migrations", "schema_migrations_pgfleet", "users"]
+    );
+
+    let db = harness::fresh_db("engine_table_flag");
+    pgfleet(&db, dir.path())
+        .args(["--migrations-table", "meta.applied", "up"])
+        .run()
+        .success();
+    assert_eq!(db.tables("meta"), ["applied", "applied_pgfleet"]);
+    assert_eq!(db.tables("public"), ["users"]);
+}

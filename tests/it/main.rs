@@ -1,0 +1,8 @@
+//! The single integration test binary: one test module per area, all sharing `harness`.
+
+mod concurrency;
+mod dbmate_compat;
+mod engine;
+mod harness;
+mod parser;
+mod smoke;
