@@ -40,14 +40,26 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub env_file: Option<PathBuf>,
     /// Folder of migration files
-    #[arg(long, short = 'd', global = true, default_value = "./migrations")]
+    #[arg(
+        long,
+        short = 'd',
+        global = true,
+        default_value = "./migrations",
+        env = "DBMATE_MIGRATIONS_DIR"
+    )]
     pub migrations_dir: PathBuf,
     /// Migrations table, as `table` or `schema.table` [default: schema_migrations in the
     /// first search_path schema of the URL, else the current schema]
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "DBMATE_MIGRATIONS_TABLE")]
     pub migrations_table: Option<String>,
     /// Where `dump` writes the schema
-    #[arg(long, short = 's', global = true, default_value = "./db/schema.sql")]
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        default_value = "./db/schema.sql",
+        env = "DBMATE_SCHEMA_FILE"
+    )]
     pub schema_file: PathBuf,
     /// How long to wait for another pgfleet run's lock on the database
     #[arg(long, global = true, default_value = "60s", value_parser = settings::parse_timeout)]

@@ -34,6 +34,15 @@ impl SqlError {
     pub fn is_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+
+    /// The session ended under the statement: the connection closed, or the server
+    /// terminated the backend (class 08, 57P01–57P03).
+    pub fn is_connection_lost(&self) -> bool {
+        match self.code.as_deref() {
+            None => true,
+            Some(code) => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for SqlError {
@@ -118,10 +127,21 @@ impl fmt::Display for MigrationFailure {
         )?;
         writeln!(f, "  {}", self.error.to_string().replace('\n', "\n  "))?;
         writeln!(f, "  statement: {}", self.statement)?;
-        if self.transactional {
+        let lost = self.error.is_connection_lost();
+        if self.transactional && lost {
+            write!(
+                f,
+                "the connection was lost during {name}; PostgreSQL rolls back a transaction whose session ends, so nothing of it was kept: run the command again"
+            )
+        } else if self.transactional {
             write!(
                 f,
                 "nothing of {name} was kept: its transaction was rolled back; fix the file and run the command again"
+            )
+        } else if lost {
+            write!(
+                f,
+                "the connection was lost during {name}, which runs outside a transaction (transaction:false): the statement above may or may not have completed, the ones before it did, and the migration is not recorded; check the database, then run the command again"
             )
         } else if self.ran_before.is_empty() {
             write!(

@@ -155,6 +155,9 @@ pub fn rollback<'a>(
     // Versions with no file sort among the files by version.
     done.sort_by(|a, b| a.name().cmp(b.name()));
     done.reverse();
+    if done.is_empty() {
+        return Err("anything: no migration is applied".to_string());
+    }
     let chosen: Vec<&Entry<'_>> = match to {
         RollbackTo::Count(n) => done.into_iter().take(*n).collect(),
         RollbackTo::Version(v) => {

@@ -171,7 +171,10 @@ impl NativeDatabase {
             .map_err(db_error(&self.target, "cannot record the migration"))?;
         tx.commit()
             .await
-            .map_err(db_error(&self.target, "cannot commit the migration"))?;
+            .map_err(db_error(
+                &self.target,
+                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
+            ))?;
         Ok(elapsed)
     }
 

@@ -625,3 +625,62 @@ fn migrations_table_follows_search_path_and_the_flag() {
     assert_eq!(db.tables("meta"), ["applied", "applied_pgfleet"]);
     assert_eq!(db.tables("public"), ["users"]);
 }
+
+#[test]
+fn a_dropped_connection_leaves_the_database_before_the_migration() {
+    let db = harness::fresh_db("engine_dropped");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "001_slow.sql",
+            "-- migrate:up\ncreate table slow (id int);\nselect pg_sleep(30);\n-- migrate:down\n",
+        )],
+    );
+    let url = db.url().to_string();
+    let path = dir.path().to_path_buf();
+    let run = std::thread::spawn(move || {
+        Cmd::new()
+            .args(["--url", url.as_str(), "-d"])
+            .arg(&path)
+            .arg("up")
+            .run()
+    });
+    // Cut the session while the migration runs, as a dropped network would.
+    let started = std::time::Instant::now();
+    loop {
+        let killed = db.scalar(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'pgfleet' and query like '%pg_sleep%'",
+        );
+        if killed.as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "pgfleet never reached the slow statement"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = run.join().unwrap();
+    out.code_is(2)
+        .stderr_has("the connection was lost during 001_slow.sql")
+        .stderr_has("nothing of it was kept");
+    assert!(!db.tables("public").contains(&"slow".to_string()));
+    assert_eq!(
+        db.scalar("select count(*) from schema_migrations")
+            .as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn rollback_with_nothing_applied_says_so() {
+    let db = harness::fresh_db("engine_nothing");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    pgfleet(&db, dir.path())
+        .arg("rollback")
+        .run()
+        .code_is(3)
+        .stderr_has("cannot roll back anything: no migration is applied");
+}
