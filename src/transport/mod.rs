@@ -4,3 +4,4 @@
 pub mod url;
 
 pub use self::url::{DbUrl, redact};
+pub mod ssh;

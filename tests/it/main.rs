@@ -6,3 +6,4 @@ mod engine;
 mod harness;
 mod parser;
 mod smoke;
+mod ssh;

@@ -1,0 +1,440 @@
+//! SSH connections (russh): OpenSSH's host-key policy, key-file and ssh-agent
+//! authentication, jump hosts, and the channels the other transports ride on — a
+//! direct-tcpip channel for a PostgreSQL tunnel, a streamlocal channel for the Docker
+//! socket. One connection per host, shared by everything that host needs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelStream, client::Msg};
+
+/// Where and how to reach one SSH server.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// The name shown in messages (the inventory's host name).
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Key files to offer, in order, after the ssh-agent's keys. Empty: OpenSSH's defaults.
+    pub identity_files: Vec<PathBuf>,
+    /// known_hosts files, checked together; a new key is recorded in the last one.
+    pub known_hosts: Vec<PathBuf>,
+    /// OpenSSH's `StrictHostKeyChecking=accept-new`: record unknown keys, never changed ones.
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    /// Reach this server through another one (ProxyJump).
+    pub jump: Option<Box<SshOptions>>,
+}
+
+impl SshOptions {
+    /// The name known_hosts uses for this server: `host`, or `[host]:port` off port 22.
+    pub fn known_hosts_name(&self) -> String {
+        if self.port == 22 {
+            self.address.clone()
+        } else {
+            format!("[{}]:{}", self.address, self.port)
+        }
+    }
+
+    /// `~/.ssh/known_hosts` followed by `extra`, as OpenSSH reads UserKnownHostsFile.
+    pub fn default_known_hosts(extra: &[PathBuf]) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = extra.to_vec();
+        if let Some(home) = std::env::home_dir() {
+            files.insert(0, home.join(".ssh/known_hosts"));
+        }
+        files
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("{host}: cannot connect to {address}: {reason}")]
+    Connect {
+        host: String,
+        address: String,
+        reason: String,
+    },
+
+    #[error(
+        "{host}: {address} did not answer within {timeout:?} (connect timeout); is sshd running there and the port right?"
+    )]
+    Timeout {
+        host: String,
+        address: String,
+        timeout: Duration,
+    },
+
+    #[error(
+        "{host}: the host key of {lookup} is not known.\n  {key}\nCheck this fingerprint with the host's administrator (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then run again with --accept-new-host-keys to record it in {file}, or add it yourself (`ssh-keyscan -p PORT HOST >> {file}`)."
+    )]
+    UnknownHostKey {
+        host: String,
+        lookup: String,
+        /// Algorithm and SHA-256 fingerprint, as `ssh-keygen -l` shows them.
+        key: String,
+        file: String,
+    },
+
+    #[error(
+        "{host}: WARNING: THE HOST KEY OF {lookup} HAS CHANGED.\n  It now presents {key}, not the key recorded at {file}:{line}.\nSomeone may be intercepting the connection, or the host was reinstalled. pgfleet never accepts a changed key: once you know why it changed, remove the old line (`ssh-keygen -R '{lookup}' -f {file}`) and connect again."
+    )]
+    HostKeyChanged {
+        host: String,
+        lookup: String,
+        key: String,
+        file: String,
+        line: usize,
+    },
+
+    #[error("{host}: {what}")]
+    HostKey { host: String, what: String },
+
+    #[error(
+        "{host}: authentication as {user} failed; tried {tried}. Check the user, that the key is in the host's ~/.ssh/authorized_keys, or name the key with identity_file"
+    )]
+    Auth {
+        host: String,
+        user: String,
+        tried: String,
+    },
+
+    #[error("{host}: cannot use the key {path}: {reason}")]
+    Key {
+        host: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("{host}: {what}: {reason}")]
+    Channel {
+        host: String,
+        what: String,
+        reason: String,
+    },
+}
+
+/// `ssh-ed25519 key SHA256:…`, the way users compare fingerprints.
+fn describe(key: &PublicKey) -> String {
+    format!(
+        "{} key {}",
+        key.algorithm(),
+        key.fingerprint(HashAlg::Sha256)
+    )
+}
+
+/// The outcome of the host-key check, kept so that a refused connection can say why.
+type Verdict = Arc<Mutex<Option<SshError>>>;
+
+struct HostKeyCheck {
+    options: SshOptions,
+    verdict: Verdict,
+}
+
+impl HostKeyCheck {
+    fn check(&self, key: &PublicKey) -> Result<(), SshError> {
+        let o = &self.options;
+        let lookup = o.known_hosts_name();
+        let mut known = false;
+        // A changed key in any file refuses, even if another file has the new one: that
+        // is OpenSSH's rule too.
+        for file in &o.known_hosts {
+            match keys::check_known_hosts_path(&o.address, o.port, key, file) {
+                Ok(found) => known |= found,
+                Err(keys::Error::KeyChanged { line }) => {
+                    return Err(SshError::HostKeyChanged {
+                        host: o.name.clone(),
+                        lookup,
+                        key: describe(key),
+                        file: file.display().to_string(),
+                        line,
+                    });
+                }
+                Err(e) => {
+                    return Err(SshError::HostKey {
+                        host: o.name.clone(),
+                        what: format!("cannot read known_hosts file {}: {e}", file.display()),
+                    });
+                }
+            }
+        }
+        if known {
+            return Ok(());
+        }
+        // New keys go to the last file: the inventory's own when it names one.
+        let record_in = o.known_hosts.last().cloned().unwrap_or_default();
+        if o.accept_new_host_keys {
+            if let Some(parent) = record_in.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            return keys::known_hosts::learn_known_hosts_path(&o.address, o.port, key, &record_in)
+                .map_err(|e| SshError::HostKey {
+                    host: o.name.clone(),
+                    what: format!("cannot record the host key in {}: {e}", record_in.display()),
+                });
+        }
+        Err(SshError::UnknownHostKey {
+            host: o.name.clone(),
+            lookup,
+            key: describe(key),
+            file: record_in.display().to_string(),
+        })
+    }
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let outcome = match server_key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.check(key),
+            russh::keys::PublicKeyOrCertificate::Certificate(_) => Err(SshError::HostKey {
+                host: self.options.name.clone(),
+                what: "the host presents a host certificate; pgfleet checks plain host keys only (@cert-authority is not supported)".into(),
+            }),
+        };
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                *self.verdict.lock().expect("verdict lock") = Some(e);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A live, authenticated SSH connection. Cloning shares it.
+#[derive(Clone)]
+pub struct SshSession {
+    name: String,
+    handle: Arc<Handle<HostKeyCheck>>,
+    /// Keeps the jump host's connection open for as long as this one lives.
+    _jump: Option<Arc<SshSession>>,
+}
+
+impl SshSession {
+    /// Connects (through the jump host if any), checks the host key and authenticates.
+    pub async fn connect(options: &SshOptions) -> Result<SshSession, SshError> {
+        let timeout = options.connect_timeout;
+        let address = format!("{}:{}", options.address, options.port);
+        match tokio::time::timeout(timeout, Box::pin(Self::connect_inner(options))).await {
+            Ok(result) => result,
+            Err(_) => Err(SshError::Timeout {
+                host: options.name.clone(),
+                address,
+                timeout,
+            }),
+        }
+    }
+
+    async fn connect_inner(options: &SshOptions) -> Result<SshSession, SshError> {
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(options.keepalive),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        });
+        let verdict: Verdict = Arc::default();
+        let handler = HostKeyCheck {
+            options: options.clone(),
+            verdict: verdict.clone(),
+        };
+        let address = format!("{}:{}", options.address, options.port);
+        let connect_error = |e: russh::Error| {
+            verdict
+                .lock()
+                .expect("verdict lock")
+                .take()
+                .unwrap_or_else(|| SshError::Connect {
+                    host: options.name.clone(),
+                    address: address.clone(),
+                    reason: e.to_string(),
+                })
+        };
+        let (mut handle, jump) = match &options.jump {
+            None => {
+                let handle =
+                    client::connect(config, (options.address.as_str(), options.port), handler)
+                        .await
+                        .map_err(connect_error)?;
+                (handle, None)
+            }
+            Some(jump_options) => {
+                let jump = Box::pin(SshSession::connect(jump_options)).await?;
+                let stream = jump.direct_tcpip(&options.address, options.port).await?;
+                let handle = client::connect_stream(config, stream, handler)
+                    .await
+                    .map_err(connect_error)?;
+                (handle, Some(Arc::new(jump)))
+            }
+        };
+        authenticate(&mut handle, options).await?;
+        Ok(SshSession {
+            name: options.name.clone(),
+            handle: Arc::new(handle),
+            _jump: jump,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A byte stream to `host:port` as seen from the SSH server: the PostgreSQL tunnel.
+    /// No local port is opened.
+    pub async fn direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<ChannelStream<Msg>, SshError> {
+        self.handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
+            .map(|c| c.into_stream())
+            .map_err(|e| SshError::Channel {
+                host: self.name.clone(),
+                what: format!("cannot open a tunnel to {host}:{port}"),
+                reason: format!(
+                    "{e} (the server refused the forward: is AllowTcpForwarding enabled in its sshd_config, and is {host}:{port} reachable from it?)"
+                ),
+            })
+    }
+
+    /// A byte stream to a Unix socket on the SSH server (the Docker API socket).
+    pub async fn direct_streamlocal(&self, path: &str) -> Result<ChannelStream<Msg>, SshError> {
+        self.handle
+            .channel_open_direct_streamlocal(path)
+            .await
+            .map(|c| c.into_stream())
+            .map_err(|e| SshError::Channel {
+                host: self.name.clone(),
+                what: format!("cannot open the socket {path}"),
+                reason: format!(
+                    "{e} (the server refused the forward: does {path} exist, may the ssh user open it (docker group), and is AllowStreamLocalForwarding enabled in its sshd_config?)"
+                ),
+            })
+    }
+}
+
+/// The agent's keys first, then key files, as OpenSSH offers them.
+async fn authenticate(handle: &mut Handle<HostKeyCheck>, o: &SshOptions) -> Result<(), SshError> {
+    let mut tried: Vec<String> = Vec::new();
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match keys::agent::client::AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let identities = agent.request_identities().await.unwrap_or_default();
+                for identity in &identities {
+                    let key = identity.public_key().into_owned();
+                    let hash = if key.algorithm().is_rsa() {
+                        rsa_hash
+                    } else {
+                        None
+                    };
+                    if let Ok(r) = handle
+                        .authenticate_publickey_with(&o.user, key, hash, &mut agent)
+                        .await
+                    {
+                        if r.success() {
+                            return Ok(());
+                        }
+                    }
+                }
+                tried.push(format!("{} key(s) from ssh-agent", identities.len()));
+            }
+            Err(e) => tried.push(format!("ssh-agent (unreachable: {e})")),
+        }
+    }
+    let explicit = !o.identity_files.is_empty();
+    let files: Vec<PathBuf> = if explicit {
+        o.identity_files.clone()
+    } else {
+        default_identity_files()
+    };
+    for path in files {
+        if !explicit && !path.exists() {
+            continue;
+        }
+        let key = load_key(&path, &o.name)?;
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
+        let result = handle
+            .authenticate_publickey(&o.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await
+            .map_err(|e| SshError::Connect {
+                host: o.name.clone(),
+                address: format!("{}:{}", o.address, o.port),
+                reason: format!("connection lost during authentication: {e}"),
+            })?;
+        if result.success() {
+            return Ok(());
+        }
+        tried.push(path.display().to_string());
+    }
+    Err(SshError::Auth {
+        host: o.name.clone(),
+        user: o.user.clone(),
+        tried: if tried.is_empty() {
+            "no key at all (no ssh-agent, no identity_file, no ~/.ssh/id_* file)".into()
+        } else {
+            tried.join(", ")
+        },
+    })
+}
+
+/// The key files OpenSSH tries when none is named.
+fn default_identity_files() -> Vec<PathBuf> {
+    std::env::home_dir()
+        .map(|home| {
+            ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|n| home.join(".ssh").join(n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Environment variable holding the passphrase of encrypted keys, for scripts.
+pub const PASSPHRASE_ENV: &str = "PGFLEET_SSH_PASSPHRASE";
+
+/// Loads a private key; an encrypted one is opened with `$PGFLEET_SSH_PASSPHRASE`, or a
+/// passphrase asked on the terminal.
+fn load_key(path: &Path, host: &str) -> Result<keys::PrivateKey, SshError> {
+    let fail = |reason: String| SshError::Key {
+        host: host.to_string(),
+        path: path.display().to_string(),
+        reason,
+    };
+    match keys::load_secret_key(path, None) {
+        Ok(key) => Ok(key),
+        Err(keys::Error::KeyIsEncrypted) => {
+            let passphrase = match std::env::var(PASSPHRASE_ENV) {
+                Ok(p) => p,
+                Err(_) => rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+                    .map_err(|_| {
+                        fail(format!(
+                            "it is encrypted and there is no terminal to ask for its passphrase: set {PASSPHRASE_ENV}, or load it into ssh-agent"
+                        ))
+                    })?,
+            };
+            keys::load_secret_key(path, Some(&passphrase))
+                .map_err(|e| fail(format!("cannot decrypt it ({e}): check the passphrase")))
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
