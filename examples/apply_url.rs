@@ -15,10 +15,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args.next().unwrap_or_else(|| "migrations".into());
     let files = load_dir(std::path::Path::new(&dir))?;
 
-    let mut db = NativeDatabase::connect(&url, None, Missing::Create, &mut |name| {
-        println!("creating database {name}")
-    })
-    .await?;
+    let mut db =
+        NativeDatabase::connect(Box::new(url.clone()), None, Missing::Create, &mut |name| {
+            println!("creating database {name}")
+        })
+        .await?;
     let settings = RunSettings {
         lock_wait: std::time::Duration::from_secs(60),
         apply: ApplySettings {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, ExitCode};
+use crate::inventory;
 use crate::migration::{self, Timeout};
 use crate::plan::{self, RollbackTo, State, UpOptions};
 use crate::report::Report;
@@ -73,6 +74,16 @@ pub struct GlobalArgs {
     /// How long `wait` waits for the database
     #[arg(long, global = true, default_value = "60s", value_parser = settings::parse_timeout)]
     pub wait_timeout: Timeout,
+
+    // --- inventory (src/inventory) ---
+    /// Inventory: a YAML file, or a folder of *.yml files (docker hosts and their databases)
+    #[arg(long, short = 'i', global = true, default_value = "inventory")]
+    pub inventory: PathBuf,
+    /// Only these hosts, groups or host/database targets: globs, comma-separated or
+    /// repeated; !PATTERN excludes (e.g. --limit 'lab,!nas/old')
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
+    pub limit: Vec<String>,
+    // --- end inventory ---
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +133,10 @@ pub enum Command {
     Dump,
     /// Wait until the database server accepts connections
     Wait,
+    // --- inventory (src/inventory) ---
+    /// Show the resolved targets of the inventory
+    Inventory,
+    // --- end inventory ---
 }
 
 /// Runs the parsed command; the error's exit code is decided by `main`.
@@ -158,6 +173,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let url = settings::database_url(g.url.as_deref())?;
             wait(&url, settings::timeout_duration(g.wait_timeout), &report).await
         }
+        // --- inventory (src/inventory) ---
+        Command::Inventory => {
+            let inv = inventory::load(&g.inventory)?;
+            let targets = inventory::select(&inv, &g.limit)?;
+            report.inventory(&targets, &inv);
+            Ok(ExitCode::Ok)
+        }
+        // --- end inventory ---
         Command::Up {
             dry_run,
             strict,
@@ -241,9 +264,12 @@ async fn connect(
     missing: Missing,
     report: &Report,
 ) -> Result<NativeDatabase, Error> {
-    NativeDatabase::connect(url, g.migrations_table.as_deref(), missing, &mut |name| {
-        report.event(Event::CreatingDatabase { name })
-    })
+    NativeDatabase::connect(
+        Box::new(url.clone()),
+        g.migrations_table.as_deref(),
+        missing,
+        &mut |name| report.event(Event::CreatingDatabase { name }),
+    )
     .await
 }
 
@@ -282,7 +308,7 @@ async fn wait(url: &DbUrl, timeout: Duration, report: &Report) -> Result<ExitCod
     let deadline = Instant::now() + timeout;
     let mut said = false;
     loop {
-        match url.connect().await {
+        match url.open().await {
             Ok(_) => return Ok(ExitCode::Ok),
             Err(e) if e.is_code("3D000") => return Ok(ExitCode::Ok),
             Err(error) if Instant::now() >= deadline => {

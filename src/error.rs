@@ -226,6 +226,9 @@ pub enum Error {
 
     #[error("{0}")]
     Command(String),
+
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
 }
 
 impl Error {
@@ -235,7 +238,7 @@ impl Error {
             Error::Changed { .. } | Error::OutOfOrder { .. } | Error::LockBusy { .. } => {
                 ExitCode::Refused
             }
-            Error::Rollback { .. } => ExitCode::BadInput,
+            Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
             Error::Connect { .. }
             | Error::Database { .. }
             | Error::Migration { .. }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod inventory;
 pub mod migration;
 pub mod plan;
 pub mod report;

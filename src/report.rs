@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::inventory::{self, Connection, ContainerRef, Inventory, Target};
 use crate::migration::Migration;
 use crate::plan::{Entry, State};
 use crate::runner::Event;
@@ -147,6 +148,84 @@ impl Report {
                 if n == 1 { "" } else { "s" }
             )),
         }
+    }
+
+    /// `inventory`: one block per target, saying where each setting landed. Passwords are
+    /// shown as their source (`env NAME`, …), never read.
+    pub fn inventory(&self, targets: &[&Target], inv: &Inventory) {
+        for t in targets {
+            let host = inv.host(&t.host);
+            let connection = match host.map(|h| &h.connection) {
+                Some(Connection::Local) => "local docker".to_owned(),
+                Some(Connection::Ssh(ssh)) => {
+                    let mut text = String::from("ssh ");
+                    if let Some(user) = &ssh.user {
+                        text.push_str(&format!("{user}@"));
+                    }
+                    match ssh.port {
+                        Some(port) if ssh.address.contains(':') => {
+                            text.push_str(&format!("[{}]:{port}", ssh.address))
+                        }
+                        Some(port) => text.push_str(&format!("{}:{port}", ssh.address)),
+                        None => text.push_str(&ssh.address),
+                    }
+                    if let Some(jump) = &ssh.jump {
+                        text.push_str(&format!(" via {jump}"));
+                    }
+                    text
+                }
+                None => "?".to_owned(),
+            };
+            self.out(&t.id());
+            self.out(&format!("  connection  {connection}"));
+            if let Some(h) = host {
+                if h.docker_socket != inventory::DEFAULT_DOCKER_SOCKET {
+                    self.out(&format!("  docker      {}", h.docker_socket));
+                }
+                if !h.groups.is_empty() {
+                    self.out(&format!("  groups      {}", h.groups.join(", ")));
+                }
+            }
+            let container = match &t.container {
+                ContainerRef::Name(name) => name.clone(),
+                ContainerRef::Label(label) => format!("label {label}"),
+            };
+            self.out(&format!("  container   {container}, port {}", t.port));
+            self.out(&format!(
+                "  database    {}",
+                t.database
+                    .as_deref()
+                    .unwrap_or("from the container (POSTGRES_DB, else the user)")
+            ));
+            self.out(&format!(
+                "  user        {}",
+                t.user
+                    .as_deref()
+                    .unwrap_or("from the container (POSTGRES_USER)")
+            ));
+            self.out(&format!("  password    {}", t.password));
+            self.out(&format!("  method      {}", t.method));
+            self.out(&format!("  migrations  {}", t.migrations.display()));
+            self.out("");
+        }
+        let hosts = {
+            let mut names: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+            names.dedup();
+            names.len()
+        };
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let mut summary = format!(
+            "{} on {}",
+            plural(targets.len(), "target"),
+            plural(hosts, "host")
+        );
+        if targets.len() < inv.targets.len() {
+            summary.push_str(&format!(
+                " (of {} in the inventory)",
+                plural(inv.targets.len(), "target")
+            ));
+        }
+        self.out(&summary);
     }
 
     pub fn line(&self, text: &str) {

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use super::{AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables};
 use crate::error::{Error, MigrationFailure, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
-use crate::transport::DbUrl;
+use crate::transport::Endpoint;
 
 /// The advisory lock key `dbmate --migration-lock` takes (seen with dbmate 2.37: the same
 /// for every database and table). Taking the same one makes pgfleet and dbmate runs wait
@@ -21,8 +21,8 @@ pub struct NativeDatabase {
     client: Client,
     target: String,
     tables: Tables,
-    /// How to reach the database again for pg_dump.
-    url: DbUrl,
+    /// How to reach the database again (pg_dump, creating it).
+    endpoint: Box<dyn Endpoint>,
 }
 
 /// What to do when the database named by the URL does not exist.
@@ -38,26 +38,29 @@ impl NativeDatabase {
     /// Connects, creating the database first when asked to, and resolves where the
     /// tracking tables live (`table_override` is `--migrations-table`).
     pub async fn connect(
-        url: &DbUrl,
+        endpoint: Box<dyn Endpoint>,
         table_override: Option<&str>,
         missing: Missing,
         on_create: &mut (dyn FnMut(&str) + Send),
     ) -> Result<NativeDatabase, Error> {
-        let target = url.to_string();
+        let target = endpoint.target();
         let connect_error = |error: SqlError| Error::Connect {
             target: target.clone(),
             error: Box::new(explain_connect(error)),
         };
-        let client = match url.connect().await {
+        let dbname = endpoint.dbname().to_string();
+        let client = match endpoint.connect(&dbname).await {
             Ok(c) => c,
             Err(e) if e.is_code("3D000") && missing == Missing::Create => {
-                on_create(&url.dbname);
-                create_database(url).await.map_err(connect_error)?;
-                url.connect().await.map_err(connect_error)?
+                on_create(&dbname);
+                create_database(endpoint.as_ref())
+                    .await
+                    .map_err(connect_error)?;
+                endpoint.connect(&dbname).await.map_err(connect_error)?
             }
             Err(e) => return Err(connect_error(e)),
         };
-        let tables = resolve_tables(&client, url, table_override)
+        let tables = resolve_tables(&client, endpoint.search_path(), table_override)
             .await
             .map_err(|error| Error::Database {
                 target: target.clone(),
@@ -68,7 +71,7 @@ impl NativeDatabase {
             client,
             target,
             tables,
-            url: url.clone(),
+            endpoint,
         })
     }
 
@@ -361,10 +364,10 @@ async fn record(
     Ok(())
 }
 
-async fn create_database(url: &DbUrl) -> Result<(), SqlError> {
-    let admin = url.with_dbname("postgres").connect().await?;
+async fn create_database(endpoint: &dyn Endpoint) -> Result<(), SqlError> {
+    let admin = endpoint.connect("postgres").await?;
     let quoted: String = admin
-        .query_one("select quote_ident($1)", &[&url.dbname])
+        .query_one("select quote_ident($1)", &[&endpoint.dbname()])
         .await?
         .get(0);
     match admin
@@ -399,7 +402,7 @@ fn explain_connect(mut error: SqlError) -> SqlError {
 
 async fn resolve_tables(
     client: &Client,
-    url: &DbUrl,
+    search_path: &[String],
     table_override: Option<&str>,
 ) -> Result<Tables, SqlError> {
     let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
@@ -409,7 +412,7 @@ async fn resolve_tables(
             table_override.unwrap_or("schema_migrations").to_string(),
         ),
     };
-    let schema = match schema.or_else(|| url.search_path.first().cloned()) {
+    let schema = match schema.or_else(|| search_path.first().cloned()) {
         Some(s) => s,
         None => client
             .query_one("select coalesce(current_schema(), 'public')", &[])
@@ -606,25 +609,6 @@ impl Database for NativeDatabase {
     }
 
     async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error> {
-        let (conn_args, env) = self.url.libpq_args();
-        let output = tokio::process::Command::new("pg_dump")
-            .args(args)
-            .args(&conn_args)
-            .envs(env)
-            .output()
-            .await
-            .map_err(|error| Error::Io {
-                what: "cannot run pg_dump (is the PostgreSQL client installed?)".into(),
-                error,
-            })?;
-        if !output.status.success() {
-            return Err(Error::Command(format!(
-                "pg_dump failed on {}: {}",
-                self.target,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
-        String::from_utf8(output.stdout)
-            .map_err(|_| Error::Command("pg_dump wrote output that is not UTF-8".into()))
+        self.endpoint.pg_dump(args).await
     }
 }

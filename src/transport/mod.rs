@@ -1,7 +1,26 @@
-//! How pgfleet reaches a database. This transport is a URL; SSH tunnels, the
-//! Docker API and psql-in-container plug in beside it and drive the same engine.
+//! How pgfleet reaches a database: by URL, or through an SSH tunnel to a container found
+//! with the Docker API. Every way yields an `Endpoint`, which the engine drives unchanged.
 
+pub mod docker;
+pub mod ssh;
 pub mod url;
 
+use async_trait::async_trait;
+use tokio_postgres::Client;
+
 pub use self::url::{DbUrl, redact};
-pub mod ssh;
+use crate::error::{Error, SqlError};
+
+/// One database as a transport reaches it: sessions on demand, and pg_dump.
+#[async_trait]
+pub trait Endpoint: Send + Sync {
+    /// As shown to users; never with a password.
+    fn target(&self) -> String;
+    fn dbname(&self) -> &str;
+    /// Schemas of the URL's `search_path`, which place the migrations table.
+    fn search_path(&self) -> &[String];
+    /// A session on `dbname` (this database, or `postgres` to create it).
+    async fn connect(&self, dbname: &str) -> Result<Client, SqlError>;
+    /// Runs pg_dump with `args` against this database and returns what it wrote.
+    async fn pg_dump(&self, args: &[&str]) -> Result<String, Error>;
+}

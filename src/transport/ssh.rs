@@ -323,6 +323,38 @@ impl SshSession {
     }
 }
 
+impl SshSession {
+    /// Runs `command` on the host through its shell and returns the exit status and
+    /// stdout. For short diagnostics only: the migrations never spawn remote processes.
+    pub async fn run(&self, command: &str) -> Result<(u32, String), SshError> {
+        let fail = |e: russh::Error| SshError::Channel {
+            host: self.name.clone(),
+            what: format!("cannot run `{command}`"),
+            reason: e.to_string(),
+        };
+        let mut channel = self.handle.channel_open_session().await.map_err(fail)?;
+        channel.exec(true, command).await.map_err(fail)?;
+        let mut stdout = Vec::new();
+        let mut status = None;
+        while let Some(message) = channel.wait().await {
+            match message {
+                russh::ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+        }
+        Ok((
+            status.unwrap_or(255),
+            String::from_utf8_lossy(&stdout).into_owned(),
+        ))
+    }
+}
+
+/// Quotes `text` for a POSIX shell, so that no name becomes a command.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// The agent's keys first, then key files, as OpenSSH offers them.
 async fn authenticate(handle: &mut Handle<HostKeyCheck>, o: &SshOptions) -> Result<(), SshError> {
     let mut tried: Vec<String> = Vec::new();

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 
+use async_trait::async_trait;
+
+use super::Endpoint;
 use crate::error::{Error, SqlError};
 
 /// A parsed database URL. The password is kept out of `Display` and `Debug`.
@@ -131,7 +134,7 @@ impl DbUrl {
 
     /// Connects with the native protocol. The connection task runs on its own; when the
     /// server goes away, the client's next call fails with "connection closed".
-    pub async fn connect(&self) -> Result<Client, SqlError> {
+    pub async fn open(&self) -> Result<Client, SqlError> {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
@@ -186,6 +189,48 @@ impl DbUrl {
             .map(|p| ("PGPASSWORD".to_string(), p.clone()))
             .collect();
         (args, env)
+    }
+}
+
+#[async_trait]
+impl Endpoint for DbUrl {
+    fn target(&self) -> String {
+        self.to_string()
+    }
+
+    fn dbname(&self) -> &str {
+        &self.dbname
+    }
+
+    fn search_path(&self) -> &[String] {
+        &self.search_path
+    }
+
+    async fn connect(&self, dbname: &str) -> Result<Client, SqlError> {
+        self.with_dbname(dbname).open().await
+    }
+
+    /// The local pg_dump, with the password in its environment.
+    async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
+        let (conn_args, env) = self.libpq_args();
+        let output = tokio::process::Command::new("pg_dump")
+            .args(args)
+            .args(&conn_args)
+            .envs(env)
+            .output()
+            .await
+            .map_err(|error| Error::Io {
+                what: "cannot run pg_dump (is the PostgreSQL client installed?)".into(),
+                error,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Command(format!(
+                "pg_dump failed on {self}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|_| Error::Command("pg_dump wrote output that is not UTF-8".into()))
     }
 }
 

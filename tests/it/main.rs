@@ -3,7 +3,9 @@
 mod concurrency;
 mod dbmate_compat;
 mod engine;
+mod fleet;
 mod harness;
+mod inventory;
 mod parser;
 mod smoke;
 mod ssh;

@@ -1,0 +1,334 @@
+//! The inventory: which docker hosts to reach (over SSH or locally), and which PostgreSQL
+//! containers on them to migrate. `load` reads and resolves it; `select` applies `--limit`.
+//!
+//! # Format
+//!
+//! An inventory is a YAML file, or a folder whose `*.yml` / `*.yaml` files (not hidden ones,
+//! not sub-folders) are read in name order and merged. A host or group defined in two files
+//! is an error naming both; so is a `defaults` key set in two files. Selected with
+//! `-i/--inventory PATH` (default `inventory/`).
+//!
+//! ```yaml
+//! defaults:                 # optional; applies to every host and database
+//!   user: deploy            # ssh user
+//!   port: 22                # ssh port
+//!   identity_file: ~/.ssh/id_ed25519   # or a list: identity_files: [...]
+//!   known_hosts: ./known_hosts         # extra known_hosts file(s) (besides ~/.ssh/known_hosts)
+//!   connect_timeout: 10s
+//!   keepalive: 15s          # off: no keepalives
+//!   docker_socket: /var/run/docker.sock   # on the docker host
+//!   method: auto            # tunnel | exec | auto
+//!   migrations: ../migrations
+//!   db_user: postgres       # default database user
+//!   db_port: 5432           # port inside the container
+//!   password: { env: PGFLEET_DB_PASSWORD }   # or { file: path } or { container: POSTGRES_PASSWORD }
+//! groups:
+//!   lab:
+//!     hosts: [nas, pi]
+//!     vars: { user: admin, method: exec }   # same keys as defaults
+//! hosts:
+//!   nas:
+//!     address: 192.168.1.10   # ssh address (default: the host's name, so ~/.ssh/config aliases work)
+//!     jump: bastion           # another host of the inventory, or user@host:port
+//!     local: false            # true: this machine's own docker, no SSH
+//!     # any defaults key may also be set here
+//!     databases:
+//!       app:                  # target nas/app
+//!         container: app-db   # or label: "com.example.role=db" (exactly one of the two)
+//!         database: app       # default: the container's POSTGRES_DB, else the user
+//!         user: app           # default: db_user, else the container's POSTGRES_USER
+//!         password: { env: NAS_APP_PW }
+//!         method: tunnel
+//!         migrations: ../apps/app/migrations
+//!         port: 5432
+//! ```
+//!
+//! - **Precedence**: database keys > host keys > group vars > defaults. A host in two groups
+//!   whose vars set one key to different values is an error naming both groups, unless the
+//!   host sets that key itself. In a database, `user` and `port` are the database's (they
+//!   override `db_user` and `db_port`); on a host, in groups and in defaults they are SSH's.
+//! - **Paths** (`identity_file(s)`, `known_hosts`, `migrations`, `password: { file }`) are
+//!   relative to the folder of the file that sets them; `~` is `$HOME`. `docker_socket` is a
+//!   path on the docker host and is kept as written.
+//! - **Defaults** when nothing sets them: SSH port and user left to `~/.ssh/config` (else 22
+//!   and the local user), `connect_timeout` 10s, `keepalive` 15s, `docker_socket`
+//!   `/var/run/docker.sock`, `method` auto, `migrations` `./migrations` (relative to the
+//!   current folder), `db_port` 5432, no password.
+//! - **Durations** need a unit: `500ms`, `10s`, `2min`, `1h`. `keepalive: off` disables
+//!   keepalives; `connect_timeout` must be more than 0.
+//! - **`jump`** is an inventory host's name, or an address `[user@]host[:port]` (anything with
+//!   `@`, `:` or `.`); a bare word that is no host of the inventory is an error, as is a
+//!   loop of jumps or a jump through a `local` host. A host may have no databases only
+//!   when another host jumps through it.
+//! - **`local: true`** hosts are reached without SSH: `address`, `jump`, `user`, `port`,
+//!   `identity_file(s)`, `known_hosts`, `connect_timeout` and `keepalive` on them are errors.
+//! - **Names** of hosts, groups and databases may not contain whitespace or `/ , ! * ? [ ] { }`
+//!   (target ids are `host/database`, and `--limit` patterns use the others); a name cannot
+//!   be both a host and a group.
+//! - Unknown keys are errors with a "did you mean"; every error has `file:line:column`
+//!   where the YAML gives one. Values stay strings unless they are ports or `local`, so
+//!   YAML 1.1's `no` / `off` cannot turn a user name into a boolean. A password is never
+//!   written in the inventory, only where to read it.
+//!
+//! # `--limit`
+//!
+//! Patterns (repeat the flag or separate them with commas) match host names, group names
+//! or `host/database` target ids, with glob wildcards: `nas*`, `*/app`, `lab`. `!pattern`
+//! excludes. With only exclusions, everything else is selected. A pattern that matches
+//! nothing in the inventory is an error listing what exists.
+
+mod error;
+mod limit;
+mod raw;
+mod resolve;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::InventoryError;
+pub use limit::select;
+
+/// Where docker listens on a host when the inventory does not say.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// The resolved inventory: hosts and targets in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+    pub targets: Vec<Target>,
+}
+
+impl Inventory {
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub connection: Connection,
+    /// On the docker host.
+    pub docker_socket: String,
+    /// The groups listing this host, in the order they are defined.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// This machine's own docker, no SSH.
+    Local,
+    Ssh(SshSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSettings {
+    /// What to connect to: an address, or a name `~/.ssh/config` may know.
+    pub address: String,
+    /// None: let `~/.ssh/config` or 22 decide.
+    pub port: Option<u16>,
+    /// None: let `~/.ssh/config` or the local user decide.
+    pub user: Option<String>,
+    pub identity_files: Vec<PathBuf>,
+    /// Extra known_hosts files, besides `~/.ssh/known_hosts`.
+    pub known_hosts: Vec<PathBuf>,
+    pub jump: Option<Jump>,
+    pub connect_timeout: Duration,
+    /// Zero: no keepalives.
+    pub keepalive: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jump {
+    /// Another host of the inventory (never a local one; no loops).
+    Host(String),
+    /// `[user@]host[:port]`.
+    Address {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
+}
+
+/// One database to migrate: `host/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    /// The key under `databases:`.
+    pub name: String,
+    pub container: ContainerRef,
+    /// None: the container's POSTGRES_DB, else the user.
+    pub database: Option<String>,
+    /// None: the container's POSTGRES_USER.
+    pub user: Option<String>,
+    pub password: PasswordSource,
+    pub method: Method,
+    pub migrations: PathBuf,
+    /// The port PostgreSQL listens on inside the container.
+    pub port: u16,
+}
+
+impl Target {
+    /// `host/name`, as `--limit` and reports show it.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.host, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerRef {
+    /// A container name.
+    Name(String),
+    /// A docker label, `key` or `key=value`, carried by exactly one container.
+    Label(String),
+}
+
+/// Where the database password is read; never the password itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    None,
+    /// An environment variable of pgfleet's process.
+    Env(String),
+    /// A file on this machine (its content, without a trailing newline).
+    File(PathBuf),
+    /// An environment variable of the container, e.g. POSTGRES_PASSWORD.
+    Container(String),
+}
+
+/// `env NAME`, `file PATH`, `container NAME` or `none`: where, never what.
+impl fmt::Display for PasswordSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PasswordSource::None => write!(f, "none"),
+            PasswordSource::Env(name) => write!(f, "env {name}"),
+            PasswordSource::File(path) => write!(f, "file {}", path.display()),
+            PasswordSource::Container(name) => write!(f, "container {name}"),
+        }
+    }
+}
+
+/// An inventory host's name, or `[user@]host[:port]` (`[v6]:port`).
+impl fmt::Display for Jump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Jump::Host(name) => write!(f, "{name}"),
+            Jump::Address { user, host, port } => {
+                if let Some(user) = user {
+                    write!(f, "{user}@")?;
+                }
+                match port {
+                    Some(port) if host.contains(':') => write!(f, "[{host}]:{port}"),
+                    Some(port) => write!(f, "{host}:{port}"),
+                    None => write!(f, "{host}"),
+                }
+            }
+        }
+    }
+}
+
+/// How pgfleet talks to PostgreSQL in the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Forward a port through SSH to the container and speak the protocol natively.
+    Tunnel,
+    /// Run psql inside the container (`docker exec`).
+    Exec,
+    /// Tunnel when the container is reachable that way, else exec.
+    Auto,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Tunnel => "tunnel",
+            Method::Exec => "exec",
+            Method::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads the inventory at `path` (a file, or a folder of `*.yml` / `*.yaml` files) and
+/// resolves it. Nothing is contacted.
+pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+    let files = inventory_files(path)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                "it is not UTF-8 text".to_owned()
+            } else {
+                e.to_string()
+            };
+            InventoryError::in_file(&file, format!("cannot read the inventory file: {why}"))
+        })?;
+        sources.push((file, text));
+    }
+    from_sources(path, &sources)
+}
+
+/// Parses and resolves `(file name, YAML)` pairs as one inventory named `top` in messages.
+fn from_sources(top: &Path, sources: &[(PathBuf, String)]) -> Result<Inventory, InventoryError> {
+    let mut files = Vec::with_capacity(sources.len());
+    for (file, text) in sources {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let parsed: raw::RawFile =
+            serde_saphyr::from_str(text).map_err(|e| InventoryError::from_yaml(file, &e))?;
+        files.push((file.clone(), parsed));
+    }
+    resolve::resolve(top, files)
+}
+
+/// The file itself, or a folder's `*.yml` / `*.yaml` files in name order.
+fn inventory_files(path: &Path) -> Result<Vec<PathBuf>, InventoryError> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file or folder".to_owned()
+        } else {
+            e.to_string()
+        };
+        InventoryError::in_file(
+            path,
+            format!(
+                "cannot read the inventory: {why}; pass -i FILE or -i FOLDER (default: inventory/)"
+            ),
+        )
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        InventoryError::in_file(path, format!("cannot list the inventory folder: {e}"))
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            InventoryError::in_file(path, format!("cannot list the inventory folder: {e}"))
+        })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
+        let file = entry.path();
+        if yaml && !name.starts_with('.') && file.is_file() {
+            files.push(file);
+        }
+    }
+    if files.is_empty() {
+        return Err(InventoryError::in_file(
+            path,
+            "the inventory folder has no *.yml or *.yaml files; add one, or pass -i FILE",
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

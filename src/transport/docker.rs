@@ -1,0 +1,324 @@
+//! The Docker API (bollard) of a host: over the host's SSH connection, each request on a
+//! streamlocal channel to the remote docker socket; or the local socket for `local` hosts.
+//! Finds a postgres container by name or label, with what pgfleet needs from it.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::ListContainersOptions;
+use bollard::{BollardRequest, Docker};
+use hyper::header::{HOST, HeaderValue};
+use hyper_util::rt::TokioIo;
+
+use super::ssh::{SshSession, shell_quote};
+
+/// How a container is named in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerSelector {
+    Name(String),
+    /// `key=value` (or a bare `key`), as `docker ps --filter label=…` takes it.
+    Label(String),
+}
+
+impl std::fmt::Display for ContainerSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerSelector::Name(n) => write!(f, "container {n}"),
+            ContainerSelector::Label(l) => write!(f, "the container labelled {l}"),
+        }
+    }
+}
+
+/// A running postgres container, as pgfleet uses it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    /// `POSTGRES_USER`, `POSTGRES_DB`, `POSTGRES_PASSWORD`, … from its environment.
+    pub env: HashMap<String, String>,
+    /// Its address on its (first) network, for a tunnel from the docker host.
+    pub address: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "{host}: permission denied on the docker socket {socket}: add the ssh user to the `docker` group on that host (`usermod -aG docker USER`), or connect as a user that is in it"
+    )]
+    PermissionDenied { host: String, socket: String },
+
+    #[error("{host}: cannot reach the Docker API at {socket}: {reason}")]
+    Unreachable {
+        host: String,
+        socket: String,
+        reason: String,
+    },
+
+    #[error("{host}: no {selector}; the containers there are: {existing}")]
+    Missing {
+        host: String,
+        selector: ContainerSelector,
+        existing: String,
+    },
+
+    #[error("{host}: several containers match {selector} ({matches}): name one with `container:`")]
+    Ambiguous {
+        host: String,
+        selector: ContainerSelector,
+        matches: String,
+    },
+
+    #[error(
+        "{host}: {name} is {state}, not running: start it (`docker start {name}`) and run again"
+    )]
+    NotRunning {
+        host: String,
+        name: String,
+        state: String,
+    },
+
+    #[error("{host}: the Docker API failed: {reason}")]
+    Api { host: String, reason: String },
+}
+
+pub struct DockerApi {
+    docker: Docker,
+    /// The SSH connection, to find out why the socket was refused (None for local).
+    session: Option<SshSession>,
+    host: String,
+    socket: String,
+}
+
+fn io_error(e: impl std::fmt::Display) -> bollard::errors::Error {
+    bollard::errors::Error::IOError {
+        err: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl DockerApi {
+    /// The Docker API of `session`'s host, reached through `socket` on that host.
+    pub fn over_ssh(session: SshSession, socket: &str) -> Result<DockerApi, DockerError> {
+        let host = session.name().to_string();
+        let path = socket.to_string();
+        let kept = session.clone();
+        let transport = move |request: BollardRequest| {
+            let session = session.clone();
+            let path = path.clone();
+            async move {
+                let stream = session.direct_streamlocal(&path).await.map_err(io_error)?;
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                // Upgrades carry `docker exec`'s attached stdin/stdout.
+                tokio::spawn(connection.with_upgrades());
+                let (mut parts, body) = request.into_parts();
+                // dockerd wants an origin-form URI and a Host header.
+                let origin = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string();
+                parts.uri = origin.parse().map_err(io_error)?;
+                parts
+                    .headers
+                    .insert(HOST, HeaderValue::from_static("docker"));
+                Ok(sender
+                    .send_request(BollardRequest::from_parts(parts, body))
+                    .await?)
+            }
+        };
+        let docker = Docker::connect_with_custom_transport(
+            transport,
+            Some("http://docker"),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| DockerError::Api {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(DockerApi {
+            docker,
+            session: Some(kept),
+            host,
+            socket: socket.to_string(),
+        })
+    }
+
+    /// The machine's own Docker (an inventory host with `local: true`).
+    pub fn local(host: &str, socket: &str) -> Result<DockerApi, DockerError> {
+        let docker =
+            Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION).map_err(|e| {
+                DockerError::Unreachable {
+                    host: host.to_string(),
+                    socket: socket.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(DockerApi {
+            docker,
+            session: None,
+            host: host.to_string(),
+            socket: socket.to_string(),
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    async fn api_error(&self, e: bollard::errors::Error) -> DockerError {
+        let mut reason = e.to_string();
+        // sshd refuses a streamlocal forward the same way whatever the cause: ask the
+        // host what is wrong with the socket.
+        if let (Some(session), bollard::errors::Error::IOError { .. }) = (&self.session, &e) {
+            let q = shell_quote(&self.socket);
+            if let Ok((_, answer)) = session
+                .run(&format!(
+                    "if [ ! -S {q} ]; then echo missing; elif [ ! -r {q} ] || [ ! -w {q} ]; then echo denied; else echo ok; fi"
+                ))
+                .await
+            {
+                match answer.trim() {
+                    "denied" => reason = "permission denied".into(),
+                    "missing" => {
+                        reason = format!(
+                            "{} does not exist there: is Docker installed and running, or is docker_socket wrong?",
+                            self.socket
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if reason.contains("ermission denied") || reason.contains("administratively prohibited") {
+            DockerError::PermissionDenied {
+                host: self.host.clone(),
+                socket: self.socket.clone(),
+            }
+        } else if matches!(e, bollard::errors::Error::IOError { .. }) {
+            DockerError::Unreachable {
+                host: self.host.clone(),
+                socket: self.socket.clone(),
+                reason,
+            }
+        } else {
+            DockerError::Api {
+                host: self.host.clone(),
+                reason,
+            }
+        }
+    }
+
+    /// Finds the container, refusing clearly when it is missing, ambiguous, or not running.
+    pub async fn container(&self, selector: &ContainerSelector) -> Result<Container, DockerError> {
+        let listed = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await;
+        let all = match listed {
+            Ok(all) => all,
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        let name_of = |c: &bollard::models::ContainerSummary| {
+            c.names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default()
+        };
+        let matches: Vec<_> = all
+            .iter()
+            .filter(|c| match selector {
+                ContainerSelector::Name(n) => name_of(c) == *n,
+                ContainerSelector::Label(l) => {
+                    let (key, value) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                    c.labels.as_ref().is_some_and(|labels| {
+                        labels
+                            .get(key)
+                            .is_some_and(|v| !l.contains('=') || v == value)
+                    })
+                }
+            })
+            .collect();
+        let summary = match matches.as_slice() {
+            [one] => *one,
+            [] => {
+                let mut names: Vec<String> = all.iter().map(name_of).collect();
+                names.sort();
+                return Err(DockerError::Missing {
+                    host: self.host.clone(),
+                    selector: selector.clone(),
+                    existing: if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    },
+                });
+            }
+            many => {
+                return Err(DockerError::Ambiguous {
+                    host: self.host.clone(),
+                    selector: selector.clone(),
+                    matches: many
+                        .iter()
+                        .map(|c| name_of(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        };
+        let name = name_of(summary);
+        let id = summary.id.clone().unwrap_or_default();
+        let inspect = match self.docker.inspect_container(&id, None).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        let state = inspect.state.as_ref();
+        let running = state.and_then(|s| s.running).unwrap_or(false);
+        let restarting = state.and_then(|s| s.restarting).unwrap_or(false);
+        if !running || restarting {
+            return Err(DockerError::NotRunning {
+                host: self.host.clone(),
+                name,
+                state: if restarting {
+                    "restarting".into()
+                } else {
+                    state
+                        .and_then(|s| s.status)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "stopped".into())
+                },
+            });
+        }
+        let env = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let address = inspect
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|nets| {
+                let mut nets: Vec<_> = nets.iter().collect();
+                nets.sort_by(|a, b| a.0.cmp(b.0));
+                nets.into_iter()
+                    .filter_map(|(_, e)| e.ip_address.clone())
+                    .find(|ip| !ip.is_empty())
+            });
+        Ok(Container {
+            id,
+            name,
+            env,
+            address,
+        })
+    }
+}
