@@ -16,7 +16,8 @@ use crate::settings;
 use crate::tracking::{
     ApplySettings, Database, NativeDatabase, dbmate_schema_dump, native::Missing,
 };
-use crate::transport::DbUrl;
+use crate::transport::fleet::Connections;
+use crate::transport::{DbUrl, Endpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -84,6 +85,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
     pub limit: Vec<String>,
     // --- end inventory ---
+    /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new); a changed key is
+    /// never accepted
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,8 +158,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             applied_by: settings::applied_by(),
         },
     };
-    let mut emit = |e: Event<'_>| report.event(e);
-
     match &cli.command {
         Command::New { name } => {
             let path = migration::create_new(&g.migrations_dir, name, chrono::Utc::now()).map_err(
@@ -181,39 +184,147 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::Ok)
         }
         // --- end inventory ---
+        command => {
+            let ctx = Context {
+                g,
+                report: &report,
+                settings: &run_settings,
+            };
+            match settings::given_database_url(g.url.as_deref())? {
+                Some(url) => {
+                    let paths = Paths {
+                        migrations: g.migrations_dir.clone(),
+                        schema_file: g.schema_file.clone(),
+                    };
+                    on_target(command, Box::new(url), &paths, &ctx).await
+                }
+                None => on_fleet(command, &ctx).await,
+            }
+        }
+    }
+}
+
+/// What every database command needs besides the target.
+struct Context<'a> {
+    g: &'a GlobalArgs,
+    report: &'a Report,
+    settings: &'a RunSettings,
+}
+
+/// A target's migrations folder and schema file.
+struct Paths {
+    migrations: PathBuf,
+    schema_file: PathBuf,
+}
+
+/// Runs a database command on every target the inventory and `--limit` select, one
+/// after another. A failed target is reported and the others still run; the exit code
+/// is decided at the end.
+async fn on_fleet(command: &Command, ctx: &Context<'_>) -> Result<ExitCode, Error> {
+    let g = ctx.g;
+    if !g.inventory.exists() {
+        return Err(Error::Config(format!(
+            "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
+            g.inventory.display()
+        )));
+    }
+    let inv = inventory::load(&g.inventory)?;
+    let targets = inventory::select(&inv, &g.limit)?;
+    let mut connections = Connections::new(&inv, g.accept_new_host_keys);
+    let mut codes = Vec::new();
+    let mut failed = Vec::new();
+    for target in targets {
+        let id = target.id();
+        ctx.report.target(&id);
+        // dbmate's single schema file becomes one per target: db/HOST/DB/schema.sql.
+        let schema_file = g
+            .schema_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&target.host)
+            .join(&target.name)
+            .join(g.schema_file.file_name().unwrap_or("schema.sql".as_ref()));
+        let paths = Paths {
+            migrations: target.migrations.clone(),
+            schema_file,
+        };
+        let outcome = match connections.endpoint(target).await {
+            Ok(endpoint) => on_target(command, endpoint, &paths, ctx).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(code) => codes.push(code),
+            Err(e) => {
+                ctx.report.error(&e);
+                codes.push(e.exit_code());
+                failed.push(id);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        ctx.report.failed_targets(&failed);
+        // One kind of failure keeps its own code; a mix reads as "something failed".
+        let first = codes
+            .iter()
+            .copied()
+            .find(|c| *c != ExitCode::Ok && *c != ExitCode::Pending);
+        let all_same = codes
+            .iter()
+            .filter(|c| **c != ExitCode::Ok && **c != ExitCode::Pending)
+            .all(|c| Some(*c) == first);
+        return Ok(if all_same {
+            first.unwrap_or(ExitCode::Failed)
+        } else {
+            ExitCode::Failed
+        });
+    }
+    Ok(if codes.contains(&ExitCode::Pending) {
+        ExitCode::Pending
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// One database command on one database, whatever reaches it.
+async fn on_target(
+    command: &Command,
+    endpoint: Box<dyn Endpoint>,
+    paths: &Paths,
+    ctx: &Context<'_>,
+) -> Result<ExitCode, Error> {
+    let (g, report, run_settings) = (ctx.g, ctx.report, ctx.settings);
+    let mut emit = |e: Event<'_>| report.event(e);
+    match command {
         Command::Up {
             dry_run,
             strict,
             allow_changed,
         } => {
-            let url = settings::database_url(g.url.as_deref())?;
-            let files = load(&g.migrations_dir)?;
+            let files = load(&paths.migrations)?;
             let options = UpOptions {
                 strict: *strict,
                 allow_changed: *allow_changed,
             };
             if *dry_run {
-                return dry_run_up(&url, g, &files, options, &report).await;
+                return dry_run_up(endpoint, g, &files, options, report).await;
             }
-            let mut db = connect(&url, g, Missing::Create, &report).await?;
-            runner::up(&mut db, &files, options, &run_settings, &mut emit).await?;
+            let mut db = connect(endpoint, g, Missing::Create, report).await?;
+            runner::up(&mut db, &files, options, run_settings, &mut emit).await?;
             Ok(ExitCode::Ok)
         }
         Command::Rollback { count, to } => {
-            let url = settings::database_url(g.url.as_deref())?;
-            let files = load(&g.migrations_dir)?;
+            let files = load(&paths.migrations)?;
             let to = match to {
                 Some(v) => RollbackTo::Version(v.clone()),
                 None => RollbackTo::Count(count.unwrap_or(1)),
             };
-            let mut db = connect(&url, g, Missing::Fail, &report).await?;
-            runner::rollback(&mut db, &files, &to, &run_settings, &mut emit).await?;
+            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
+            runner::rollback(&mut db, &files, &to, run_settings, &mut emit).await?;
             Ok(ExitCode::Ok)
         }
         Command::Status { exit_code, quiet } => {
-            let url = settings::database_url(g.url.as_deref())?;
-            let files = load(&g.migrations_dir)?;
-            let mut db = connect(&url, g, Missing::Fail, &report).await?;
+            let files = load(&paths.migrations)?;
+            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
             let applied = db.applied().await?;
             let entries = plan::status(&files, &applied);
             report.status(&entries);
@@ -225,11 +336,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Verify { record } => {
-            let url = settings::database_url(g.url.as_deref())?;
-            let files = load(&g.migrations_dir)?;
-            let mut db = connect(&url, g, Missing::Fail, &report).await?;
+            let files = load(&paths.migrations)?;
+            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
             if *record {
-                runner::record_checksums(&mut db, &files, &run_settings, &mut emit).await?;
+                runner::record_checksums(&mut db, &files, run_settings, &mut emit).await?;
             }
             let applied = db.applied().await?;
             let entries = plan::status(&files, &applied);
@@ -240,16 +350,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(if bad { ExitCode::Pending } else { ExitCode::Ok })
         }
         Command::Dump => {
-            let url = settings::database_url(g.url.as_deref())?;
-            let mut db = connect(&url, g, Missing::Fail, &report).await?;
+            let search_path = endpoint.search_path().to_vec();
+            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
             let restrict = db
                 .pg_dump(&["--help"])
                 .await
                 .map(|help| help.contains("--restrict-key"))?;
-            let schema = dbmate_schema_dump(&mut db, &url.search_path, restrict).await?;
-            write_schema(&g.schema_file, &schema)?;
-            report.line(&format!("Writing: {}", g.schema_file.display()));
+            let schema = dbmate_schema_dump(&mut db, &search_path, restrict).await?;
+            write_schema(&paths.schema_file, &schema)?;
+            report.line(&format!("Writing: {}", paths.schema_file.display()));
             Ok(ExitCode::Ok)
+        }
+        Command::New { .. } | Command::Wait | Command::Inventory => {
+            unreachable!("handled before a target is chosen")
         }
     }
 }
@@ -259,13 +372,13 @@ fn load(dir: &Path) -> Result<Vec<migration::Migration>, Error> {
 }
 
 async fn connect(
-    url: &DbUrl,
+    endpoint: Box<dyn Endpoint>,
     g: &GlobalArgs,
     missing: Missing,
     report: &Report,
 ) -> Result<NativeDatabase, Error> {
     NativeDatabase::connect(
-        Box::new(url.clone()),
+        endpoint,
         g.migrations_table.as_deref(),
         missing,
         &mut |name| report.event(Event::CreatingDatabase { name }),
@@ -276,18 +389,18 @@ async fn connect(
 /// Shows the plan without writing anything or taking the lock. A missing database reads
 /// as "everything pending".
 async fn dry_run_up(
-    url: &DbUrl,
+    endpoint: Box<dyn Endpoint>,
     g: &GlobalArgs,
     files: &[migration::Migration],
     options: UpOptions,
     report: &Report,
 ) -> Result<ExitCode, Error> {
-    let (applied, creates) = match connect(url, g, Missing::Fail, report).await {
+    let target = endpoint.target();
+    let (applied, creates) = match connect(endpoint, g, Missing::Fail, report).await {
         Ok(mut db) => (db.applied().await?, false),
         Err(Error::Connect { error, .. }) if error.is_code("3D000") => (Vec::new(), true),
         Err(e) => return Err(e),
     };
-    let target = url.to_string();
     let pending = plan::up(files, &applied, options).map_err(|r| match r {
         plan::Refusal::Changed(files) => Error::Changed {
             target: target.clone(),

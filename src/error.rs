@@ -228,6 +228,12 @@ pub enum Error {
     Command(String),
 
     #[error(transparent)]
+    Ssh(#[from] crate::transport::ssh::SshError),
+
+    #[error(transparent)]
+    Docker(#[from] crate::transport::docker::DockerError),
+
+    #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 }
 
@@ -243,6 +249,8 @@ impl Error {
             | Error::Database { .. }
             | Error::Migration { .. }
             | Error::Io { .. }
+            | Error::Ssh(_)
+            | Error::Docker(_)
             | Error::Command(_) => ExitCode::Failed,
         }
     }

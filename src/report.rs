@@ -228,6 +228,21 @@ impl Report {
         self.out(&summary);
     }
 
+    /// Heads the output of one target of an inventory run.
+    pub fn target(&self, id: &str) {
+        self.out(&format!("== {id}"));
+    }
+
+    /// Ends an inventory run in which some targets failed.
+    pub fn failed_targets(&self, ids: &[String]) {
+        self.err(&format!(
+            "Failed: {} target{}: {}",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", ")
+        ));
+    }
+
     pub fn line(&self, text: &str) {
         self.out(text);
     }

@@ -39,6 +39,18 @@ pub fn database_url(flag: Option<&str>) -> Result<DbUrl, Error> {
     DbUrl::parse(&text)
 }
 
+/// The database URL when one is given (`--url` or `DATABASE_URL`); None means "use the
+/// inventory".
+pub fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
+    match flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+    {
+        Some(text) => DbUrl::parse(&text).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
 pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
     Timeout::parse(text).ok_or_else(|| {

@@ -208,6 +208,61 @@ impl DockerApi {
         }
     }
 
+    /// Runs `command` in the container (Docker's exec API) and returns its exit code,
+    /// stdout and stderr.
+    pub async fn exec_capture(
+        &self,
+        container: &str,
+        command: Vec<String>,
+    ) -> Result<(i64, String, String), DockerError> {
+        use futures_util::StreamExt;
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                bollard::models::ExecConfig {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(command),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let exec = match created {
+            Ok(e) => e,
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        let started = self.docker.start_exec(&exec.id, None).await;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        match started {
+            Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) => {
+                while let Some(chunk) = output.next().await {
+                    match chunk {
+                        Ok(bollard::container::LogOutput::StdOut { message }) => {
+                            stdout.extend_from_slice(&message)
+                        }
+                        Ok(bollard::container::LogOutput::StdErr { message }) => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(self.api_error(e).await),
+                    }
+                }
+            }
+            Ok(bollard::exec::StartExecResults::Detached) => {}
+            Err(e) => return Err(self.api_error(e).await),
+        }
+        let code = match self.docker.inspect_exec(&exec.id).await {
+            Ok(i) => i.exit_code.unwrap_or(-1),
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        Ok((
+            code,
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        ))
+    }
+
     /// Finds the container, refusing clearly when it is missing, ambiguous, or not running.
     pub async fn container(&self, selector: &ContainerSelector) -> Result<Container, DockerError> {
         let listed = self

@@ -168,3 +168,178 @@ fn a_user_outside_the_docker_group_is_told_so() {
         assert!(err.to_string().contains("does not exist there"), "{err}");
     });
 }
+
+/// A fresh database name, so that tests sharing the fleet's containers never meet.
+fn unique_db(hint: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "it_{hint}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes an inventory of the fleet's three hosts whose targets use `db` (created by `up`)
+/// in each host's app container, plus `extra` YAML under `hosts:`.
+fn inventory(dir: &Path, db: &str, known_hosts: &Path, extra: &str) -> PathBuf {
+    let fleet = fleet();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut hosts = String::new();
+    for (name, port) in [("alpha", 22201), ("beta", 22202), ("gamma", 22203)] {
+        hosts.push_str(&format!(
+            "  {name}:\n    address: 127.0.0.1\n    port: {port}\n    databases:\n      app:\n        container: {name}-app\n        database: {db}\n"
+        ));
+    }
+    let path = dir.join("fleet.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "defaults:\n  user: pgfleet\n  identity_file: {key}\n  known_hosts: {known}\n  connect_timeout: 3s\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\n  method: tunnel\nhosts:\n{hosts}{extra}",
+            key = fleet.join("id_ed25519").display(),
+            known = known_hosts.display(),
+            migrations = migrations.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn pgfleet(inventory: &Path) -> crate::harness::Cmd {
+    crate::harness::Cmd::new().arg("-i").arg(inventory)
+}
+
+#[test]
+fn up_status_dump_and_rollback_across_the_fleet() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_up");
+    let inv = inventory(dir.path(), &db, &fleet().join("known_hosts"), "");
+    pgfleet(&inv)
+        .args(["status", "--exit-code"])
+        .run()
+        .code_is(2)
+        .stderr_has("does not exist");
+    let out = pgfleet(&inv).arg("up").run();
+    out.success()
+        .stdout_has("== alpha/app\nCreating: ")
+        .stdout_has("== gamma/app\n");
+    assert_eq!(
+        out.stdout
+            .matches("Applied: 20240104120000_order_status_enum.sql")
+            .count(),
+        3,
+        "{out}"
+    );
+    pgfleet(&inv)
+        .args(["status", "--exit-code"])
+        .run()
+        .success()
+        .stdout_has("== beta/app\n[X] 20240101120000_create_customers.sql");
+
+    // pg_dump runs inside each container: one schema file per target.
+    pgfleet(&inv)
+        .args(["dump", "--limit", "beta", "-s"])
+        .arg(dir.path().join("db/schema.sql"))
+        .run()
+        .success();
+    let schema = std::fs::read_to_string(dir.path().join("db/beta/app/schema.sql")).unwrap();
+    assert!(schema.contains("CREATE TABLE public.orders"), "{schema}");
+    assert!(schema.contains("('20240104120000');"), "{schema}");
+    assert!(!dir.path().join("db/alpha").exists());
+
+    pgfleet(&inv)
+        .args(["rollback", "--limit", "gamma/app"])
+        .run()
+        .success()
+        .stdout_has("Rolled back: 20240104120000_order_status_enum.sql");
+    let status = pgfleet(&inv).args(["status", "--exit-code"]).run();
+    status
+        .code_is(1)
+        .stdout_has("== gamma/app\n[X] 20240101120000");
+    assert_eq!(status.stdout.matches("Pending: 1").count(), 1, "{status}");
+}
+
+#[test]
+fn one_unreachable_host_fails_alone_and_quickly() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_down");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!(
+        "  delta:\n    address: 127.0.0.1\n    port: {closed}\n    databases:\n      app:\n        container: delta-app\n  epsilon:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      app:\n        container: no-such-container\n"
+    );
+    let inv = inventory(dir.path(), &db, &fleet().join("known_hosts"), &extra);
+    let started = std::time::Instant::now();
+    let out = pgfleet(&inv).arg("up").run();
+    out.code_is(2)
+        .stderr_has(&format!("delta: cannot connect to 127.0.0.1:{closed}"))
+        .stderr_has("epsilon: no container no-such-container; the containers there are: ")
+        .stderr_has("Failed: 2 targets: delta/app, epsilon/app");
+    assert_eq!(
+        out.stdout.matches("Applied: 20240104120000").count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn host_keys_follow_openssh_policy_through_the_inventory() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_keys");
+    let known = dir.path().join("known_hosts");
+    let inv = inventory(dir.path(), &db, &known, "");
+    pgfleet(&inv)
+        .args(["status", "--limit", "alpha"])
+        .run()
+        .code_is(2)
+        .stderr_has("alpha: the host key of [127.0.0.1]:22201 is not known")
+        .stderr_has("ssh-ed25519 key SHA256:");
+    assert!(!known.exists());
+    pgfleet(&inv)
+        .args(["up", "--limit", "alpha", "--accept-new-host-keys"])
+        .run()
+        .success();
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        recorded.contains("[127.0.0.1]:22201 ssh-ed25519 "),
+        "{recorded}"
+    );
+    pgfleet(&inv)
+        .args(["status", "--limit", "alpha"])
+        .run()
+        .success();
+}
+
+#[test]
+fn a_wrong_database_password_is_reported_without_the_secret() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_pw");
+    let inv = inventory(dir.path(), &db, &fleet().join("known_hosts"), "");
+    let text = std::fs::read_to_string(&inv).unwrap().replace(
+        "password: { container: POSTGRES_PASSWORD }",
+        "password: { env: IT_FLEET_PW }",
+    );
+    std::fs::write(&inv, text).unwrap();
+    pgfleet(&inv)
+        .args(["status", "--limit", "beta"])
+        .env("IT_FLEET_PW", "wrong-secret-4711")
+        .run()
+        .code_is(2)
+        .stderr_has("password authentication failed for user \"postgres\"")
+        .never_prints("wrong-secret-4711");
+    pgfleet(&inv)
+        .args(["status", "--limit", "beta"])
+        .run()
+        .code_is(3)
+        .stderr_has(
+            "the password comes from the environment variable IT_FLEET_PW, which is not set",
+        );
+}

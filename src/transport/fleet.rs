@@ -1,0 +1,280 @@
+//! From an inventory target to an `Endpoint`: one SSH connection per host (shared by the
+//! Docker API calls and every tunnel of that host), the container found by name or label,
+//! credentials from where the inventory says, and the native protocol through a
+//! direct-tcpip channel to the container's address. Nothing listens on a local port.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_postgres::Client;
+
+use super::Endpoint;
+use super::docker::{ContainerSelector, DockerApi};
+use super::ssh::{SshOptions, SshSession};
+use crate::error::{Error, SqlError};
+use crate::inventory::{
+    Connection, ContainerRef, Host, Inventory, Jump, Method, PasswordSource, SshSettings, Target,
+};
+
+/// How one inventory host is reached: its SSH connection (none for `local`) and Docker API.
+#[derive(Clone)]
+struct HostLink {
+    session: Option<SshSession>,
+    docker: Arc<DockerApi>,
+}
+
+/// Opens each host once and hands out endpoints for its targets.
+pub struct Connections<'a> {
+    inventory: &'a Inventory,
+    accept_new_host_keys: bool,
+    hosts: HashMap<String, HostLink>,
+}
+
+fn config_error(text: String) -> Error {
+    Error::Config(text)
+}
+
+impl<'a> Connections<'a> {
+    pub fn new(inventory: &'a Inventory, accept_new_host_keys: bool) -> Self {
+        Connections {
+            inventory,
+            accept_new_host_keys,
+            hosts: HashMap::new(),
+        }
+    }
+
+    fn ssh_options(&self, name: &str, s: &SshSettings) -> Result<SshOptions, Error> {
+        let jump = match &s.jump {
+            None => None,
+            Some(Jump::Host(via)) => {
+                let host = self.inventory.host(via).ok_or_else(|| {
+                    config_error(format!("{name}: jump host {via} is not in the inventory"))
+                })?;
+                match &host.connection {
+                    Connection::Ssh(settings) => Some(Box::new(self.ssh_options(via, settings)?)),
+                    Connection::Local => {
+                        return Err(config_error(format!(
+                            "{name}: cannot jump through local host {via}"
+                        )));
+                    }
+                }
+            }
+            Some(Jump::Address { user, host, port }) => Some(Box::new(SshOptions {
+                name: format!("{name} (jump {host})"),
+                address: host.clone(),
+                port: port.unwrap_or(22),
+                user: user.clone().unwrap_or_else(whoami::username),
+                jump: None,
+                ..self.ssh_options_flat(name, s)
+            })),
+        };
+        Ok(SshOptions {
+            jump,
+            ..self.ssh_options_flat(name, s)
+        })
+    }
+
+    fn ssh_options_flat(&self, name: &str, s: &SshSettings) -> SshOptions {
+        SshOptions {
+            name: name.to_string(),
+            address: s.address.clone(),
+            port: s.port.unwrap_or(22),
+            user: s.user.clone().unwrap_or_else(whoami::username),
+            identity_files: s.identity_files.clone(),
+            known_hosts: SshOptions::default_known_hosts(&s.known_hosts),
+            accept_new_host_keys: self.accept_new_host_keys,
+            connect_timeout: s.connect_timeout,
+            keepalive: s.keepalive,
+            jump: None,
+        }
+    }
+
+    async fn link(&mut self, host: &Host) -> Result<HostLink, Error> {
+        if let Some(link) = self.hosts.get(&host.name) {
+            return Ok(link.clone());
+        }
+        let link = match &host.connection {
+            Connection::Local => HostLink {
+                session: None,
+                docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
+            },
+            Connection::Ssh(settings) => {
+                let options = self.ssh_options(&host.name, settings)?;
+                let session = SshSession::connect(&options).await?;
+                HostLink {
+                    docker: Arc::new(DockerApi::over_ssh(session.clone(), &host.docker_socket)?),
+                    session: Some(session),
+                }
+            }
+        };
+        self.hosts.insert(host.name.clone(), link.clone());
+        Ok(link)
+    }
+
+    /// Connects the target's host (once), finds its container and its credentials.
+    pub async fn endpoint(&mut self, target: &Target) -> Result<Box<dyn Endpoint>, Error> {
+        let id = target.id();
+        let host = self.inventory.host(&target.host).ok_or_else(|| {
+            config_error(format!(
+                "{id}: host {} is not in the inventory",
+                target.host
+            ))
+        })?;
+        let link = self.link(host).await?;
+        let selector = match &target.container {
+            ContainerRef::Name(n) => ContainerSelector::Name(n.clone()),
+            ContainerRef::Label(l) => ContainerSelector::Label(l.clone()),
+        };
+        let container = link.docker.container(&selector).await?;
+        let env = |key: &str| container.env.get(key).cloned();
+        let user = target
+            .user
+            .clone()
+            .or_else(|| env("POSTGRES_USER"))
+            .unwrap_or_else(|| "postgres".into());
+        let dbname = target
+            .database
+            .clone()
+            .or_else(|| env("POSTGRES_DB"))
+            .unwrap_or_else(|| user.clone());
+        let password = match &target.password {
+            PasswordSource::None => None,
+            PasswordSource::Env(var) => Some(std::env::var(var).map_err(|_| {
+                config_error(format!(
+                    "{id}: the password comes from the environment variable {var}, which is not set"
+                ))
+            })?),
+            PasswordSource::File(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        config_error(format!("{id}: cannot read the password file {}: {e}", path.display()))
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            PasswordSource::Container(var) => Some(env(var).ok_or_else(|| {
+                config_error(format!(
+                    "{id}: container {} has no {var} in its environment (set password: in the inventory)",
+                    container.name
+                ))
+            })?),
+        };
+        let method = match target.method {
+            Method::Auto if password.is_some() => Method::Tunnel,
+            Method::Auto => Method::Exec,
+            m => m,
+        };
+        if method == Method::Exec {
+            return Err(config_error(format!(
+                "{id}: method exec (psql inside the container) is not available in this version; give the target a password source (password: {{ container: POSTGRES_PASSWORD }}) and method: tunnel"
+            )));
+        }
+        let address = container.address.clone().ok_or_else(|| {
+            config_error(format!(
+                "{id}: container {} has no network address to tunnel to (network_mode none or host?)",
+                container.name
+            ))
+        })?;
+        Ok(Box::new(TunnelEndpoint {
+            id,
+            session: link.session.clone(),
+            docker: link.docker.clone(),
+            container: container.name,
+            address,
+            port: target.port,
+            user,
+            password,
+            dbname,
+        }))
+    }
+}
+
+/// A database in a container, reached with the native protocol: over a direct-tcpip
+/// channel of the host's SSH connection, or straight to the bridge address for `local`.
+pub struct TunnelEndpoint {
+    id: String,
+    session: Option<SshSession>,
+    docker: Arc<DockerApi>,
+    container: String,
+    address: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+    dbname: String,
+}
+
+#[async_trait]
+impl Endpoint for TunnelEndpoint {
+    fn target(&self) -> String {
+        self.id.clone()
+    }
+
+    fn dbname(&self) -> &str {
+        &self.dbname
+    }
+
+    fn search_path(&self) -> &[String] {
+        &[]
+    }
+
+    async fn connect(&self, dbname: &str) -> Result<Client, SqlError> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .user(&self.user)
+            .dbname(dbname)
+            .application_name("pgfleet");
+        if let Some(p) = &self.password {
+            config.password(p);
+        }
+        let (client, connection) = match &self.session {
+            Some(session) => {
+                let stream = session
+                    .direct_tcpip(&self.address, self.port)
+                    .await
+                    .map_err(|e| SqlError {
+                        code: None,
+                        message: e.to_string(),
+                        detail: None,
+                        hint: None,
+                        position: None,
+                    })?;
+                let (client, connection) =
+                    config.connect_raw(stream, tokio_postgres::NoTls).await?;
+                (client, tokio::spawn(connection))
+            }
+            None => {
+                config.host(&self.address).port(self.port);
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                (client, tokio::spawn(connection))
+            }
+        };
+        // The connection task ends by itself when the session closes; its error resurfaces
+        // on the client's next call.
+        drop(connection);
+        Ok(client)
+    }
+
+    /// pg_dump inside the container, so its version is the server's; the container's
+    /// local socket needs no password.
+    async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
+        let mut command: Vec<String> = vec!["pg_dump".into()];
+        command.extend(args.iter().map(|a| a.to_string()));
+        command.extend([
+            "--username".into(),
+            self.user.clone(),
+            "--dbname".into(),
+            self.dbname.clone(),
+        ]);
+        let (code, stdout, stderr) = self.docker.exec_capture(&self.container, command).await?;
+        if code != 0 {
+            return Err(Error::Command(format!(
+                "pg_dump failed in container {} of {}: {}",
+                self.container,
+                self.id,
+                stderr.trim()
+            )));
+        }
+        Ok(stdout)
+    }
+}
