@@ -9,6 +9,7 @@
 
 mod dump;
 pub mod native;
+mod sql;
 
 use std::time::Duration;
 

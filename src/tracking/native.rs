@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use tokio_postgres::Client;
 
-use super::{AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables};
+use super::{AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, sql};
 use crate::error::{Error, MigrationFailure, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
 use crate::transport::Endpoint;
@@ -94,21 +94,9 @@ impl NativeDatabase {
     }
 
     async fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
-        let hi = (DBMATE_LOCK_KEY >> 32) as u32;
-        let lo = DBMATE_LOCK_KEY as u32;
         let row = self
             .client
-            .query_opt(
-                "select a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
-                        coalesce(host(a.client_addr), 'local socket'),
-                        coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?')
-                   from pg_locks l join pg_stat_activity a on a.pid = l.pid
-                  where l.locktype = 'advisory' and l.granted
-                    and l.database = (select oid from pg_database where datname = current_database())
-                    and l.classid::bigint = $1 and l.objid::bigint = $2 and l.objsubid = 1
-                  limit 1",
-                &[&i64::from(hi), &i64::from(lo)],
-            )
+            .query_opt(&sql::lock_holder(DBMATE_LOCK_KEY), &[])
             .await
             .map_err(self.db_error("cannot read who holds the migration lock"))?;
         Ok(row.map(|r| LockHolder {
@@ -322,46 +310,8 @@ async fn record(
     elapsed: Duration,
     settings: &ApplySettings,
 ) -> Result<(), tokio_postgres::Error> {
-    match direction {
-        Direction::Up => {
-            let duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
-            tx.execute(
-                &format!("insert into {} (version) values ($1)", tables.migrations),
-                &[&migration.version],
-            )
-            .await?;
-            tx.execute(
-                &format!(
-                    "insert into {} (version, checksum, file_name, applied_at, duration_ms, applied_by, pgfleet_version)
-                     values ($1, $2, $3, clock_timestamp(), $4, $5, $6)
-                     on conflict (version) do update set checksum = excluded.checksum,
-                        file_name = excluded.file_name, applied_at = excluded.applied_at,
-                        duration_ms = excluded.duration_ms, applied_by = excluded.applied_by,
-                        pgfleet_version = excluded.pgfleet_version",
-                    tables.pgfleet
-                ),
-                &[
-                    &migration.version,
-                    &migration.checksum,
-                    &migration.file_name,
-                    &duration_ms,
-                    &settings.applied_by,
-                    &env!("CARGO_PKG_VERSION"),
-                ],
-            )
-            .await?;
-        }
-        Direction::Down => {
-            for table in [&tables.migrations, &tables.pgfleet] {
-                tx.execute(
-                    &format!("delete from {table} where version = $1"),
-                    &[&migration.version],
-                )
-                .await?;
-            }
-        }
-    }
-    Ok(())
+    let statements = sql::record(tables, migration, direction, elapsed, &settings.applied_by);
+    tx.batch_execute(&statements.join(";\n")).await
 }
 
 async fn create_database(endpoint: &dyn Endpoint) -> Result<(), SqlError> {
@@ -448,20 +398,7 @@ impl Database for NativeDatabase {
             return Ok(Vec::new());
         }
         let ours = self.table_exists(&self.tables.pgfleet).await?;
-        let sql = if ours {
-            format!(
-                "select m.version::text, p.checksum, to_char(p.applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
-                        p.duration_ms, p.applied_by, p.pgfleet_version
-                   from {} m left join {} p on p.version = m.version order by m.version",
-                self.tables.migrations, self.tables.pgfleet
-            )
-        } else {
-            format!(
-                "select version::text, null::text, null::text, null::bigint, null::text, null::text
-                   from {} order by version",
-                self.tables.migrations
-            )
-        };
+        let sql = sql::applied(&self.tables, ours);
         let rows = self
             .client
             .query(&sql, &[])
@@ -490,29 +427,7 @@ impl Database for NativeDatabase {
             .await
             .map_err(self.db_error("cannot read the schemas"))?
             .get(0);
-        let quoted_schema = self
-            .tables
-            .migrations
-            .rsplit_once('.')
-            .map(|(s, _)| s.to_string())
-            .unwrap_or_default();
-        let mut sql = String::new();
-        if !schema_exists {
-            sql.push_str(&format!("create schema if not exists {quoted_schema};\n"));
-        }
-        sql.push_str(&format!(
-            "create table if not exists {} (version varchar primary key);
-             create table if not exists {} (
-                 version varchar primary key,
-                 checksum text,
-                 file_name text,
-                 applied_at timestamptz not null default now(),
-                 duration_ms bigint,
-                 applied_by text,
-                 pgfleet_version text
-             );",
-            self.tables.migrations, self.tables.pgfleet
-        ));
+        let sql = sql::create_tables(&self.tables, !schema_exists);
         self.client
             .batch_execute(&sql)
             .await
@@ -594,17 +509,14 @@ impl Database for NativeDatabase {
 
     async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error> {
         self.ensure_tables().await?;
-        let sql = format!(
-            "insert into {} (version, checksum, applied_at) values ($1, $2, now())
-             on conflict (version) do update set checksum = excluded.checksum",
-            self.tables.pgfleet
-        );
-        for (version, checksum) in rows {
-            self.client
-                .execute(&sql, &[version, checksum])
-                .await
-                .map_err(self.db_error("cannot record checksums"))?;
-        }
+        let statements: Vec<String> = rows
+            .iter()
+            .map(|(version, checksum)| sql::record_checksum(&self.tables, version, checksum))
+            .collect();
+        self.client
+            .batch_execute(&statements.join(";\n"))
+            .await
+            .map_err(self.db_error("cannot record checksums"))?;
         Ok(())
     }
 

@@ -1,0 +1,121 @@
+//! The tracking SQL, as text with values inlined as literals, so that both
+//! implementations — native protocol and psql in a container — send the same statements.
+
+use std::time::Duration;
+
+use super::Tables;
+use crate::migration::{Direction, Migration};
+
+/// `'text'` with quotes doubled (standard_conforming_strings is on since PostgreSQL 9.1).
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Who holds the advisory lock `key`: pid, application, user, client, session start.
+pub(crate) fn lock_holder(key: i64) -> String {
+    let (hi, lo) = (i64::from((key >> 32) as u32), i64::from(key as u32));
+    format!(
+        "select a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+                coalesce(host(a.client_addr), 'local socket'),
+                coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?')
+           from pg_locks l join pg_stat_activity a on a.pid = l.pid
+          where l.locktype = 'advisory' and l.granted
+            and l.database = (select oid from pg_database where datname = current_database())
+            and l.classid::bigint = {hi} and l.objid::bigint = {lo} and l.objsubid = 1
+          limit 1"
+    )
+}
+
+/// The applied versions, joined with pgfleet's table when it exists (`ours`).
+pub(crate) fn applied(tables: &Tables, ours: bool) -> String {
+    if ours {
+        format!(
+            "select m.version::text, p.checksum, to_char(p.applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                    p.duration_ms, p.applied_by, p.pgfleet_version
+               from {} m left join {} p on p.version = m.version order by m.version",
+            tables.migrations, tables.pgfleet
+        )
+    } else {
+        format!(
+            "select version::text, null::text, null::text, null::bigint, null::text, null::text
+               from {} order by version",
+            tables.migrations
+        )
+    }
+}
+
+/// dbmate's table exactly as dbmate 2.37 creates it, and ours beside it.
+pub(crate) fn create_tables(tables: &Tables, create_schema: bool) -> String {
+    let mut sql = String::new();
+    if create_schema {
+        let quoted_schema = tables.migrations.rsplit_once('.').map_or("", |(s, _)| s);
+        sql.push_str(&format!("create schema if not exists {quoted_schema};\n"));
+    }
+    sql.push_str(&format!(
+        "create table if not exists {} (version varchar primary key);
+         create table if not exists {} (
+             version varchar primary key,
+             checksum text,
+             file_name text,
+             applied_at timestamptz not null default now(),
+             duration_ms bigint,
+             applied_by text,
+             pgfleet_version text
+         );",
+        tables.migrations, tables.pgfleet
+    ));
+    sql
+}
+
+/// The bookkeeping of one migration: its rows inserted (up) or deleted (down).
+pub(crate) fn record(
+    tables: &Tables,
+    migration: &Migration,
+    direction: Direction,
+    elapsed: Duration,
+    applied_by: &str,
+) -> Vec<String> {
+    let version = literal(&migration.version);
+    match direction {
+        Direction::Up => vec![
+            format!("insert into {} (version) values ({version})", tables.migrations),
+            format!(
+                "insert into {} (version, checksum, file_name, applied_at, duration_ms, applied_by, pgfleet_version)
+                 values ({version}, {}, {}, clock_timestamp(), {}, {}, {})
+                 on conflict (version) do update set checksum = excluded.checksum,
+                    file_name = excluded.file_name, applied_at = excluded.applied_at,
+                    duration_ms = excluded.duration_ms, applied_by = excluded.applied_by,
+                    pgfleet_version = excluded.pgfleet_version",
+                tables.pgfleet,
+                literal(&migration.checksum),
+                literal(&migration.file_name),
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+                literal(applied_by),
+                literal(env!("CARGO_PKG_VERSION")),
+            ),
+        ],
+        Direction::Down => [&tables.migrations, &tables.pgfleet]
+            .iter()
+            .map(|t| format!("delete from {t} where version = {version}"))
+            .collect(),
+    }
+}
+
+/// Records a checksum for a version applied without one.
+pub(crate) fn record_checksum(tables: &Tables, version: &str, checksum: &str) -> String {
+    format!(
+        "insert into {} (version, checksum, applied_at) values ({}, {}, now())
+         on conflict (version) do update set checksum = excluded.checksum",
+        tables.pgfleet,
+        literal(version),
+        literal(checksum)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn literals_double_their_quotes() {
+        assert_eq!(super::literal("it's"), "'it''s'");
+    }
+}
