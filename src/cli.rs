@@ -13,11 +13,12 @@ use crate::plan::{self, RollbackTo, State, UpOptions};
 use crate::report::Report;
 use crate::runner::{self, Event, RunSettings};
 use crate::settings;
+use crate::tracking::psql::PsqlDatabase;
 use crate::tracking::{
     ApplySettings, Database, NativeDatabase, dbmate_schema_dump, native::Missing,
 };
-use crate::transport::fleet::Connections;
-use crate::transport::{DbUrl, Endpoint};
+use crate::transport::DbUrl;
+use crate::transport::fleet::{Access, Connections};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -196,7 +197,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                         migrations: g.migrations_dir.clone(),
                         schema_file: g.schema_file.clone(),
                     };
-                    on_target(command, Box::new(url), &paths, &ctx).await
+                    on_target(command, Access::Native(Box::new(url)), &paths, &ctx).await
                 }
                 None => on_fleet(command, &ctx).await,
             }
@@ -248,8 +249,8 @@ async fn on_fleet(command: &Command, ctx: &Context<'_>) -> Result<ExitCode, Erro
             migrations: target.migrations.clone(),
             schema_file,
         };
-        let outcome = match connections.endpoint(target).await {
-            Ok(endpoint) => on_target(command, endpoint, &paths, ctx).await,
+        let outcome = match connections.access(target).await {
+            Ok(access) => on_target(command, access, &paths, ctx).await,
             Err(e) => Err(e),
         };
         match outcome {
@@ -288,7 +289,7 @@ async fn on_fleet(command: &Command, ctx: &Context<'_>) -> Result<ExitCode, Erro
 /// One database command on one database, whatever reaches it.
 async fn on_target(
     command: &Command,
-    endpoint: Box<dyn Endpoint>,
+    endpoint: Access,
     paths: &Paths,
     ctx: &Context<'_>,
 ) -> Result<ExitCode, Error> {
@@ -309,7 +310,7 @@ async fn on_target(
                 return dry_run_up(endpoint, g, &files, options, report).await;
             }
             let mut db = connect(endpoint, g, Missing::Create, report).await?;
-            runner::up(&mut db, &files, options, run_settings, &mut emit).await?;
+            runner::up(&mut *db, &files, options, run_settings, &mut emit).await?;
             Ok(ExitCode::Ok)
         }
         Command::Rollback { count, to } => {
@@ -319,7 +320,7 @@ async fn on_target(
                 None => RollbackTo::Count(count.unwrap_or(1)),
             };
             let mut db = connect(endpoint, g, Missing::Fail, report).await?;
-            runner::rollback(&mut db, &files, &to, run_settings, &mut emit).await?;
+            runner::rollback(&mut *db, &files, &to, run_settings, &mut emit).await?;
             Ok(ExitCode::Ok)
         }
         Command::Status { exit_code, quiet } => {
@@ -339,7 +340,7 @@ async fn on_target(
             let files = load(&paths.migrations)?;
             let mut db = connect(endpoint, g, Missing::Fail, report).await?;
             if *record {
-                runner::record_checksums(&mut db, &files, run_settings, &mut emit).await?;
+                runner::record_checksums(&mut *db, &files, run_settings, &mut emit).await?;
             }
             let applied = db.applied().await?;
             let entries = plan::status(&files, &applied);
@@ -350,13 +351,13 @@ async fn on_target(
             Ok(if bad { ExitCode::Pending } else { ExitCode::Ok })
         }
         Command::Dump => {
-            let search_path = endpoint.search_path().to_vec();
+            let search_path = endpoint.search_path();
             let mut db = connect(endpoint, g, Missing::Fail, report).await?;
             let restrict = db
                 .pg_dump(&["--help"])
                 .await
                 .map(|help| help.contains("--restrict-key"))?;
-            let schema = dbmate_schema_dump(&mut db, &search_path, restrict).await?;
+            let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
             write_schema(&paths.schema_file, &schema)?;
             report.line(&format!("Writing: {}", paths.schema_file.display()));
             Ok(ExitCode::Ok)
@@ -371,25 +372,45 @@ fn load(dir: &Path) -> Result<Vec<migration::Migration>, Error> {
     Ok(migration::load_dir(&settings::migrations_dir(dir)?)?)
 }
 
+/// Opens the target's database the way its access says.
 async fn connect(
-    endpoint: Box<dyn Endpoint>,
+    access: Access,
     g: &GlobalArgs,
     missing: Missing,
     report: &Report,
-) -> Result<NativeDatabase, Error> {
-    NativeDatabase::connect(
-        endpoint,
-        g.migrations_table.as_deref(),
-        missing,
-        &mut |name| report.event(Event::CreatingDatabase { name }),
-    )
-    .await
+) -> Result<Box<dyn Database>, Error> {
+    let table = g.migrations_table.as_deref();
+    let mut on_create = |name: &str| report.event(Event::CreatingDatabase { name });
+    Ok(match access {
+        Access::Native(endpoint) => {
+            Box::new(NativeDatabase::connect(endpoint, table, missing, &mut on_create).await?)
+        }
+        Access::Psql {
+            target,
+            docker,
+            container,
+            user,
+            dbname,
+        } => Box::new(
+            PsqlDatabase::connect(
+                docker,
+                &container,
+                &user,
+                &dbname,
+                target,
+                table,
+                missing,
+                &mut on_create,
+            )
+            .await?,
+        ),
+    })
 }
 
 /// Shows the plan without writing anything or taking the lock. A missing database reads
 /// as "everything pending".
 async fn dry_run_up(
-    endpoint: Box<dyn Endpoint>,
+    endpoint: Access,
     g: &GlobalArgs,
     files: &[migration::Migration],
     options: UpOptions,

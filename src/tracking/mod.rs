@@ -9,6 +9,7 @@
 
 mod dump;
 pub mod native;
+pub mod psql;
 mod sql;
 
 use std::time::Duration;
@@ -18,8 +19,8 @@ use async_trait::async_trait;
 pub use dump::{DUMP_ARGS, dbmate_schema_dump};
 pub use native::NativeDatabase;
 
-use crate::error::{Error, MigrationFailure};
-use crate::migration::{Migration, Timeout};
+use crate::error::{Error, MigrationFailure, SqlError};
+use crate::migration::{Direction, Migration, Section, Timeout};
 
 /// One applied version, as read from the tracking tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,4 +134,63 @@ pub trait Database: Send {
 
     /// Runs `pg_dump` with `args` (and the connection's own) against this database.
     async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error>;
+}
+
+pub(crate) fn sections(migration: &Migration, direction: Direction) -> &[Section] {
+    match direction {
+        Direction::Up => &migration.up,
+        Direction::Down => &migration.down,
+    }
+}
+
+/// `SET [LOCAL]` statements for the section's timeouts: its marker options, else the run's.
+pub(crate) fn timeouts(section: &Section, settings: &ApplySettings, set: &str) -> Vec<String> {
+    let lock = section
+        .options
+        .lock_timeout
+        .unwrap_or(settings.lock_timeout);
+    let statement = section
+        .options
+        .statement_timeout
+        .unwrap_or(settings.statement_timeout);
+    vec![
+        format!("{set} lock_timeout = '{}'", lock.as_setting()),
+        format!("{set} statement_timeout = '{}'", statement.as_setting()),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn failure(
+    migration: &Migration,
+    direction: Direction,
+    section: &Section,
+    stmt_offset: usize,
+    stmt_sql: &str,
+    error: SqlError,
+    transactional: bool,
+    ran_before: Vec<String>,
+) -> MigrationFailure {
+    let stmt = crate::migration::Statement {
+        sql: stmt_sql,
+        offset: stmt_offset,
+    };
+    // The server counts characters from the start of the statement we sent.
+    let char_offset = match error.position {
+        Some(p) => section.sql[..stmt_offset].chars().count() + p.saturating_sub(1),
+        None => section.sql[..stmt.body_offset()].chars().count(),
+    };
+    let (line, column) = section.file_position(char_offset);
+    MigrationFailure {
+        file: migration.path.clone(),
+        direction: match direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        },
+        line,
+        column,
+        statement: stmt.summary(),
+        error,
+        transactional,
+        ran_before,
+    }
 }

@@ -7,8 +7,11 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use tokio_postgres::Client;
 
-use super::{AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, sql};
-use crate::error::{Error, MigrationFailure, SqlError};
+use super::{
+    AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, failure, sections, sql,
+    timeouts,
+};
+use crate::error::{Error, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
 use crate::transport::Endpoint;
 
@@ -240,65 +243,6 @@ fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Er
         target: target.clone(),
         context: context.clone(),
         error: Box::new(e.into()),
-    }
-}
-
-fn sections(migration: &Migration, direction: Direction) -> &[Section] {
-    match direction {
-        Direction::Up => &migration.up,
-        Direction::Down => &migration.down,
-    }
-}
-
-/// `SET [LOCAL]` statements for the section's timeouts: its marker options, else the run's.
-fn timeouts(section: &Section, settings: &ApplySettings, set: &str) -> Vec<String> {
-    let lock = section
-        .options
-        .lock_timeout
-        .unwrap_or(settings.lock_timeout);
-    let statement = section
-        .options
-        .statement_timeout
-        .unwrap_or(settings.statement_timeout);
-    vec![
-        format!("{set} lock_timeout = '{}'", lock.as_setting()),
-        format!("{set} statement_timeout = '{}'", statement.as_setting()),
-    ]
-}
-
-#[allow(clippy::too_many_arguments)]
-fn failure(
-    migration: &Migration,
-    direction: Direction,
-    section: &Section,
-    stmt_offset: usize,
-    stmt_sql: &str,
-    error: SqlError,
-    transactional: bool,
-    ran_before: Vec<String>,
-) -> MigrationFailure {
-    let stmt = crate::migration::Statement {
-        sql: stmt_sql,
-        offset: stmt_offset,
-    };
-    // The server counts characters from the start of the statement we sent.
-    let char_offset = match error.position {
-        Some(p) => section.sql[..stmt_offset].chars().count() + p.saturating_sub(1),
-        None => section.sql[..stmt.body_offset()].chars().count(),
-    };
-    let (line, column) = section.file_position(char_offset);
-    MigrationFailure {
-        file: migration.path.clone(),
-        direction: match direction {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        },
-        line,
-        column,
-        statement: stmt.summary(),
-        error,
-        transactional,
-        ran_before,
     }
 }
 

@@ -208,6 +208,55 @@ impl DockerApi {
         }
     }
 
+    /// Starts `command` in the container with stdin, stdout and stderr attached: the
+    /// input to write to (shut it down for EOF) and the output, stdout and stderr apart.
+    #[allow(clippy::type_complexity)]
+    pub async fn exec_attached(
+        &self,
+        container: &str,
+        command: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> Result<
+        (
+            std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+            std::pin::Pin<
+                Box<
+                    dyn futures_util::Stream<
+                            Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                        > + Send,
+                >,
+            >,
+        ),
+        DockerError,
+    > {
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                bollard::models::ExecConfig {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    cmd: Some(command),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let exec = match created {
+            Ok(e) => e,
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        match self.docker.start_exec(&exec.id, None).await {
+            Ok(bollard::exec::StartExecResults::Attached { output, input }) => Ok((input, output)),
+            Ok(bollard::exec::StartExecResults::Detached) => Err(DockerError::Api {
+                host: self.host.clone(),
+                reason: "docker started the exec detached".into(),
+            }),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
     /// Runs `command` in the container (Docker's exec API) and returns its exit code,
     /// stdout and stderr.
     pub async fn exec_capture(

@@ -112,8 +112,9 @@ impl<'a> Connections<'a> {
         Ok(link)
     }
 
-    /// Connects the target's host (once), finds its container and its credentials.
-    pub async fn endpoint(&mut self, target: &Target) -> Result<Box<dyn Endpoint>, Error> {
+    /// Connects the target's host (once), finds its container and its credentials, and
+    /// says how to reach its database.
+    pub async fn access(&mut self, target: &Target) -> Result<Access, Error> {
         let id = target.id();
         let host = self.inventory.host(&target.host).ok_or_else(|| {
             config_error(format!(
@@ -166,9 +167,13 @@ impl<'a> Connections<'a> {
             m => m,
         };
         if method == Method::Exec {
-            return Err(config_error(format!(
-                "{id}: method exec (psql inside the container) is not available in this version; give the target a password source (password: {{ container: POSTGRES_PASSWORD }}) and method: tunnel"
-            )));
+            return Ok(Access::Psql {
+                target: format!("{id} (exec)"),
+                docker: link.docker.clone(),
+                container: container.name,
+                user,
+                dbname,
+            });
         }
         let address = container.address.clone().ok_or_else(|| {
             config_error(format!(
@@ -176,8 +181,8 @@ impl<'a> Connections<'a> {
                 container.name
             ))
         })?;
-        Ok(Box::new(TunnelEndpoint {
-            id,
+        Ok(Access::Native(Box::new(TunnelEndpoint {
+            id: format!("{id} (tunnel)"),
             session: link.session.clone(),
             docker: link.docker.clone(),
             container: container.name,
@@ -186,7 +191,37 @@ impl<'a> Connections<'a> {
             user,
             password,
             dbname,
-        }))
+        })))
+    }
+}
+
+/// How a target's database is reached.
+pub enum Access {
+    /// PostgreSQL's protocol: by URL, or through an SSH tunnel.
+    Native(Box<dyn Endpoint>),
+    /// psql inside the container, through the Docker exec API.
+    Psql {
+        target: String,
+        docker: Arc<DockerApi>,
+        container: String,
+        user: String,
+        dbname: String,
+    },
+}
+
+impl Access {
+    pub fn target(&self) -> String {
+        match self {
+            Access::Native(e) => e.target(),
+            Access::Psql { target, .. } => target.clone(),
+        }
+    }
+
+    pub fn search_path(&self) -> Vec<String> {
+        match self {
+            Access::Native(e) => e.search_path().to_vec(),
+            Access::Psql { .. } => Vec::new(),
+        }
     }
 }
 
@@ -258,23 +293,14 @@ impl Endpoint for TunnelEndpoint {
     /// pg_dump inside the container, so its version is the server's; the container's
     /// local socket needs no password.
     async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
-        let mut command: Vec<String> = vec!["pg_dump".into()];
-        command.extend(args.iter().map(|a| a.to_string()));
-        command.extend([
-            "--username".into(),
-            self.user.clone(),
-            "--dbname".into(),
-            self.dbname.clone(),
-        ]);
-        let (code, stdout, stderr) = self.docker.exec_capture(&self.container, command).await?;
-        if code != 0 {
-            return Err(Error::Command(format!(
-                "pg_dump failed in container {} of {}: {}",
-                self.container,
-                self.id,
-                stderr.trim()
-            )));
-        }
-        Ok(stdout)
+        super::exec::pg_dump_in(
+            &self.docker,
+            &self.container,
+            &self.user,
+            &self.dbname,
+            args,
+            &self.id,
+        )
+        .await
     }
 }

@@ -2,6 +2,7 @@
 //! with the Docker API. Every way yields an `Endpoint`, which the engine drives unchanged.
 
 pub mod docker;
+pub mod exec;
 pub mod fleet;
 pub mod ssh;
 pub mod url;

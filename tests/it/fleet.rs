@@ -183,19 +183,31 @@ fn unique_db(hint: &str) -> String {
 /// Writes an inventory of the fleet's three hosts whose targets use `db` (created by `up`)
 /// in each host's app container, plus `extra` YAML under `hosts:`.
 fn inventory(dir: &Path, db: &str, known_hosts: &Path, extra: &str) -> PathBuf {
-    let fleet = fleet();
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    inventory_with(dir, db, known_hosts, extra, "tunnel", &migrations)
+}
+
+/// Like `inventory`, with the method and the migrations folder chosen.
+fn inventory_with(
+    dir: &Path,
+    db: &str,
+    known_hosts: &Path,
+    extra: &str,
+    method: &str,
+    migrations: &Path,
+) -> PathBuf {
+    let fleet = fleet();
     let mut hosts = String::new();
     for (name, port) in [("alpha", 22201), ("beta", 22202), ("gamma", 22203)] {
         hosts.push_str(&format!(
             "  {name}:\n    address: 127.0.0.1\n    port: {port}\n    databases:\n      app:\n        container: {name}-app\n        database: {db}\n"
         ));
     }
-    let path = dir.join("fleet.yml");
+    let path = dir.join(format!("fleet-{method}.yml"));
     std::fs::write(
         &path,
         format!(
-            "defaults:\n  user: pgfleet\n  identity_file: {key}\n  known_hosts: {known}\n  connect_timeout: 3s\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\n  method: tunnel\nhosts:\n{hosts}{extra}",
+            "defaults:\n  user: pgfleet\n  identity_file: {key}\n  known_hosts: {known}\n  connect_timeout: 3s\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\n  method: {method}\nhosts:\n{hosts}{extra}",
             key = fleet.join("id_ed25519").display(),
             known = known_hosts.display(),
             migrations = migrations.display(),
@@ -342,4 +354,155 @@ fn a_wrong_database_password_is_reported_without_the_secret() {
         .stderr_has(
             "the password comes from the environment variable IT_FLEET_PW, which is not set",
         );
+}
+
+#[test]
+fn every_command_works_through_both_methods() {
+    let dir = crate::harness::tempdir();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for method in ["tunnel", "exec"] {
+        let db = unique_db(&format!("fleet_{method}"));
+        let inv = inventory_with(
+            dir.path(),
+            &db,
+            &fleet().join("known_hosts"),
+            "",
+            method,
+            &migrations,
+        );
+        let cmd = |args: &[&str]| pgfleet(&inv).args(["--limit", "beta"]).args(args);
+        cmd(&["up", "--dry-run"])
+            .run()
+            .success()
+            .stdout_has(&format!("Dry run on beta/app ({method})"))
+            .stdout_has("Would apply 4 migrations.");
+        cmd(&["up"])
+            .run()
+            .success()
+            .stdout_has(&format!("Creating: {db}"));
+        cmd(&["status", "--exit-code"])
+            .run()
+            .success()
+            .stdout_has("[X] 20240103120000_index_orders_by_customer.sql\n");
+        cmd(&["verify"])
+            .run()
+            .success()
+            .stdout_has("Verified: 4 applied migrations match their files");
+        cmd(&["dump", "-s"])
+            .arg(dir.path().join(method).join("schema.sql"))
+            .run()
+            .success();
+        let schema =
+            std::fs::read_to_string(dir.path().join(method).join("beta/app/schema.sql")).unwrap();
+        assert!(
+            schema.contains("CREATE TYPE public.order_status"),
+            "{method}: {schema}"
+        );
+        cmd(&["rollback", "--to", "20240102120000"])
+            .run()
+            .success()
+            .stdout_has("Rolled back: 20240103120000_index_orders_by_customer.sql");
+        cmd(&["status", "--exit-code"])
+            .run()
+            .code_is(1)
+            .stdout_has("Pending: 2");
+    }
+}
+
+/// What each failure looks like through psql in the container: file:line:column, SQLSTATE,
+/// detail, and what ran of a transaction:false file.
+#[test]
+fn exec_failures_point_into_the_file() {
+    let dir = crate::harness::tempdir();
+    let migrations = dir.path().join("migrations");
+    crate::harness::write_migrations(
+        &migrations,
+        &[
+            (
+                "001_one.sql",
+                "-- migrate:up\ncreate table one (id int primary key);\n-- migrate:down\ndrop table one;\n",
+            ),
+            (
+                "002_two.sql",
+                "-- migrate:up\ninsert into one values (1);\n\ninsert into one values (1);\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let db = unique_db("fleet_exec_fail");
+    let inv = inventory_with(
+        dir.path(),
+        &db,
+        &fleet().join("known_hosts"),
+        "",
+        "exec",
+        &migrations,
+    );
+    let out = pgfleet(&inv).args(["up", "--limit", "gamma"]).run();
+    out.code_is(2)
+        .stdout_has("Applied: 001_one.sql")
+        .stderr_has("002_two.sql:4:1")
+        .stderr_has("ERROR 23505: duplicate key value violates unique constraint \"one_pkey\"")
+        .stderr_has("DETAIL: Key (id)=(1) already exists.")
+        .stderr_has("nothing of 002_two.sql was kept");
+    pgfleet(&inv)
+        .args(["status", "--limit", "gamma"])
+        .run()
+        .success()
+        .stdout_has("[X] 001_one.sql\n[ ] 002_two.sql");
+
+    crate::harness::write_migrations(
+        &migrations,
+        &[(
+            "002_two.sql",
+            "-- migrate:up transaction:false\ninsert into one values (2);\nselect * from one where nope = 1;\n-- migrate:down\n",
+        )],
+    );
+    pgfleet(&inv)
+        .args(["up", "--limit", "gamma"])
+        .run()
+        .code_is(2)
+        .stderr_has("002_two.sql:3:25")
+        .stderr_has("ERROR 42703: column \"nope\" does not exist")
+        .stderr_has("    insert into one values (2)");
+}
+
+#[test]
+fn exec_runners_take_turns_on_the_lock() {
+    let dir = crate::harness::tempdir();
+    let migrations = dir.path().join("migrations");
+    crate::harness::write_migrations(
+        &migrations,
+        &[
+            (
+                "001_slow.sql",
+                "-- migrate:up\ncreate table slow (id int);\nselect pg_sleep(2);\n-- migrate:down\n",
+            ),
+            (
+                "002_row.sql",
+                "-- migrate:up\ninsert into slow values (1);\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let db = unique_db("fleet_exec_lock");
+    let inv = inventory_with(
+        dir.path(),
+        &db,
+        &fleet().join("known_hosts"),
+        "",
+        "exec",
+        &migrations,
+    );
+    let first_inv = inv.clone();
+    let first =
+        std::thread::spawn(move || pgfleet(&first_inv).args(["up", "--limit", "alpha"]).run());
+    std::thread::sleep(Duration::from_millis(1200));
+    let second = pgfleet(&inv).args(["up", "--limit", "alpha"]).run();
+    let first = first.join().unwrap();
+    first.success();
+    second
+        .success()
+        .stderr_has("Waiting: the migration lock on alpha/app (exec) is held by pid");
+    assert!(!second.stdout.contains("Applying"), "{second}");
+    let dump = pgfleet(&inv).args(["status", "--limit", "alpha"]).run();
+    dump.success().stdout_has("Applied: 2\nPending: 0");
 }

@@ -1,0 +1,434 @@
+//! `Database` through `psql` inside the container (method `exec`). One psql process is one
+//! session for the whole run, so the advisory lock holds as with the native protocol. A
+//! transactional migration is one script — BEGIN, its statements, its tracking rows,
+//! COMMIT — and psql stops at the first error (ON_ERROR_STOP), which ends the session and
+//! so rolls the transaction back. `\echo` markers after each statement tell which one
+//! failed; psql's `LINE k` and caret give the position.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::native::{DBMATE_LOCK_KEY, Missing};
+use super::{
+    AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, failure, sections, sql,
+    timeouts,
+};
+use crate::error::Error;
+use crate::migration::{Direction, Migration, Statement, split_statements};
+use crate::transport::docker::DockerApi;
+use crate::transport::exec::{PsqlSession, PsqlStopped, pg_dump_in, position_in};
+
+pub struct PsqlDatabase {
+    session: PsqlSession,
+    target: String,
+    tables: Tables,
+    docker: Arc<DockerApi>,
+    container: String,
+    user: String,
+    dbname: String,
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl PsqlDatabase {
+    /// Starts psql in `container` on `dbname`, creating the database first when asked to.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect(
+        docker: Arc<DockerApi>,
+        container: &str,
+        user: &str,
+        dbname: &str,
+        target: String,
+        table_override: Option<&str>,
+        missing: Missing,
+        on_create: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<PsqlDatabase, Error> {
+        let connect_error = |e: PsqlStopped| Error::Connect {
+            target: target.clone(),
+            error: Box::new(e.error),
+        };
+        let mut session = PsqlSession::start(&docker, container, user, dbname).await?;
+        let probe = session.run("select 1;").await;
+        if let Err(stopped) = probe {
+            if !(stopped.error.is_code("3D000") && missing == Missing::Create) {
+                return Err(connect_error(stopped));
+            }
+            on_create(dbname);
+            let mut admin = PsqlSession::start(&docker, container, user, "postgres").await?;
+            if let Err(e) = admin
+                .run(&format!("create database {};", quote_ident(dbname)))
+                .await
+            {
+                // Another runner created it a moment ago: that is what we wanted.
+                if !e.error.is_code("42P04") {
+                    return Err(connect_error(e));
+                }
+            }
+            session = PsqlSession::start(&docker, container, user, dbname).await?;
+            session.run("select 1;").await.map_err(connect_error)?;
+        }
+        let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
+            Some((s, t)) => (Some(s.to_string()), t.to_string()),
+            None => (
+                None,
+                table_override.unwrap_or("schema_migrations").to_string(),
+            ),
+        };
+        let schema_sql = schema
+            .as_deref()
+            .map(sql::literal)
+            .unwrap_or_else(|| "coalesce(current_schema(), 'public')".into());
+        let out = session
+            .run(&format!(
+                "select {schema_sql}, quote_ident({schema_sql}), quote_ident({t}), quote_ident({p});",
+                t = sql::literal(&table),
+                p = sql::literal(&format!("{table}_pgfleet"))
+            ))
+            .await
+            .map_err(connect_error)?;
+        let row = PsqlSession::rows(&out)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let tables = Tables {
+            schema: field(0),
+            migrations: format!("{}.{}", field(1), field(2)),
+            pgfleet: format!("{}.{}", field(1), field(3)),
+        };
+        Ok(PsqlDatabase {
+            session,
+            target,
+            tables,
+            docker,
+            container: container.to_string(),
+            user: user.to_string(),
+            dbname: dbname.to_string(),
+        })
+    }
+
+    fn error(&self, context: &str, stopped: PsqlStopped) -> Error {
+        Error::Database {
+            target: self.target.clone(),
+            context: context.to_string(),
+            error: Box::new(stopped.error),
+        }
+    }
+
+    async fn query(&mut self, sql: &str, context: &str) -> Result<Vec<Vec<Option<String>>>, Error> {
+        match self.session.run(&format!("{sql};")).await {
+            Ok(out) => Ok(PsqlSession::rows(&out)),
+            Err(e) => Err(self.error(context, e)),
+        }
+    }
+
+    async fn flag(&mut self, sql: &str, context: &str) -> Result<bool, Error> {
+        let rows = self.query(sql, context).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .flatten()
+            .as_deref()
+            == Some("t"))
+    }
+
+    /// Runs one direction of a migration as one psql script, with a marker after each
+    /// statement; transactional files inside BEGIN … COMMIT.
+    async fn run(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        settings: &ApplySettings,
+        transactional: bool,
+    ) -> Result<Duration, StepError> {
+        let set = if transactional { "set local" } else { "set" };
+        let mut script = String::new();
+        if transactional {
+            script.push_str("begin;\n");
+        }
+        // (marker text, section, statement) for each statement, in order.
+        let mut steps = Vec::new();
+        for section in sections(migration, direction) {
+            for t in timeouts(section, settings, set) {
+                script.push_str(&t);
+                script.push_str(";\n");
+            }
+            for stmt in split_statements(&section.sql) {
+                // From its first code character, so psql's LINE numbers start there.
+                let body_offset = stmt.body_offset() - stmt.offset;
+                let body = stmt.sql[body_offset..].trim_end().trim_end_matches(';');
+                let (echo, marker) = self.session.marker();
+                script.push_str(body);
+                script.push_str(";\n");
+                script.push_str(&echo);
+                steps.push((marker, section, stmt.offset + body_offset, body.to_string()));
+            }
+        }
+        let started = Instant::now();
+        let (done, stopped) = if transactional {
+            let (echo, marker) = self.session.marker();
+            script.push_str(&echo);
+            for s in sql::record(
+                &self.tables,
+                migration,
+                direction,
+                Duration::ZERO,
+                &settings.applied_by,
+            ) {
+                script.push_str(&s);
+                script.push_str(";\n");
+            }
+            if direction == Direction::Up {
+                // The time from the transaction's start, measured by the server.
+                script.push_str(&format!(
+                    "update {} set duration_ms = (extract(epoch from clock_timestamp() - now()) * 1000)::bigint where version = {};\n",
+                    self.tables.pgfleet,
+                    sql::literal(&migration.version)
+                ));
+            }
+            script.push_str("commit;\n");
+            match self.session.run(&script).await {
+                Ok(_) => (true, None),
+                Err(e) => {
+                    let sql_done = e.stdout.contains(&marker);
+                    (sql_done, Some(e))
+                }
+            }
+        } else {
+            match self.session.run(&script).await {
+                Ok(_) => (true, None),
+                Err(e) => (false, Some(e)),
+            }
+        };
+        let elapsed = started.elapsed();
+        if let Some(stopped) = stopped {
+            if done {
+                return Err(StepError::Database(self.error(
+                    "cannot record the migration (if the connection dropped during COMMIT, whether it committed is unknown: check with `pgfleet status`)",
+                    stopped,
+                )));
+            }
+            let ran = steps
+                .iter()
+                .take_while(|(m, ..)| stopped.stdout.contains(m.as_str()))
+                .count();
+            let Some((_, section, offset, body)) = steps.get(ran) else {
+                return Err(StepError::Database(self.error(
+                    &format!("cannot set the timeouts of {}", migration.file_name),
+                    stopped,
+                )));
+            };
+            let mut error = stopped.error;
+            error.position = stopped.at.map(|at| position_in(body, at));
+            let ran_before = if transactional {
+                Vec::new()
+            } else {
+                steps[..ran]
+                    .iter()
+                    .map(|(_, _, o, b)| Statement { sql: b, offset: *o }.summary())
+                    .collect()
+            };
+            return Err(StepError::Failed(Box::new(failure(
+                migration,
+                direction,
+                section,
+                *offset,
+                body,
+                error,
+                transactional,
+                ran_before,
+            ))));
+        }
+        if !transactional {
+            // The statements ran; reset the session's timeouts and record them in a
+            // transaction of their own.
+            let mut book = String::from(
+                "set lock_timeout to default;\nset statement_timeout to default;\nbegin;\n",
+            );
+            for s in sql::record(
+                &self.tables,
+                migration,
+                direction,
+                elapsed,
+                &settings.applied_by,
+            ) {
+                book.push_str(&s);
+                book.push_str(";\n");
+            }
+            book.push_str("commit;\n");
+            if let Err(e) = self.session.run(&book).await {
+                return Err(StepError::Database(
+                    self.error("cannot record the migration", e),
+                ));
+            }
+        }
+        Ok(elapsed)
+    }
+}
+
+#[async_trait]
+impl Database for PsqlDatabase {
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
+        let exists = |t: &str| format!("select to_regclass({}) is not null", sql::literal(t));
+        let (migrations, pgfleet) = (self.tables.migrations.clone(), self.tables.pgfleet.clone());
+        if !self
+            .flag(&exists(&migrations), "cannot read the migrations table")
+            .await?
+        {
+            return Ok(Vec::new());
+        }
+        let ours = self
+            .flag(&exists(&pgfleet), "cannot read the migrations table")
+            .await?;
+        let rows = self
+            .query(
+                &sql::applied(&self.tables, ours),
+                "cannot read the migrations table",
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let f = |i: usize| r.get(i).cloned().flatten();
+                AppliedRow {
+                    version: f(0).unwrap_or_default(),
+                    checksum: f(1),
+                    applied_at: f(2),
+                    duration_ms: f(3).and_then(|d| d.parse().ok()),
+                    applied_by: f(4),
+                    pgfleet_version: f(5),
+                }
+            })
+            .collect())
+    }
+
+    async fn ensure_tables(&mut self) -> Result<(), Error> {
+        let schema = sql::literal(&self.tables.schema);
+        let exists = self
+            .flag(
+                &format!("select exists (select 1 from pg_namespace where nspname = {schema})"),
+                "cannot read the schemas",
+            )
+            .await?;
+        let create = sql::create_tables(&self.tables, !exists);
+        self.query(&create, "cannot create the migrations tables")
+            .await
+            .map(|_| ())
+    }
+
+    async fn lock(
+        &mut self,
+        wait: Duration,
+        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + wait;
+        let mut told = false;
+        loop {
+            let try_lock = format!("select pg_try_advisory_lock({DBMATE_LOCK_KEY})");
+            if self
+                .flag(&try_lock, "cannot take the migration lock")
+                .await?
+            {
+                return Ok(());
+            }
+            let rows = self
+                .query(
+                    &sql::lock_holder(DBMATE_LOCK_KEY),
+                    "cannot read who holds the migration lock",
+                )
+                .await?;
+            let holder = rows.first().map(|r| {
+                let f = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+                LockHolder {
+                    pid: f(0).parse().unwrap_or(0),
+                    application_name: f(1),
+                    user: f(2),
+                    client: f(3),
+                    since: f(4),
+                }
+            });
+            if !told {
+                if let Some(h) = &holder {
+                    on_wait(h);
+                    told = true;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LockBusy {
+                    target: self.target.clone(),
+                    waited: crate::report::format_duration(wait),
+                    holder: holder
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "released just now".into()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250).min(deadline - Instant::now())).await;
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), Error> {
+        self.query(
+            &format!("select pg_advisory_unlock({DBMATE_LOCK_KEY})"),
+            "cannot release the migration lock",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn apply(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        let transactional = migration.up_transactional();
+        self.run(migration, Direction::Up, settings, transactional)
+            .await
+    }
+
+    async fn revert(
+        &mut self,
+        migration: &Migration,
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        let transactional = migration.down_transactional();
+        self.run(migration, Direction::Down, settings, transactional)
+            .await
+    }
+
+    async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error> {
+        self.ensure_tables().await?;
+        let statements: Vec<String> = rows
+            .iter()
+            .map(|(version, checksum)| sql::record_checksum(&self.tables, version, checksum))
+            .collect();
+        self.query(&statements.join(";\n"), "cannot record checksums")
+            .await
+            .map(|_| ())
+    }
+
+    /// pg_dump in the same container, over its local socket.
+    async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error> {
+        pg_dump_in(
+            &self.docker,
+            &self.container,
+            &self.user,
+            &self.dbname,
+            args,
+            &self.target,
+        )
+        .await
+    }
+}
