@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use super::Endpoint;
 use super::docker::{ContainerSelector, DockerApi};
 use super::ssh::{SshOptions, SshSession};
+use super::ssh_config;
 use crate::error::{Error, SqlError};
 use crate::inventory::{
     Connection, ContainerRef, Host, Inventory, Jump, Method, PasswordSource, SshSettings, Target,
@@ -44,9 +45,11 @@ impl<'a> Connections<'a> {
         }
     }
 
+    /// The SSH settings of an inventory host: the inventory first, then what
+    /// `~/.ssh/config` says for its address (an alias there), then OpenSSH's defaults.
     fn ssh_options(&self, name: &str, s: &SshSettings) -> Result<SshOptions, Error> {
+        let config = ssh_config::lookup(&s.address);
         let jump = match &s.jump {
-            None => None,
             Some(Jump::Host(via)) => {
                 let host = self.inventory.host(via).ok_or_else(|| {
                     config_error(format!("{name}: jump host {via} is not in the inventory"))
@@ -60,33 +63,76 @@ impl<'a> Connections<'a> {
                     }
                 }
             }
-            Some(Jump::Address { user, host, port }) => Some(Box::new(SshOptions {
-                name: format!("{name} (jump {host})"),
-                address: host.clone(),
-                port: port.unwrap_or(22),
-                user: user.clone().unwrap_or_else(whoami::username),
-                jump: None,
-                ..self.ssh_options_flat(name, s)
-            })),
+            Some(Jump::Address { user, host, port }) => {
+                Some(Box::new(self.hop(name, user.clone(), host, *port, s, None)))
+            }
+            // ProxyJump a,b: a first, then b through a, then the host through b.
+            None => config
+                .proxy_jump
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .fold(None, |via, hop| {
+                    let (user, rest) = match hop.split_once('@') {
+                        Some((u, r)) => (Some(u.to_string()), r),
+                        None => (None, hop.as_str()),
+                    };
+                    let (host, port) = match rest.rsplit_once(':') {
+                        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse().ok()),
+                        _ => (rest, None),
+                    };
+                    Some(Box::new(self.hop(name, user, host, port, s, via)))
+                }),
         };
         Ok(SshOptions {
-            jump,
-            ..self.ssh_options_flat(name, s)
-        })
-    }
-
-    fn ssh_options_flat(&self, name: &str, s: &SshSettings) -> SshOptions {
-        SshOptions {
             name: name.to_string(),
-            address: s.address.clone(),
-            port: s.port.unwrap_or(22),
-            user: s.user.clone().unwrap_or_else(whoami::username),
-            identity_files: s.identity_files.clone(),
+            address: config.host_name.unwrap_or_else(|| s.address.clone()),
+            port: s.port.or(config.port).unwrap_or(22),
+            user: s
+                .user
+                .clone()
+                .or(config.user)
+                .unwrap_or_else(whoami::username),
+            identity_files: if s.identity_files.is_empty() {
+                config.identity_files
+            } else {
+                s.identity_files.clone()
+            },
             known_hosts: SshOptions::default_known_hosts(&s.known_hosts),
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: s.connect_timeout,
             keepalive: s.keepalive,
-            jump: None,
+            jump,
+        })
+    }
+
+    /// A jump host given as an address, looked up in `~/.ssh/config` too (as OpenSSH does),
+    /// with the inventory host's keys and known_hosts.
+    fn hop(
+        &self,
+        name: &str,
+        user: Option<String>,
+        host: &str,
+        port: Option<u16>,
+        s: &SshSettings,
+        via: Option<Box<SshOptions>>,
+    ) -> SshOptions {
+        let config = ssh_config::lookup(host);
+        SshOptions {
+            name: format!("{name} (jump {host})"),
+            address: config.host_name.unwrap_or_else(|| host.to_string()),
+            port: port.or(config.port).unwrap_or(22),
+            user: user.or(config.user).unwrap_or_else(whoami::username),
+            identity_files: if s.identity_files.is_empty() {
+                config.identity_files
+            } else {
+                s.identity_files.clone()
+            },
+            known_hosts: SshOptions::default_known_hosts(&s.known_hosts),
+            accept_new_host_keys: self.accept_new_host_keys,
+            connect_timeout: s.connect_timeout,
+            keepalive: s.keepalive,
+            jump: via,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod docker;
 pub mod exec;
 pub mod fleet;
 pub mod ssh;
+pub mod ssh_config;
 pub mod url;
 
 use async_trait::async_trait;

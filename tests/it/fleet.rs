@@ -506,3 +506,66 @@ fn exec_runners_take_turns_on_the_lock() {
     let dump = pgfleet(&inv).args(["status", "--limit", "alpha"]).run();
     dump.success().stdout_has("Applied: 2\nPending: 0");
 }
+
+#[test]
+fn ssh_config_aliases_and_proxy_jump_are_honoured() {
+    let dir = crate::harness::tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host fleet-alpha\n    HostName 127.0.0.1\n    Port 22201\n\nHost fleet-gamma\n    HostName 127.0.0.1\n    Port 22203\n    ProxyJump fleet-alpha\n\nHost fleet-*\n    User pgfleet\n    IdentityFile {}\n",
+            fleet().join("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    let db = unique_db("fleet_sshconfig");
+    let inv = dir.path().join("inv.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  known_hosts: {known}\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\nhosts:\n  a:\n    address: fleet-alpha\n    databases:\n      app: {{ container: alpha-app, database: {db} }}\n  g:\n    address: fleet-gamma\n    databases:\n      app: {{ container: gamma-app, database: {db} }}\n",
+            known = fleet().join("known_hosts").display(),
+            migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").display(),
+        ),
+    )
+    .unwrap();
+    let out = pgfleet(&inv).env("HOME", &home).arg("up").run();
+    out.success()
+        .stdout_has("== a/app\n")
+        .stdout_has("== g/app\n");
+    assert_eq!(
+        out.stdout.matches("Applied: 20240104120000").count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn a_local_host_uses_this_machines_docker() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_local");
+    for method in ["tunnel", "exec"] {
+        let inv = dir.path().join(format!("{method}.yml"));
+        std::fs::write(
+            &inv,
+            format!(
+                "hosts:\n  here:\n    local: true\n    databases:\n      app:\n        container: beta-app\n        database: {db}_{method}\n        method: {method}\n        password: {{ container: POSTGRES_PASSWORD }}\n        migrations: {}\n",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").display()
+            ),
+        )
+        .unwrap();
+        fleet();
+        pgfleet(&inv)
+            .arg("up")
+            .run()
+            .success()
+            .stdout_has(&format!("Creating: {db}_{method}"))
+            .stdout_has("Applied: 20240104120000_order_status_enum.sql");
+        pgfleet(&inv)
+            .args(["status", "--exit-code"])
+            .run()
+            .success();
+    }
+}
