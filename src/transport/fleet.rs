@@ -84,26 +84,15 @@ impl<'a> Connections<'a> {
                     Some(Box::new(self.hop(name, user, host, port, s, via)))
                 }),
         };
-        Ok(SshOptions {
-            name: name.to_string(),
-            address: config.host_name.unwrap_or_else(|| s.address.clone()),
-            port: s.port.or(config.port).unwrap_or(22),
-            user: s
-                .user
-                .clone()
-                .or(config.user)
-                .unwrap_or_else(whoami::username),
-            identity_files: if s.identity_files.is_empty() {
-                config.identity_files
-            } else {
-                s.identity_files.clone()
-            },
-            known_hosts: SshOptions::default_known_hosts(&s.known_hosts),
-            accept_new_host_keys: self.accept_new_host_keys,
-            connect_timeout: s.connect_timeout,
-            keepalive: s.keepalive,
+        Ok(self.options(
+            name.to_string(),
+            config,
+            &s.address,
+            s.user.clone(),
+            s.port,
+            s,
             jump,
-        })
+        ))
     }
 
     /// A jump host given as an address, looked up in `~/.ssh/config` too (as OpenSSH does),
@@ -118,9 +107,32 @@ impl<'a> Connections<'a> {
         via: Option<Box<SshOptions>>,
     ) -> SshOptions {
         let config = ssh_config::lookup(host);
+        self.options(
+            format!("{name} (jump {host})"),
+            config,
+            host,
+            user,
+            port,
+            s,
+            via,
+        )
+    }
+
+    /// Inventory values first, then `~/.ssh/config`'s, then OpenSSH's defaults.
+    #[allow(clippy::too_many_arguments)]
+    fn options(
+        &self,
+        name: String,
+        config: ssh_config::HostConfig,
+        alias: &str,
+        user: Option<String>,
+        port: Option<u16>,
+        s: &SshSettings,
+        jump: Option<Box<SshOptions>>,
+    ) -> SshOptions {
         SshOptions {
-            name: format!("{name} (jump {host})"),
-            address: config.host_name.unwrap_or_else(|| host.to_string()),
+            name,
+            address: config.host_name.unwrap_or_else(|| alias.to_string()),
             port: port.or(config.port).unwrap_or(22),
             user: user.or(config.user).unwrap_or_else(whoami::username),
             identity_files: if s.identity_files.is_empty() {
@@ -132,7 +144,7 @@ impl<'a> Connections<'a> {
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: s.connect_timeout,
             keepalive: s.keepalive,
-            jump: via,
+            jump,
         }
     }
 
