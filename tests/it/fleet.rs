@@ -202,6 +202,12 @@ fn inventory_with(
         hosts.push_str(&format!(
             "  {name}:\n    address: 127.0.0.1\n    port: {port}\n    databases:\n      app:\n        container: {name}-app\n        database: {db}\n"
         ));
+        if name == "alpha" {
+            // Two databases behind one host: one SSH connection serves both.
+            hosts.push_str(&format!(
+                "      billing:\n        container: alpha-billing\n        database: {db}\n"
+            ));
+        }
     }
     let path = dir.join(format!("fleet-{method}.yml"));
     std::fs::write(
@@ -234,12 +240,13 @@ fn up_status_dump_and_rollback_across_the_fleet() {
     let out = pgfleet(&inv).arg("up").run();
     out.success()
         .stdout_has("== alpha/app\nCreating: ")
+        .stdout_has("== alpha/billing\nCreating: ")
         .stdout_has("== gamma/app\n");
     assert_eq!(
         out.stdout
             .matches("Applied: 20240104120000_order_status_enum.sql")
             .count(),
-        3,
+        4,
         "{out}"
     );
     pgfleet(&inv)
@@ -292,7 +299,7 @@ fn one_unreachable_host_fails_alone_and_quickly() {
         .stderr_has("Failed: 2 targets: delta/app, epsilon/app");
     assert_eq!(
         out.stdout.matches("Applied: 20240104120000").count(),
-        3,
+        4,
         "{out}"
     );
     assert!(
@@ -493,17 +500,20 @@ fn exec_runners_take_turns_on_the_lock() {
         &migrations,
     );
     let first_inv = inv.clone();
-    let first =
-        std::thread::spawn(move || pgfleet(&first_inv).args(["up", "--limit", "alpha"]).run());
+    let first = std::thread::spawn(move || {
+        pgfleet(&first_inv)
+            .args(["up", "--limit", "alpha/app"])
+            .run()
+    });
     std::thread::sleep(Duration::from_millis(1200));
-    let second = pgfleet(&inv).args(["up", "--limit", "alpha"]).run();
+    let second = pgfleet(&inv).args(["up", "--limit", "alpha/app"]).run();
     let first = first.join().unwrap();
     first.success();
     second
         .success()
         .stderr_has("Waiting: the migration lock on alpha/app (exec) is held by pid");
     assert!(!second.stdout.contains("Applying"), "{second}");
-    let dump = pgfleet(&inv).args(["status", "--limit", "alpha"]).run();
+    let dump = pgfleet(&inv).args(["status", "--limit", "alpha/app"]).run();
     dump.success().stdout_has("Applied: 2\nPending: 0");
 }
 
