@@ -111,37 +111,59 @@ impl NativeDatabase {
         }))
     }
 
-    /// Runs one direction of a migration in a single transaction. The statements are
-    /// pipelined: one round trip, and the first error names the statement that failed
-    /// (the ones after it only report the aborted transaction).
+    /// Runs one direction of a migration in a single transaction, in one round trip:
+    /// BEGIN, the timeouts, the statements, the tracking rows and COMMIT are pipelined.
+    /// After an error the server skips the rest (25P02) and turns COMMIT into ROLLBACK, so
+    /// the first error names the statement that failed and nothing of the file is kept.
     async fn run_transactional(
         &mut self,
         migration: &Migration,
         direction: Direction,
         settings: &ApplySettings,
     ) -> Result<Duration, StepError> {
-        let sections = sections(migration, direction);
-        let tx = self.client.transaction().await.map_err(db_error(
-            &self.target,
-            "cannot begin the migration's transaction",
-        ))?;
-        let started = Instant::now();
-        // Each request with the statement it runs (None for the timeout settings).
-        let mut requests: Vec<(String, Option<StatementRef<'_>>)> = Vec::new();
-        for section in sections {
+        let mut requests: Vec<(String, Step<'_>)> = vec![(
+            "begin".into(),
+            Step::Bookkeeping("cannot begin the migration's transaction"),
+        )];
+        for section in sections(migration, direction) {
             for set in timeouts(section, settings, "set local") {
-                requests.push((set, None));
+                requests.push((
+                    set,
+                    Step::Bookkeeping("cannot set the migration's timeouts"),
+                ));
             }
             for stmt in split_statements(&section.sql) {
-                requests.push((stmt.sql.to_string(), Some((section, stmt.offset, stmt.sql))));
+                requests.push((
+                    stmt.sql.to_string(),
+                    Step::Sql((section, stmt.offset, stmt.sql)),
+                ));
             }
         }
-        let results = join_all(requests.iter().map(|(sql, _)| tx.batch_execute(sql))).await;
-        for ((_, stmt), result) in requests.iter().zip(results) {
+        // The duration is measured by the server, inside the transaction.
+        for row in sql::record(
+            &self.tables,
+            migration,
+            direction,
+            None,
+            &settings.applied_by,
+        ) {
+            requests.push((row, Step::Bookkeeping("cannot record the migration")));
+        }
+        requests.push((
+            "commit".into(),
+            Step::Bookkeeping(
+                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
+            ),
+        ));
+        let started = Instant::now();
+        let client = &self.client;
+        let results = join_all(requests.iter().map(|(sql, _)| client.batch_execute(sql))).await;
+        let elapsed = started.elapsed();
+        for ((_, step), result) in requests.iter().zip(results) {
             if let Err(e) = result {
                 let error = SqlError::from(e);
-                return Err(match stmt {
-                    Some((section, offset, sql)) => StepError::Failed(Box::new(failure(
+                return Err(match step {
+                    Step::Sql((section, offset, sql)) => StepError::Failed(Box::new(failure(
                         migration,
                         direction,
                         section,
@@ -151,24 +173,14 @@ impl NativeDatabase {
                         true,
                         Vec::new(),
                     ))),
-                    None => StepError::Database(Error::Database {
+                    Step::Bookkeeping(context) => StepError::Database(Error::Database {
                         target: self.target.clone(),
-                        context: format!("cannot set the timeouts of {}", migration.file_name),
+                        context: format!("{context} ({})", migration.file_name),
                         error: Box::new(error),
                     }),
                 });
             }
         }
-        let elapsed = started.elapsed();
-        record(&tx, &self.tables, migration, direction, elapsed, settings)
-            .await
-            .map_err(db_error(&self.target, "cannot record the migration"))?;
-        tx.commit()
-            .await
-            .map_err(db_error(
-                &self.target,
-                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
-            ))?;
         Ok(elapsed)
     }
 
@@ -224,9 +236,18 @@ impl NativeDatabase {
             &self.target,
             "cannot begin the bookkeeping transaction",
         ))?;
-        record(&tx, &self.tables, migration, direction, elapsed, settings)
-            .await
-            .map_err(db_error(&self.target, "cannot record the migration"))?;
+        tx.batch_execute(
+            &sql::record(
+                &self.tables,
+                migration,
+                direction,
+                Some(elapsed),
+                &settings.applied_by,
+            )
+            .join(";\n"),
+        )
+        .await
+        .map_err(db_error(&self.target, "cannot record the migration"))?;
         tx.commit()
             .await
             .map_err(db_error(&self.target, "cannot commit the bookkeeping"))?;
@@ -234,8 +255,12 @@ impl NativeDatabase {
     }
 }
 
-/// A statement of a section: the section, its byte offset there, its text.
-type StatementRef<'a> = (&'a Section, usize, &'a str);
+/// What a pipelined request is: a statement of the migration (its section, its byte
+/// offset there, its text), or pgfleet's own bookkeeping (what failed, if it fails).
+enum Step<'a> {
+    Sql((&'a Section, usize, &'a str)),
+    Bookkeeping(&'static str),
+}
 
 fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Error {
     let (target, context) = (target.to_string(), context.to_string());
@@ -244,18 +269,6 @@ fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Er
         context: context.clone(),
         error: Box::new(e.into()),
     }
-}
-
-async fn record(
-    tx: &tokio_postgres::Transaction<'_>,
-    tables: &Tables,
-    migration: &Migration,
-    direction: Direction,
-    elapsed: Duration,
-    settings: &ApplySettings,
-) -> Result<(), tokio_postgres::Error> {
-    let statements = sql::record(tables, migration, direction, elapsed, &settings.applied_by);
-    tx.batch_execute(&statements.join(";\n")).await
 }
 
 async fn create_database(endpoint: &dyn Endpoint) -> Result<(), SqlError> {

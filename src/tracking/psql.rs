@@ -177,19 +177,11 @@ impl PsqlDatabase {
                 &self.tables,
                 migration,
                 direction,
-                Duration::ZERO,
+                None,
                 &settings.applied_by,
             ) {
                 script.push_str(&s);
                 script.push_str(";\n");
-            }
-            if direction == Direction::Up {
-                // The time from the transaction's start, measured by the server.
-                script.push_str(&format!(
-                    "update {} set duration_ms = (extract(epoch from clock_timestamp() - now()) * 1000)::bigint where version = {};\n",
-                    self.tables.pgfleet,
-                    sql::literal(&migration.version)
-                ));
             }
             script.push_str("commit;\n");
             match self.session.run(&script).await {
@@ -254,7 +246,7 @@ impl PsqlDatabase {
                 &self.tables,
                 migration,
                 direction,
-                elapsed,
+                Some(elapsed),
                 &settings.applied_by,
             ) {
                 book.push_str(&s);

@@ -67,15 +67,20 @@ pub(crate) fn create_tables(tables: &Tables, create_schema: bool) -> String {
     sql
 }
 
-/// The bookkeeping of one migration: its rows inserted (up) or deleted (down).
+/// The bookkeeping of one migration: its rows inserted (up) or deleted (down). Without
+/// `elapsed`, the duration is the server's time since the transaction began.
 pub(crate) fn record(
     tables: &Tables,
     migration: &Migration,
     direction: Direction,
-    elapsed: Duration,
+    elapsed: Option<Duration>,
     applied_by: &str,
 ) -> Vec<String> {
     let version = literal(&migration.version);
+    let duration = match elapsed {
+        Some(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX).to_string(),
+        None => "(extract(epoch from clock_timestamp() - now()) * 1000)::bigint".to_string(),
+    };
     match direction {
         Direction::Up => vec![
             format!("insert into {} (version) values ({version})", tables.migrations),
@@ -89,7 +94,7 @@ pub(crate) fn record(
                 tables.pgfleet,
                 literal(&migration.checksum),
                 literal(&migration.file_name),
-                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+                duration,
                 literal(applied_by),
                 literal(env!("CARGO_PKG_VERSION")),
             ),
