@@ -282,7 +282,8 @@ impl SshSession {
 
     async fn connect_inner(options: &SshOptions) -> Result<SshSession, SshError> {
         let config = Arc::new(client::Config {
-            keepalive_interval: Some(options.keepalive),
+            // Zero means "no keepalives" (a zero interval would spin).
+            keepalive_interval: (!options.keepalive.is_zero()).then_some(options.keepalive),
             keepalive_max: 3,
             nodelay: true,
             ..Default::default()
