@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, Refusal, RollbackTo, UpOptions};
-use crate::tracking::{ApplySettings, Database, LockHolder, StepError};
+use crate::tracking::{self, ApplySettings, Database, LockHolder, StepError};
 
 /// What the runner tells the report about.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ async fn locked<T>(
     body: impl AsyncFnOnce(&mut dyn Database, &mut (dyn FnMut(Event<'_>) + Send)) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let target = db.target().to_string();
-    db.lock(settings.lock_wait, &mut |holder| {
+    tracking::lock(db, settings.lock_wait, &mut |holder| {
         emit(Event::WaitingForLock {
             target: &target,
             holder,

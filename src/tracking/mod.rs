@@ -90,6 +90,40 @@ impl From<Error> for StepError {
     }
 }
 
+/// Takes the run lock, waiting up to `wait`; `on_wait` is told who holds it the first
+/// time it is found taken. Past `wait`, the run is refused naming the holder.
+pub async fn lock(
+    db: &mut dyn Database,
+    wait: Duration,
+    on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
+) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        if db.try_lock().await? {
+            return Ok(());
+        }
+        let holder = db.lock_holder().await?;
+        if !told {
+            if let Some(h) = &holder {
+                on_wait(h);
+                told = true;
+            }
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(Error::LockBusy {
+                target: db.target().to_string(),
+                waited: crate::report::format_duration(wait),
+                holder: holder
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "released just now".into()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250).min(deadline - now)).await;
+    }
+}
+
 #[async_trait]
 pub trait Database: Send {
     /// The target as shown to users (passwords redacted).
@@ -104,13 +138,11 @@ pub trait Database: Send {
     /// Creates the tracking tables (and their schema) when missing.
     async fn ensure_tables(&mut self) -> Result<(), Error>;
 
-    /// Takes the run's session-level advisory lock, waiting up to `wait`; `on_wait` is told
-    /// who holds it the first time the lock is found taken.
-    async fn lock(
-        &mut self,
-        wait: Duration,
-        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
-    ) -> Result<(), Error>;
+    /// Tries once to take the run's session-level advisory lock (`pg_try_advisory_lock`).
+    async fn try_lock(&mut self) -> Result<bool, Error>;
+
+    /// Who holds the run lock, if anyone.
+    async fn lock_holder(&mut self) -> Result<Option<LockHolder>, Error>;
 
     async fn unlock(&mut self) -> Result<(), Error>;
 

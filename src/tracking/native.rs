@@ -78,13 +78,8 @@ impl NativeDatabase {
         })
     }
 
-    fn db_error(&self, context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
-        let context = context.to_string();
-        move |e| Error::Database {
-            target: self.target.clone(),
-            context: context.clone(),
-            error: Box::new(e.into()),
-        }
+    fn db_error(&self, context: &str) -> impl Fn(tokio_postgres::Error) -> Error + use<> {
+        db_error(&self.target, context)
     }
 
     async fn table_exists(&self, quoted: &str) -> Result<bool, Error> {
@@ -94,21 +89,6 @@ impl NativeDatabase {
             .await
             .map_err(self.db_error("cannot read the migrations table"))?;
         Ok(row.get(0))
-    }
-
-    async fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
-        let row = self
-            .client
-            .query_opt(&sql::lock_holder(DBMATE_LOCK_KEY), &[])
-            .await
-            .map_err(self.db_error("cannot read who holds the migration lock"))?;
-        Ok(row.map(|r| LockHolder {
-            pid: r.get(0),
-            application_name: r.get(1),
-            user: r.get(2),
-            client: r.get(3),
-            since: r.get(4),
-        }))
     }
 
     /// Runs one direction of a migration in a single transaction, in one round trip:
@@ -262,7 +242,7 @@ enum Step<'a> {
     Bookkeeping(&'static str),
 }
 
-fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Error {
+fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Error + use<> {
     let (target, context) = (target.to_string(), context.to_string());
     move |e| Error::Database {
         target: target.clone(),
@@ -391,41 +371,28 @@ impl Database for NativeDatabase {
             .map_err(self.db_error("cannot create the migrations tables"))
     }
 
-    async fn lock(
-        &mut self,
-        wait: Duration,
-        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
-    ) -> Result<(), Error> {
-        let deadline = Instant::now() + wait;
-        let mut told = false;
-        loop {
-            let got: bool = self
-                .client
-                .query_one("select pg_try_advisory_lock($1)", &[&DBMATE_LOCK_KEY])
-                .await
-                .map_err(self.db_error("cannot take the migration lock"))?
-                .get(0);
-            if got {
-                return Ok(());
-            }
-            let holder = self.lock_holder().await?;
-            if !told {
-                if let Some(h) = &holder {
-                    on_wait(h);
-                    told = true;
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::LockBusy {
-                    target: self.target.clone(),
-                    waited: crate::report::format_duration(wait),
-                    holder: holder
-                        .map(|h| h.to_string())
-                        .unwrap_or_else(|| "released just now".into()),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250).min(deadline - Instant::now())).await;
-        }
+    async fn try_lock(&mut self) -> Result<bool, Error> {
+        Ok(self
+            .client
+            .query_one("select pg_try_advisory_lock($1)", &[&DBMATE_LOCK_KEY])
+            .await
+            .map_err(self.db_error("cannot take the migration lock"))?
+            .get(0))
+    }
+
+    async fn lock_holder(&mut self) -> Result<Option<LockHolder>, Error> {
+        let row = self
+            .client
+            .query_opt(&sql::lock_holder(DBMATE_LOCK_KEY), &[])
+            .await
+            .map_err(self.db_error("cannot read who holds the migration lock"))?;
+        Ok(row.map(|r| LockHolder {
+            pid: r.get(0),
+            application_name: r.get(1),
+            user: r.get(2),
+            client: r.get(3),
+            since: r.get(4),
+        }))
     }
 
     async fn unlock(&mut self) -> Result<(), Error> {

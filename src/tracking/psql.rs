@@ -321,54 +321,28 @@ impl Database for PsqlDatabase {
             .map(|_| ())
     }
 
-    async fn lock(
-        &mut self,
-        wait: Duration,
-        on_wait: &mut (dyn for<'h> FnMut(&'h LockHolder) + Send),
-    ) -> Result<(), Error> {
-        let deadline = Instant::now() + wait;
-        let mut told = false;
-        loop {
-            let try_lock = format!("select pg_try_advisory_lock({DBMATE_LOCK_KEY})");
-            if self
-                .flag(&try_lock, "cannot take the migration lock")
-                .await?
-            {
-                return Ok(());
+    async fn try_lock(&mut self) -> Result<bool, Error> {
+        let try_lock = format!("select pg_try_advisory_lock({DBMATE_LOCK_KEY})");
+        self.flag(&try_lock, "cannot take the migration lock").await
+    }
+
+    async fn lock_holder(&mut self) -> Result<Option<LockHolder>, Error> {
+        let rows = self
+            .query(
+                &sql::lock_holder(DBMATE_LOCK_KEY),
+                "cannot read who holds the migration lock",
+            )
+            .await?;
+        Ok(rows.first().map(|r| {
+            let f = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            LockHolder {
+                pid: f(0).parse().unwrap_or(0),
+                application_name: f(1),
+                user: f(2),
+                client: f(3),
+                since: f(4),
             }
-            let rows = self
-                .query(
-                    &sql::lock_holder(DBMATE_LOCK_KEY),
-                    "cannot read who holds the migration lock",
-                )
-                .await?;
-            let holder = rows.first().map(|r| {
-                let f = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-                LockHolder {
-                    pid: f(0).parse().unwrap_or(0),
-                    application_name: f(1),
-                    user: f(2),
-                    client: f(3),
-                    since: f(4),
-                }
-            });
-            if !told {
-                if let Some(h) = &holder {
-                    on_wait(h);
-                    told = true;
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::LockBusy {
-                    target: self.target.clone(),
-                    waited: crate::report::format_duration(wait),
-                    holder: holder
-                        .map(|h| h.to_string())
-                        .unwrap_or_else(|| "released just now".into()),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250).min(deadline - Instant::now())).await;
-        }
+        }))
     }
 
     async fn unlock(&mut self) -> Result<(), Error> {
