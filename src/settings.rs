@@ -28,15 +28,11 @@ pub fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
 
 /// The database URL: `--url`, else `DATABASE_URL` (from the environment or the env file).
 pub fn database_url(flag: Option<&str>) -> Result<DbUrl, Error> {
-    let text = match flag {
-        Some(u) => u.to_string(),
-        None => std::env::var("DATABASE_URL").map_err(|_| {
-            Error::Config(
-                "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
-            )
-        })?,
-    };
-    DbUrl::parse(&text)
+    given_database_url(flag)?.ok_or_else(|| {
+        Error::Config(
+            "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
+        )
+    })
 }
 
 /// The database URL when one is given (`--url` or `DATABASE_URL`); None means "use the

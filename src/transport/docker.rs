@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use bollard::container::LogOutput;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::{BollardRequest, Docker};
 use hyper::header::{HOST, HeaderValue};
@@ -79,6 +80,13 @@ pub enum DockerError {
     #[error("{host}: the Docker API failed: {reason}")]
     Api { host: String, reason: String },
 }
+
+/// Where an exec's stdin is written (shut it down for EOF).
+pub type ExecInput = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+/// An exec's output, stdout and stderr apart.
+pub type ExecOutput = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
 
 pub struct DockerApi {
     docker: Docker,
@@ -208,33 +216,21 @@ impl DockerApi {
         }
     }
 
-    /// Starts `command` in the container with stdin, stdout and stderr attached: the
-    /// input to write to (shut it down for EOF) and the output, stdout and stderr apart.
-    #[allow(clippy::type_complexity)]
-    pub async fn exec_attached(
+    /// Creates and starts an exec of `command` in the container, stdout and stderr (and
+    /// stdin when asked) attached.
+    async fn start_exec(
         &self,
         container: &str,
         command: Vec<String>,
         env: &[(&str, &str)],
-    ) -> Result<
-        (
-            std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-            std::pin::Pin<
-                Box<
-                    dyn futures_util::Stream<
-                            Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-                        > + Send,
-                >,
-            >,
-        ),
-        DockerError,
-    > {
+        stdin: bool,
+    ) -> Result<(String, ExecInput, ExecOutput), DockerError> {
         let created = self
             .docker
             .create_exec(
                 container,
                 bollard::models::ExecConfig {
-                    attach_stdin: Some(true),
+                    attach_stdin: Some(stdin),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
@@ -248,13 +244,27 @@ impl DockerApi {
             Err(e) => return Err(self.api_error(e).await),
         };
         match self.docker.start_exec(&exec.id, None).await {
-            Ok(bollard::exec::StartExecResults::Attached { output, input }) => Ok((input, output)),
+            Ok(bollard::exec::StartExecResults::Attached { output, input }) => {
+                Ok((exec.id, input, output))
+            }
             Ok(bollard::exec::StartExecResults::Detached) => Err(DockerError::Api {
                 host: self.host.clone(),
                 reason: "docker started the exec detached".into(),
             }),
             Err(e) => Err(self.api_error(e).await),
         }
+    }
+
+    /// Starts `command` in the container with stdin, stdout and stderr attached: the
+    /// input to write to (shut it down for EOF) and the output, stdout and stderr apart.
+    pub async fn exec_attached(
+        &self,
+        container: &str,
+        command: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> Result<(ExecInput, ExecOutput), DockerError> {
+        let (_, input, output) = self.start_exec(container, command, env, true).await?;
+        Ok((input, output))
     }
 
     /// Runs `command` in the container (Docker's exec API) and returns its exit code,
@@ -265,43 +275,17 @@ impl DockerApi {
         command: Vec<String>,
     ) -> Result<(i64, String, String), DockerError> {
         use futures_util::StreamExt;
-        let created = self
-            .docker
-            .create_exec(
-                container,
-                bollard::models::ExecConfig {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(command),
-                    ..Default::default()
-                },
-            )
-            .await;
-        let exec = match created {
-            Ok(e) => e,
-            Err(e) => return Err(self.api_error(e).await),
-        };
-        let started = self.docker.start_exec(&exec.id, None).await;
+        let (id, _, mut output) = self.start_exec(container, command, &[], false).await?;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        match started {
-            Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) => {
-                while let Some(chunk) = output.next().await {
-                    match chunk {
-                        Ok(bollard::container::LogOutput::StdOut { message }) => {
-                            stdout.extend_from_slice(&message)
-                        }
-                        Ok(bollard::container::LogOutput::StdErr { message }) => {
-                            stderr.extend_from_slice(&message)
-                        }
-                        Ok(_) => {}
-                        Err(e) => return Err(self.api_error(e).await),
-                    }
-                }
+        while let Some(chunk) = output.next().await {
+            match chunk {
+                Ok(LogOutput::StdOut { message }) => stdout.extend_from_slice(&message),
+                Ok(LogOutput::StdErr { message }) => stderr.extend_from_slice(&message),
+                Ok(_) => {}
+                Err(e) => return Err(self.api_error(e).await),
             }
-            Ok(bollard::exec::StartExecResults::Detached) => {}
-            Err(e) => return Err(self.api_error(e).await),
         }
-        let code = match self.docker.inspect_exec(&exec.id).await {
+        let code = match self.docker.inspect_exec(&id).await {
             Ok(i) => i.exit_code.unwrap_or(-1),
             Err(e) => return Err(self.api_error(e).await),
         };

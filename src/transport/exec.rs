@@ -3,13 +3,11 @@
 //! password. One psql process is one database session, kept for the whole run (so the
 //! advisory lock holds); `\echo` markers after each step tell how far a script got.
 
-use std::pin::Pin;
-
 use bollard::container::LogOutput;
-use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 
-use super::docker::{DockerApi, DockerError};
+use super::docker::{DockerApi, DockerError, ExecInput, ExecOutput};
 use crate::error::SqlError;
 
 /// Separates fields and marks NULL in psql's unaligned output: characters no SQL text of
@@ -17,11 +15,9 @@ use crate::error::SqlError;
 pub const FIELD_SEPARATOR: char = '\u{1f}';
 pub const NULL_MARK: &str = "\u{1e}";
 
-type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
-
 pub struct PsqlSession {
-    input: Pin<Box<dyn AsyncWrite + Send>>,
-    output: Output,
+    input: ExecInput,
+    output: ExecOutput,
     stdout: String,
     stderr: String,
     markers: u64,

@@ -32,10 +32,6 @@ pub struct Connections<'a> {
     hosts: HashMap<String, HostLink>,
 }
 
-fn config_error(text: String) -> Error {
-    Error::Config(text)
-}
-
 impl<'a> Connections<'a> {
     pub fn new(inventory: &'a Inventory, accept_new_host_keys: bool) -> Self {
         Connections {
@@ -52,12 +48,12 @@ impl<'a> Connections<'a> {
         let jump = match &s.jump {
             Some(Jump::Host(via)) => {
                 let host = self.inventory.host(via).ok_or_else(|| {
-                    config_error(format!("{name}: jump host {via} is not in the inventory"))
+                    Error::Config(format!("{name}: jump host {via} is not in the inventory"))
                 })?;
                 match &host.connection {
                     Connection::Ssh(settings) => Some(Box::new(self.ssh_options(via, settings)?)),
                     Connection::Local => {
-                        return Err(config_error(format!(
+                        return Err(Error::Config(format!(
                             "{name}: cannot jump through local host {via}"
                         )));
                     }
@@ -175,7 +171,7 @@ impl<'a> Connections<'a> {
     pub async fn access(&mut self, target: &Target) -> Result<Access, Error> {
         let id = target.id();
         let host = self.inventory.host(&target.host).ok_or_else(|| {
-            config_error(format!(
+            Error::Config(format!(
                 "{id}: host {} is not in the inventory",
                 target.host
             ))
@@ -200,20 +196,20 @@ impl<'a> Connections<'a> {
         let password = match &target.password {
             PasswordSource::None => None,
             PasswordSource::Env(var) => Some(std::env::var(var).map_err(|_| {
-                config_error(format!(
+                Error::Config(format!(
                     "{id}: the password comes from the environment variable {var}, which is not set"
                 ))
             })?),
             PasswordSource::File(path) => Some(
                 std::fs::read_to_string(path)
                     .map_err(|e| {
-                        config_error(format!("{id}: cannot read the password file {}: {e}", path.display()))
+                        Error::Config(format!("{id}: cannot read the password file {}: {e}", path.display()))
                     })?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
             ),
             PasswordSource::Container(var) => Some(env(var).ok_or_else(|| {
-                config_error(format!(
+                Error::Config(format!(
                     "{id}: container {} has no {var} in its environment (set password: in the inventory)",
                     container.name
                 ))
@@ -234,7 +230,7 @@ impl<'a> Connections<'a> {
             });
         }
         let address = container.address.clone().ok_or_else(|| {
-            config_error(format!(
+            Error::Config(format!(
                 "{id}: container {} has no network address to tunnel to (network_mode none or host?)",
                 container.name
             ))
@@ -320,7 +316,9 @@ impl Endpoint for TunnelEndpoint {
         if let Some(p) = &self.password {
             config.password(p);
         }
-        let (client, connection) = match &self.session {
+        // The connection task ends by itself when the session closes; its error resurfaces
+        // on the client's next call.
+        match &self.session {
             Some(session) => {
                 let stream = session
                     .direct_tcpip(&self.address, self.port)
@@ -334,18 +332,16 @@ impl Endpoint for TunnelEndpoint {
                     })?;
                 let (client, connection) =
                     config.connect_raw(stream, tokio_postgres::NoTls).await?;
-                (client, tokio::spawn(connection))
+                tokio::spawn(connection);
+                Ok(client)
             }
             None => {
                 config.host(&self.address).port(self.port);
                 let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                (client, tokio::spawn(connection))
+                tokio::spawn(connection);
+                Ok(client)
             }
-        };
-        // The connection task ends by itself when the session closes; its error resurfaces
-        // on the client's next call.
-        drop(connection);
-        Ok(client)
+        }
     }
 
     /// pg_dump inside the container, so its version is the server's; the container's
