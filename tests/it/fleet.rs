@@ -416,14 +416,24 @@ fn every_command_works_through_both_methods() {
     }
 }
 
+/// An inventory of the fleet with method exec, a fresh database and `files` as the
+/// migrations (in `dir/migrations`).
+fn exec_inventory(dir: &Path, hint: &str, files: &[(&str, &str)]) -> PathBuf {
+    let migrations = dir.join("migrations");
+    crate::harness::write_migrations(&migrations, files);
+    let known = fleet().join("known_hosts");
+    inventory_with(dir, &unique_db(hint), &known, "", "exec", &migrations)
+}
+
 /// What each failure looks like through psql in the container: file:line:column, SQLSTATE,
 /// detail, and what ran of a transaction:false file.
 #[test]
 fn exec_failures_point_into_the_file() {
     let dir = crate::harness::tempdir();
     let migrations = dir.path().join("migrations");
-    crate::harness::write_migrations(
-        &migrations,
+    let inv = exec_inventory(
+        dir.path(),
+        "fleet_exec_fail",
         &[
             (
                 "001_one.sql",
@@ -434,15 +444,6 @@ fn exec_failures_point_into_the_file() {
                 "-- migrate:up\ninsert into one values (1);\n\ninsert into one values (1);\n-- migrate:down\n",
             ),
         ],
-    );
-    let db = unique_db("fleet_exec_fail");
-    let inv = inventory_with(
-        dir.path(),
-        &db,
-        &fleet().join("known_hosts"),
-        "",
-        "exec",
-        &migrations,
     );
     let out = pgfleet(&inv).args(["up", "--limit", "gamma"]).run();
     out.code_is(2)
@@ -476,9 +477,9 @@ fn exec_failures_point_into_the_file() {
 #[test]
 fn exec_runners_take_turns_on_the_lock() {
     let dir = crate::harness::tempdir();
-    let migrations = dir.path().join("migrations");
-    crate::harness::write_migrations(
-        &migrations,
+    let inv = exec_inventory(
+        dir.path(),
+        "fleet_exec_lock",
         &[
             (
                 "001_slow.sql",
@@ -489,15 +490,6 @@ fn exec_runners_take_turns_on_the_lock() {
                 "-- migrate:up\ninsert into slow values (1);\n-- migrate:down\n",
             ),
         ],
-    );
-    let db = unique_db("fleet_exec_lock");
-    let inv = inventory_with(
-        dir.path(),
-        &db,
-        &fleet().join("known_hosts"),
-        "",
-        "exec",
-        &migrations,
     );
     let first_inv = inv.clone();
     let first = std::thread::spawn(move || {

@@ -15,7 +15,6 @@ use crate::harness;
 struct Sshd {
     dir: PathBuf,
     port: u16,
-    user: String,
     /// Lives until the test binary exits: its watchdog stops sshd then.
     _process: SshdProcess,
 }
@@ -101,9 +100,14 @@ fn start_sshd(dir: &Path, port: u16) -> SshdProcess {
     SshdProcess { watchdog }
 }
 
+/// The user running the tests, who logs in to the test sshd.
 fn whoami() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    static USER: OnceLock<String> = OnceLock::new();
+    USER.get_or_init(|| {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+    .clone()
 }
 
 fn sshd() -> &'static Sshd {
@@ -124,7 +128,6 @@ fn sshd() -> &'static Sshd {
         Sshd {
             dir,
             port,
-            user: whoami(),
             _process: process,
         }
     })
@@ -149,18 +152,42 @@ fn known_hosts(dir: &Path, port: u16) -> PathBuf {
 
 fn options(known_hosts: PathBuf) -> SshOptions {
     let s = sshd();
+    options_at(s.port, s.dir.join("client_key"), known_hosts)
+}
+
+/// The test sshd as `alpha`, logging in as this user with `identity`.
+fn options_at(port: u16, identity: PathBuf, known_hosts: PathBuf) -> SshOptions {
     SshOptions {
         name: "alpha".into(),
         address: "127.0.0.1".into(),
-        port: s.port,
-        user: s.user.clone(),
-        identity_files: vec![s.dir.join("client_key")],
+        port,
+        user: whoami(),
+        identity_files: vec![identity],
         known_hosts: vec![known_hosts],
         accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(5),
         keepalive: Duration::from_secs(15),
         jump: None,
     }
+}
+
+/// Runs the ignored test `name` of this binary in a child process (so that environment
+/// variables set for it reach no other test), told where the test sshd is.
+fn child(name: &str, known_hosts: &Path) -> harness::Cmd {
+    harness::Cmd::program(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--include-ignored"])
+        .env("PGFLEET_TEST_SSH_PORT", sshd().port.to_string())
+        .env("PGFLEET_TEST_KNOWN_HOSTS", known_hosts)
+}
+
+/// `options_at` in a child started by `child`.
+fn child_options(identity: PathBuf) -> SshOptions {
+    let port = std::env::var("PGFLEET_TEST_SSH_PORT")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let known = std::env::var("PGFLEET_TEST_KNOWN_HOSTS").unwrap().into();
+    options_at(port, identity, known)
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -297,36 +324,17 @@ fn wrong_user_or_key_is_refused_naming_what_was_tried() {
 fn an_encrypted_key_opens_with_the_passphrase_from_the_environment() {
     let dir = harness::tempdir();
     let known = known_hosts(dir.path(), sshd().port);
-    let mut opts = options(known);
-    opts.identity_files = vec![sshd().dir.join("client_key_encrypted")];
-    // The passphrase reaches the library through the environment; run in a child process
-    // so that no other test sees the variable.
-    let out = harness::Cmd::program(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ssh::encrypted_key_child",
-            "--nocapture",
-            "--include-ignored",
-        ])
-        .env(PASSPHRASE_ENV, "correct horse")
-        .env("PGFLEET_TEST_SSH_PORT", sshd().port.to_string())
-        .env("PGFLEET_TEST_SSH_DIR", &sshd().dir)
-        .env("PGFLEET_TEST_KNOWN_HOSTS", &opts.known_hosts[0])
-        .run();
-    out.success().stdout_has("encrypted key: connected");
-
-    let wrong = harness::Cmd::program(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ssh::encrypted_key_child",
-            "--nocapture",
-            "--include-ignored",
-        ])
-        .env(PASSPHRASE_ENV, "wrong horse")
-        .env("PGFLEET_TEST_SSH_PORT", sshd().port.to_string())
-        .env("PGFLEET_TEST_SSH_DIR", &sshd().dir)
-        .env("PGFLEET_TEST_KNOWN_HOSTS", &opts.known_hosts[0])
-        .run();
+    // The passphrase reaches the library through the environment.
+    let with = |passphrase: &str| {
+        child("ssh::encrypted_key_child", &known)
+            .env(PASSPHRASE_ENV, passphrase)
+            .env("PGFLEET_TEST_SSH_DIR", &sshd().dir)
+            .run()
+    };
+    with("correct horse")
+        .success()
+        .stdout_has("encrypted key: connected");
+    let wrong = with("wrong horse");
     wrong
         .stdout_has("encrypted key: cannot decrypt it")
         .never_prints("wrong horse");
@@ -337,21 +345,7 @@ fn an_encrypted_key_opens_with_the_passphrase_from_the_environment() {
 #[ignore = "run by an_encrypted_key_opens_with_the_passphrase_from_the_environment"]
 fn encrypted_key_child() {
     let dir = PathBuf::from(std::env::var("PGFLEET_TEST_SSH_DIR").unwrap());
-    let opts = SshOptions {
-        name: "alpha".into(),
-        address: "127.0.0.1".into(),
-        port: std::env::var("PGFLEET_TEST_SSH_PORT")
-            .unwrap()
-            .parse()
-            .unwrap(),
-        user: whoami(),
-        identity_files: vec![dir.join("client_key_encrypted")],
-        known_hosts: vec![std::env::var("PGFLEET_TEST_KNOWN_HOSTS").unwrap().into()],
-        accept_new_host_keys: false,
-        connect_timeout: Duration::from_secs(5),
-        keepalive: Duration::from_secs(15),
-        jump: None,
-    };
+    let opts = child_options(dir.join("client_key_encrypted"));
     match block_on(SshSession::connect(&opts)) {
         Ok(_) => println!("encrypted key: connected"),
         Err(SshError::Key { reason, .. }) => println!("encrypted key: {reason}"),
@@ -380,16 +374,8 @@ fn keys_held_by_ssh_agent_authenticate() {
         .arg(sshd().dir.join("client_key"))
         .env("SSH_AUTH_SOCK", &socket)
         .stderr(Stdio::piped()));
-    let out = harness::Cmd::program(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ssh::agent_child",
-            "--nocapture",
-            "--include-ignored",
-        ])
+    let out = child("ssh::agent_child", &known)
         .env("SSH_AUTH_SOCK", &socket)
-        .env("PGFLEET_TEST_SSH_PORT", sshd().port.to_string())
-        .env("PGFLEET_TEST_KNOWN_HOSTS", &known)
         .env("PGFLEET_TEST_DB_URL", db.url())
         .run();
     agent.kill().ok();
@@ -401,21 +387,7 @@ fn keys_held_by_ssh_agent_authenticate() {
 #[test]
 #[ignore = "run by keys_held_by_ssh_agent_authenticate"]
 fn agent_child() {
-    let opts = SshOptions {
-        name: "alpha".into(),
-        address: "127.0.0.1".into(),
-        port: std::env::var("PGFLEET_TEST_SSH_PORT")
-            .unwrap()
-            .parse()
-            .unwrap(),
-        user: whoami(),
-        identity_files: vec![PathBuf::from("/nonexistent/key")],
-        known_hosts: vec![std::env::var("PGFLEET_TEST_KNOWN_HOSTS").unwrap().into()],
-        accept_new_host_keys: false,
-        connect_timeout: Duration::from_secs(5),
-        keepalive: Duration::from_secs(15),
-        jump: None,
-    };
+    let opts = child_options(PathBuf::from("/nonexistent/key"));
     let url = std::env::var("PGFLEET_TEST_DB_URL").unwrap();
     block_on(async {
         let session = SshSession::connect(&opts)
