@@ -27,11 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             statement_timeout: Timeout { millis: 0 },
             applied_by: pgfleet::settings::applied_by(),
         },
+        stop: runner::Stop::default(),
     };
     // Events are plain data: print them however suits the embedding program.
     let outcome = runner::up(&mut db, &files, UpOptions::default(), &settings, &mut |e| {
-        if let Event::Applied { file, took } = e {
-            println!("{file}: {took:?}");
+        if let Event::Applied { migration, took } = e {
+            println!("{}: {took:?}", migration.file_name);
         }
     })
     .await?;

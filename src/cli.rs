@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::Arc;
+
 use crate::error::{Error, ExitCode};
 use crate::inventory;
 use crate::migration::{self, Timeout};
-use crate::plan::{self, RollbackTo, State, UpOptions};
-use crate::report::Report;
-use crate::runner::{self, Event, RunSettings};
+use crate::plan::{self, RollbackTo, State, StatusRow, UpOptions};
+use crate::report::{self, DryRun, Output, Report, Verb};
+use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
+use crate::runner::{self, Event, RunSettings, Stop, StopReason};
 use crate::settings;
 use crate::tracking::psql::PsqlDatabase;
 use crate::tracking::{
@@ -25,7 +28,7 @@ use crate::transport::fleet::{Access, Connections};
     name = "pgfleet",
     version,
     about = "Apply dbmate-compatible PostgreSQL migrations safely",
-    after_help = "Exit codes: 0 ok, 1 pending (--exit-code) or verify found changes, 2 a migration or database failed, 3 bad input or configuration, 4 refused (changed files, --strict, lock busy)."
+    after_help = "Exit codes: 0 ok, 1 pending (--exit-code) or verify found changes, 2 a migration, database or target failed, 3 bad input or configuration, 4 refused (changed files, --strict, lock busy), 130 interrupted (Ctrl-C, SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -90,6 +93,50 @@ pub struct GlobalArgs {
     /// never accepted
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
+
+    // --- fleet runs ---
+    /// How many targets run at once (each host's SSH connection is shared by its targets)
+    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub parallel: u16,
+    /// Run the first N targets first, and the rest only if all of those succeeded
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    pub canary: usize,
+    /// After the first target fails, start nothing new (running targets stop after their
+    /// current migration)
+    #[arg(long, global = true)]
+    pub fail_fast: bool,
+    /// Output: text, json (one document at the end) or json-lines (events, then the
+    /// document); see docs/json.md
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Print nothing on stdout and no progress (errors still go to stderr); with `status`,
+    /// implies --exit-code
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: how each target was reached, each migration as it finishes
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// Write an audit log of the run (one file per run) into this folder
+    #[arg(long, global = true, env = "PGFLEET_LOG_DIR", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    JsonLines,
+}
+
+/// `up --dry-run[=MODE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRunMode {
+    /// Each pending migration with its SQL
+    Full,
+    /// Each pending migration with its first lines
+    Summary,
+    /// Run the pending migrations in a transaction that is rolled back
+    Rehearse,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,9 +147,10 @@ pub enum Command {
     /// Apply pending migrations (creating the database if needed)
     #[command(alias = "migrate")]
     Up {
-        /// Show what would run, with its SQL; write nothing, take no lock
-        #[arg(long)]
-        dry_run: bool,
+        /// Show what would run (full: with its SQL; summary: a preview; rehearse: run it in a
+        /// transaction that is rolled back); nothing is kept
+        #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "full", value_name = "MODE")]
+        dry_run: Option<DryRunMode>,
         /// Refuse pending migrations older than the newest applied one
         #[arg(long)]
         strict: bool,
@@ -120,14 +168,26 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Show applied and pending migrations
+    /// Show what `up` would do: `up --dry-run`, by another name
+    Plan {
+        /// A preview of each migration rather than all its SQL
+        #[arg(long, conflicts_with = "rehearse")]
+        summary: bool,
+        /// Run the pending migrations in a transaction that is rolled back
+        #[arg(long)]
+        rehearse: bool,
+        /// Refuse pending migrations older than the newest applied one
+        #[arg(long)]
+        strict: bool,
+        /// Go on even though applied files were edited since they were applied
+        #[arg(long)]
+        allow_changed: bool,
+    },
+    /// Show applied and pending migrations (a matrix of targets × migrations on a fleet)
     Status {
         /// Exit 1 when migrations are pending
         #[arg(long)]
         exit_code: bool,
-        /// Print nothing (implies --exit-code)
-        #[arg(long, short = 'q')]
-        quiet: bool,
     },
     /// Compare applied migrations with their files' checksums
     Verify {
@@ -149,16 +209,15 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = &cli.global;
     settings::load_env_file(g.env_file.as_deref())?;
-    let quiet = matches!(cli.command, Command::Status { quiet: true, .. });
-    let report = Report { quiet };
-    let run_settings = RunSettings {
-        lock_wait: settings::timeout_duration(g.lock_wait),
-        apply: ApplySettings {
-            lock_timeout: g.lock_timeout,
-            statement_timeout: g.statement_timeout,
-            applied_by: settings::applied_by(),
+    let report = Arc::new(Report::new(report::Settings {
+        quiet: g.quiet,
+        verbose: g.verbose,
+        format: match g.format {
+            OutputFormat::Text => report::Format::Text,
+            OutputFormat::Json => report::Format::Json,
+            OutputFormat::JsonLines => report::Format::JsonLines,
         },
-    };
+    }));
     match &cli.command {
         Command::New { name } => {
             let path = migration::create_new(&g.migrations_dir, name, chrono::Utc::now()).map_err(
@@ -186,30 +245,54 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         // --- end inventory ---
         command => {
-            let ctx = Context {
-                g,
-                report: &report,
-                settings: &run_settings,
-            };
-            match settings::given_database_url(g.url.as_deref())? {
-                Some(url) => {
-                    let paths = Paths {
-                        migrations: g.migrations_dir.clone(),
-                        schema_file: g.schema_file.clone(),
-                    };
-                    on_target(command, Access::Native(Box::new(url)), &paths, &ctx).await
-                }
-                None => on_fleet(command, &ctx).await,
-            }
+            let stop = Stop::default();
+            let signals = watch_signals(stop.clone(), report.clone());
+            let result = on_targets(command, g, &report, stop).await;
+            signals.abort();
+            result
         }
     }
 }
 
-/// What every database command needs besides the target.
-struct Context<'a> {
-    g: &'a GlobalArgs,
-    report: &'a Report,
-    settings: &'a RunSettings,
+/// Ctrl-C (or SIGTERM) once: start nothing new, let running migrations finish or roll
+/// back, report, exit 130. Twice: exit at once; the server rolls back whatever
+/// transaction was open when its connection closes.
+fn watch_signals(stop: Stop, report: Arc<Report>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = (interrupt, terminate) else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                stop.request(StopReason::Interrupted);
+                report.interrupted();
+            } else {
+                report.aborting();
+                std::process::exit(ExitCode::Interrupted as i32);
+            }
+        }
+    })
+}
+
+/// One database to run a command on.
+struct Spot<'i> {
+    id: String,
+    reach: Reach<'i>,
+    paths: Paths,
+}
+
+enum Reach<'i> {
+    Url(&'i DbUrl),
+    Inventory(&'i inventory::Target),
 }
 
 /// A target's migrations folder and schema file.
@@ -218,86 +301,242 @@ struct Paths {
     schema_file: PathBuf,
 }
 
-/// Runs a database command on every target the inventory and `--limit` select, one
-/// after another. A failed target is reported and the others still run; the exit code
-/// is decided at the end.
-async fn on_fleet(command: &Command, ctx: &Context<'_>) -> Result<ExitCode, Error> {
-    let g = ctx.g;
-    if !g.inventory.exists() {
-        return Err(Error::Config(format!(
-            "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
-            g.inventory.display()
-        )));
+/// What every target's job needs besides the target.
+struct Context<'a> {
+    g: &'a GlobalArgs,
+    report: &'a Report,
+    settings: &'a RunSettings,
+    connections: Option<&'a Connections<'a>>,
+}
+
+fn verb(command: &Command) -> Verb {
+    match command {
+        Command::Up { dry_run: None, .. } => Verb::Up,
+        Command::Up { .. } | Command::Plan { .. } => Verb::Plan,
+        Command::Rollback { .. } => Verb::Rollback,
+        Command::Status { .. } => Verb::Status,
+        Command::Verify { record: true } => Verb::RecordChecksums,
+        Command::Verify { record: false } => Verb::Verify,
+        Command::Dump | Command::New { .. } | Command::Wait | Command::Inventory => Verb::Dump,
     }
-    let inv = inventory::load(&g.inventory)?;
-    let targets = inventory::select(&inv, &g.limit)?;
-    let mut connections = Connections::new(&inv, g.accept_new_host_keys);
-    let mut codes = Vec::new();
-    let mut failed = Vec::new();
-    for target in targets {
-        let id = target.id();
-        ctx.report.target(&id);
-        // dbmate's single schema file becomes one per target: db/HOST/DB/schema.sql.
-        let schema_file = g
-            .schema_file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&target.host)
-            .join(&target.name)
-            .join(g.schema_file.file_name().unwrap_or("schema.sql".as_ref()));
-        let paths = Paths {
-            migrations: target.migrations.clone(),
-            schema_file,
-        };
-        let outcome = match connections.access(target).await {
-            Ok(access) => on_target(command, access, &paths, ctx).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(code) => codes.push(code),
-            Err(e) => {
-                ctx.report.error(&e);
-                codes.push(e.exit_code());
-                failed.push(id);
+}
+
+/// Runs a database command on the database of `--url`/`DATABASE_URL`, or else on every
+/// target the inventory and `--limit` select, `--parallel` at a time. A failed target is
+/// reported and the others still run; the exit code is decided at the end.
+async fn on_targets(
+    command: &Command,
+    g: &GlobalArgs,
+    report: &Report,
+    stop: Stop,
+) -> Result<ExitCode, Error> {
+    let run_settings = RunSettings {
+        lock_wait: settings::timeout_duration(g.lock_wait),
+        apply: ApplySettings {
+            lock_timeout: g.lock_timeout,
+            statement_timeout: g.statement_timeout,
+            applied_by: settings::applied_by(),
+        },
+        stop: stop.clone(),
+    };
+    let url = settings::given_database_url(g.url.as_deref())?;
+    let inv = match &url {
+        Some(_) => None,
+        None if !g.inventory.exists() => {
+            return Err(Error::Config(format!(
+                "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
+                g.inventory.display()
+            )));
+        }
+        None => Some(inventory::load(&g.inventory)?),
+    };
+    let spots: Vec<Spot<'_>> = match (&url, &inv) {
+        (Some(url), _) => vec![Spot {
+            id: url.to_string(),
+            reach: Reach::Url(url),
+            paths: Paths {
+                migrations: g.migrations_dir.clone(),
+                schema_file: g.schema_file.clone(),
+            },
+        }],
+        (None, Some(inv)) => inventory::select(inv, &g.limit)?
+            .into_iter()
+            .map(|target| Spot {
+                id: target.id(),
+                reach: Reach::Inventory(target),
+                paths: Paths {
+                    migrations: target.migrations.clone(),
+                    // dbmate's single schema file becomes one per target: db/HOST/DB/schema.sql.
+                    schema_file: g
+                        .schema_file
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join(&target.host)
+                        .join(&target.name)
+                        .join(g.schema_file.file_name().unwrap_or("schema.sql".as_ref())),
+                },
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let single = url.is_some();
+    let verb = verb(command);
+    report.begin(
+        verb,
+        single,
+        spots.iter().map(|s| s.id.clone()).collect(),
+        g.log_dir.as_deref(),
+        &run_settings.apply.applied_by,
+    )?;
+    let connections = inv
+        .as_ref()
+        .map(|inv| Connections::new(inv, g.accept_new_host_keys));
+    let ctx = Context {
+        g,
+        report,
+        settings: &run_settings,
+        connections: connections.as_ref(),
+    };
+    let schedule = Schedule {
+        parallel: usize::from(g.parallel),
+        canary: g.canary,
+        fail_fast: g.fail_fast,
+    };
+    let ends = fleet::run(spots.len(), schedule, &stop, |i| {
+        let (ctx, spot, stop) = (&ctx, &spots[i], &stop);
+        async move {
+            ctx.report.event(i, Event::Connecting);
+            let started = Instant::now();
+            let result = async {
+                let access = tokio::select! {
+                    biased;
+                    reason = stop.requested() => {
+                        return Err(Error::Stopped { target: spot.id.clone(), reason, next: None });
+                    }
+                    access = reach(spot, ctx) => access?,
+                };
+                ctx.report.event(
+                    i,
+                    Event::Connected {
+                        via: &access.target(),
+                    },
+                );
+                on_target(command, access, &spot.paths, ctx, i).await
             }
+            .await;
+            ctx.report.target_done(i, &result, started.elapsed());
+            result
+        }
+    })
+    .await;
+    let code = exit_code(command, g, &ends, &stop);
+    match verb {
+        Verb::Status | Verb::Verify | Verb::RecordChecksums => report.statuses(&ends, code),
+        Verb::Plan => report.plans(&ends, dry_run_mode(command), code),
+        Verb::Dump => report.dumps(&ends, code),
+        Verb::Up | Verb::Rollback => report.run_summary(&ends, code),
+    }
+    // One database: its error is the run's, printed by `main` as dbmate prints it.
+    if single {
+        if let Some(Finished {
+            result: TargetResult::Failed(e),
+            ..
+        }) = ends.into_iter().next()
+        {
+            return Err(e);
         }
     }
-    if !failed.is_empty() {
-        ctx.report.failed_targets(&failed);
-        // One kind of failure keeps its own code; a mix reads as "something failed".
-        let first = codes
-            .iter()
-            .copied()
-            .find(|c| *c != ExitCode::Ok && *c != ExitCode::Pending);
-        let all_same = codes
-            .iter()
-            .filter(|c| **c != ExitCode::Ok && **c != ExitCode::Pending)
-            .all(|c| Some(*c) == first);
-        return Ok(if all_same {
-            first.unwrap_or(ExitCode::Failed)
+    Ok(code)
+}
+
+fn dry_run_mode(command: &Command) -> DryRun {
+    match command {
+        Command::Up {
+            dry_run: Some(DryRunMode::Summary),
+            ..
+        }
+        | Command::Plan { summary: true, .. } => DryRun::Summary,
+        Command::Up {
+            dry_run: Some(DryRunMode::Rehearse),
+            ..
+        }
+        | Command::Plan { rehearse: true, .. } => DryRun::Rehearse,
+        _ => DryRun::Full,
+    }
+}
+
+/// 130 when interrupted; else a failure's code (one kind of failure keeps its own code, a
+/// mix reads as 2); else 1 when `status --exit-code` found pending migrations or `verify`
+/// found changes; else 0.
+fn exit_code(
+    command: &Command,
+    g: &GlobalArgs,
+    ends: &[Finished<Output>],
+    stop: &Stop,
+) -> ExitCode {
+    if stop.reason() == Some(StopReason::Interrupted) {
+        return ExitCode::Interrupted;
+    }
+    let failures: Vec<ExitCode> = ends
+        .iter()
+        .filter_map(|e| match &e.result {
+            TargetResult::Done(_) => None,
+            TargetResult::Failed(e) => Some(e.exit_code()),
+            TargetResult::Skipped(_) => Some(ExitCode::Failed),
+        })
+        .collect();
+    if let Some(first) = failures.first() {
+        return if failures.iter().all(|c| c == first) {
+            *first
         } else {
             ExitCode::Failed
-        });
+        };
     }
-    Ok(if codes.contains(&ExitCode::Pending) {
+    let rows = ends.iter().filter_map(|e| match &e.result {
+        TargetResult::Done(Output::Status(rows)) => Some(rows),
+        _ => None,
+    });
+    let flagged = match command {
+        Command::Status { exit_code } if *exit_code || g.quiet => {
+            rows.flatten().any(|r| r.state == State::Pending)
+        }
+        Command::Verify { .. } => rows
+            .flatten()
+            .any(|r| matches!(r.state, State::Changed { .. } | State::NoFile)),
+        _ => false,
+    };
+    if flagged {
         ExitCode::Pending
     } else {
         ExitCode::Ok
-    })
+    }
+}
+
+/// How to reach a spot's database: its URL, or through its host's (shared) connection.
+async fn reach(spot: &Spot<'_>, ctx: &Context<'_>) -> Result<Access, Error> {
+    match (&spot.reach, ctx.connections) {
+        (Reach::Url(url), _) => Ok(Access::Native(Box::new((*url).clone()))),
+        (Reach::Inventory(target), Some(connections)) => connections.access(target).await,
+        (Reach::Inventory(target), None) => Err(Error::Config(format!(
+            "{}: no inventory loaded",
+            target.id()
+        ))),
+    }
 }
 
 /// One database command on one database, whatever reaches it.
 async fn on_target(
     command: &Command,
-    endpoint: Access,
+    access: Access,
     paths: &Paths,
     ctx: &Context<'_>,
-) -> Result<ExitCode, Error> {
+    i: usize,
+) -> Result<Output, Error> {
     let (g, report, run_settings) = (ctx.g, ctx.report, ctx.settings);
-    let mut emit = |e: Event<'_>| report.event(e);
+    let mut emit = |e: Event<'_>| report.event(i, e);
     match command {
         Command::Up {
-            dry_run,
+            dry_run: None,
             strict,
             allow_changed,
         } => {
@@ -306,12 +545,27 @@ async fn on_target(
                 strict: *strict,
                 allow_changed: *allow_changed,
             };
-            if *dry_run {
-                return dry_run_up(endpoint, g, &files, options, report).await;
-            }
-            let mut db = connect(endpoint, g, Missing::Create, report).await?;
+            let mut db = connect(access, g, Missing::Create, report, i).await?;
             runner::up(&mut *db, &files, options, run_settings, &mut emit).await?;
-            Ok(ExitCode::Ok)
+            Ok(Output::Changed)
+        }
+        Command::Up {
+            strict,
+            allow_changed,
+            ..
+        }
+        | Command::Plan {
+            strict,
+            allow_changed,
+            ..
+        } => {
+            let files = load(&paths.migrations)?;
+            let options = UpOptions {
+                strict: *strict,
+                allow_changed: *allow_changed,
+            };
+            let rehearse = dry_run_mode(command) == DryRun::Rehearse;
+            dry_run(access, ctx, &files, options, rehearse, i).await
         }
         Command::Rollback { count, to } => {
             let files = load(&paths.migrations)?;
@@ -319,52 +573,45 @@ async fn on_target(
                 Some(v) => RollbackTo::Version(v.clone()),
                 None => RollbackTo::Count(count.unwrap_or(1)),
             };
-            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
             runner::rollback(&mut *db, &files, &to, run_settings, &mut emit).await?;
-            Ok(ExitCode::Ok)
+            Ok(Output::Changed)
         }
-        Command::Status { exit_code, quiet } => {
+        Command::Status { .. } | Command::Verify { record: false } => {
             let files = load(&paths.migrations)?;
-            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
             let applied = db.applied().await?;
-            let entries = plan::status(&files, &applied);
-            report.status(&entries);
-            let pending = entries.iter().any(|e| e.state == State::Pending);
-            Ok(if pending && (*exit_code || *quiet) {
-                ExitCode::Pending
-            } else {
-                ExitCode::Ok
-            })
-        }
-        Command::Verify { record } => {
-            let files = load(&paths.migrations)?;
-            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
-            if *record {
-                runner::record_checksums(&mut *db, &files, run_settings, &mut emit).await?;
-            }
-            let applied = db.applied().await?;
-            let entries = plan::status(&files, &applied);
-            report.verify(&entries);
-            let bad = entries
+            let rows = plan::status(&files, &applied)
                 .iter()
-                .any(|e| matches!(e.state, State::Changed { .. } | State::NoFile));
-            Ok(if bad { ExitCode::Pending } else { ExitCode::Ok })
+                .map(StatusRow::from)
+                .collect();
+            Ok(Output::Status(rows))
+        }
+        Command::Verify { record: true } => {
+            let files = load(&paths.migrations)?;
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
+            runner::record_checksums(&mut *db, &files, run_settings, &mut emit).await?;
+            let applied = db.applied().await?;
+            let rows = plan::status(&files, &applied)
+                .iter()
+                .map(StatusRow::from)
+                .collect();
+            Ok(Output::Status(rows))
         }
         Command::Dump => {
-            let search_path = endpoint.search_path();
-            let mut db = connect(endpoint, g, Missing::Fail, report).await?;
+            let search_path = access.search_path();
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
             let restrict = db
                 .pg_dump(&["--help"])
                 .await
                 .map(|help| help.contains("--restrict-key"))?;
             let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
             write_schema(&paths.schema_file, &schema)?;
-            report.line(&format!("Writing: {}", paths.schema_file.display()));
-            Ok(ExitCode::Ok)
+            Ok(Output::Dump(paths.schema_file.clone()))
         }
-        Command::New { .. } | Command::Wait | Command::Inventory => {
-            unreachable!("handled before a target is chosen")
-        }
+        Command::New { .. } | Command::Wait | Command::Inventory => Err(Error::Config(
+            "this command does not run on databases".into(),
+        )),
     }
 }
 
@@ -378,9 +625,10 @@ async fn connect(
     g: &GlobalArgs,
     missing: Missing,
     report: &Report,
+    i: usize,
 ) -> Result<Box<dyn Database>, Error> {
     let table = g.migrations_table.as_deref();
-    let mut on_create = |name: &str| report.event(Event::CreatingDatabase { name });
+    let mut on_create = |name: &str| report.event(i, Event::CreatingDatabase { name });
     Ok(match access {
         Access::Native(endpoint) => {
             Box::new(NativeDatabase::connect(endpoint, table, missing, &mut on_create).await?)
@@ -407,34 +655,37 @@ async fn connect(
     })
 }
 
-/// Shows the plan without writing anything or taking the lock. A missing database reads
-/// as "everything pending".
-async fn dry_run_up(
-    endpoint: Access,
-    g: &GlobalArgs,
+/// `up --dry-run`: the plan, without writing anything or taking the lock; with
+/// `rehearse`, the pending migrations also run in a transaction that is rolled back. A
+/// missing database reads as "everything pending" (and cannot be rehearsed against).
+async fn dry_run(
+    access: Access,
+    ctx: &Context<'_>,
     files: &[migration::Migration],
     options: UpOptions,
-    report: &Report,
-) -> Result<ExitCode, Error> {
-    let target = endpoint.target();
-    let (applied, creates) = match connect(endpoint, g, Missing::Fail, report).await {
-        Ok(mut db) => (db.applied().await?, false),
-        Err(Error::Connect { error, .. }) if error.is_code("3D000") => (Vec::new(), true),
+    rehearse: bool,
+    i: usize,
+) -> Result<Output, Error> {
+    let target = access.target();
+    let db = match connect(access, ctx.g, Missing::Fail, ctx.report, i).await {
+        Ok(db) => Some(db),
+        Err(Error::Connect { error, .. }) if error.is_code("3D000") => None,
         Err(e) => return Err(e),
     };
-    let pending = plan::up(files, &applied, options).map_err(|r| match r {
-        plan::Refusal::Changed(files) => Error::Changed {
-            target: target.clone(),
-            files,
-        },
-        plan::Refusal::OutOfOrder { newest, files } => Error::OutOfOrder {
-            target: target.clone(),
-            newest,
-            files,
-        },
-    })?;
-    report.dry_run(&target, creates, &pending);
-    Ok(ExitCode::Ok)
+    let plan = match db {
+        Some(mut db) => {
+            let applied = db.applied().await?;
+            let plan = runner::plan(&target, &applied, true, files, options)?;
+            if rehearse {
+                let mut emit = |e: Event<'_>| ctx.report.event(i, e);
+                runner::rehearse(&mut *db, plan, ctx.settings, &mut emit).await?
+            } else {
+                plan
+            }
+        }
+        None => runner::plan(&target, &[], false, files, options)?,
+    };
+    Ok(Output::Plan(plan))
 }
 
 /// `wait`: like dbmate's, a server that answers "database does not exist" is up.

@@ -17,6 +17,9 @@ pub enum ExitCode {
     BadInput = 3,
     /// Refused before anything ran: applied files changed, `--strict` order, lock busy.
     Refused = 4,
+    /// Interrupted (SIGINT/SIGTERM): running migrations finished or rolled back, nothing
+    /// new started.
+    Interrupted = 130,
 }
 
 /// A PostgreSQL error with everything the server said about it.
@@ -214,6 +217,14 @@ pub enum Error {
         files: Vec<String>,
     },
 
+    #[error("{target}: {}", stopped(*.reason, .next.as_deref()))]
+    Stopped {
+        target: String,
+        reason: crate::runner::StopReason,
+        /// The migration that would have run next, if the plan was known.
+        next: Option<String>,
+    },
+
     #[error("{target}: cannot roll back {what}")]
     Rollback { target: String, what: String },
 
@@ -245,14 +256,30 @@ impl Error {
                 ExitCode::Refused
             }
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
+            Error::Stopped {
+                reason: crate::runner::StopReason::Interrupted,
+                ..
+            } => ExitCode::Interrupted,
             Error::Connect { .. }
             | Error::Database { .. }
             | Error::Migration { .. }
             | Error::Io { .. }
             | Error::Ssh(_)
             | Error::Docker(_)
-            | Error::Command(_) => ExitCode::Failed,
+            | Error::Command(_)
+            | Error::Stopped { .. } => ExitCode::Failed,
         }
+    }
+}
+
+fn stopped(reason: crate::runner::StopReason, next: Option<&str>) -> String {
+    let why = match reason {
+        crate::runner::StopReason::Interrupted => "interrupted",
+        crate::runner::StopReason::FailFast => "stopped by --fail-fast after another target failed",
+    };
+    match next {
+        Some(file) => format!("{why} before {file}; it and the ones after it did not run"),
+        None => format!("{why} before any migration ran"),
     }
 }
 

@@ -42,6 +42,38 @@ impl Entry<'_> {
     }
 }
 
+/// An `Entry` that owns its data, for reports made after the target's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub version: String,
+    pub file: Option<String>,
+    /// The file's checksum now.
+    pub checksum: Option<String>,
+    pub state: State,
+}
+
+impl StatusRow {
+    pub fn is_applied(&self) -> bool {
+        self.state != State::Pending
+    }
+
+    /// The file name, or the bare version for rows with no file.
+    pub fn name(&self) -> &str {
+        self.file.as_deref().unwrap_or(&self.version)
+    }
+}
+
+impl From<&Entry<'_>> for StatusRow {
+    fn from(e: &Entry<'_>) -> Self {
+        StatusRow {
+            version: e.version.clone(),
+            file: e.file.map(|f| f.file_name.clone()),
+            checksum: e.file.map(|f| f.checksum.clone()),
+            state: e.state.clone(),
+        }
+    }
+}
+
 /// Every version, files in file-name order, then versions found only in the database.
 pub fn status<'a>(files: &'a [Migration], applied: &'a [AppliedRow]) -> Vec<Entry<'a>> {
     let rows: BTreeMap<&str, &AppliedRow> =

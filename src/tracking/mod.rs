@@ -161,6 +161,14 @@ pub trait Database: Send {
         settings: &ApplySettings,
     ) -> Result<Duration, StepError>;
 
+    /// Runs the up sections of these transactional migrations, in order, in one
+    /// transaction that is then rolled back: nothing is kept, and no version is recorded.
+    async fn rehearse(
+        &mut self,
+        migrations: &[&Migration],
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError>;
+
     /// Records checksums for applied versions that have none (taken over from dbmate).
     async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error>;
 

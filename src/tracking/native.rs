@@ -101,40 +101,64 @@ impl NativeDatabase {
         direction: Direction,
         settings: &ApplySettings,
     ) -> Result<Duration, StepError> {
+        self.pipeline(&[migration], direction, settings, true).await
+    }
+
+    /// The pipeline behind `run_transactional` and `rehearse`: the migrations one after
+    /// another in one transaction, ending in COMMIT with their tracking rows (`keep`) or in
+    /// ROLLBACK without.
+    async fn pipeline(
+        &mut self,
+        migrations: &[&Migration],
+        direction: Direction,
+        settings: &ApplySettings,
+        keep: bool,
+    ) -> Result<Duration, StepError> {
         let mut requests: Vec<(String, Step<'_>)> = vec![(
             "begin".into(),
             Step::Bookkeeping("cannot begin the migration's transaction"),
         )];
-        for section in sections(migration, direction) {
-            for set in timeouts(section, settings, "set local") {
-                requests.push((
-                    set,
-                    Step::Bookkeeping("cannot set the migration's timeouts"),
-                ));
+        for &migration in migrations {
+            for section in sections(migration, direction) {
+                for set in timeouts(section, settings, "set local") {
+                    requests.push((
+                        set,
+                        Step::Bookkeeping("cannot set the migration's timeouts"),
+                    ));
+                }
+                for stmt in split_statements(&section.sql) {
+                    requests.push((
+                        stmt.sql.to_string(),
+                        Step::Sql((migration, section, stmt.offset, stmt.sql)),
+                    ));
+                }
             }
-            for stmt in split_statements(&section.sql) {
-                requests.push((
-                    stmt.sql.to_string(),
-                    Step::Sql((section, stmt.offset, stmt.sql)),
-                ));
+            if keep {
+                // The duration is measured by the server, inside the transaction.
+                for row in sql::record(
+                    &self.tables,
+                    migration,
+                    direction,
+                    None,
+                    &settings.applied_by,
+                ) {
+                    requests.push((row, Step::Bookkeeping("cannot record the migration")));
+                }
             }
         }
-        // The duration is measured by the server, inside the transaction.
-        for row in sql::record(
-            &self.tables,
-            migration,
-            direction,
-            None,
-            &settings.applied_by,
-        ) {
-            requests.push((row, Step::Bookkeeping("cannot record the migration")));
-        }
-        requests.push((
-            "commit".into(),
-            Step::Bookkeeping(
-                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
-            ),
-        ));
+        requests.push(if keep {
+            (
+                "commit".into(),
+                Step::Bookkeeping(
+                    "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
+                ),
+            )
+        } else {
+            (
+                "rollback".into(),
+                Step::Bookkeeping("cannot roll back the rehearsal"),
+            )
+        });
         let started = Instant::now();
         let client = &self.client;
         let results = join_all(requests.iter().map(|(sql, _)| client.batch_execute(sql))).await;
@@ -143,19 +167,28 @@ impl NativeDatabase {
             if let Err(e) = result {
                 let error = SqlError::from(e);
                 return Err(match step {
-                    Step::Sql((section, offset, sql)) => StepError::Failed(Box::new(failure(
-                        migration,
-                        direction,
-                        section,
-                        *offset,
-                        sql,
-                        error,
-                        true,
-                        Vec::new(),
-                    ))),
+                    Step::Sql((migration, section, offset, sql)) => {
+                        StepError::Failed(Box::new(failure(
+                            migration,
+                            direction,
+                            section,
+                            *offset,
+                            sql,
+                            error,
+                            true,
+                            Vec::new(),
+                        )))
+                    }
                     Step::Bookkeeping(context) => StepError::Database(Error::Database {
                         target: self.target.clone(),
-                        context: format!("{context} ({})", migration.file_name),
+                        context: format!(
+                            "{context} ({})",
+                            migrations
+                                .iter()
+                                .map(|m| m.file_name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                         error: Box::new(error),
                     }),
                 });
@@ -235,10 +268,10 @@ impl NativeDatabase {
     }
 }
 
-/// What a pipelined request is: a statement of the migration (its section, its byte
-/// offset there, its text), or pgfleet's own bookkeeping (what failed, if it fails).
+/// What a pipelined request is: a statement of a migration (its section, its byte offset
+/// there, its text), or pgfleet's own bookkeeping (what failed, if it fails).
 enum Step<'a> {
-    Sql((&'a Section, usize, &'a str)),
+    Sql((&'a Migration, &'a Section, usize, &'a str)),
     Bookkeeping(&'static str),
 }
 
@@ -429,6 +462,15 @@ impl Database for NativeDatabase {
             self.run_outside_transaction(migration, Direction::Down, settings)
                 .await
         }
+    }
+
+    async fn rehearse(
+        &mut self,
+        migrations: &[&Migration],
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        self.pipeline(migrations, Direction::Up, settings, false)
+            .await
     }
 
     async fn record_checksums(&mut self, rows: &[(String, String)]) -> Result<(), Error> {

@@ -146,44 +146,73 @@ impl PsqlDatabase {
         settings: &ApplySettings,
         transactional: bool,
     ) -> Result<Duration, StepError> {
+        self.run_script(&[migration], direction, settings, transactional, true)
+            .await
+    }
+
+    /// The script behind `run` and `rehearse`: the migrations one after another, in one
+    /// transaction when `transactional`, which ends in COMMIT with their tracking rows
+    /// (`keep`) or in ROLLBACK without. Outside a transaction, one migration at a time.
+    async fn run_script(
+        &mut self,
+        migrations: &[&Migration],
+        direction: Direction,
+        settings: &ApplySettings,
+        transactional: bool,
+        keep: bool,
+    ) -> Result<Duration, StepError> {
         let set = if transactional { "set local" } else { "set" };
         let mut script = String::new();
         if transactional {
             script.push_str("begin;\n");
         }
-        // (marker text, section, statement) for each statement, in order.
+        // (marker text, migration, section, statement) for each statement, in order.
         let mut steps = Vec::new();
-        for section in sections(migration, direction) {
-            for t in timeouts(section, settings, set) {
-                script.push_str(&t);
-                script.push_str(";\n");
-            }
-            for stmt in split_statements(&section.sql) {
-                // From its first code character, so psql's LINE numbers start there.
-                let body_offset = stmt.body_offset() - stmt.offset;
-                let body = stmt.sql[body_offset..].trim_end().trim_end_matches(';');
-                let (echo, marker) = self.session.marker();
-                script.push_str(body);
-                script.push_str(";\n");
-                script.push_str(&echo);
-                steps.push((marker, section, stmt.offset + body_offset, body.to_string()));
+        for &migration in migrations {
+            for section in sections(migration, direction) {
+                for t in timeouts(section, settings, set) {
+                    script.push_str(&t);
+                    script.push_str(";\n");
+                }
+                for stmt in split_statements(&section.sql) {
+                    // From its first code character, so psql's LINE numbers start there.
+                    let body_offset = stmt.body_offset() - stmt.offset;
+                    let body = stmt.sql[body_offset..].trim_end().trim_end_matches(';');
+                    let (echo, marker) = self.session.marker();
+                    script.push_str(body);
+                    script.push_str(";\n");
+                    script.push_str(&echo);
+                    steps.push((
+                        marker,
+                        migration,
+                        section,
+                        stmt.offset + body_offset,
+                        body.to_string(),
+                    ));
+                }
             }
         }
         let started = Instant::now();
         let (done, stopped) = if transactional {
             let (echo, marker) = self.session.marker();
             script.push_str(&echo);
-            for s in sql::record(
-                &self.tables,
-                migration,
-                direction,
-                None,
-                &settings.applied_by,
-            ) {
-                script.push_str(&s);
-                script.push_str(";\n");
+            if keep {
+                for &migration in migrations {
+                    for s in sql::record(
+                        &self.tables,
+                        migration,
+                        direction,
+                        None,
+                        &settings.applied_by,
+                    ) {
+                        script.push_str(&s);
+                        script.push_str(";\n");
+                    }
+                }
+                script.push_str("commit;\n");
+            } else {
+                script.push_str("rollback;\n");
             }
-            script.push_str("commit;\n");
             match self.session.run(&script).await {
                 Ok(_) => (true, None),
                 Err(e) => {
@@ -209,9 +238,10 @@ impl PsqlDatabase {
                 .iter()
                 .take_while(|(m, ..)| stopped.stdout.contains(m.as_str()))
                 .count();
-            let Some((_, section, offset, body)) = steps.get(ran) else {
+            let Some((_, migration, section, offset, body)) = steps.get(ran) else {
+                let names: Vec<&str> = migrations.iter().map(|m| m.file_name.as_str()).collect();
                 return Err(StepError::Database(self.error(
-                    &format!("cannot set the timeouts of {}", migration.file_name),
+                    &format!("cannot set the timeouts of {}", names.join(", ")),
                     stopped,
                 )));
             };
@@ -222,7 +252,7 @@ impl PsqlDatabase {
             } else {
                 steps[..ran]
                     .iter()
-                    .map(|(_, _, o, b)| Statement { sql: b, offset: *o }.summary())
+                    .map(|(_, _, _, o, b)| Statement { sql: b, offset: *o }.summary())
                     .collect()
             };
             return Err(StepError::Failed(Box::new(failure(
@@ -242,15 +272,17 @@ impl PsqlDatabase {
             let mut book = String::from(
                 "set lock_timeout to default;\nset statement_timeout to default;\nbegin;\n",
             );
-            for s in sql::record(
-                &self.tables,
-                migration,
-                direction,
-                Some(elapsed),
-                &settings.applied_by,
-            ) {
-                book.push_str(&s);
-                book.push_str(";\n");
+            for &migration in migrations {
+                for s in sql::record(
+                    &self.tables,
+                    migration,
+                    direction,
+                    Some(elapsed),
+                    &settings.applied_by,
+                ) {
+                    book.push_str(&s);
+                    book.push_str(";\n");
+                }
             }
             book.push_str("commit;\n");
             if let Err(e) = self.session.run(&book).await {
@@ -371,6 +403,15 @@ impl Database for PsqlDatabase {
     ) -> Result<Duration, StepError> {
         let transactional = migration.down_transactional();
         self.run(migration, Direction::Down, settings, transactional)
+            .await
+    }
+
+    async fn rehearse(
+        &mut self,
+        migrations: &[&Migration],
+        settings: &ApplySettings,
+    ) -> Result<Duration, StepError> {
+        self.run_script(migrations, Direction::Up, settings, true, false)
             .await
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::{Mutex, OnceCell};
 use tokio_postgres::Client;
 
 use super::Endpoint;
@@ -25,11 +26,13 @@ struct HostLink {
     docker: Arc<DockerApi>,
 }
 
-/// Opens each host once and hands out endpoints for its targets.
+/// Opens each host once and hands out endpoints for its targets. Shared by the targets
+/// running at once: the first target of a host connects, the others of that host wait for
+/// that connection and reuse it.
 pub struct Connections<'a> {
     inventory: &'a Inventory,
     accept_new_host_keys: bool,
-    hosts: HashMap<String, HostLink>,
+    hosts: Mutex<HashMap<String, Arc<OnceCell<HostLink>>>>,
 }
 
 impl<'a> Connections<'a> {
@@ -37,7 +40,7 @@ impl<'a> Connections<'a> {
         Connections {
             inventory,
             accept_new_host_keys,
-            hosts: HashMap::new(),
+            hosts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -144,31 +147,42 @@ impl<'a> Connections<'a> {
         }
     }
 
-    async fn link(&mut self, host: &Host) -> Result<HostLink, Error> {
-        if let Some(link) = self.hosts.get(&host.name) {
-            return Ok(link.clone());
-        }
-        let link = match &host.connection {
-            Connection::Local => HostLink {
-                session: None,
-                docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
-            },
-            Connection::Ssh(settings) => {
-                let options = self.ssh_options(&host.name, settings)?;
-                let session = SshSession::connect(&options).await?;
-                HostLink {
-                    docker: Arc::new(DockerApi::over_ssh(session.clone(), &host.docker_socket)?),
-                    session: Some(session),
+    /// The host's link, connecting it on first use. A failed connection is not kept: the
+    /// host's next target tries again and reports its own error.
+    async fn link(&self, host: &Host) -> Result<HostLink, Error> {
+        let cell = self
+            .hosts
+            .lock()
+            .await
+            .entry(host.name.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            Ok(match &host.connection {
+                Connection::Local => HostLink {
+                    session: None,
+                    docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
+                },
+                Connection::Ssh(settings) => {
+                    let options = self.ssh_options(&host.name, settings)?;
+                    let session = SshSession::connect(&options).await?;
+                    HostLink {
+                        docker: Arc::new(DockerApi::over_ssh(
+                            session.clone(),
+                            &host.docker_socket,
+                        )?),
+                        session: Some(session),
+                    }
                 }
-            }
-        };
-        self.hosts.insert(host.name.clone(), link.clone());
-        Ok(link)
+            })
+        })
+        .await
+        .cloned()
     }
 
     /// Connects the target's host (once), finds its container and its credentials, and
     /// says how to reach its database.
-    pub async fn access(&mut self, target: &Target) -> Result<Access, Error> {
+    pub async fn access(&self, target: &Target) -> Result<Access, Error> {
         let id = target.id();
         let host = self.inventory.host(&target.host).ok_or_else(|| {
             Error::Config(format!(

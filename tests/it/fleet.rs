@@ -237,23 +237,38 @@ fn up_status_dump_and_rollback_across_the_fleet() {
         .run()
         .code_is(2)
         .stderr_has("does not exist");
-    let out = pgfleet(&inv).arg("up").run();
-    out.success()
-        .stdout_has("== alpha/app\nCreating: ")
-        .stdout_has("== alpha/billing\nCreating: ")
-        .stdout_has("== gamma/app\n");
+    let out = pgfleet(&inv).args(["up", "--format", "json"]).run();
+    out.success();
+    let doc = out.json();
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["command"], "up");
+    assert_eq!(doc["exit_code"], 0);
+    let targets = doc["targets"].as_array().unwrap();
+    let ids: Vec<&str> = targets.iter().map(|t| t["target"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["alpha/app", "alpha/billing", "beta/app", "gamma/app"]);
+    for t in targets {
+        assert_eq!(t["result"], "ok", "{t}");
+        assert_eq!(t["created_database"], true, "{t}");
+        assert_eq!(t["remaining"].as_array().unwrap().len(), 0, "{t}");
+        assert_eq!(t["error"], serde_json::Value::Null, "{t}");
+    }
     assert_eq!(
-        out.stdout
-            .matches("Applied: 20240104120000_order_status_enum.sql")
-            .count(),
-        4,
-        "{out}"
+        targets[2]["done"],
+        serde_json::json!([
+            "20240101120000_create_customers.sql",
+            "20240102120000_create_orders.sql",
+            "20240103120000_index_orders_by_customer.sql",
+            "20240104120000_order_status_enum.sql"
+        ])
     );
-    pgfleet(&inv)
-        .args(["status", "--exit-code"])
-        .run()
-        .success()
-        .stdout_has("== beta/app\n[X] 20240101120000_create_customers.sql");
+    let status = pgfleet(&inv).args(["status", "--exit-code"]).run();
+    status.success().stdout_has("The targets agree on every version.");
+    assert!(
+        status
+            .stdout_line("  20240101120000_create_customers.sql ")
+            .ends_with(" X X X X"),
+        "{status}"
+    );
 
     // pg_dump runs inside each container: one schema file per target.
     pgfleet(&inv)
@@ -270,12 +285,29 @@ fn up_status_dump_and_rollback_across_the_fleet() {
         .args(["rollback", "--limit", "gamma/app"])
         .run()
         .success()
-        .stdout_has("Rolled back: 20240104120000_order_status_enum.sql");
+        .stderr_has("rolled back 20240104120000_order_status_enum.sql in ")
+        .stdout_has("1 target: 1 ok; 1 migration rolled back · exit 0");
+    // The matrix marks the version the hosts now disagree on.
     let status = pgfleet(&inv).args(["status", "--exit-code"]).run();
     status
         .code_is(1)
-        .stdout_has("== gamma/app\n[X] 20240101120000");
-    assert_eq!(status.stdout.matches("Pending: 1").count(), 1, "{status}");
+        .stdout_has(" 4  gamma/app  3 applied, 1 pending")
+        .stdout_has("* the targets disagree on 1 version. · exit 1");
+    assert!(
+        status
+            .stdout_line("* 20240104120000_order_status_enum.sql ")
+            .ends_with(" X X X ."),
+        "{status}"
+    );
+    let doc = pgfleet(&inv)
+        .args(["status", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(doc["disagreeing_versions"], serde_json::json!(["20240104120000"]));
+    let gamma = &doc["targets"][3];
+    assert_eq!(gamma["target"], "gamma/app");
+    assert_eq!(gamma["migrations"][3]["state"], "pending");
+    assert_eq!(gamma["migrations"][2]["state"], "applied");
 }
 
 #[test]
@@ -296,9 +328,14 @@ fn one_unreachable_host_fails_alone_and_quickly() {
     out.code_is(2)
         .stderr_has(&format!("delta: cannot connect to 127.0.0.1:{closed}"))
         .stderr_has("epsilon: no container no-such-container; the containers there are: ")
-        .stderr_has("Failed: 2 targets: delta/app, epsilon/app");
+        .stdout_has("6 targets: 2 failed, 4 ok; 16 migrations applied · exit 2");
+    assert!(
+        out.stdout_line("delta/app ")
+            .contains(&format!("✗ failed  ")),
+        "{out}"
+    );
     assert_eq!(
-        out.stdout.matches("Applied: 20240104120000").count(),
+        out.stderr.matches("applied 20240104120000").count(),
         4,
         "{out}"
     );
@@ -378,23 +415,29 @@ fn every_command_works_through_both_methods() {
             &migrations,
         );
         let cmd = |args: &[&str]| pgfleet(&inv).args(["--limit", "beta"]).args(args);
-        cmd(&["up", "--dry-run"])
+        cmd(&["up", "--dry-run", "-v"])
             .run()
             .success()
-            .stdout_has(&format!("Dry run on beta/app ({method})"))
+            .stderr_has(&format!("connected: beta/app ({method})"))
+            .stdout_has("Dry run on beta/app: nothing is written and no lock is taken.")
+            .stdout_has("The database does not exist: `up` would create it.")
             .stdout_has("Would apply 4 migrations.");
         cmd(&["up"])
             .run()
             .success()
-            .stdout_has(&format!("Creating: {db}"));
-        cmd(&["status", "--exit-code"])
-            .run()
-            .success()
-            .stdout_has("[X] 20240103120000_index_orders_by_customer.sql\n");
+            .stderr_has(&format!("creating database {db}"));
+        let status = cmd(&["status", "--exit-code"]).run();
+        status.success();
+        assert!(
+            status
+                .stdout_line("  20240103120000_index_orders_by_customer.sql")
+                .ends_with(" X"),
+            "{status}"
+        );
         cmd(&["verify"])
             .run()
             .success()
-            .stdout_has("Verified: 4 applied migrations match their files");
+            .stdout_has("== beta/app\nVerified: 4 applied migrations match their files");
         cmd(&["dump", "-s"])
             .arg(dir.path().join(method).join("schema.sql"))
             .run()
@@ -408,11 +451,23 @@ fn every_command_works_through_both_methods() {
         cmd(&["rollback", "--to", "20240102120000"])
             .run()
             .success()
-            .stdout_has("Rolled back: 20240103120000_index_orders_by_customer.sql");
+            .stderr_has("rolled back 20240103120000_index_orders_by_customer.sql");
         cmd(&["status", "--exit-code"])
             .run()
             .code_is(1)
-            .stdout_has("Pending: 2");
+            .stdout_has("1  beta/app  2 applied, 2 pending");
+        // A rehearsal runs the transactional one for real and keeps nothing.
+        cmd(&["up", "--dry-run=rehearse"])
+            .run()
+            .success()
+            .stdout_has("Rehearsal on beta/app: the pending migrations ran in one transaction that was rolled back: nothing was kept")
+            .stdout_has("Not rehearsable (transaction:false, cannot run inside the rehearsal's transaction): 20240103120000_index_orders_by_customer.sql")
+            .stdout_has("Rehearsed: 20240104120000_order_status_enum.sql (in one transaction)")
+            .stdout_has("Rehearsed 1 of 2 pending migrations in ");
+        cmd(&["status", "--exit-code"])
+            .run()
+            .code_is(1)
+            .stdout_has("1  beta/app  2 applied, 2 pending");
     }
 }
 
@@ -447,16 +502,15 @@ fn exec_failures_point_into_the_file() {
     );
     let out = pgfleet(&inv).args(["up", "--limit", "gamma"]).run();
     out.code_is(2)
-        .stdout_has("Applied: 001_one.sql")
+        .stderr_has("applied 001_one.sql in ")
+        .stdout_has("002_two.sql:4:1: duplicate key value violates unique constraint")
         .stderr_has("002_two.sql:4:1")
         .stderr_has("ERROR 23505: duplicate key value violates unique constraint \"one_pkey\"")
         .stderr_has("DETAIL: Key (id)=(1) already exists.")
         .stderr_has("nothing of 002_two.sql was kept");
-    pgfleet(&inv)
-        .args(["status", "--limit", "gamma"])
-        .run()
-        .success()
-        .stdout_has("[X] 001_one.sql\n[ ] 002_two.sql");
+    let status = pgfleet(&inv).args(["status", "--limit", "gamma"]).run();
+    assert!(status.stdout_line("  001_one.sql").ends_with(" X"), "{status}");
+    assert!(status.stdout_line("  002_two.sql").ends_with(" ."), "{status}");
 
     crate::harness::write_migrations(
         &migrations,
@@ -503,10 +557,13 @@ fn exec_runners_take_turns_on_the_lock() {
     first.success();
     second
         .success()
-        .stderr_has("Waiting: the migration lock on alpha/app (exec) is held by pid");
-    assert!(!second.stdout.contains("Applying"), "{second}");
-    let dump = pgfleet(&inv).args(["status", "--limit", "alpha/app"]).run();
-    dump.success().stdout_has("Applied: 2\nPending: 0");
+        .stderr_has("waiting for the migration lock, held by pid")
+        .stdout_has("1 target: 1 up to date; 0 migrations applied · exit 0");
+    pgfleet(&inv)
+        .args(["status", "--limit", "alpha/app"])
+        .run()
+        .success()
+        .stdout_has("1  alpha/app  2 applied, 0 pending");
 }
 
 #[test]
@@ -535,13 +592,7 @@ fn ssh_config_aliases_and_proxy_jump_are_honoured() {
     .unwrap();
     let out = pgfleet(&inv).env("HOME", &home).arg("up").run();
     out.success()
-        .stdout_has("== a/app\n")
-        .stdout_has("== g/app\n");
-    assert_eq!(
-        out.stdout.matches("Applied: 20240104120000").count(),
-        2,
-        "{out}"
-    );
+        .stdout_has("2 targets: 2 ok; 8 migrations applied · exit 0");
 }
 
 #[test]
@@ -563,8 +614,8 @@ fn a_local_host_uses_this_machines_docker() {
             .arg("up")
             .run()
             .success()
-            .stdout_has(&format!("Creating: {db}_{method}"))
-            .stdout_has("Applied: 20240104120000_order_status_enum.sql");
+            .stderr_has(&format!("creating database {db}_{method}"))
+            .stderr_has("applied 20240104120000_order_status_enum.sql");
         pgfleet(&inv)
             .args(["status", "--exit-code"])
             .run()

@@ -611,6 +611,22 @@ impl Output {
         self
     }
 
+    /// Stdout as the JSON document `--format json` prints.
+    #[track_caller]
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{self}"))
+    }
+
+    /// The stdout line that starts with `prefix`.
+    #[track_caller]
+    pub(crate) fn stdout_line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no stdout line starts with {prefix:?}\n{self}"))
+    }
+
     /// Neither stream contains `text` (e.g. a password).
     #[track_caller]
     pub(crate) fn never_prints(&self, text: &str) -> &Self {

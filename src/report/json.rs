@@ -1,0 +1,316 @@
+//! `--format json` / `json-lines`: documents and events for scripts. The shape is
+//! versioned by `schema` and documented in docs/json.md; a change that breaks a reader
+//! raises SCHEMA_VERSION.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::{DryRun, Output, Record, Verb, live::timestamp};
+use crate::error::{Error, ExitCode};
+use crate::plan::State;
+use crate::runner::fleet::{Finished, Skipped, TargetResult};
+use crate::runner::{Event, StopReason};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub(super) fn print(doc: &Value) {
+    let _ = writeln!(std::io::stdout(), "{doc}");
+}
+
+fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("schema".into(), json!(SCHEMA_VERSION));
+    m.insert("pgfleet".into(), json!(env!("CARGO_PKG_VERSION")));
+    m.insert("command".into(), json!(command));
+    m.insert("exit_code".into(), json!(code as u8));
+    m.insert("finished_at".into(), json!(timestamp()));
+    m
+}
+
+fn error(e: &Error) -> Value {
+    let message = crate::transport::redact(&e.to_string());
+    match e {
+        Error::Migration { failure, .. } => json!({
+            "message": message,
+            "file": failure.file.display().to_string(),
+            "line": failure.line,
+            "column": failure.column,
+            "direction": failure.direction,
+            "statement": failure.statement,
+            "sqlstate": failure.error.code,
+            "error": failure.error.message,
+            "detail": failure.error.detail,
+            "hint": failure.error.hint,
+            "transactional": failure.transactional,
+        }),
+        _ => json!({ "message": message }),
+    }
+}
+
+fn skipped(s: Skipped) -> &'static str {
+    match s {
+        Skipped::CanaryFailed => "canary_failed",
+        Skipped::Stopped(StopReason::FailFast) => "fail_fast",
+        Skipped::Stopped(StopReason::Interrupted) => "interrupted",
+    }
+}
+
+/// The common part of a target's entry: id, result, time, error or why it was skipped.
+fn target<T>(id: &str, end: &Finished<T>, done_nothing: bool) -> serde_json::Map<String, Value> {
+    let (host, name) = id.split_once('/').unwrap_or(("", id));
+    let mut m = serde_json::Map::new();
+    m.insert("target".into(), json!(id));
+    m.insert("host".into(), json!(host));
+    m.insert("database".into(), json!(name));
+    let result = match &end.result {
+        TargetResult::Done(_) if done_nothing => "up_to_date",
+        TargetResult::Done(_) => "ok",
+        TargetResult::Failed(Error::Stopped {
+            reason: StopReason::Interrupted,
+            ..
+        }) => "interrupted",
+        TargetResult::Failed(Error::Stopped { .. }) => "stopped",
+        TargetResult::Failed(_) => "failed",
+        TargetResult::Skipped(_) => "skipped",
+    };
+    m.insert("result".into(), json!(result));
+    m.insert("duration_ms".into(), json!(end.took.as_millis() as u64));
+    m.insert(
+        "error".into(),
+        match &end.result {
+            TargetResult::Failed(e) => error(e),
+            _ => Value::Null,
+        },
+    );
+    m.insert(
+        "skipped".into(),
+        match &end.result {
+            TargetResult::Skipped(s) => json!(skipped(*s)),
+            _ => Value::Null,
+        },
+    );
+    m
+}
+
+/// `up`, `rollback`, `verify --record`.
+pub(super) fn run<T>(
+    verb: Verb,
+    ids: &[String],
+    ends: &[Finished<T>],
+    records: &[Record],
+    code: ExitCode,
+) -> Value {
+    let mut doc = head(verb.name(), code);
+    let targets: Vec<Value> = ids
+        .iter()
+        .zip(ends)
+        .zip(records)
+        .map(|((id, end), r)| {
+            let mut m = target(id, end, r.done.is_empty());
+            let remaining: Vec<&String> =
+                r.planned.iter().filter(|f| !r.done.contains(f)).collect();
+            m.insert("done".into(), json!(r.done));
+            m.insert("remaining".into(), json!(remaining));
+            m.insert("created_database".into(), json!(r.created));
+            Value::Object(m)
+        })
+        .collect();
+    doc.insert("interrupted".into(), json!(code == ExitCode::Interrupted));
+    doc.insert("targets".into(), json!(targets));
+    Value::Object(doc)
+}
+
+fn state(s: &State) -> &'static str {
+    match s {
+        State::Pending => "pending",
+        State::Applied => "applied",
+        State::Unverified => "unverified",
+        State::Changed { .. } => "changed",
+        State::NoFile => "no_file",
+    }
+}
+
+/// `status` and `verify`: each target's versions, and the versions where targets disagree.
+pub(super) fn status(
+    verb: Verb,
+    ids: &[String],
+    ends: &[Finished<Output>],
+    code: ExitCode,
+) -> Value {
+    let mut doc = head(verb.name(), code);
+    let mut versions: std::collections::BTreeMap<&str, serde_json::Map<String, Value>> =
+        Default::default();
+    let targets: Vec<Value> = ids
+        .iter()
+        .zip(ends)
+        .map(|(id, end)| {
+            let mut m = target(id, end, false);
+            if let TargetResult::Done(Output::Status(rows)) = &end.result {
+                m.insert(
+                    "migrations".into(),
+                    rows.iter()
+                        .map(|r| {
+                            versions
+                                .entry(&r.version)
+                                .or_default()
+                                .insert(id.clone(), json!(state(&r.state)));
+                            json!({
+                                "version": r.version,
+                                "file": r.file,
+                                "state": state(&r.state),
+                            })
+                        })
+                        .collect(),
+                );
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let reachable = ends
+        .iter()
+        .filter(|e| matches!(e.result, TargetResult::Done(_)))
+        .count();
+    let disagreeing: Vec<&str> = versions
+        .iter()
+        .filter(|(_, per)| {
+            let applied = per.values().filter(|s| *s != "pending").count();
+            applied != 0 && applied != reachable
+                || per.values().any(|s| *s == "changed" || *s == "no_file")
+        })
+        .map(|(v, _)| *v)
+        .collect();
+    doc.insert("targets".into(), json!(targets));
+    doc.insert("disagreeing_versions".into(), json!(disagreeing));
+    Value::Object(doc)
+}
+
+/// `plan` / `up --dry-run`.
+pub(super) fn plans(
+    ids: &[String],
+    ends: &[Finished<Output>],
+    records: &[Record],
+    mode: DryRun,
+    code: ExitCode,
+) -> Value {
+    let mut doc = head("plan", code);
+    doc.insert(
+        "mode".into(),
+        json!(match mode {
+            DryRun::Full => "full",
+            DryRun::Summary => "summary",
+            DryRun::Rehearse => "rehearse",
+        }),
+    );
+    let targets: Vec<Value> = ids
+        .iter()
+        .zip(ends)
+        .zip(records)
+        .map(|((id, end), r)| {
+            let mut m = target(id, end, false);
+            if let TargetResult::Done(Output::Plan(plan)) = &end.result {
+                m.insert("creates_database".into(), json!(plan.creates_database));
+                m.insert(
+                    "pending".into(),
+                    plan.pending
+                        .iter()
+                        .map(|p| {
+                            let sql: String = p.up.iter().map(|s| s.sql.as_str()).collect();
+                            let mut e = json!({
+                                "version": p.version,
+                                "file": p.file_name,
+                                "checksum": p.checksum,
+                                "transactional": p.up_transactional(),
+                                "sql": sql,
+                            });
+                            if mode == DryRun::Rehearse {
+                                e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));
+                            }
+                            e
+                        })
+                        .collect(),
+                );
+                if let Some(took) = plan.rehearsed {
+                    m.insert("rehearsal_ms".into(), json!(took.as_millis() as u64));
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
+    doc.insert("targets".into(), json!(targets));
+    Value::Object(doc)
+}
+
+/// `dump`.
+pub(super) fn dumps(ids: &[String], ends: &[Finished<Output>], code: ExitCode) -> Value {
+    let mut doc = head("dump", code);
+    let targets: Vec<Value> = ids
+        .iter()
+        .zip(ends)
+        .map(|(id, end)| {
+            let mut m = target(id, end, false);
+            if let TargetResult::Done(Output::Dump(path)) = &end.result {
+                m.insert("schema_file".into(), json!(path.display().to_string()));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    doc.insert("targets".into(), json!(targets));
+    Value::Object(doc)
+}
+
+/// `--format json-lines`: one object per event.
+pub(super) fn print_event(id: &str, event: &Event<'_>) {
+    let mut e = match event {
+        Event::Connecting => json!({ "event": "connecting" }),
+        Event::Connected { via } => json!({ "event": "connected", "via": via }),
+        Event::CreatingDatabase { name } => json!({ "event": "creating_database", "name": name }),
+        Event::WaitingForLock { holder, .. } => {
+            json!({ "event": "waiting_for_lock", "holder": holder.to_string() })
+        }
+        Event::Planned { files } => json!({
+            "event": "planned",
+            "files": files.iter().map(|m| m.file_name.as_str()).collect::<Vec<_>>(),
+        }),
+        Event::Applying {
+            migration,
+            index,
+            total,
+        } => json!({
+            "event": "applying", "file": migration.file_name, "index": index, "total": total,
+        }),
+        Event::Applied { migration, took } => json!({
+            "event": "applied", "file": migration.file_name, "checksum": migration.checksum,
+            "duration_ms": took.as_secs_f64() * 1000.0,
+        }),
+        Event::RollingBack {
+            migration,
+            index,
+            total,
+        } => json!({
+            "event": "rolling_back", "file": migration.file_name, "index": index, "total": total,
+        }),
+        Event::RolledBack { migration, took } => json!({
+            "event": "rolled_back", "file": migration.file_name,
+            "duration_ms": took.as_secs_f64() * 1000.0,
+        }),
+        Event::ChecksumRecorded { file } => json!({ "event": "checksum_recorded", "file": file }),
+        Event::Rehearsing { files } => json!({
+            "event": "rehearsing",
+            "files": files.iter().map(|m| m.file_name.as_str()).collect::<Vec<_>>(),
+        }),
+        Event::Rehearsed { files, took } => json!({
+            "event": "rehearsed",
+            "files": files.iter().map(|m| m.file_name.as_str()).collect::<Vec<_>>(),
+            "duration_ms": took.as_secs_f64() * 1000.0,
+            "kept": false,
+        }),
+        Event::NotRehearsable { migration } => {
+            json!({ "event": "not_rehearsable", "file": migration.file_name })
+        }
+    };
+    e["schema"] = json!(SCHEMA_VERSION);
+    e["at"] = json!(timestamp());
+    e["target"] = json!(id);
+    print(&e);
+}

@@ -1,0 +1,522 @@
+//! What a fleet run prints on stdout at the end: the summary table, the status matrix,
+//! per-target blocks. Pure functions from results to lines, so they are unit-tested.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use console::style;
+
+use super::{DryRun, Output, Record, Verb, plural};
+use crate::error::{Error, ExitCode};
+use crate::plan::{State, StatusRow};
+use crate::runner::StopReason;
+use crate::runner::fleet::{Finished, Skipped, TargetResult};
+
+/// One line saying where and why a target failed: `file:line:column: message` for SQL.
+pub(super) fn short_error(error: &Error, id: &str) -> String {
+    let text = match error {
+        Error::Migration { failure, .. } => format!(
+            "{}:{}:{}: {}",
+            failure
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            failure.line,
+            failure.column,
+            failure.error.message
+        ),
+        other => {
+            let text = crate::transport::redact(&other.to_string());
+            let first = text.lines().next().unwrap_or_default().to_string();
+            // "alpha/app (tunnel): …" or "alpha: …": the row already names the target.
+            let host = id.split('/').next().unwrap_or(id);
+            [
+                format!("{id} (tunnel): "),
+                format!("{id} (exec): "),
+                format!("{id}: "),
+                format!("{host}: "),
+            ]
+            .iter()
+            .find_map(|p| first.strip_prefix(p.as_str()).map(str::to_string))
+            .unwrap_or(first)
+        }
+    };
+    const MAX: usize = 110;
+    if text.chars().count() > MAX {
+        format!("{}…", text.chars().take(MAX - 1).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn skipped_text(s: Skipped) -> &'static str {
+    match s {
+        Skipped::CanaryFailed => "skipped: a canary target failed",
+        Skipped::Stopped(StopReason::FailFast) => "skipped: --fail-fast after a failure",
+        Skipped::Stopped(StopReason::Interrupted) => "skipped: interrupted",
+    }
+}
+
+fn paint(
+    text: &str,
+    color: bool,
+    f: impl Fn(console::StyledObject<&str>) -> console::StyledObject<&str>,
+) -> String {
+    if color {
+        f(style(text)).force_styling(true).to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// A table's duration: `850µs`, `12ms`, `1.2s`, `75s`.
+fn short_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1.0 {
+        format!("{}µs", d.as_micros())
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else if ms < 10_000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else {
+        format!("{:.0}s", ms / 1000.0)
+    }
+}
+
+/// `up` / `rollback` / `verify --record` on a fleet: one row per target, then totals.
+pub(super) fn run_table<T>(
+    verb: Verb,
+    ids: &[String],
+    ends: &[Finished<T>],
+    records: &[Record],
+    code: ExitCode,
+    color: bool,
+) -> Vec<String> {
+    let done_head = match verb {
+        Verb::Rollback => "ROLLED BACK",
+        Verb::RecordChecksums => "RECORDED",
+        _ => "APPLIED",
+    };
+    let left_head = match verb {
+        Verb::Rollback => "LEFT",
+        _ => "PENDING",
+    };
+    let w = ids
+        .iter()
+        .map(|i| i.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut lines = vec![
+        String::new(),
+        format!(
+            "{:w$}  {:11}  {:>dw$}  {:>7}  {:>6}  {:>7}  DETAIL",
+            "TARGET",
+            "RESULT",
+            done_head,
+            left_head,
+            "FAILED",
+            "TIME",
+            dw = done_head.len().max(7)
+        ),
+    ];
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((id, end), record) in ids.iter().zip(ends).zip(records) {
+        let done = record.done.len();
+        let left = record.planned.len().saturating_sub(done);
+        let (result, failed, detail) = match &end.result {
+            TargetResult::Done(_) if done == 0 => ("= up to date", 0, String::new()),
+            TargetResult::Done(_) => ("✓ ok", 0, String::new()),
+            TargetResult::Failed(Error::Stopped { reason, next, .. }) => (
+                if *reason == StopReason::Interrupted {
+                    "✗ interrupted"
+                } else {
+                    "✗ stopped"
+                },
+                0,
+                match next {
+                    Some(next) => format!("stopped before {next}"),
+                    None => "stopped before any migration ran".to_string(),
+                },
+            ),
+            TargetResult::Failed(e) => (
+                "✗ failed",
+                usize::from(matches!(e, Error::Migration { .. })),
+                short_error(e, id),
+            ),
+            TargetResult::Skipped(s) => (
+                "- skipped",
+                0,
+                skipped_text(*s).trim_start_matches("skipped: ").to_string(),
+            ),
+        };
+        *counts
+            .entry(result.split_once(' ').map_or(result, |(_, r)| r))
+            .or_default() += 1;
+        let result_cell = format!("{result:11}");
+        let result_cell = match result.chars().next() {
+            Some('✓') => paint(&result_cell, color, |s| s.green()),
+            Some('✗') => paint(&result_cell, color, |s| s.red()),
+            Some('-') => paint(&result_cell, color, |s| s.yellow()),
+            _ => result_cell,
+        };
+        let took = match end.result {
+            TargetResult::Skipped(_) => "-".to_string(),
+            _ => short_duration(end.took),
+        };
+        lines.push(
+            format!(
+                "{id:w$}  {result_cell}  {done:>dw$}  {left:>7}  {failed:>6}  {took:>7}  {detail}",
+                dw = done_head.len().max(7)
+            )
+            .trim_end()
+            .to_string(),
+        );
+    }
+    let total: usize = records.iter().map(|r| r.done.len()).sum();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    lines.push(String::new());
+    lines.push(format!(
+        "{} target{}: {}; {} migration{} {} · exit {}",
+        ids.len(),
+        plural(ids.len()),
+        parts.join(", "),
+        total,
+        plural(total),
+        verb.done(),
+        code as u8
+    ));
+    lines
+}
+
+/// One letter per state, for the matrix.
+fn cell(state: &State) -> &'static str {
+    match state {
+        State::Applied => "X",
+        State::Unverified => "x",
+        State::Pending => ".",
+        State::Changed { .. } => "!",
+        State::NoFile => "?",
+    }
+}
+
+/// `status` on a fleet: migrations down, targets across (numbered, named below), rows
+/// where the reachable targets disagree marked with `*`.
+pub(super) fn status_matrix(
+    ids: &[String],
+    ends: &[Finished<Output>],
+    code: ExitCode,
+    color: bool,
+) -> Vec<String> {
+    // version → (label, state per target)
+    let mut rows: BTreeMap<String, (String, Vec<Option<&State>>)> = BTreeMap::new();
+    for (t, end) in ends.iter().enumerate() {
+        if let TargetResult::Done(Output::Status(list)) = &end.result {
+            for r in list {
+                let row = rows
+                    .entry(r.version.clone())
+                    .or_insert_with(|| (r.name().to_string(), vec![None; ids.len()]));
+                if r.file.is_some() {
+                    row.0 = r.name().to_string();
+                }
+                row.1[t] = Some(&r.state);
+            }
+        }
+    }
+    let reachable: Vec<usize> = ends
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.result, TargetResult::Done(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let cols = ids.len();
+    let cw = cols.to_string().len().max(1) + 1;
+    let lw = rows
+        .values()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let mut lines = vec![format!(
+        "  {:lw$} {}",
+        "MIGRATION",
+        (1..=cols).map(|c| format!("{c:>cw$}")).collect::<String>()
+    )];
+    let mut disagree = 0;
+    for (label, states) in rows.values() {
+        let kinds: Vec<&str> = reachable
+            .iter()
+            .map(|&t| states[t].map_or(".", cell))
+            .map(|c| if c == "x" { "X" } else { c })
+            .collect();
+        let differs = kinds.windows(2).any(|w| w[0] != w[1]);
+        if differs {
+            disagree += 1;
+        }
+        let cells: String = (0..cols)
+            .map(|t| {
+                let c = if reachable.contains(&t) {
+                    states[t].map_or(".", cell)
+                } else {
+                    "-"
+                };
+                format!("{c:>cw$}")
+            })
+            .collect();
+        let line = format!("{} {label:lw$} {cells}", if differs { "*" } else { " " });
+        lines.push(if differs {
+            paint(&line, color, |s| s.yellow())
+        } else {
+            line
+        });
+    }
+    lines.push(String::new());
+    for (t, (id, end)) in ids.iter().zip(ends).enumerate() {
+        let text = match &end.result {
+            TargetResult::Done(Output::Status(list)) => {
+                let n = |f: &dyn Fn(&State) -> bool| list.iter().filter(|r| f(&r.state)).count();
+                let mut parts = vec![
+                    format!("{} applied", n(&|s| *s != State::Pending)),
+                    format!("{} pending", n(&|s| *s == State::Pending)),
+                ];
+                for (label, k) in [
+                    ("changed", n(&|s| matches!(s, State::Changed { .. }))),
+                    ("unverified", n(&|s| *s == State::Unverified)),
+                    ("without a file", n(&|s| *s == State::NoFile)),
+                ] {
+                    if k > 0 {
+                        parts.push(format!("{k} {label}"));
+                    }
+                }
+                parts.join(", ")
+            }
+            TargetResult::Done(_) => String::new(),
+            TargetResult::Failed(e) => format!("unreachable: {}", short_error(e, id)),
+            TargetResult::Skipped(s) => skipped_text(*s).to_string(),
+        };
+        lines.push(format!("{:>w$}  {id}  {text}", t + 1, w = cw));
+    }
+    lines.push(String::new());
+    lines.push(
+        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  - target unreachable"
+            .to_string(),
+    );
+    lines.push(match disagree {
+        0 => format!("The targets agree on every version. · exit {}", code as u8),
+        n => format!(
+            "* the targets disagree on {n} version{}. · exit {}",
+            plural(n),
+            code as u8
+        ),
+    });
+    lines
+}
+
+/// `verify` on one database: one line per applied version that is not as recorded.
+pub(super) fn verify_lines(rows: &[StatusRow]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in rows {
+        let line = match &e.state {
+            State::Changed { recorded } => format!(
+                "changed:    {} (recorded {}…, file {}…)",
+                e.name(),
+                &recorded[..recorded.len().min(12)],
+                &e.checksum.as_deref().unwrap_or("")
+                    [..e.checksum.as_ref().map_or(0, |c| c.len().min(12))]
+            ),
+            State::NoFile => format!("no file:    {} (applied in the database)", e.version),
+            State::Unverified => format!("unverified: {} (no checksum recorded)", e.name()),
+            State::Applied | State::Pending => continue,
+        };
+        lines.push(line);
+    }
+    let applied = rows.iter().filter(|e| e.is_applied()).count();
+    if lines.is_empty() {
+        lines.push(format!(
+            "Verified: {applied} applied migrations match their files"
+        ));
+    } else if rows.iter().any(|e| e.state == State::Unverified) {
+        lines.push(
+            "Run `pgfleet verify --record` to record the checksums of unverified files as they are now."
+                .to_string(),
+        );
+    }
+    lines
+}
+
+/// `verify` on a fleet: a block per target.
+pub(super) fn verify_blocks(
+    ids: &[String],
+    ends: &[Finished<Output>],
+    code: ExitCode,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (id, end) in ids.iter().zip(ends) {
+        lines.push(format!("== {id}"));
+        match &end.result {
+            TargetResult::Done(Output::Status(rows)) => lines.extend(verify_lines(rows)),
+            TargetResult::Done(_) => {}
+            TargetResult::Failed(e) => lines.push(format!("failed: {}", short_error(e, id))),
+            TargetResult::Skipped(s) => lines.push(skipped_text(*s).to_string()),
+        }
+    }
+    lines.extend(failed_footer(ids, ends, code));
+    lines
+}
+
+/// The last line of a fleet run that has no table: how many targets, which failed.
+pub(super) fn failed_footer<T>(
+    ids: &[String],
+    ends: &[Finished<T>],
+    code: ExitCode,
+) -> Vec<String> {
+    let failed: Vec<&str> = ids
+        .iter()
+        .zip(ends)
+        .filter(|(_, e)| !matches!(e.result, TargetResult::Done(_)))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut line = format!("{} target{}", ids.len(), plural(ids.len()));
+    if !failed.is_empty() {
+        line.push_str(&format!(
+            "; {} did not finish: {}",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    line.push_str(&format!(" · exit {}", code as u8));
+    vec![String::new(), line]
+}
+
+/// The end of `up --dry-run` on a fleet.
+pub(super) fn plan_footer(
+    ids: &[String],
+    ends: &[Finished<Output>],
+    mode: DryRun,
+    code: ExitCode,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let pending: usize = ends
+        .iter()
+        .map(|e| match &e.result {
+            TargetResult::Done(Output::Plan(p)) => p.pending.len(),
+            _ => 0,
+        })
+        .sum();
+    let with: usize = ends
+        .iter()
+        .filter(
+            |e| matches!(&e.result, TargetResult::Done(Output::Plan(p)) if !p.pending.is_empty()),
+        )
+        .count();
+    lines.push(String::new());
+    let what = if mode == DryRun::Rehearse {
+        "rehearsed"
+    } else {
+        "would apply"
+    };
+    lines.push(format!(
+        "{with} of {} target{} {what} {pending} migration{} in all; nothing was kept.",
+        ids.len(),
+        plural(ids.len()),
+        plural(pending)
+    ));
+    let mut footer = failed_footer(ids, ends, code);
+    footer.remove(0);
+    lines.extend(footer);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(version: &str, state: State) -> StatusRow {
+        StatusRow {
+            version: version.into(),
+            file: Some(format!("{version}_x.sql")),
+            checksum: Some("c".repeat(64)),
+            state,
+        }
+    }
+
+    fn done<T>(value: T) -> Finished<T> {
+        Finished {
+            took: Duration::from_millis(5),
+            result: TargetResult::Done(value),
+        }
+    }
+
+    #[test]
+    fn the_matrix_marks_versions_where_targets_disagree() {
+        let ids = vec![
+            "a/app".to_string(),
+            "b/app".to_string(),
+            "c/app".to_string(),
+        ];
+        let ends = vec![
+            done(Output::Status(vec![
+                row("1", State::Applied),
+                row("2", State::Applied),
+            ])),
+            done(Output::Status(vec![
+                row("1", State::Applied),
+                row("2", State::Pending),
+            ])),
+            Finished {
+                took: Duration::ZERO,
+                result: TargetResult::Failed(Error::Config("c: cannot connect".into())),
+            },
+        ];
+        let lines = status_matrix(&ids, &ends, ExitCode::Failed, false);
+        assert!(
+            lines.contains(&"  1_x.sql    X X -".to_string()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"* 2_x.sql    X . -".to_string()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == " 3  c/app  unreachable: cannot connect"),
+            "{lines:#?}"
+        );
+        assert!(lines.last().unwrap().contains("disagree on 1 version"));
+    }
+
+    #[test]
+    fn the_run_table_counts_per_target() {
+        let ids = vec!["a/app".to_string(), "b/app".to_string()];
+        let ends: Vec<Finished<()>> = vec![
+            done(()),
+            Finished {
+                took: Duration::ZERO,
+                result: TargetResult::Skipped(Skipped::CanaryFailed),
+            },
+        ];
+        let records = vec![
+            Record {
+                planned: vec!["1".into(), "2".into()],
+                done: vec!["1".into(), "2".into()],
+                ..Record::default()
+            },
+            Record::default(),
+        ];
+        let lines = run_table(Verb::Up, &ids, &ends, &records, ExitCode::Failed, false);
+        assert_eq!(
+            lines[2],
+            "a/app   ✓ ok               2        0       0      5ms"
+        );
+        assert_eq!(
+            lines[3],
+            "b/app   - skipped          0        0       0        -  a canary target failed"
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "2 targets: 1 ok, 1 skipped; 2 migrations applied · exit 2"
+        );
+    }
+}
