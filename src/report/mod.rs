@@ -240,7 +240,7 @@ impl Report {
 
     /// Ctrl-C the second time, just before the process exits.
     pub fn aborting(&self) {
-        let text = "Aborted: open transactions are rolled back by the server as the connections close; run `pgfleet status` to see where each target stands";
+        let text = "Aborted: a migration already sent finishes or rolls back on the server by itself, as one transaction with its tracking row, so each database is before or after it, never in between; run `pgfleet status` to see where each target stands";
         match self.run.get() {
             Some(run) => {
                 run.live.run_line(text);
@@ -484,11 +484,15 @@ impl Report {
                 "Would apply"
             };
             self.out(&format!("{verb}: {} ({how})", m.file_name));
-            let lines: Vec<&str> =
-                m.up.iter()
-                    .flat_map(|section| section.sql.trim_end().lines())
-                    .filter(|l| mode == DryRun::Full || !l.trim().is_empty())
-                    .collect();
+            let lines: Vec<&str> = m
+                .up
+                .iter()
+                .flat_map(|section| section.sql.trim_end().lines())
+                // A preview is the SQL itself: no blank lines, no `-- migrate:` markers.
+                .filter(|l| {
+                    mode == DryRun::Full || !(l.trim().is_empty() || l.starts_with("-- migrate:"))
+                })
+                .collect();
             let shown = match mode {
                 DryRun::Full => lines.len(),
                 _ => lines.len().min(3),

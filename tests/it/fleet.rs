@@ -10,7 +10,7 @@ use pgfleet::transport::docker::{ContainerSelector, DockerApi, DockerError};
 use pgfleet::transport::ssh::{SshOptions, SshSession};
 
 /// The fleet's state folder, after `scripts/fleet up` (run once per test binary).
-fn fleet() -> &'static Path {
+pub(crate) fn fleet() -> &'static Path {
     static FLEET: OnceLock<PathBuf> = OnceLock::new();
     FLEET.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -170,7 +170,7 @@ fn a_user_outside_the_docker_group_is_told_so() {
 }
 
 /// A fresh database name, so that tests sharing the fleet's containers never meet.
-fn unique_db(hint: &str) -> String {
+pub(crate) fn unique_db(hint: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
@@ -188,7 +188,7 @@ fn inventory(dir: &Path, db: &str, known_hosts: &Path, extra: &str) -> PathBuf {
 }
 
 /// Like `inventory`, with the method and the migrations folder chosen.
-fn inventory_with(
+pub(crate) fn inventory_with(
     dir: &Path,
     db: &str,
     known_hosts: &Path,
@@ -244,7 +244,10 @@ fn up_status_dump_and_rollback_across_the_fleet() {
     assert_eq!(doc["command"], "up");
     assert_eq!(doc["exit_code"], 0);
     let targets = doc["targets"].as_array().unwrap();
-    let ids: Vec<&str> = targets.iter().map(|t| t["target"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = targets
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["alpha/app", "alpha/billing", "beta/app", "gamma/app"]);
     for t in targets {
         assert_eq!(t["result"], "ok", "{t}");
@@ -262,7 +265,9 @@ fn up_status_dump_and_rollback_across_the_fleet() {
         ])
     );
     let status = pgfleet(&inv).args(["status", "--exit-code"]).run();
-    status.success().stdout_has("The targets agree on every version.");
+    status
+        .success()
+        .stdout_has("The targets agree on every version.");
     assert!(
         status
             .stdout_line("  20240101120000_create_customers.sql ")
@@ -303,7 +308,10 @@ fn up_status_dump_and_rollback_across_the_fleet() {
         .args(["status", "--format", "json"])
         .run()
         .json();
-    assert_eq!(doc["disagreeing_versions"], serde_json::json!(["20240104120000"]));
+    assert_eq!(
+        doc["disagreeing_versions"],
+        serde_json::json!(["20240104120000"])
+    );
     let gamma = &doc["targets"][3];
     assert_eq!(gamma["target"], "gamma/app");
     assert_eq!(gamma["migrations"][3]["state"], "pending");
@@ -330,8 +338,7 @@ fn one_unreachable_host_fails_alone_and_quickly() {
         .stderr_has("epsilon: no container no-such-container; the containers there are: ")
         .stdout_has("6 targets: 2 failed, 4 ok; 16 migrations applied · exit 2");
     assert!(
-        out.stdout_line("delta/app ")
-            .contains(&format!("✗ failed  ")),
+        out.stdout_line("delta/app ").contains("✗ failed  "),
         "{out}"
     );
     assert_eq!(
@@ -473,7 +480,7 @@ fn every_command_works_through_both_methods() {
 
 /// An inventory of the fleet with method exec, a fresh database and `files` as the
 /// migrations (in `dir/migrations`).
-fn exec_inventory(dir: &Path, hint: &str, files: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn exec_inventory(dir: &Path, hint: &str, files: &[(&str, &str)]) -> PathBuf {
     let migrations = dir.join("migrations");
     crate::harness::write_migrations(&migrations, files);
     let known = fleet().join("known_hosts");
@@ -509,8 +516,14 @@ fn exec_failures_point_into_the_file() {
         .stderr_has("DETAIL: Key (id)=(1) already exists.")
         .stderr_has("nothing of 002_two.sql was kept");
     let status = pgfleet(&inv).args(["status", "--limit", "gamma"]).run();
-    assert!(status.stdout_line("  001_one.sql").ends_with(" X"), "{status}");
-    assert!(status.stdout_line("  002_two.sql").ends_with(" ."), "{status}");
+    assert!(
+        status.stdout_line("  001_one.sql").ends_with(" X"),
+        "{status}"
+    );
+    assert!(
+        status.stdout_line("  002_two.sql").ends_with(" ."),
+        "{status}"
+    );
 
     crate::harness::write_migrations(
         &migrations,

@@ -12,8 +12,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -432,6 +432,7 @@ pub(crate) struct Cmd {
     dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     timeout: Duration,
+    interrupt: Option<(String, usize)>,
 }
 
 impl Cmd {
@@ -453,6 +454,7 @@ impl Cmd {
             dir: None,
             stdin: None,
             timeout: DEFAULT_TIMEOUT,
+            interrupt: None,
         }
     }
 
@@ -493,6 +495,13 @@ impl Cmd {
         self
     }
 
+    /// Sends the process SIGINT `times` times (0.3 s apart) once `text` shows on its
+    /// stdout or stderr: a real Ctrl-C, at a known point of the run.
+    pub(crate) fn interrupt_when(mut self, text: &str, times: usize) -> Self {
+        self.interrupt = Some((text.to_string(), times));
+        self
+    }
+
     pub(crate) fn run(self) -> Output {
         let empty_dir;
         let dir = match &self.dir {
@@ -529,8 +538,28 @@ impl Cmd {
                 let _ = pipe.write_all(&input);
             });
         }
-        let stdout = read_in_thread(child.stdout.take());
-        let stderr = read_in_thread(child.stderr.take());
+        let (stdout, out_buf) = read_in_thread(child.stdout.take());
+        let (stderr, err_buf) = read_in_thread(child.stderr.take());
+        if let Some((text, times)) = self.interrupt {
+            let pid = child.id().to_string();
+            thread::spawn(move || {
+                let seen = || {
+                    [&out_buf, &err_buf].iter().any(|b| {
+                        String::from_utf8_lossy(&b.lock().unwrap()).contains(text.as_str())
+                    })
+                };
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !seen() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                for i in 0..times {
+                    if i > 0 {
+                        thread::sleep(Duration::from_millis(300));
+                    }
+                    let _ = Command::new("kill").args(["-INT", &pid]).status();
+                }
+            });
+        }
         let status = wait_with_timeout(&mut child, self.timeout);
         let output = Output {
             command: description,
@@ -551,14 +580,25 @@ impl Default for Cmd {
     }
 }
 
-fn read_in_thread<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
+/// Reads a pipe to its end in a thread; what came so far is readable meanwhile.
+fn read_in_thread<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> (thread::JoinHandle<String>, Arc<Mutex<Vec<u8>>>) {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let shared = buffer.clone();
+    let handle = thread::spawn(move || {
         if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                shared.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
         }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+        String::from_utf8_lossy(&shared.lock().unwrap()).into_owned()
+    });
+    (handle, buffer)
 }
 
 /// `None` when the child had to be killed.

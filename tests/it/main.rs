@@ -7,5 +7,6 @@ mod fleet;
 mod harness;
 mod inventory;
 mod parser;
+mod runs;
 mod smoke;
 mod ssh;

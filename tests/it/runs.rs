@@ -1,0 +1,458 @@
+//! Fleet runs as a user watches and scripts them: parallel targets, canaries, --fail-fast,
+//! Ctrl-C, dry runs and rehearsals, JSON and the audit log. On the local PostgreSQL (by
+//! URL) and on the local fleet (over SSH).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::fleet::{exec_inventory, fleet, inventory_with, unique_db};
+use crate::harness::{self, Cmd, TestDb};
+
+fn by_url(db: &TestDb, dir: &Path) -> Cmd {
+    Cmd::new()
+        .args(["--url", db.url(), "--migrations-dir"])
+        .arg(dir)
+}
+
+const ONE: (&str, &str) = (
+    "001_one.sql",
+    "-- migrate:up\ncreate table one (id int primary key);\n-- migrate:down\ndrop table one;\n",
+);
+const SLOW: (&str, &str) = (
+    "002_slow.sql",
+    "-- migrate:up\ncreate table slow (id int);\nselect pg_sleep(1.5);\n-- migrate:down\ndrop table slow;\n",
+);
+const THREE: (&str, &str) = (
+    "003_three.sql",
+    "-- migrate:up\ncreate table three (id int);\n-- migrate:down\ndrop table three;\n",
+);
+
+fn lines_json(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_lets_the_running_migration_finish_and_starts_nothing_new() {
+    let db = harness::fresh_db("runs_sigint");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[ONE, SLOW, THREE]);
+    let out = by_url(&db, dir.path())
+        .arg("up")
+        .interrupt_when("Applying: 002_slow.sql", 1)
+        .run();
+    out.code_is(130)
+        .stderr_has("Interrupted: starting nothing new; running migrations finish or roll back")
+        .stdout_has("Applied: 002_slow.sql in ")
+        .stderr_has("interrupted before 003_three.sql; it and the ones after it did not run");
+    assert!(!out.stdout.contains("Applying: 003"), "{out}");
+    let applied: Vec<String> = db
+        .query("select version from schema_migrations order by 1")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect();
+    assert_eq!(applied, ["001", "002"]);
+    // The run lock went with the process: the next run finishes the job.
+    by_url(&db, dir.path())
+        .arg("up")
+        .run()
+        .success()
+        .stdout_has("Applied: 003_three.sql");
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_leaving_the_database_before_or_after() {
+    let db = harness::fresh_db("runs_sigint2");
+    let dir = harness::tempdir();
+    let slower = (
+        "002_slow.sql",
+        "-- migrate:up\ncreate table slow (id int);\nselect pg_sleep(3);\n-- migrate:down\ndrop table slow;\n",
+    );
+    harness::write_migrations(dir.path(), &[ONE, slower]);
+    let started = std::time::Instant::now();
+    let out = by_url(&db, dir.path())
+        .arg("up")
+        .interrupt_when("Applying: 002_slow.sql", 2)
+        .run();
+    out.code_is(130).stderr_has("Aborted: ");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2800),
+        "did not exit before the migration ended\n{out}"
+    );
+    // Whatever the server did with the migration it had received, the table and its
+    // tracking row agree once it is done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.scalar("select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()") != Some("0".into())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let table = db.scalar("select to_regclass('slow') is not null");
+    let row = db.scalar("select count(*) = 1 from schema_migrations where version = '002'");
+    assert_eq!(table, row, "the table and its tracking row disagree");
+}
+
+#[test]
+fn an_interrupted_fleet_reports_each_target_in_json() {
+    let dir = harness::tempdir();
+    let inv = exec_inventory(dir.path(), "runs_fleet_sigint", &[ONE, SLOW, THREE]);
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--limit", "beta,gamma", "--format", "json-lines"])
+        .interrupt_when("\"event\":\"applying\",\"file\":\"002_slow.sql\"", 1)
+        .run();
+    out.code_is(130)
+        .stderr_has("Interrupted: starting nothing new");
+    let lines = lines_json(&out.stdout);
+    let doc = lines.last().unwrap();
+    assert_eq!(doc["exit_code"], 130);
+    assert_eq!(doc["interrupted"], true);
+    let targets = doc["targets"].as_array().unwrap();
+    for t in targets {
+        // Each target stopped between migrations, before 003.
+        assert_eq!(t["result"], "interrupted", "{t}\n{out}");
+        assert_eq!(
+            t["remaining"].as_array().unwrap().last().unwrap(),
+            "003_three.sql",
+            "{t}"
+        );
+    }
+    // The one that was applying 002 when Ctrl-C came finished it.
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["done"] == serde_json::json!(["001_one.sql", "002_slow.sql"])),
+        "{out}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["event"] == "applying" && l["file"] == "003_three.sql"),
+        "{out}"
+    );
+}
+
+#[test]
+fn targets_run_in_parallel_up_to_the_limit() {
+    let dir = harness::tempdir();
+    let inv = exec_inventory(dir.path(), "runs_parallel", &[SLOW]);
+    let events = |parallel: &str| {
+        let out = Cmd::new()
+            .arg("-i")
+            .arg(&inv)
+            .args(["up", "--format", "json-lines", "--parallel", parallel])
+            .run();
+        out.success();
+        lines_json(&out.stdout)
+            .into_iter()
+            .filter_map(|l| {
+                Some(format!(
+                    "{} {}",
+                    l["event"].as_str()?,
+                    l["target"].as_str()?
+                ))
+            })
+            .collect::<Vec<String>>()
+    };
+    // Four targets at once: every one is applying before the first finishes.
+    let all = events("4");
+    let first_done = all.iter().position(|e| e.starts_with("applied ")).unwrap();
+    assert_eq!(
+        all[..first_done]
+            .iter()
+            .filter(|e| e.starts_with("applying "))
+            .count(),
+        4,
+        "{all:#?}"
+    );
+    // One at a time: a target is done before the next one connects.
+    let dir2 = harness::tempdir();
+    let inv2 = exec_inventory(dir2.path(), "runs_serial", &[SLOW]);
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv2)
+        .args(["up", "--format", "json-lines", "--parallel", "1"])
+        .run();
+    out.success();
+    let order: Vec<String> = lines_json(&out.stdout)
+        .into_iter()
+        .filter(|l| l["event"] == "connecting" || l["event"] == "applied")
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["event"].as_str().unwrap(),
+                l["target"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "connecting alpha/app",
+            "applied alpha/app",
+            "connecting alpha/billing",
+            "applied alpha/billing",
+            "connecting beta/app",
+            "applied beta/app",
+            "connecting gamma/app",
+            "applied gamma/app",
+        ]
+    );
+}
+
+/// An inventory whose first target (host `aaa`) cannot be reached: its container is missing.
+fn with_a_broken_first_target(dir: &Path, hint: &str) -> PathBuf {
+    let migrations = dir.join("migrations");
+    harness::write_migrations(&migrations, &[ONE]);
+    let first = "  aaa:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      app:\n        container: no-such-container\n";
+    let inv = inventory_with(
+        dir,
+        &unique_db(hint),
+        &fleet().join("known_hosts"),
+        "",
+        "exec",
+        &migrations,
+    );
+    // Targets run in inventory order: aaa goes first.
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(
+        &inv,
+        text.replacen("hosts:\n", &format!("hosts:\n{first}"), 1),
+    )
+    .unwrap();
+    inv
+}
+
+#[test]
+fn a_failed_canary_keeps_the_rest_of_the_fleet_untouched() {
+    let dir = harness::tempdir();
+    let inv = with_a_broken_first_target(dir.path(), "runs_canary");
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--canary", "1"])
+        .run();
+    out.code_is(2)
+        .stderr_has("no container no-such-container")
+        .stdout_has("5 targets: 1 failed, 4 skipped; 0 migrations applied · exit 2");
+    assert!(
+        out.stdout_line("beta/app ")
+            .ends_with("a canary target failed"),
+        "{out}"
+    );
+    // With the canary healthy (the broken host left out), the rest follow it.
+    let doc = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--canary", "1", "--limit", "!aaa", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(doc["exit_code"], 0, "{doc}");
+    assert!(
+        doc["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["result"] == "ok"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_the_first_failure() {
+    let dir = harness::tempdir();
+    let inv = with_a_broken_first_target(dir.path(), "runs_failfast");
+    let doc = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--fail-fast", "--parallel", "1", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(doc["exit_code"], 2);
+    let results: Vec<(&str, &str)> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["result"].as_str().unwrap(),
+                t["skipped"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("failed", ""),
+            ("skipped", "fail_fast"),
+            ("skipped", "fail_fast"),
+            ("skipped", "fail_fast"),
+            ("skipped", "fail_fast"),
+        ]
+    );
+    // Without it, one failure leaves the others to run.
+    let doc = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--format", "json"])
+        .run()
+        .json();
+    let ok = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["result"] == "ok")
+        .count();
+    assert_eq!(ok, 4, "{doc}");
+}
+
+#[test]
+fn a_rehearsal_that_fails_points_at_the_line_and_keeps_nothing() {
+    let db = harness::fresh_db("runs_rehearse");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[
+            ONE,
+            (
+                "002_bad.sql",
+                "-- migrate:up\ninsert into one values (1);\ninsert into missing values (1);\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let out = by_url(&db, dir.path())
+        .args(["up", "--dry-run=rehearse"])
+        .run();
+    out.code_is(2)
+        .stderr_has("002_bad.sql:3:13")
+        .stderr_has("relation \"missing\" does not exist");
+    // 001 ran inside the rehearsal and was rolled back with it.
+    assert_eq!(
+        db.scalar("select to_regclass('one') is null"),
+        Some("t".into())
+    );
+    assert_eq!(
+        db.scalar("select to_regclass('schema_migrations') is null"),
+        Some("t".into())
+    );
+
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "002_bad.sql",
+            "-- migrate:up\ninsert into one values (1);\n-- migrate:down\n",
+        )],
+    );
+    let doc = by_url(&db, dir.path())
+        .args(["plan", "--rehearse", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(doc["command"], "plan");
+    assert_eq!(doc["mode"], "rehearse");
+    let target = &doc["targets"][0];
+    assert_eq!(target["result"], "ok");
+    assert_eq!(target["pending"][1]["file"], "002_bad.sql");
+    assert_eq!(target["pending"][1]["rehearsed"], true);
+    assert!(target["rehearsal_ms"].is_number());
+    assert_eq!(
+        db.scalar("select to_regclass('one') is null"),
+        Some("t".into())
+    );
+}
+
+#[test]
+fn a_summary_dry_run_previews_each_migration() {
+    let db = harness::fresh_db("runs_summary");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "001_long.sql",
+            "-- migrate:up\ncreate table a (id int);\ncreate table b (id int);\ncreate table c (id int);\ncreate table d (id int);\ncreate table e (id int);\n-- migrate:down\n",
+        )],
+    );
+    let out = by_url(&db, dir.path())
+        .args(["up", "--dry-run=summary"])
+        .run();
+    out.success()
+        .stdout_has("Would apply: 001_long.sql (in one transaction)\n    create table a (id int);\n    create table b (id int);\n    create table c (id int);\n    … (2 more lines)\n")
+        .stdout_has("Would apply 1 migration.");
+    let doc = by_url(&db, dir.path())
+        .args(["plan", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(doc["mode"], "full");
+    assert!(
+        doc["targets"][0]["pending"][0]["sql"]
+            .as_str()
+            .unwrap()
+            .contains("create table e (id int);")
+    );
+    assert_eq!(
+        db.scalar("select to_regclass('a') is null"),
+        Some("t".into())
+    );
+}
+
+#[test]
+fn the_log_dir_keeps_an_audit_trail_without_secrets() {
+    let db = harness::fresh_db("runs_audit");
+    let dir = harness::tempdir();
+    let logs = dir.path().join("logs");
+    harness::write_migrations(&dir.path().join("m"), &[ONE]);
+    by_url(&db, &dir.path().join("m"))
+        .arg("--log-dir")
+        .arg(&logs)
+        .arg("up")
+        .run()
+        .success();
+    harness::write_migrations(
+        &dir.path().join("m"),
+        &[(
+            "002_bad.sql",
+            "-- migrate:up\nselect nope;\n-- migrate:down\n",
+        )],
+    );
+    by_url(&db, &dir.path().join("m"))
+        .arg("up")
+        .env("PGFLEET_LOG_DIR", &logs)
+        .run()
+        .code_is(2);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one file per run: {files:?}");
+    let first = std::fs::read_to_string(&files[0]).unwrap();
+    let second = std::fs::read_to_string(&files[1]).unwrap();
+    let checksum = pgfleet::migration::load_dir(&dir.path().join("m")).unwrap()[0]
+        .checksum
+        .clone();
+    for needle in [
+        "event=run_start command=up ",
+        " by=",
+        "event=applied file=001_one.sql version=001 ",
+        &format!("checksum={checksum} duration_ms="),
+        "event=target_end outcome=ok done=1 ",
+        "event=run_end exit_code=0 ok=1 failed=0 skipped=0",
+    ] {
+        assert!(first.contains(needle), "{needle:?} missing from\n{first}");
+    }
+    assert!(
+        second.contains("event=target_end outcome=failed done=0 "),
+        "{second}"
+    );
+    assert!(second.contains("002_bad.sql:2:8"), "{second}");
+    assert!(second.contains("event=run_end exit_code=2 "), "{second}");
+    for log in [&first, &second] {
+        assert!(
+            !log.contains(harness::server().password().unwrap()),
+            "{log}"
+        );
+    }
+}
