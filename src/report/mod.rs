@@ -321,7 +321,7 @@ impl Report {
             Format::Text if run.single => {}
             Format::Text => {
                 if !self.settings.quiet {
-                    let color = std::io::stdout().is_terminal();
+                    let color = std::io::stdout().is_terminal() && console::colors_enabled();
                     for line in tables::run_table(run.verb, &run.ids, ends, &records, code, color) {
                         self.out(&line);
                     }
@@ -351,7 +351,7 @@ impl Report {
                 }
             }
             Format::Text => {
-                let color = std::io::stdout().is_terminal();
+                let color = std::io::stdout().is_terminal() && console::colors_enabled();
                 let lines = match run.verb {
                     Verb::Verify | Verb::RecordChecksums => {
                         tables::verify_blocks(&run.ids, ends, code)

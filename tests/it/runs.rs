@@ -456,3 +456,80 @@ fn the_log_dir_keeps_an_audit_trail_without_secrets() {
         );
     }
 }
+
+/// Runs pgfleet under a pseudo-terminal (`script`), as a user at a terminal would.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> crate::harness::Output {
+    let mut cmd = Cmd::program("script").args([
+        "-qec",
+        &format!("{} {args}", env!("CARGO_BIN_EXE_pgfleet")),
+        "/dev/null",
+    ]);
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    cmd.env("TERM", "xterm").run()
+}
+
+#[test]
+fn a_terminal_gets_bars_and_no_color_turns_the_colors_off() {
+    let dir = harness::tempdir();
+    let inv = exec_inventory(dir.path(), "runs_tty", &[ONE]);
+    let args = format!("-i {} up --limit beta", inv.display());
+    let out = on_a_terminal(&args, &[]);
+    out.success()
+        .stdout_has("connecting")
+        .stdout_has("\x1b[2K") // bars redrawn in place
+        .stdout_has("\x1b[32m") // ✓ in green
+        .stdout_has("beta/app  1 applied in ");
+    assert!(
+        !out.stdout.contains("Z beta/app"),
+        "no timestamped lines on a terminal\n{out}"
+    );
+
+    let dir = harness::tempdir();
+    let inv = exec_inventory(dir.path(), "runs_tty_nocolor", &[ONE]);
+    let args = format!("-i {} up --limit beta", inv.display());
+    let out = on_a_terminal(&args, &[("NO_COLOR", "1")]);
+    out.success().stdout_has("beta/app  1 applied in ");
+    assert!(!out.stdout.contains("\x1b[32m"), "{out}");
+    assert!(!out.stdout.contains("\x1b[36m"), "{out}");
+}
+
+#[test]
+fn quiet_prints_only_errors_and_verbose_says_how_each_target_was_reached() {
+    let dir = harness::tempdir();
+    let inv = exec_inventory(dir.path(), "runs_quiet", &[ONE]);
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--limit", "beta", "-q"])
+        .run();
+    out.success();
+    assert_eq!(out.stdout, "", "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    harness::write_migrations(&dir.path().join("migrations"), &[THREE]);
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["status", "--limit", "beta", "--quiet"])
+        .run();
+    out.code_is(1);
+    assert_eq!(out.stdout, "", "{out}");
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["up", "--limit", "gamma", "--verbose"])
+        .run();
+    out.success()
+        .stderr_has("connected: gamma/app (exec)")
+        .stderr_has("2 pending")
+        .stderr_has("applied 001_one.sql in ");
+    // Read-only commands keep stderr for errors unless asked.
+    let out = Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["status", "--limit", "gamma"])
+        .run();
+    out.success();
+    assert_eq!(out.stderr, "", "{out}");
+}
