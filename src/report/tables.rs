@@ -245,9 +245,10 @@ pub(super) fn status_matrix(
     )];
     let mut disagree = 0;
     for (label, states) in rows.values() {
+        // Targets whose migrations do not include the version have no say in it.
         let kinds: Vec<&str> = reachable
             .iter()
-            .map(|&t| states[t].map_or(".", cell))
+            .filter_map(|&t| states[t].map(cell))
             .map(|c| if c == "x" { "X" } else { c })
             .collect();
         let differs = kinds.windows(2).any(|w| w[0] != w[1]);
@@ -257,14 +258,16 @@ pub(super) fn status_matrix(
         let cells: String = (0..cols)
             .map(|t| {
                 let c = if reachable.contains(&t) {
-                    states[t].map_or(".", cell)
+                    states[t].map_or(" ", cell)
                 } else {
                     "-"
                 };
                 format!("{c:>cw$}")
             })
             .collect();
-        let line = format!("{} {label:lw$} {cells}", if differs { "*" } else { " " });
+        let line = format!("{} {label:lw$} {cells}", if differs { "*" } else { " " })
+            .trim_end()
+            .to_string();
         lines.push(if differs {
             paint(&line, color, |s| s.yellow())
         } else {
@@ -272,6 +275,7 @@ pub(super) fn status_matrix(
         });
     }
     lines.push(String::new());
+    let iw = ids.iter().map(|i| i.chars().count()).max().unwrap_or(0);
     for (t, (id, end)) in ids.iter().zip(ends).enumerate() {
         let text = match &end.result {
             TargetResult::Done(Output::Status(list)) => {
@@ -295,11 +299,15 @@ pub(super) fn status_matrix(
             TargetResult::Failed(e) => format!("unreachable: {}", short_error(e, id)),
             TargetResult::Skipped(s) => skipped_text(*s).to_string(),
         };
-        lines.push(format!("{:>w$}  {id}  {text}", t + 1, w = cw));
+        lines.push(
+            format!("{:>w$}  {id:iw$}  {text}", t + 1, w = cw)
+                .trim_end()
+                .to_string(),
+        );
     }
     lines.push(String::new());
     lines.push(
-        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  - target unreachable"
+        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  - unreachable  (blank: not among the target's migrations)"
             .to_string(),
     );
     lines.push(match disagree {
@@ -459,6 +467,7 @@ mod tests {
             done(Output::Status(vec![
                 row("1", State::Applied),
                 row("2", State::Applied),
+                row("3", State::Applied),
             ])),
             done(Output::Status(vec![
                 row("1", State::Applied),
@@ -482,6 +491,11 @@ mod tests {
             lines
                 .iter()
                 .any(|l| l == " 3  c/app  unreachable: cannot connect"),
+            "{lines:#?}"
+        );
+        // Version 3 is not among b's migrations: no disagreement, a blank cell.
+        assert!(
+            lines.contains(&"  3_x.sql    X   -".to_string()),
             "{lines:#?}"
         );
         assert!(lines.last().unwrap().contains("disagree on 1 version"));
