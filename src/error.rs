@@ -246,6 +246,10 @@ pub enum Error {
 
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+
+    /// One failure reported by several targets (those of a host that cannot be reached).
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
 }
 
 impl Error {
@@ -256,6 +260,7 @@ impl Error {
                 ExitCode::Refused
             }
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
+            Error::Shared(e) => e.exit_code(),
             Error::Stopped {
                 reason: crate::runner::StopReason::Interrupted,
                 ..

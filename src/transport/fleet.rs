@@ -32,7 +32,7 @@ struct HostLink {
 pub struct Connections<'a> {
     inventory: &'a Inventory,
     accept_new_host_keys: bool,
-    hosts: Mutex<HashMap<String, Arc<OnceCell<HostLink>>>>,
+    hosts: Mutex<HashMap<String, Arc<OnceCell<Result<HostLink, Arc<Error>>>>>>,
 }
 
 impl<'a> Connections<'a> {
@@ -147,8 +147,8 @@ impl<'a> Connections<'a> {
         }
     }
 
-    /// The host's link, connecting it on first use. A failed connection is not kept: the
-    /// host's next target tries again and reports its own error.
+    /// The host's link, connecting it on first use. A failure is kept too: the host's
+    /// other targets report it without trying again (and waiting out another timeout).
     async fn link(&self, host: &Host) -> Result<HostLink, Error> {
         let cell = self
             .hosts
@@ -157,27 +157,27 @@ impl<'a> Connections<'a> {
             .entry(host.name.clone())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| async {
-            Ok(match &host.connection {
-                Connection::Local => HostLink {
-                    session: None,
-                    docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
-                },
-                Connection::Ssh(settings) => {
-                    let options = self.ssh_options(&host.name, settings)?;
-                    let session = SshSession::connect(&options).await?;
-                    HostLink {
-                        docker: Arc::new(DockerApi::over_ssh(
-                            session.clone(),
-                            &host.docker_socket,
-                        )?),
-                        session: Some(session),
-                    }
+        cell.get_or_init(|| async { self.connect(host).await.map_err(Arc::new) })
+            .await
+            .clone()
+            .map_err(Error::Shared)
+    }
+
+    async fn connect(&self, host: &Host) -> Result<HostLink, Error> {
+        Ok(match &host.connection {
+            Connection::Local => HostLink {
+                session: None,
+                docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
+            },
+            Connection::Ssh(settings) => {
+                let options = self.ssh_options(&host.name, settings)?;
+                let session = SshSession::connect(&options).await?;
+                HostLink {
+                    docker: Arc::new(DockerApi::over_ssh(session.clone(), &host.docker_socket)?),
+                    session: Some(session),
                 }
-            })
+            }
         })
-        .await
-        .cloned()
     }
 
     /// Connects the target's host (once), finds its container and its credentials, and

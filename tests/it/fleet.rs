@@ -328,7 +328,7 @@ fn one_unreachable_host_fails_alone_and_quickly() {
         .unwrap()
         .port();
     let extra = format!(
-        "  delta:\n    address: 127.0.0.1\n    port: {closed}\n    databases:\n      app:\n        container: delta-app\n  epsilon:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      app:\n        container: no-such-container\n"
+        "  delta:\n    address: 127.0.0.1\n    port: {closed}\n    databases:\n      app:\n        container: delta-app\n      logs:\n        container: delta-logs\n  epsilon:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      app:\n        container: no-such-container\n"
     );
     let inv = inventory(dir.path(), &db, &fleet().join("known_hosts"), &extra);
     let started = std::time::Instant::now();
@@ -336,7 +336,15 @@ fn one_unreachable_host_fails_alone_and_quickly() {
     out.code_is(2)
         .stderr_has(&format!("delta: cannot connect to 127.0.0.1:{closed}"))
         .stderr_has("epsilon: no container no-such-container; the containers there are: ")
-        .stdout_has("6 targets: 2 failed, 4 ok; 16 migrations applied · exit 2");
+        .stdout_has("7 targets: 3 failed, 4 ok; 16 migrations applied · exit 2");
+    // One attempt per host: both of delta's targets report the same failure.
+    assert_eq!(
+        out.stderr
+            .matches(&format!("delta: cannot connect to 127.0.0.1:{closed}"))
+            .count(),
+        2,
+        "{out}"
+    );
     assert!(
         out.stdout_line("delta/app ").contains("✗ failed  "),
         "{out}"
