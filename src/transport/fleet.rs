@@ -26,13 +26,16 @@ struct HostLink {
     docker: Arc<DockerApi>,
 }
 
+/// A host's connection, or why there is none.
+type LinkResult = Result<HostLink, Arc<Error>>;
+
 /// Opens each host once and hands out endpoints for its targets. Shared by the targets
 /// running at once: the first target of a host connects, the others of that host wait for
 /// that connection and reuse it.
 pub struct Connections<'a> {
     inventory: &'a Inventory,
     accept_new_host_keys: bool,
-    hosts: Mutex<HashMap<String, Arc<OnceCell<Result<HostLink, Arc<Error>>>>>>,
+    hosts: Mutex<HashMap<String, Arc<OnceCell<LinkResult>>>>,
 }
 
 impl<'a> Connections<'a> {
