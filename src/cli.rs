@@ -436,8 +436,8 @@ async fn on_targets(
         Verb::Dump => report.dumps(&ends, code),
         Verb::Up | Verb::Rollback => report.run_summary(&ends, code),
     }
-    // One database: its error is the run's, printed by `main` as dbmate prints it.
-    if single {
+    // One database, in text: its error is the run's, printed by `main` as dbmate prints it.
+    if single && g.format == OutputFormat::Text {
         if let Some(Finished {
             result: TargetResult::Failed(e),
             ..
