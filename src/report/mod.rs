@@ -711,22 +711,21 @@ impl Report {
                 migration,
                 index,
                 total,
-            } => {
-                live.advance(target, index - 1);
-                live.step(
-                    target,
-                    &format!("applying {} ({index}/{total})", migration.file_name),
-                );
             }
-            Event::RollingBack {
+            | Event::RollingBack {
                 migration,
                 index,
                 total,
             } => {
+                let verb = if matches!(event, Event::Applying { .. }) {
+                    "applying"
+                } else {
+                    "rolling back"
+                };
                 live.advance(target, index - 1);
                 live.step(
                     target,
-                    &format!("rolling back {} ({index}/{total})", migration.file_name),
+                    &format!("{verb} {} ({index}/{total})", migration.file_name),
                 );
             }
             Event::Applied { migration, took } | Event::RolledBack { migration, took } => {
