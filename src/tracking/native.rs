@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 use super::{
     AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, failure, sections, sql,
@@ -82,13 +83,20 @@ impl NativeDatabase {
         db_error(&self.target, context)
     }
 
-    async fn table_exists(&self, quoted: &str) -> Result<bool, Error> {
+    /// Whether dbmate's table and ours exist, in one round trip.
+    async fn tables_exist(&self) -> Result<(bool, bool), Error> {
         let row = self
             .client
-            .query_one("select to_regclass($1) is not null", &[&quoted])
+            .query_typed_one(
+                "select to_regclass($1) is not null, to_regclass($2) is not null",
+                &[
+                    (&self.tables.migrations, Type::TEXT),
+                    (&self.tables.pgfleet, Type::TEXT),
+                ],
+            )
             .await
             .map_err(self.db_error("cannot read the migrations table"))?;
-        Ok(row.get(0))
+        Ok((row.get(0), row.get(1)))
     }
 
     /// Runs one direction of a migration in a single transaction, in one round trip:
@@ -287,7 +295,10 @@ fn db_error(target: &str, context: &str) -> impl Fn(tokio_postgres::Error) -> Er
 async fn create_database(endpoint: &dyn Endpoint) -> Result<(), SqlError> {
     let admin = endpoint.connect("postgres").await?;
     let quoted: String = admin
-        .query_one("select quote_ident($1)", &[&endpoint.dbname()])
+        .query_typed_one(
+            "select quote_ident($1)",
+            &[(&endpoint.dbname(), Type::TEXT)],
+        )
         .await?
         .get(0);
     match admin
@@ -335,14 +346,18 @@ async fn resolve_tables(
     let schema = match schema.or_else(|| search_path.first().cloned()) {
         Some(s) => s,
         None => client
-            .query_one("select coalesce(current_schema(), 'public')", &[])
+            .query_typed_one("select coalesce(current_schema(), 'public')", &[])
             .await?
             .get(0),
     };
     let row = client
-        .query_one(
+        .query_typed_one(
             "select quote_ident($1), quote_ident($2), quote_ident($3)",
-            &[&schema, &table, &format!("{table}_pgfleet")],
+            &[
+                (&schema, Type::TEXT),
+                (&table, Type::TEXT),
+                (&format!("{table}_pgfleet"), Type::TEXT),
+            ],
         )
         .await?;
     let (s, t, p): (String, String, String) = (row.get(0), row.get(1), row.get(2));
@@ -364,14 +379,14 @@ impl Database for NativeDatabase {
     }
 
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
-        if !self.table_exists(&self.tables.migrations).await? {
+        let (theirs, ours) = self.tables_exist().await?;
+        if !theirs {
             return Ok(Vec::new());
         }
-        let ours = self.table_exists(&self.tables.pgfleet).await?;
         let sql = sql::applied(&self.tables, ours);
         let rows = self
             .client
-            .query(&sql, &[])
+            .query_typed(&sql, &[])
             .await
             .map_err(self.db_error("cannot read the migrations table"))?;
         Ok(rows
@@ -390,9 +405,9 @@ impl Database for NativeDatabase {
     async fn ensure_tables(&mut self) -> Result<(), Error> {
         let schema_exists: bool = self
             .client
-            .query_one(
+            .query_typed_one(
                 "select exists (select 1 from pg_namespace where nspname = $1)",
-                &[&self.tables.schema],
+                &[(&self.tables.schema, Type::TEXT)],
             )
             .await
             .map_err(self.db_error("cannot read the schemas"))?
@@ -407,7 +422,10 @@ impl Database for NativeDatabase {
     async fn try_lock(&mut self) -> Result<bool, Error> {
         Ok(self
             .client
-            .query_one("select pg_try_advisory_lock($1)", &[&DBMATE_LOCK_KEY])
+            .query_typed_one(
+                "select pg_try_advisory_lock($1)",
+                &[(&DBMATE_LOCK_KEY, Type::INT8)],
+            )
             .await
             .map_err(self.db_error("cannot take the migration lock"))?
             .get(0))
@@ -416,7 +434,7 @@ impl Database for NativeDatabase {
     async fn lock_holder(&mut self) -> Result<Option<LockHolder>, Error> {
         let row = self
             .client
-            .query_opt(&sql::lock_holder(DBMATE_LOCK_KEY), &[])
+            .query_typed_opt(&sql::lock_holder(DBMATE_LOCK_KEY), &[])
             .await
             .map_err(self.db_error("cannot read who holds the migration lock"))?;
         Ok(row.map(|r| LockHolder {
@@ -430,7 +448,10 @@ impl Database for NativeDatabase {
 
     async fn unlock(&mut self) -> Result<(), Error> {
         self.client
-            .query_one("select pg_advisory_unlock($1)", &[&DBMATE_LOCK_KEY])
+            .query_typed_one(
+                "select pg_advisory_unlock($1)",
+                &[(&DBMATE_LOCK_KEY, Type::INT8)],
+            )
             .await
             .map_err(self.db_error("cannot release the migration lock"))?;
         Ok(())

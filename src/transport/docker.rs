@@ -298,6 +298,24 @@ impl DockerApi {
 
     /// Finds the container, refusing clearly when it is missing, ambiguous, or not running.
     pub async fn container(&self, selector: &ContainerSelector) -> Result<Container, DockerError> {
+        // By name, one request answers (a round trip less); the list is wanted only to say
+        // what is there when the name is not.
+        if let ContainerSelector::Name(n) = selector {
+            match self.docker.inspect_container(n, None).await {
+                Ok(inspect)
+                    if inspect.name.as_deref().map(|x| x.trim_start_matches('/')) == Some(n) =>
+                {
+                    let id = inspect.id.clone().unwrap_or_default();
+                    return self.describe(id, n.clone(), inspect);
+                }
+                // An id prefix rather than a name, or no such container: the list decides.
+                Ok(_)
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(self.api_error(e).await),
+            }
+        }
         let listed = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -363,6 +381,16 @@ impl DockerApi {
             Ok(i) => i,
             Err(e) => return Err(self.api_error(e).await),
         };
+        self.describe(id, name, inspect)
+    }
+
+    /// The container as pgfleet needs it, if it runs.
+    fn describe(
+        &self,
+        id: String,
+        name: String,
+        inspect: bollard::models::ContainerInspectResponse,
+    ) -> Result<Container, DockerError> {
         let state = inspect.state.as_ref();
         let running = state.and_then(|s| s.running).unwrap_or(false);
         let restarting = state.and_then(|s| s.restarting).unwrap_or(false);

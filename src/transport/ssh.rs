@@ -330,9 +330,11 @@ impl SshSession {
             }
         };
         authenticate(&mut handle, options).await?;
+        let handle = Arc::new(handle);
+        tokio::spawn(ask_for_nodelay(handle.clone()));
         Ok(SshSession {
             name: options.name.clone(),
-            handle: Arc::new(handle),
+            handle,
             _jump: jump,
         })
     }
@@ -401,6 +403,21 @@ impl SshSession {
             status.unwrap_or(255),
             String::from_utf8_lossy(&stdout).into_owned(),
         ))
+    }
+}
+
+/// OpenSSH's sshd sets TCP_NODELAY on its socket only once a session channel runs a
+/// command (`ssh_packet_set_interactive`, called once per connection); tunnels and
+/// socket forwards alone never do. Without it, Nagle's algorithm holds the second small
+/// segment of each reply until our ACK of the first has crossed the network: a whole
+/// extra round trip per migration. So each connection runs `true` once, in the
+/// background. A key restricted to a forced command runs that instead: still harmless
+/// for the forwards, and a failure here changes nothing else.
+async fn ask_for_nodelay(handle: Arc<Handle<HostKeyCheck>>) {
+    if let Ok(mut channel) = handle.channel_open_session().await {
+        if channel.exec(false, "true").await.is_ok() {
+            while channel.wait().await.is_some() {}
+        }
     }
 }
 

@@ -296,7 +296,7 @@ fn up_status_dump_and_rollback_across_the_fleet() {
     let status = pgfleet(&inv).args(["status", "--exit-code"]).run();
     status
         .code_is(1)
-        .stdout_has(" 4  gamma/app  3 applied, 1 pending")
+        .stdout_has(" 4  gamma/app      3 applied, 1 pending")
         .stdout_has("* the targets disagree on 1 version. · exit 1");
     assert!(
         status
