@@ -55,10 +55,12 @@ impl Stop {
     /// Resolves once a stop is requested.
     pub async fn requested(&self) -> StopReason {
         let mut rx = self.flag.subscribe();
-        match rx.wait_for(Option::is_some).await {
-            Ok(reason) => reason.unwrap_or(StopReason::Interrupted),
+        // Copied out, so no borrow of the channel is held across the await below.
+        let reason = rx.wait_for(Option::is_some).await.ok().and_then(|r| *r);
+        match reason {
+            Some(reason) => reason,
             // The sender lives as long as `self`: never reached.
-            Err(_) => std::future::pending().await,
+            None => std::future::pending().await,
         }
     }
 }

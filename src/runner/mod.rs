@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, Refusal, RollbackTo, UpOptions};
-use crate::tracking::{self, ApplySettings, Database, LockHolder, StepError};
+use crate::tracking::{self, ApplySettings, Applying, Database, LockHolder, StepError};
 
 pub use fleet::{Stop, StopReason};
 
@@ -117,13 +117,18 @@ async fn locked<T>(
     Ok(value)
 }
 
-fn step_error(e: StepError, target: &str) -> Error {
+fn step_error(e: StepError, target: &str, migration: &Migration) -> Error {
     match e {
         StepError::Failed(failure) => Error::Migration {
             target: target.to_string(),
             failure,
         },
         StepError::Database(e) => e,
+        StepError::Stopped(reason) => Error::Stopped {
+            target: target.to_string(),
+            reason,
+            next: Some(migration.file_name.clone()),
+        },
     }
 }
 
@@ -167,19 +172,20 @@ pub async fn up(
         let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
         let total = pending.len();
         emit(Event::Planned { files: &pending });
-        for (i, migration) in pending.iter().enumerate() {
-            check_stop(settings, &target, migration)?;
-            emit(Event::Applying {
-                migration,
+        let mut progress = |p: Applying| match p {
+            Applying::Started(i) => emit(Event::Applying {
+                migration: pending[i],
                 index: i + 1,
                 total,
-            });
-            let took = db
-                .apply(migration, &settings.apply)
-                .await
-                .map_err(|e| step_error(e, &target))?;
-            emit(Event::Applied { migration, took });
-        }
+            }),
+            Applying::Applied(i, took) => emit(Event::Applied {
+                migration: pending[i],
+                took,
+            }),
+        };
+        db.apply_all(&pending, &settings.apply, &settings.stop, &mut progress)
+            .await
+            .map_err(|(i, e)| step_error(e, &target, pending[i]))?;
         Ok(Outcome { done: total })
     })
     .await
@@ -213,7 +219,7 @@ pub async fn rollback(
             let took = db
                 .revert(migration, &settings.apply)
                 .await
-                .map_err(|e| step_error(e, &target))?;
+                .map_err(|e| step_error(e, &target, migration))?;
             emit(Event::RolledBack { migration, took });
         }
         Ok(Outcome { done: total })
@@ -308,7 +314,7 @@ pub async fn rehearse(
         let took = db
             .rehearse(&runnable, &settings.apply)
             .await
-            .map_err(|e| step_error(e, &target))?;
+            .map_err(|e| step_error(e, &target, first))?;
         emit(Event::Rehearsed {
             files: &runnable,
             took,

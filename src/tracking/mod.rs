@@ -82,6 +82,15 @@ pub enum StepError {
     Failed(Box<MigrationFailure>),
     /// The bookkeeping or the connection failed.
     Database(Error),
+    /// The run was asked to stop before this migration started.
+    Stopped(crate::runner::StopReason),
+}
+
+/// Progress through `Database::apply_all`: migration `i` of the list started, or committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applying {
+    Started(usize),
+    Applied(usize, Duration),
 }
 
 impl From<Error> for StepError {
@@ -153,6 +162,28 @@ pub trait Database: Send {
         migration: &Migration,
         settings: &ApplySettings,
     ) -> Result<Duration, StepError>;
+
+    /// Applies `migrations` in order until one fails (its index comes with the error), each
+    /// with its tracking row in its own transaction. Once `stop` is requested nothing new
+    /// starts. This default goes one migration at a time; an implementation may send
+    /// several ahead as long as a failure or a stop keeps every later one from running.
+    async fn apply_all(
+        &mut self,
+        migrations: &[&Migration],
+        settings: &ApplySettings,
+        stop: &crate::runner::Stop,
+        progress: &mut (dyn FnMut(Applying) + Send),
+    ) -> Result<(), (usize, StepError)> {
+        for (i, migration) in migrations.iter().enumerate() {
+            if let Some(reason) = stop.reason() {
+                return Err((i, StepError::Stopped(reason)));
+            }
+            progress(Applying::Started(i));
+            let took = self.apply(migration, settings).await.map_err(|e| (i, e))?;
+            progress(Applying::Applied(i, took));
+        }
+        Ok(())
+    }
 
     /// Runs the down sections and deletes the version, atomically when transactional.
     async fn revert(

@@ -4,16 +4,19 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::FuturesOrdered;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use super::{
-    AppliedRow, ApplySettings, Database, LockHolder, StepError, Tables, failure, sections, sql,
-    timeouts,
+    AppliedRow, ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure,
+    sections, sql, timeouts,
 };
 use crate::error::{Error, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
+use crate::runner::{Stop, StopReason};
 use crate::transport::Endpoint;
 
 /// The advisory lock key `dbmate --migration-lock` takes (seen with dbmate 2.37: the same
@@ -21,12 +24,18 @@ use crate::transport::Endpoint;
 /// for each other, not only pgfleet runs.
 pub const DBMATE_LOCK_KEY: i64 = 48_372_615;
 
+/// With the runner's backend pid as the second key: the advisory lock that tells a
+/// pipelined run to start nothing new (see `pipeline_up`).
+const STOP_KEY: i32 = 48_372_616;
+
 pub struct NativeDatabase {
     client: Client,
     target: String,
     tables: Tables,
-    /// How to reach the database again (pg_dump, creating it).
+    /// How to reach the database again (pg_dump, creating it, asking a pipeline to stop).
     endpoint: Box<dyn Endpoint>,
+    /// This session's backend pid, once asked for.
+    pid: Option<i32>,
 }
 
 /// What to do when the database named by the URL does not exist.
@@ -76,6 +85,7 @@ impl NativeDatabase {
             target,
             tables,
             endpoint,
+            pid: None,
         })
     }
 
@@ -205,6 +215,152 @@ impl NativeDatabase {
         Ok(elapsed)
     }
 
+    async fn backend_pid(&mut self) -> Result<i32, Error> {
+        if let Some(pid) = self.pid {
+            return Ok(pid);
+        }
+        let pid: i32 = self
+            .client
+            .query_typed_one("select pg_backend_pid()", &[])
+            .await
+            .map_err(self.db_error("cannot read the session's pid"))?
+            .get(0);
+        self.pid = Some(pid);
+        Ok(pid)
+    }
+
+    /// Applies consecutive transactional migrations as ONE pipeline: every migration's
+    /// transaction is sent at once, so the whole batch costs one round trip plus the
+    /// server's time, however far away the host is. Each transaction after the first
+    /// starts with a guard that raises unless the one before it was recorded, so a failure
+    /// keeps every later one from running, as if they had been sent one by one. The guard
+    /// also raises while a second session holds the stop lock (STOP_KEY, our pid): on
+    /// Ctrl-C that session takes it, and nothing starts after that; the migration running
+    /// then finishes.
+    async fn pipeline_up(
+        &mut self,
+        batch: &[&Migration],
+        settings: &ApplySettings,
+        stop: &Stop,
+        progress: &mut (dyn FnMut(Applying) + Send),
+    ) -> Result<(), (usize, StepError)> {
+        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        let mut requests: Vec<(String, Request<'_>)> = Vec::new();
+        for (k, &migration) in batch.iter().enumerate() {
+            requests.push((
+                "begin".into(),
+                Request::Book(k, "cannot begin the migration's transaction"),
+            ));
+            let previous = k
+                .checked_sub(1)
+                .map(|p| (self.tables.migrations.as_str(), batch[p].version.as_str()));
+            requests.push((guard(pid, previous), Request::Guard(k)));
+            for section in &migration.up {
+                for set in timeouts(section, settings, "set local") {
+                    requests.push((set, Request::Book(k, "cannot set the migration's timeouts")));
+                }
+                for stmt in split_statements(&section.sql) {
+                    requests.push((
+                        stmt.sql.to_string(),
+                        Request::Sql(k, section, stmt.offset, stmt.sql),
+                    ));
+                }
+            }
+            for row in sql::record(
+                &self.tables,
+                migration,
+                Direction::Up,
+                None,
+                &settings.applied_by,
+            ) {
+                requests.push((row, Request::Book(k, "cannot record the migration")));
+            }
+            requests.push(("commit".into(), Request::Commit(k)));
+        }
+        let client = &self.client;
+        let endpoint = &self.endpoint;
+        // Polled together, so all are sent at once; answers come back in order.
+        let mut answers: FuturesOrdered<_> = requests
+            .iter()
+            .map(|(sql, _)| client.batch_execute(sql))
+            .collect();
+        progress(Applying::Started(0));
+        let mut last = Instant::now();
+        let mut asked_to_stop = false;
+        // Held until the batch is over: the stop lock lives as long as this session.
+        let mut _stopper: Option<Client> = None;
+        let mut index = 0;
+        loop {
+            let answer = tokio::select! {
+                biased;
+                answer = answers.next() => answer,
+                _ = stop.requested(), if !asked_to_stop => {
+                    asked_to_stop = true;
+                    _stopper = take_stop_lock(endpoint.as_ref(), pid).await;
+                    continue;
+                }
+            };
+            let Some(answer) = answer else {
+                return Ok(());
+            };
+            let (_, request) = &requests[index];
+            index += 1;
+            match (answer, request) {
+                (Ok(()), Request::Commit(k)) => {
+                    let now = Instant::now();
+                    progress(Applying::Applied(*k, now - last));
+                    last = now;
+                    // Once asked to stop, the next one's guard is about to refuse it.
+                    if k + 1 < batch.len() && stop.reason().is_none() {
+                        progress(Applying::Started(k + 1));
+                    }
+                }
+                (Ok(()), _) => {}
+                // The first error is the one that counts: every later request fails
+                // because of it (the guards see to that).
+                (Err(e), request) => {
+                    let error = SqlError::from(e);
+                    return Err(match request {
+                        Request::Sql(k, section, offset, sql) => (
+                            *k,
+                            StepError::Failed(Box::new(failure(
+                                batch[*k],
+                                Direction::Up,
+                                section,
+                                *offset,
+                                sql,
+                                error,
+                                true,
+                                Vec::new(),
+                            ))),
+                        ),
+                        Request::Guard(k) if error.message.contains(STOPPED) => (
+                            *k,
+                            StepError::Stopped(stop.reason().unwrap_or(StopReason::Interrupted)),
+                        ),
+                        Request::Guard(k) | Request::Book(k, _) | Request::Commit(k) => {
+                            let context = match request {
+                                Request::Book(_, context) => context,
+                                Request::Commit(_) => {
+                                    "cannot commit the migration (if the connection dropped, whether it and the ones sent with it committed is unknown: check with `pgfleet status`)"
+                                }
+                                _ => "cannot check that the migration before it committed",
+                            };
+                            (
+                                *k,
+                                StepError::Database(Error::Database {
+                                    target: self.target.clone(),
+                                    context: format!("{context} ({})", batch[*k].file_name),
+                                    error: Box::new(error),
+                                }),
+                            )
+                        }
+                    });
+                }
+            }
+        }
+    }
+
     /// `transaction:false`: statement by statement, then the bookkeeping in a transaction
     /// of its own, so a failure records nothing.
     async fn run_outside_transaction(
@@ -274,6 +430,44 @@ impl NativeDatabase {
             .map_err(db_error(&self.target, "cannot commit the bookkeeping"))?;
         Ok(elapsed)
     }
+}
+
+/// What the guard raises when the stop lock is taken.
+const STOPPED: &str = "pgfleet: the run was asked to stop";
+
+/// The first statement of each transaction of `pipeline_up`: raise when asked to stop, or
+/// when the migration before (`previous`: its table and version) did not commit.
+fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
+    let previous = previous
+        .map(|(table, version)| {
+            format!(
+                " if not exists (select 1 from {table} where version = '{}') then raise exception 'pgfleet: the migration before did not commit'; end if;",
+                version.replace('\'', "''")
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{previous} end $pgfleet$"
+    )
+}
+
+/// Opens a second session and takes the stop lock of the session `pid`. None when that
+/// fails: the batch then runs to its end, as a run that was not interrupted would.
+async fn take_stop_lock(endpoint: &dyn Endpoint, pid: i32) -> Option<Client> {
+    let client = endpoint.connect(endpoint.dbname()).await.ok()?;
+    client
+        .batch_execute(&format!("select pg_advisory_lock({STOP_KEY}, {pid})"))
+        .await
+        .ok()?;
+    Some(client)
+}
+
+/// A request of `pipeline_up`, by the index of its migration in the batch.
+enum Request<'a> {
+    Book(usize, &'static str),
+    Guard(usize),
+    Sql(usize, &'a Section, usize, &'a str),
+    Commit(usize),
 }
 
 /// What a pipelined request is: a statement of a migration (its section, its byte offset
@@ -483,6 +677,46 @@ impl Database for NativeDatabase {
             self.run_outside_transaction(migration, Direction::Down, settings)
                 .await
         }
+    }
+
+    async fn apply_all(
+        &mut self,
+        migrations: &[&Migration],
+        settings: &ApplySettings,
+        stop: &Stop,
+        progress: &mut (dyn FnMut(Applying) + Send),
+    ) -> Result<(), (usize, StepError)> {
+        let mut i = 0;
+        while i < migrations.len() {
+            if let Some(reason) = stop.reason() {
+                return Err((i, StepError::Stopped(reason)));
+            }
+            let batch = migrations[i..]
+                .iter()
+                .take_while(|m| m.up_transactional())
+                .count();
+            if batch == 0 {
+                progress(Applying::Started(i));
+                let took = self
+                    .run_outside_transaction(migrations[i], Direction::Up, settings)
+                    .await
+                    .map_err(|e| (i, e))?;
+                progress(Applying::Applied(i, took));
+                i += 1;
+                continue;
+            }
+            let offset = |p: Applying| match p {
+                Applying::Started(k) => Applying::Started(i + k),
+                Applying::Applied(k, took) => Applying::Applied(i + k, took),
+            };
+            self.pipeline_up(&migrations[i..i + batch], settings, stop, &mut |p| {
+                progress(offset(p))
+            })
+            .await
+            .map_err(|(k, e)| (i + k, e))?;
+            i += batch;
+        }
+        Ok(())
     }
 
     async fn rehearse(
