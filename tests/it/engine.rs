@@ -604,7 +604,8 @@ fn status_quiet_prints_nothing_and_an_unreachable_server_is_explained() {
 fn migrations_table_follows_search_path_and_the_flag() {
     let db = harness::fresh_db("engine_schema");
     let dir = harness::tempdir();
-    harness::write_migrations(dir.path(), &[USERS]);
+    // Two, so that the second one's guard reads the table where it really is.
+    harness::write_migrations(dir.path(), &[USERS, POSTS]);
     let url = format!("{}&search_path=app", db.url());
     Cmd::new()
         .args(["--url", &url, "-d"])
@@ -614,7 +615,7 @@ fn migrations_table_follows_search_path_and_the_flag() {
         .success();
     assert_eq!(
         db.tables("app"),
-        ["schema_migrations", "schema_migrations_pgfleet", "users"]
+        ["posts", "schema_migrations", "schema_migrations_pgfleet", "users"]
     );
 
     let db = harness::fresh_db("engine_table_flag");
@@ -623,7 +624,7 @@ fn migrations_table_follows_search_path_and_the_flag() {
         .run()
         .success();
     assert_eq!(db.tables("meta"), ["applied", "applied_pgfleet"]);
-    assert_eq!(db.tables("public"), ["users"]);
+    assert_eq!(db.tables("public"), ["posts", "users"]);
 }
 
 #[test]
