@@ -10,6 +10,7 @@ use futures_util::stream::FuturesOrdered;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
+use super::sql::{STOP_KEY, STOPPED, guard};
 use super::{
     AppliedRow, ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure,
     sections, sql, timeouts,
@@ -23,10 +24,6 @@ use crate::transport::Endpoint;
 /// for every database and table). Taking the same one makes pgfleet and dbmate runs wait
 /// for each other, not only pgfleet runs.
 pub const DBMATE_LOCK_KEY: i64 = 48_372_615;
-
-/// With the runner's backend pid as the second key: the advisory lock that tells a
-/// pipelined run to start nothing new (see `pipeline_up`).
-const STOP_KEY: i32 = 48_372_616;
 
 pub struct NativeDatabase {
     client: Client,
@@ -430,25 +427,6 @@ impl NativeDatabase {
             .map_err(db_error(&self.target, "cannot commit the bookkeeping"))?;
         Ok(elapsed)
     }
-}
-
-/// What the guard raises when the stop lock is taken.
-const STOPPED: &str = "pgfleet: the run was asked to stop";
-
-/// The first statement of each transaction of `pipeline_up`: raise when asked to stop, or
-/// when the migration before (`previous`: its table and version) did not commit.
-fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
-    let previous = previous
-        .map(|(table, version)| {
-            format!(
-                " if not exists (select 1 from {table} where version = '{}') then raise exception 'pgfleet: the migration before did not commit'; end if;",
-                version.replace('\'', "''")
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{previous} end $pgfleet$"
-    )
 }
 
 /// Opens a second session and takes the stop lock of the session `pid`. None when that

@@ -117,6 +117,29 @@ pub(crate) fn record_checksum(tables: &Tables, version: &str, checksum: &str) ->
     )
 }
 
+/// With the runner's backend pid as the second key: the advisory lock that tells a
+/// pipelined run to start nothing new (see `guard`).
+pub(crate) const STOP_KEY: i32 = 48_372_616;
+
+/// What the guard raises when the stop lock is taken.
+pub(crate) const STOPPED: &str = "pgfleet: the run was asked to stop";
+
+/// The first statement of each transaction of `pipeline_up`: raise when asked to stop, or
+/// when the migration before (`previous`: its table and version) did not commit.
+pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
+    let previous = previous
+        .map(|(table, version)| {
+            format!(
+                " if not exists (select 1 from {table} where version = '{}') then raise exception 'pgfleet: the migration before did not commit'; end if;",
+                version.replace('\'', "''")
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{previous} end $pgfleet$"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -92,6 +92,17 @@ impl PsqlSession {
     /// Sends `script` and reads until it has run: returns everything psql printed on
     /// stdout, or how it stopped. After a stop the session is gone.
     pub async fn run(&mut self, script: &str) -> Result<String, PsqlStopped> {
+        self.run_watching(script, &[], &mut |_| {}).await
+    }
+
+    /// `run`, calling `seen(i)` as soon as the marker `watch[i]` has been printed (in
+    /// order): progress through a long script.
+    pub async fn run_watching(
+        &mut self,
+        script: &str,
+        watch: &[String],
+        seen: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<String, PsqlStopped> {
         let (end_line, end) = self.marker();
         if self.ended {
             return Err(self.stopped(String::new()));
@@ -118,10 +129,15 @@ impl PsqlSession {
             &mut self.ended,
         );
         let read = async {
+            let mut next = 0;
             while !stdout.contains(&wanted) {
                 match output.next().await {
                     Some(Ok(LogOutput::StdOut { message })) => {
-                        stdout.push_str(&String::from_utf8_lossy(&message))
+                        stdout.push_str(&String::from_utf8_lossy(&message));
+                        while next < watch.len() && stdout.contains(watch[next].as_str()) {
+                            seen(next);
+                            next += 1;
+                        }
                     }
                     Some(Ok(LogOutput::StdErr { message })) => {
                         stderr.push_str(&String::from_utf8_lossy(&message))

@@ -615,7 +615,12 @@ fn migrations_table_follows_search_path_and_the_flag() {
         .success();
     assert_eq!(
         db.tables("app"),
-        ["posts", "schema_migrations", "schema_migrations_pgfleet", "users"]
+        [
+            "posts",
+            "schema_migrations",
+            "schema_migrations_pgfleet",
+            "users"
+        ]
     );
 
     let db = harness::fresh_db("engine_table_flag");
