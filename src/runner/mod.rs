@@ -183,7 +183,7 @@ pub async fn up(
                 took,
             }),
         };
-        db.apply_all(&pending, &settings.apply, &settings.stop, &mut progress)
+        tracking::apply_all(db, &pending, &settings.apply, &settings.stop, &mut progress)
             .await
             .map_err(|(i, e)| step_error(e, &target, pending[i]))?;
         Ok(Outcome { done: total })

@@ -99,6 +99,49 @@ impl From<Error> for StepError {
     }
 }
 
+/// Applies `migrations` in order until one fails (its index comes with the error): runs of
+/// transactional ones as batches (`apply_batch`), `transaction:false` ones alone. Once
+/// `stop` is requested nothing new starts.
+pub async fn apply_all(
+    db: &mut dyn Database,
+    migrations: &[&Migration],
+    settings: &ApplySettings,
+    stop: &crate::runner::Stop,
+    progress: &mut (dyn FnMut(Applying) + Send),
+) -> Result<(), (usize, StepError)> {
+    let mut i = 0;
+    while i < migrations.len() {
+        if let Some(reason) = stop.reason() {
+            return Err((i, StepError::Stopped(reason)));
+        }
+        let batch = migrations[i..]
+            .iter()
+            .take_while(|m| m.up_transactional())
+            .count();
+        if batch == 0 {
+            progress(Applying::Started(i));
+            let took = db
+                .apply(migrations[i], settings)
+                .await
+                .map_err(|e| (i, e))?;
+            progress(Applying::Applied(i, took));
+            i += 1;
+            continue;
+        }
+        let offset = |p: Applying| match p {
+            Applying::Started(k) => Applying::Started(i + k),
+            Applying::Applied(k, took) => Applying::Applied(i + k, took),
+        };
+        db.apply_batch(&migrations[i..i + batch], settings, stop, &mut |p| {
+            progress(offset(p))
+        })
+        .await
+        .map_err(|(k, e)| (i + k, e))?;
+        i += batch;
+    }
+    Ok(())
+}
+
 /// Takes the run lock, waiting up to `wait`; `on_wait` is told who holds it the first
 /// time it is found taken. Past `wait`, the run is refused naming the holder.
 pub async fn lock(
@@ -163,27 +206,18 @@ pub trait Database: Send {
         settings: &ApplySettings,
     ) -> Result<Duration, StepError>;
 
-    /// Applies `migrations` in order until one fails (its index comes with the error), each
-    /// with its tracking row in its own transaction. Once `stop` is requested nothing new
-    /// starts. This default goes one migration at a time; an implementation may send
-    /// several ahead as long as a failure or a stop keeps every later one from running.
-    async fn apply_all(
+    /// Applies consecutive transactional migrations in order until one fails (its index
+    /// in `batch` comes with the error), each with its tracking row in its own
+    /// transaction, saying through `progress` when each starts and commits. They may be
+    /// sent ahead together, as long as a failure keeps every later one from running and,
+    /// once `stop` is requested, nothing new starts.
+    async fn apply_batch(
         &mut self,
-        migrations: &[&Migration],
+        batch: &[&Migration],
         settings: &ApplySettings,
         stop: &crate::runner::Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
-    ) -> Result<(), (usize, StepError)> {
-        for (i, migration) in migrations.iter().enumerate() {
-            if let Some(reason) = stop.reason() {
-                return Err((i, StepError::Stopped(reason)));
-            }
-            progress(Applying::Started(i));
-            let took = self.apply(migration, settings).await.map_err(|e| (i, e))?;
-            progress(Applying::Applied(i, took));
-        }
-        Ok(())
-    }
+    ) -> Result<(), (usize, StepError)>;
 
     /// Runs the down sections and deletes the version, atomically when transactional.
     async fn revert(

@@ -657,44 +657,14 @@ impl Database for NativeDatabase {
         }
     }
 
-    async fn apply_all(
+    async fn apply_batch(
         &mut self,
-        migrations: &[&Migration],
+        batch: &[&Migration],
         settings: &ApplySettings,
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        let mut i = 0;
-        while i < migrations.len() {
-            if let Some(reason) = stop.reason() {
-                return Err((i, StepError::Stopped(reason)));
-            }
-            let batch = migrations[i..]
-                .iter()
-                .take_while(|m| m.up_transactional())
-                .count();
-            if batch == 0 {
-                progress(Applying::Started(i));
-                let took = self
-                    .run_outside_transaction(migrations[i], Direction::Up, settings)
-                    .await
-                    .map_err(|e| (i, e))?;
-                progress(Applying::Applied(i, took));
-                i += 1;
-                continue;
-            }
-            let offset = |p: Applying| match p {
-                Applying::Started(k) => Applying::Started(i + k),
-                Applying::Applied(k, took) => Applying::Applied(i + k, took),
-            };
-            self.pipeline_up(&migrations[i..i + batch], settings, stop, &mut |p| {
-                progress(offset(p))
-            })
-            .await
-            .map_err(|(k, e)| (i + k, e))?;
-            i += batch;
-        }
-        Ok(())
+        self.pipeline_up(batch, settings, stop, progress).await
     }
 
     async fn rehearse(

@@ -163,6 +163,7 @@ impl PsqlDatabase {
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
         let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        progress(Applying::Started(0));
         let mut script = String::new();
         let mut steps: Vec<(String, BatchStep<'_>)> = Vec::new();
         for (k, &migration) in batch.iter().enumerate() {
@@ -487,45 +488,14 @@ async fn take_stop_lock(
 
 #[async_trait]
 impl Database for PsqlDatabase {
-    async fn apply_all(
+    async fn apply_batch(
         &mut self,
-        migrations: &[&Migration],
+        batch: &[&Migration],
         settings: &ApplySettings,
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        let mut i = 0;
-        while i < migrations.len() {
-            if let Some(reason) = stop.reason() {
-                return Err((i, StepError::Stopped(reason)));
-            }
-            let batch = migrations[i..]
-                .iter()
-                .take_while(|m| m.up_transactional())
-                .count();
-            if batch == 0 {
-                progress(Applying::Started(i));
-                let took = self
-                    .run(migrations[i], Direction::Up, settings, false)
-                    .await
-                    .map_err(|e| (i, e))?;
-                progress(Applying::Applied(i, took));
-                i += 1;
-                continue;
-            }
-            progress(Applying::Started(i));
-            let offset = |p: Applying| match p {
-                Applying::Started(k) => Applying::Started(i + k),
-                Applying::Applied(k, took) => Applying::Applied(i + k, took),
-            };
-            self.batch_up(&migrations[i..i + batch], settings, stop, &mut |p| {
-                progress(offset(p))
-            })
-            .await
-            .map_err(|(k, e)| (i + k, e))?;
-            i += batch;
-        }
-        Ok(())
+        self.batch_up(batch, settings, stop, progress).await
     }
 
     fn target(&self) -> &str {
