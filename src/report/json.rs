@@ -311,3 +311,49 @@ pub(super) fn print_event(id: &str, event: &Event<'_>) {
     e["target"] = json!(id);
     print(&e);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::plan::StatusRow;
+
+    fn target(rows: &[(&str, State)]) -> Finished<Output> {
+        Finished {
+            took: Duration::from_millis(3),
+            result: TargetResult::Done(Output::Status(
+                rows.iter()
+                    .map(|(v, state)| StatusRow {
+                        version: v.to_string(),
+                        file: Some(format!("{v}_x.sql")),
+                        checksum: None,
+                        state: state.clone(),
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    #[test]
+    fn status_names_the_versions_targets_disagree_on() {
+        let ids = vec![
+            "a/app".to_string(),
+            "a/billing".to_string(),
+            "b/app".to_string(),
+        ];
+        let ends = vec![
+            target(&[("1", State::Applied), ("2", State::Applied)]),
+            // Another migrations folder: versions 1 and 2 are none of its business.
+            target(&[("9", State::Applied)]),
+            target(&[("1", State::Applied), ("2", State::Pending)]),
+        ];
+        let doc = status(Verb::Status, &ids, &ends, ExitCode::Ok);
+        assert_eq!(doc["schema"], SCHEMA_VERSION);
+        assert_eq!(doc["command"], "status");
+        assert_eq!(doc["disagreeing_versions"], json!(["2"]));
+        assert_eq!(doc["targets"][2]["migrations"][1]["state"], "pending");
+        assert_eq!(doc["targets"][1]["host"], "a");
+        assert_eq!(doc["targets"][1]["database"], "billing");
+    }
+}
