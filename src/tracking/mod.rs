@@ -86,7 +86,7 @@ pub enum StepError {
     Stopped(crate::runner::StopReason),
 }
 
-/// Progress through `Database::apply_all`: migration `i` of the list started, or committed.
+/// Progress through `apply_all`: migration `i` of the list started, or committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applying {
     Started(usize),
@@ -121,7 +121,7 @@ pub async fn apply_all(
         if batch == 0 {
             progress(Applying::Started(i));
             let took = db
-                .apply(migrations[i], settings)
+                .apply_outside_transaction(migrations[i], settings)
                 .await
                 .map_err(|e| (i, e))?;
             progress(Applying::Applied(i, took));
@@ -198,9 +198,10 @@ pub trait Database: Send {
 
     async fn unlock(&mut self) -> Result<(), Error>;
 
-    /// Runs the up sections and records the version, atomically when transactional.
-    /// Returns how long the SQL took.
-    async fn apply(
+    /// Runs the up sections of a `transaction:false` migration statement by statement,
+    /// then records the version (transactional ones go through `apply_batch`). Returns
+    /// how long the SQL took.
+    async fn apply_outside_transaction(
         &mut self,
         migration: &Migration,
         settings: &ApplySettings,

@@ -629,18 +629,13 @@ impl Database for NativeDatabase {
         Ok(())
     }
 
-    async fn apply(
+    async fn apply_outside_transaction(
         &mut self,
         migration: &Migration,
         settings: &ApplySettings,
     ) -> Result<Duration, StepError> {
-        if migration.up_transactional() {
-            self.run_transactional(migration, Direction::Up, settings)
-                .await
-        } else {
-            self.run_outside_transaction(migration, Direction::Up, settings)
-                .await
-        }
+        self.run_outside_transaction(migration, Direction::Up, settings)
+            .await
     }
 
     async fn revert(

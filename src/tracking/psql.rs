@@ -587,14 +587,12 @@ impl Database for PsqlDatabase {
         .map(|_| ())
     }
 
-    async fn apply(
+    async fn apply_outside_transaction(
         &mut self,
         migration: &Migration,
         settings: &ApplySettings,
     ) -> Result<Duration, StepError> {
-        let transactional = migration.up_transactional();
-        self.run(migration, Direction::Up, settings, transactional)
-            .await
+        self.run(migration, Direction::Up, settings, false).await
     }
 
     async fn revert(
