@@ -217,6 +217,10 @@ pub enum Error {
         files: Vec<String>,
     },
 
+    /// The command would do something unsafe here; `reason` says what and what to do.
+    #[error("{target}: {reason}")]
+    Refused { target: String, reason: String },
+
     #[error("{target}: {}", stopped(*.reason, .next.as_deref()))]
     Stopped {
         target: String,
@@ -256,9 +260,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Parse(_) => ExitCode::BadInput,
-            Error::Changed { .. } | Error::OutOfOrder { .. } | Error::LockBusy { .. } => {
-                ExitCode::Refused
-            }
+            Error::Changed { .. }
+            | Error::OutOfOrder { .. }
+            | Error::LockBusy { .. }
+            | Error::Refused { .. } => ExitCode::Refused,
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
             Error::Shared(e) => e.exit_code(),
             Error::Stopped {

@@ -20,6 +20,9 @@ pub enum State {
     },
     /// In the database, with no file in the migrations folder.
     NoFile,
+    /// Not applied, and older than the baseline that stands for this database's schema
+    /// (applied here, or about to run on an empty database): history, never run.
+    BelowBaseline,
 }
 
 #[derive(Debug, Clone)]
@@ -32,7 +35,7 @@ pub struct Entry<'a> {
 
 impl Entry<'_> {
     pub fn is_applied(&self) -> bool {
-        self.state != State::Pending
+        !matches!(self.state, State::Pending | State::BelowBaseline)
     }
 
     /// The file name, or the bare version for rows with no file.
@@ -54,7 +57,7 @@ pub struct StatusRow {
 
 impl StatusRow {
     pub fn is_applied(&self) -> bool {
-        self.state != State::Pending
+        !matches!(self.state, State::Pending | State::BelowBaseline)
     }
 
     /// The file name, or the bare version for rows with no file.
@@ -74,15 +77,31 @@ impl From<&Entry<'_>> for StatusRow {
     }
 }
 
+/// The baseline that stands for the database's schema: the newest applied baseline file;
+/// on a database with nothing applied, the newest baseline file (it will run first).
+pub fn baseline<'a>(files: &'a [Migration], applied: &[AppliedRow]) -> Option<&'a Migration> {
+    let baselines = files.iter().filter(|f| f.baseline);
+    if applied.is_empty() {
+        return baselines.max_by(|a, b| a.version.cmp(&b.version));
+    }
+    baselines
+        .filter(|f| applied.iter().any(|r| r.version == f.version))
+        .max_by(|a, b| a.version.cmp(&b.version))
+}
+
 /// Every version, files in file-name order, then versions found only in the database.
 pub fn status<'a>(files: &'a [Migration], applied: &'a [AppliedRow]) -> Vec<Entry<'a>> {
     let rows: BTreeMap<&str, &AppliedRow> =
         applied.iter().map(|r| (r.version.as_str(), r)).collect();
+    let baseline = baseline(files, applied).map(|b| b.version.as_str());
     let mut entries: Vec<Entry<'a>> = files
         .iter()
         .map(|file| {
             let row = rows.get(file.version.as_str()).copied();
             let state = match row {
+                None if baseline.is_some_and(|b| file.version.as_str() < b) => {
+                    State::BelowBaseline
+                }
                 None => State::Pending,
                 Some(r) => match &r.checksum {
                     None => State::Unverified,
@@ -126,6 +145,9 @@ pub struct UpOptions {
 pub enum Refusal {
     Changed(Vec<String>),
     OutOfOrder { newest: String, files: Vec<String> },
+    /// A baseline would run on a database that already has migrations applied (and so,
+    /// most likely, the schema it creates).
+    BaselineNotRegistered { file: String },
 }
 
 /// The pending migrations, in file-name order, or why nothing may run.
@@ -148,6 +170,13 @@ pub fn up<'a>(
         .filter(|e| e.state == State::Pending)
         .filter_map(|e| e.file)
         .collect();
+    if !applied.is_empty() {
+        if let Some(b) = pending.iter().find(|m| m.baseline) {
+            return Err(Refusal::BaselineNotRegistered {
+                file: b.file_name.clone(),
+            });
+        }
+    }
     if options.strict {
         if let Some(newest) = applied.iter().map(|r| r.version.as_str()).max() {
             let older: Vec<String> = pending
@@ -190,6 +219,10 @@ pub fn rollback<'a>(
     if done.is_empty() {
         return Err("anything: no migration is applied".to_string());
     }
+    // Versions below an applied baseline were never run here: they are not to undo.
+    if let Some(b) = baseline(files, applied) {
+        done.retain(|e| e.version.as_str() >= b.version.as_str());
+    }
     let chosen: Vec<&Entry<'_>> = match to {
         RollbackTo::Count(n) => done.into_iter().take(*n).collect(),
         RollbackTo::Version(v) => {
@@ -203,6 +236,12 @@ pub fn rollback<'a>(
                 .collect()
         }
     };
+    if let Some(b) = chosen.iter().find_map(|e| e.file.filter(|f| f.baseline)) {
+        return Err(format!(
+            "{}: it is a baseline, the whole schema as it was, and has no down section to run (roll back to its version to keep it: --to {})",
+            b.file_name, b.version
+        ));
+    }
     chosen
         .into_iter()
         .map(|e| {
@@ -352,6 +391,55 @@ mod tests {
             3
         );
         assert!(rollback(&files, &applied, &RollbackTo::Version("7".into())).is_err());
+    }
+
+    fn baseline_file(name: &str) -> Migration {
+        crate::migration::parse(
+            Path::new(name),
+            format!("-- pgfleet:baseline\n-- migrate:up\nselect '{name}';\n-- migrate:down\n")
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn older_files_are_history_below_a_baseline() {
+        let files = vec![
+            file("1_a.sql"),
+            file("2_b.sql"),
+            baseline_file("3_baseline.sql"),
+            file("4_d.sql"),
+        ];
+        let names = |v: Vec<&Migration>| v.iter().map(|m| m.file_name.clone()).collect::<Vec<_>>();
+        // An empty database: the baseline, then what follows it.
+        assert_eq!(
+            names(up(&files, &[], UpOptions::default()).unwrap()),
+            ["3_baseline.sql", "4_d.sql"]
+        );
+        assert_eq!(status(&files, &[])[0].state, State::BelowBaseline);
+        // Registered with part of the old history: the rest is history too.
+        let applied = vec![row("1", None), row("3", None)];
+        assert_eq!(
+            names(up(&files, &applied, UpOptions::default()).unwrap()),
+            ["4_d.sql"]
+        );
+        assert_eq!(status(&files, &applied)[1].state, State::BelowBaseline);
+        // History but no baseline: running it would collide with the schema.
+        assert_eq!(
+            up(&files, &[row("1", None)], UpOptions::default()),
+            Err(Refusal::BaselineNotRegistered {
+                file: "3_baseline.sql".into()
+            })
+        );
+        // Rolling back stops above the baseline, and the baseline itself is refused.
+        let applied = vec![row("1", None), row("3", None), row("4", None)];
+        assert!(rollback(&files, &applied, &RollbackTo::Version("0".into())).is_err());
+        assert_eq!(
+            names(rollback(&files, &applied, &RollbackTo::Count(1)).unwrap()),
+            ["4_d.sql"]
+        );
+        let e = rollback(&files, &applied, &RollbackTo::Count(2)).unwrap_err();
+        assert!(e.contains("3_baseline.sql: it is a baseline"), "{e}");
     }
 
     #[test]

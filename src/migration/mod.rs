@@ -8,7 +8,7 @@ mod split;
 use std::path::{Path, PathBuf};
 
 pub use checksum::{checksum, normalize};
-pub use parse::{ParseError, ParseErrorKind, parse};
+pub use parse::{BASELINE_MARK, ParseError, ParseErrorKind, parse};
 pub use split::{Statement, split_statements};
 
 /// One migration file, parsed.
@@ -22,6 +22,9 @@ pub struct Migration {
     pub checksum: String,
     pub up: Vec<Section>,
     pub down: Vec<Section>,
+    /// Written by `pgfleet baseline` (a `-- pgfleet:baseline` line before `-- migrate:up`):
+    /// the whole schema as it was, which makes older files history rather than pending.
+    pub baseline: bool,
 }
 
 impl Migration {

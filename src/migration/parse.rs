@@ -63,6 +63,9 @@ pub enum ParseErrorKind {
     DuplicateVersion { version: String, other: String },
 }
 
+/// The line that marks a file written by `pgfleet baseline` (dbmate reads it as a comment).
+pub const BASELINE_MARK: &str = "-- pgfleet:baseline";
+
 const KNOWN_OPTIONS: [&str; 3] = ["transaction", "lock_timeout", "statement_timeout"];
 
 /// Parses one migration file from its raw bytes.
@@ -91,6 +94,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
     // (direction, options, first line index, byte offset of the marker)
     let mut current: Option<(Direction, SectionOptions, usize, usize)> = None;
     let mut offset = 0;
+    let mut baseline = false;
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let line_no = index + 1;
         if let Some((direction, options_text)) = marker(line) {
@@ -104,6 +108,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
             current = Some((direction, options, line_no, offset));
         } else if current.is_none() {
             let t = line.trim();
+            baseline |= t == BASELINE_MARK;
             if !t.is_empty() && !t.starts_with("--") {
                 return Err(ParseError::new(
                     path,
@@ -146,6 +151,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         path: path.to_path_buf(),
         up,
         down,
+        baseline,
     })
 }
 

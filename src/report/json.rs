@@ -128,6 +128,7 @@ fn state(s: &State) -> &'static str {
         State::Unverified => "unverified",
         State::Changed { .. } => "changed",
         State::NoFile => "no_file",
+        State::BelowBaseline => "below_baseline",
     }
 }
 

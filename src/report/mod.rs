@@ -429,17 +429,22 @@ impl Report {
                 State::Unverified => "  (unverified: applied without a checksum)",
                 State::Changed { .. } => "  (changed since applied)",
                 State::NoFile => "  (applied in the database, no file)",
+                State::BelowBaseline => "  (below the baseline: history, not run here)",
             };
             self.out(&format!("{mark} {}{note}", e.name()));
         }
         let count = |f: &dyn Fn(&State) -> bool| rows.iter().filter(|e| f(&e.state)).count();
         self.out("");
-        self.out(&format!("Applied: {}", count(&|s| *s != State::Pending)));
+        self.out(&format!(
+            "Applied: {}",
+            count(&|s| !matches!(s, State::Pending | State::BelowBaseline))
+        ));
         self.out(&format!("Pending: {}", count(&|s| *s == State::Pending)));
         for (label, n) in [
             ("Changed", count(&|s| matches!(s, State::Changed { .. }))),
             ("Unverified", count(&|s| *s == State::Unverified)),
             ("No file", count(&|s| *s == State::NoFile)),
+            ("Below the baseline", count(&|s| *s == State::BelowBaseline)),
         ] {
             if n > 0 {
                 self.out(&format!("{label}: {n}"));

@@ -198,6 +198,7 @@ fn cell(state: &State) -> &'static str {
         State::Pending => ".",
         State::Changed { .. } => "!",
         State::NoFile => "?",
+        State::BelowBaseline => "b",
     }
 }
 
@@ -281,10 +282,14 @@ pub(super) fn status_matrix(
             TargetResult::Done(Output::Status(list)) => {
                 let n = |f: &dyn Fn(&State) -> bool| list.iter().filter(|r| f(&r.state)).count();
                 let mut parts = vec![
-                    format!("{} applied", n(&|s| *s != State::Pending)),
+                    format!(
+                        "{} applied",
+                        n(&|s| !matches!(s, State::Pending | State::BelowBaseline))
+                    ),
                     format!("{} pending", n(&|s| *s == State::Pending)),
                 ];
                 for (label, k) in [
+                    ("below the baseline", n(&|s| *s == State::BelowBaseline)),
                     ("changed", n(&|s| matches!(s, State::Changed { .. }))),
                     ("unverified", n(&|s| *s == State::Unverified)),
                     ("without a file", n(&|s| *s == State::NoFile)),
@@ -307,7 +312,7 @@ pub(super) fn status_matrix(
     }
     lines.push(String::new());
     lines.push(
-        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  - unreachable  (blank: not among the target's migrations)"
+        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  b below the baseline (history)  - unreachable  (blank: not among the target's migrations)"
             .to_string(),
     );
     lines.push(match disagree {
@@ -335,7 +340,7 @@ pub(super) fn verify_lines(rows: &[StatusRow]) -> Vec<String> {
             ),
             State::NoFile => format!("no file:    {} (applied in the database)", e.version),
             State::Unverified => format!("unverified: {} (no checksum recorded)", e.name()),
-            State::Applied | State::Pending => continue,
+            State::Applied | State::Pending | State::BelowBaseline => continue,
         };
         lines.push(line);
     }

@@ -153,6 +153,12 @@ fn refusal(target: &str, r: Refusal) -> Error {
             newest,
             files,
         },
+        Refusal::BaselineNotRegistered { file } => Error::Refused {
+            target,
+            reason: format!(
+                "{file} is a baseline (the whole schema) and is not registered here, but this database already has migrations applied: running it would collide with the schema it has. Register it where the schema matches with `pgfleet baseline --apply-to <targets>`"
+            ),
+        },
     }
 }
 
