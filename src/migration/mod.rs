@@ -223,19 +223,54 @@ pub fn create_new(
     name: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> std::io::Result<PathBuf> {
+    write_new(dir, name, now, "-- migrate:up\n\n\n-- migrate:down\n\n")
+}
+
+/// The text of a baseline migration: the live schema as its up section, and a down
+/// section that only says why there is nothing to run.
+pub fn baseline_text(source: &str, taken: &str, schema: &str) -> String {
+    format!(
+        "-- Baseline: the schema of {source} as it was on {taken}, taken by `pgfleet baseline`.\n\
+         -- Databases that already have this schema are registered, not migrated; a new,\n\
+         -- empty database gets it from `pgfleet up`, and files older than it are history.\n\
+         {BASELINE_MARK}\n\
+         -- migrate:up\n\
+         {schema}\n\
+         -- migrate:down\n\
+         -- A baseline cannot be reversed: it stands for the whole schema as it was, and\n\
+         -- pgfleet refuses to roll it back.\n"
+    )
+}
+
+/// Writes a new migration file `<now>_<name>.sql` with `text`; fails if it exists.
+pub fn write_new(
+    dir: &Path,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    text: &str,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}_{}.sql", now.format("%Y%m%d%H%M%S"), name));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)?;
-    std::io::Write::write_all(&mut file, b"-- migrate:up\n\n\n-- migrate:down\n\n")?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
     Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_baseline_file_parses_as_a_baseline() {
+        let text = baseline_text("alpha/app", "2026-11-24", "CREATE TABLE public.t (id int);\n");
+        let m = parse(Path::new("20261124000000_baseline.sql"), text.as_bytes()).unwrap();
+        assert!(m.baseline);
+        assert_eq!(m.up[0].sql.matches("CREATE TABLE").count(), 1);
+        assert!(m.down.iter().all(Section::is_empty));
+    }
 
     #[test]
     fn versions_follow_dbmates_pattern() {

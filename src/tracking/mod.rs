@@ -7,6 +7,7 @@
 //! keep (checksum, timings, who). A version counts as applied when it is in dbmate's table;
 //! a row of ours without one is stale (dbmate rolled it back) and ignored.
 
+pub mod adopt;
 mod dump;
 pub mod native;
 pub mod psql;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use dump::{DUMP_ARGS, dbmate_schema_dump};
+pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump};
 pub use native::NativeDatabase;
 
 use crate::error::{Error, MigrationFailure, SqlError};
@@ -39,6 +40,8 @@ pub struct AppliedRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub schema: String,
+    /// dbmate's table, unquoted (`schema_migrations`); ours is `<table>_pgfleet`.
+    pub table: String,
     /// Quoted `schema.schema_migrations`.
     pub migrations: String,
     /// Quoted `schema.schema_migrations_pgfleet`.
@@ -62,6 +65,16 @@ pub struct LockHolder {
     pub user: String,
     pub client: String,
     pub since: String,
+}
+
+impl Tables {
+    /// Both tables as unquoted (schema, name) pairs: what schema comparisons leave out.
+    pub fn names(&self) -> [(String, String); 2] {
+        [
+            (self.schema.clone(), self.table.clone()),
+            (self.schema.clone(), format!("{}_pgfleet", self.table)),
+        ]
+    }
 }
 
 impl std::fmt::Display for LockHolder {
@@ -240,6 +253,22 @@ pub trait Database: Send {
 
     /// Runs `pg_dump` with `args` (and the connection's own) against this database.
     async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error>;
+
+    /// Runs SQL outside any transaction of ours and returns the rows it yields as text
+    /// (NULL as None); `context` says what failed, for the error.
+    async fn query_text(&mut self, sql: &str, context: &str) -> Result<Rows, Error>;
+
+    /// Another database on the same server, reached the same way, created if missing
+    /// (the scratch database `drift` and `baseline` build expected schemas in).
+    async fn sibling(&mut self, dbname: &str) -> Result<Box<dyn Database>, Error>;
+}
+
+/// Rows of text, as `query_text` returns them.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// The first column of the first row, if any.
+pub fn first_value(rows: Rows) -> Option<String> {
+    rows.into_iter().next()?.into_iter().next()?
 }
 
 pub(crate) fn sections(migration: &Migration, direction: Direction) -> &[Section] {

@@ -535,6 +535,7 @@ async fn resolve_tables(
     let (s, t, p): (String, String, String) = (row.get(0), row.get(1), row.get(2));
     Ok(Tables {
         schema,
+        table,
         migrations: format!("{s}.{t}"),
         pgfleet: format!("{s}.{p}"),
     })
@@ -686,5 +687,31 @@ impl Database for NativeDatabase {
 
     async fn pg_dump(&mut self, args: &[&str]) -> Result<String, Error> {
         self.endpoint.pg_dump(args).await
+    }
+
+    async fn query_text(&mut self, sql: &str, context: &str) -> Result<super::Rows, Error> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(self.db_error(context))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn sibling(&mut self, dbname: &str) -> Result<Box<dyn Database>, Error> {
+        let endpoint = self.endpoint.with_dbname(dbname);
+        Ok(Box::new(
+            NativeDatabase::connect(endpoint, None, Missing::Create, &mut |_| {}).await?,
+        ))
     }
 }

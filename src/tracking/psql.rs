@@ -101,6 +101,7 @@ impl PsqlDatabase {
         let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
         let tables = Tables {
             schema: field(0),
+            table: table.clone(),
             migrations: format!("{}.{}", field(1), field(2)),
             pgfleet: format!("{}.{}", field(1), field(3)),
         };
@@ -636,5 +637,25 @@ impl Database for PsqlDatabase {
             &self.target,
         )
         .await
+    }
+
+    async fn query_text(&mut self, sql: &str, context: &str) -> Result<super::Rows, Error> {
+        self.query(sql, context).await
+    }
+
+    async fn sibling(&mut self, dbname: &str) -> Result<Box<dyn Database>, Error> {
+        Ok(Box::new(
+            PsqlDatabase::connect(
+                self.docker.clone(),
+                &self.container,
+                &self.user,
+                dbname,
+                format!("{} [{dbname}]", self.target),
+                None,
+                Missing::Create,
+                &mut |_| {},
+            )
+            .await?,
+        ))
     }
 }

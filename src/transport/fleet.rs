@@ -298,6 +298,7 @@ impl Access {
 
 /// A database in a container, reached with the native protocol: over a direct-tcpip
 /// channel of the host's SSH connection, or straight to the bridge address for `local`.
+#[derive(Clone)]
 pub struct TunnelEndpoint {
     id: String,
     session: Option<SshSession>,
@@ -359,6 +360,14 @@ impl Endpoint for TunnelEndpoint {
                 Ok(client)
             }
         }
+    }
+
+    fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint> {
+        Box::new(TunnelEndpoint {
+            id: format!("{} [{dbname}]", self.id),
+            dbname: dbname.to_string(),
+            ..self.clone()
+        })
     }
 
     /// pg_dump inside the container, so its version is the server's; the container's

@@ -26,4 +26,6 @@ pub trait Endpoint: Send + Sync {
     async fn connect(&self, dbname: &str) -> Result<Client, SqlError>;
     /// Runs pg_dump with `args` against this database and returns what it wrote.
     async fn pg_dump(&self, args: &[&str]) -> Result<String, Error>;
+    /// Another database on the same server, reached the same way (a scratch database).
+    fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint>;
 }

@@ -210,6 +210,10 @@ impl Endpoint for DbUrl {
         self.with_dbname(dbname).open().await
     }
 
+    fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint> {
+        Box::new(DbUrl::with_dbname(self, dbname))
+    }
+
     /// The local pg_dump, with the password in its environment.
     async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
         let (conn_args, env) = self.libpq_args();

@@ -1,0 +1,158 @@
+//! What adopting an existing database asks of the tracking tables: recording a version
+//! without running it (a baseline, or a drafted migration whose changes are already
+//! there), keeping a hand-made history table as history, and scratch databases.
+
+use super::sql::literal;
+use super::{Database, first_value};
+use crate::error::Error;
+use crate::migration::Migration;
+
+/// How a kept history table's comment starts; schema comparisons and baselines leave
+/// such tables out (they are history, not schema).
+pub const LEGACY_COMMENT: &str = "pgfleet: legacy migration history";
+
+/// `"name"`, quotes doubled: an identifier as written, whatever its case.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Records `migration` as applied without running it, both rows in one statement (so
+/// both or neither). The pgfleet row says it was registered: no duration.
+pub async fn register(
+    db: &mut dyn Database,
+    migration: &Migration,
+    applied_by: &str,
+) -> Result<(), Error> {
+    db.ensure_tables().await?;
+    let t = db.tables().clone();
+    let version = literal(&migration.version);
+    let sql = format!(
+        "with dbmate as (insert into {m} (version) values ({version}) on conflict do nothing)
+         insert into {p} (version, checksum, file_name, applied_at, duration_ms, applied_by, pgfleet_version)
+         values ({version}, {checksum}, {file}, clock_timestamp(), null, {by}, {ours})
+         on conflict (version) do update set checksum = excluded.checksum,
+            file_name = excluded.file_name, applied_at = excluded.applied_at,
+            duration_ms = null, applied_by = excluded.applied_by,
+            pgfleet_version = excluded.pgfleet_version",
+        m = t.migrations,
+        p = t.pgfleet,
+        checksum = literal(&migration.checksum),
+        file = literal(&migration.file_name),
+        by = literal(&format!("{applied_by} (registered, not run)")),
+        ours = literal(env!("CARGO_PKG_VERSION")),
+    );
+    db.query_text(&sql, "cannot register the migration").await?;
+    Ok(())
+}
+
+/// The columns of the migrations table when it exists but is not dbmate's (no `version`
+/// column): a hand-made history table from before.
+pub async fn hand_made_columns(db: &mut dyn Database) -> Result<Option<String>, Error> {
+    let table = literal(&db.tables().migrations);
+    let sql = format!(
+        "select string_agg(attname, ', ' order by attnum), bool_or(attname = 'version')
+           from pg_attribute where attrelid = to_regclass({table}) and attnum > 0 and not attisdropped"
+    );
+    let rows = db.query_text(&sql, "cannot read the migrations table").await?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let columns = row.first().cloned().flatten();
+    let dbmate = row.get(1).cloned().flatten().as_deref() == Some("t");
+    Ok(columns.filter(|_| !dbmate))
+}
+
+/// Keeps a hand-made history table: the migrations table when it is not dbmate's is
+/// renamed to `legacy` (refused without a name), and a table already called `legacy` is
+/// marked as history. Says what it did, if anything.
+pub async fn keep_legacy(
+    db: &mut dyn Database,
+    legacy: Option<&str>,
+    taken: &str,
+) -> Result<Option<String>, Error> {
+    let tables = db.tables().clone();
+    let hand_made = hand_made_columns(db).await?;
+    let who = db.target().to_string();
+    let refuse = |reason: String| Error::Refused {
+        target: who.clone(),
+        reason,
+    };
+    let Some(name) = legacy else {
+        return match hand_made {
+            Some(columns) => Err(refuse(format!(
+                "{} exists but is not a dbmate migrations table (its columns: {columns}); pass --legacy-table NAME to keep it as history under NAME, and pgfleet's tables take its place",
+                tables.migrations
+            ))),
+            None => Ok(None),
+        };
+    };
+    let target = format!("{}.{}", ident(&tables.schema), ident(name));
+    let exists = first_value(
+        db.query_text(
+            &format!(
+                "select coalesce(obj_description(c, 'pg_class'), '') from to_regclass({t}) c where c is not null",
+                t = literal(&target)
+            ),
+            "cannot look for the legacy table",
+        )
+        .await?,
+    );
+    let comment = format!(
+        "comment on table {target} is {}",
+        literal(&format!(
+            "{LEGACY_COMMENT} (kept by pgfleet baseline on {taken}; not part of the schema)"
+        ))
+    );
+    match (hand_made, exists) {
+        (Some(_), Some(_)) => Err(refuse(format!(
+            "cannot keep {} as {target}: {target} exists already (choose another --legacy-table name)",
+            tables.migrations
+        ))),
+        (Some(columns), None) => {
+            db.query_text(
+                &format!(
+                    "begin; alter table {} rename to {}; {comment}; commit",
+                    tables.migrations,
+                    ident(name)
+                ),
+                "cannot rename the hand-made migrations table",
+            )
+            .await?;
+            Ok(Some(format!(
+                "kept the hand-made {} ({columns}) as {target}",
+                tables.migrations
+            )))
+        }
+        (None, Some(c)) if c.starts_with(LEGACY_COMMENT) => Ok(None),
+        (None, Some(_)) => {
+            db.query_text(&comment, "cannot mark the legacy table")
+                .await?;
+            Ok(Some(format!("marked {target} as legacy history")))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Quoted names of the tables marked as legacy history, for pg_dump to leave out.
+pub async fn legacy_tables(db: &mut dyn Database) -> Result<Vec<String>, Error> {
+    let sql = format!(
+        "select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') like {}",
+        literal(&format!("{LEGACY_COMMENT}%"))
+    );
+    Ok(db
+        .query_text(&sql, "cannot look for legacy tables")
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
+/// Drops a scratch database, ending any session still on it.
+pub async fn drop_database(db: &mut dyn Database, name: &str) -> Result<(), Error> {
+    db.query_text(
+        &format!("drop database if exists {} with (force)", ident(name)),
+        "cannot drop the scratch database",
+    )
+    .await
+    .map(|_| ())
+}
