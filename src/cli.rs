@@ -14,7 +14,9 @@ use crate::migration::{self, Timeout};
 use crate::plan::{self, RollbackTo, State, StatusRow, UpOptions};
 use crate::report::{self, DryRun, Output, Report, Verb};
 use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
+use crate::runner::adopt::{self, BaselineOptions, Shadow};
 use crate::runner::{self, Event, RunSettings, Stop, StopReason};
+use crate::schema;
 use crate::settings;
 use crate::tracking::psql::PsqlDatabase;
 use crate::tracking::{
@@ -197,6 +199,57 @@ pub enum Command {
     },
     /// Write the database schema to --schema-file, as dbmate does
     Dump,
+    /// Take over a database pgfleet does not manage yet: its live schema (pg_dump in the
+    /// container) becomes a baseline migration, registered there without running
+    Baseline {
+        /// The target whose live schema becomes the baseline (host/database); with --url,
+        /// that database
+        #[arg(long, value_name = "TARGET")]
+        from: Option<String>,
+        /// Then register the baseline on these targets (hosts, groups, host/database, as
+        /// --limit) where the live schema matches it, run it on empty databases, and show how
+        /// the others differ; alone, uses the newest baseline file
+        #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+        apply_to: Vec<String>,
+        /// Keep a hand-made migrations table (not dbmate's) as history under this name; a
+        /// table already called NAME is marked as history
+        #[arg(long, value_name = "NAME")]
+        legacy_table: Option<String>,
+        /// Take a baseline despite pgfleet history or pending files; register it where the
+        /// schema differs
+        #[arg(long)]
+        force: bool,
+        /// Build expected schemas in scratch databases on this server rather than on each
+        /// target's
+        #[arg(long, value_name = "URL")]
+        shadow_url: Option<String>,
+    },
+    /// Record a migration as applied without running it, where the live schema already
+    /// has its changes (e.g. a draft of `drift --write-migration`)
+    Register {
+        /// The migration's version (or file name)
+        version: String,
+        /// Register it even where the schema differs
+        #[arg(long)]
+        force: bool,
+        /// Build expected schemas in scratch databases on this server
+        #[arg(long, value_name = "URL")]
+        shadow_url: Option<String>,
+    },
+    /// Compare each live schema with what its applied migrations make (built in a scratch
+    /// database); exit 1 on drift
+    Drift {
+        /// Build expected schemas in scratch databases on this server rather than on each
+        /// target's (where creating databases is not allowed)
+        #[arg(long, value_name = "URL")]
+        shadow_url: Option<String>,
+        /// Compare two live targets with each other instead
+        #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "write_migration")]
+        between: Vec<String>,
+        /// Draft a migration from the tracked schema to the live one (and back), for review
+        #[arg(long)]
+        write_migration: bool,
+    },
     /// Wait until the database server accepts connections
     Wait,
     // --- inventory (src/inventory) ---
@@ -290,6 +343,16 @@ struct Spot<'i> {
     paths: Paths,
 }
 
+impl Spot<'_> {
+    /// A short name for files and headings: host/database, or the URL's database.
+    fn name(&self) -> String {
+        match self.reach {
+            Reach::Url(url) => url.dbname.clone(),
+            Reach::Inventory(_) => self.id.clone(),
+        }
+    }
+}
+
 enum Reach<'i> {
     Url(&'i DbUrl),
     Inventory(&'i inventory::Target),
@@ -307,6 +370,16 @@ struct Context<'a> {
     report: &'a Report,
     settings: &'a RunSettings,
     connections: Option<&'a Connections<'a>>,
+    adoption: Adoption,
+}
+
+/// What `baseline`, `register` and `drift` share between their targets.
+struct Adoption {
+    shadow: Shadow,
+    taken: chrono::DateTime<chrono::Utc>,
+    /// The migration to register: the newest baseline file, the `register` one, or (with
+    /// `--from`) the one the first target writes.
+    migration: std::sync::OnceLock<migration::Migration>,
 }
 
 fn verb(command: &Command) -> Verb {
@@ -317,6 +390,9 @@ fn verb(command: &Command) -> Verb {
         Command::Status { .. } => Verb::Status,
         Command::Verify { record: true } => Verb::RecordChecksums,
         Command::Verify { record: false } => Verb::Verify,
+        Command::Baseline { .. } => Verb::Baseline,
+        Command::Register { .. } => Verb::Register,
+        Command::Drift { .. } => Verb::Drift,
         Command::Dump | Command::New { .. } | Command::Wait | Command::Inventory => Verb::Dump,
     }
 }
@@ -359,7 +435,7 @@ async fn on_targets(
                 schema_file: g.schema_file.clone(),
             },
         }],
-        (None, Some(inv)) => inventory::select(inv, &g.limit)?
+        (None, Some(inv)) => chosen_targets(command, inv, g)?
             .into_iter()
             .map(|target| Spot {
                 id: target.id(),
@@ -391,15 +467,19 @@ async fn on_targets(
     let connections = inv
         .as_ref()
         .map(|inv| Connections::new(inv, g.accept_new_host_keys));
+    let adoption = adoption(command, single, &spots)?;
     let ctx = Context {
         g,
         report,
         settings: &run_settings,
         connections: connections.as_ref(),
+        adoption,
     };
+    let takes_baseline = matches!(command, Command::Baseline { from, .. } if from.is_some() || single);
     let schedule = Schedule {
         parallel: usize::from(g.parallel),
-        canary: g.canary,
+        // The targets that register a new baseline wait for the one that writes it.
+        canary: if takes_baseline { 1 } else { g.canary },
         fail_fast: g.fail_fast,
     };
     let ends = fleet::run(spots.len(), schedule, &stop, |i| {
@@ -421,7 +501,7 @@ async fn on_targets(
                         via: &access.target(),
                     },
                 );
-                on_target(command, access, &spot.paths, ctx, i).await
+                on_target(command, access, spot, ctx, i).await
             }
             .await;
             ctx.report.target_done(i, &result, started.elapsed());
@@ -429,12 +509,28 @@ async fn on_targets(
         }
     })
     .await;
-    let code = exit_code(command, g, &ends, &stop);
+    let between = between(command, &ends);
+    let written = match command {
+        Command::Drift {
+            write_migration: true,
+            ..
+        } => write_drafts(&spots, &ends, ctx.adoption.taken)?,
+        _ => Vec::new(),
+    };
+    let code = match &between {
+        Some(d) if !d.is_empty() && failed(&ends).is_none() => ExitCode::Pending,
+        _ => exit_code(command, g, &ends, &stop),
+    };
     match verb {
         Verb::Status | Verb::Verify | Verb::RecordChecksums => report.statuses(&ends, code),
         Verb::Plan => report.plans(&ends, dry_run_mode(command), code),
         Verb::Dump => report.dumps(&ends, code),
         Verb::Up | Verb::Rollback => report.run_summary(&ends, code),
+        Verb::Baseline | Verb::Register => report.adoptions(&ends, code),
+        Verb::Drift if matches!(command, Command::Drift { between, .. } if !between.is_empty()) => {
+            report.between(&ends, between.as_deref(), code)
+        }
+        Verb::Drift => report.drifts(&ends, code, &written),
     }
     // One database, in text: its error is the run's, printed by `main` as dbmate prints it.
     if single && g.format == OutputFormat::Text {
@@ -477,20 +573,8 @@ fn exit_code(
     if stop.reason() == Some(StopReason::Interrupted) {
         return ExitCode::Interrupted;
     }
-    let failures: Vec<ExitCode> = ends
-        .iter()
-        .filter_map(|e| match &e.result {
-            TargetResult::Done(_) => None,
-            TargetResult::Failed(e) => Some(e.exit_code()),
-            TargetResult::Skipped(_) => Some(ExitCode::Failed),
-        })
-        .collect();
-    if let Some(first) = failures.first() {
-        return if failures.iter().all(|c| c == first) {
-            *first
-        } else {
-            ExitCode::Failed
-        };
+    if let Some(code) = failed(ends) {
+        return code;
     }
     let rows = ends.iter().filter_map(|e| match &e.result {
         TargetResult::Done(Output::Status(rows)) => Some(rows),
@@ -503,6 +587,12 @@ fn exit_code(
         Command::Verify { .. } => rows
             .flatten()
             .any(|r| matches!(r.state, State::Changed { .. } | State::NoFile)),
+        Command::Baseline { .. } | Command::Register { .. } => ends.iter().any(|e| {
+            matches!(&e.result, TargetResult::Done(Output::Adopted(a)) if a.outcome == adopt::Adoption::Differs)
+        }),
+        Command::Drift { .. } => ends.iter().any(|e| {
+            matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
+        }),
         _ => false,
     };
     if flagged {
@@ -510,6 +600,194 @@ fn exit_code(
     } else {
         ExitCode::Ok
     }
+}
+
+/// The failures' exit code: a kind's own when all are of one kind, else 2.
+fn failed(ends: &[Finished<Output>]) -> Option<ExitCode> {
+    let failures: Vec<ExitCode> = ends
+        .iter()
+        .filter_map(|e| match &e.result {
+            TargetResult::Done(_) => None,
+            TargetResult::Failed(e) => Some(e.exit_code()),
+            TargetResult::Skipped(_) => Some(ExitCode::Failed),
+        })
+        .collect();
+    let first = *failures.first()?;
+    Some(if failures.iter().all(|c| *c == first) {
+        first
+    } else {
+        ExitCode::Failed
+    })
+}
+
+/// The inventory targets a command runs on: `--limit`'s, except for `baseline` (its
+/// source first, then `--apply-to`'s) and `drift --between` (the two named).
+fn chosen_targets<'i>(
+    command: &Command,
+    inv: &'i inventory::Inventory,
+    g: &GlobalArgs,
+) -> Result<Vec<&'i inventory::Target>, Error> {
+    let one = |pattern: &str, flag: &str| -> Result<&'i inventory::Target, Error> {
+        let found = inventory::select(inv, &[pattern.to_string()])?;
+        match found.as_slice() {
+            [t] => Ok(*t),
+            _ => Err(Error::Config(format!(
+                "{flag} {pattern} names {} targets; name exactly one as host/database (`pgfleet inventory` lists them)",
+                found.len()
+            ))),
+        }
+    };
+    match command {
+        Command::Baseline { from, apply_to, .. } => {
+            if from.is_none() && apply_to.is_empty() {
+                return Err(Error::Config(
+                    "baseline needs --from host/database (the database whose schema becomes the baseline) and/or --apply-to TARGETS (where to register the newest baseline)".into(),
+                ));
+            }
+            let source = from.as_deref().map(|f| one(f, "--from")).transpose()?;
+            let mut targets: Vec<&inventory::Target> = source.into_iter().collect();
+            if !apply_to.is_empty() {
+                for t in inventory::select(inv, apply_to)? {
+                    if !targets.iter().any(|s| std::ptr::eq(*s, t)) {
+                        targets.push(t);
+                    }
+                }
+            }
+            Ok(targets)
+        }
+        Command::Drift { between, .. } if !between.is_empty() => {
+            Ok(vec![one(&between[0], "--between")?, one(&between[1], "--between")?])
+        }
+        _ => Ok(inventory::select(inv, &g.limit)?),
+    }
+}
+
+/// The shared choices of `baseline`, `register` and `drift`; the migration to register
+/// when it is known before the run.
+fn adoption(command: &Command, single: bool, spots: &[Spot<'_>]) -> Result<Adoption, Error> {
+    let shadow_url = match command {
+        Command::Baseline { shadow_url, .. }
+        | Command::Register { shadow_url, .. }
+        | Command::Drift { shadow_url, .. } => shadow_url.as_deref(),
+        _ => None,
+    };
+    let adoption = Adoption {
+        shadow: match shadow_url {
+            Some(url) => Shadow::Url(Box::new(
+                DbUrl::parse(url).map_err(|e| Error::Config(format!("--shadow-url: {e}")))?,
+            )),
+            None => Shadow::SameServer,
+        },
+        taken: chrono::Utc::now(),
+        migration: std::sync::OnceLock::new(),
+    };
+    let dir = spots.first().map(|s| s.paths.migrations.as_path());
+    match (command, dir) {
+        (Command::Baseline { apply_to, .. }, _) if single && !apply_to.is_empty() => {
+            return Err(Error::Config(
+                "--apply-to needs an inventory: with --url there is only the one database".into(),
+            ));
+        }
+        (Command::Baseline { from: None, .. }, Some(dir)) if !single => {
+            let files = load(dir)?;
+            let newest = files
+                .into_iter()
+                .filter(|m| m.baseline)
+                .max_by(|a, b| a.version.cmp(&b.version))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "no baseline file in {}: take one with `pgfleet baseline --from host/database`",
+                        dir.display()
+                    ))
+                })?;
+            let _ = adoption.migration.set(newest);
+        }
+        (Command::Register { version, .. }, Some(dir)) => {
+            let files = load(dir)?;
+            let found = files
+                .into_iter()
+                .find(|m| m.version == *version || m.file_name == *version)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "no migration {version} in {}: give its version or file name",
+                        dir.display()
+                    ))
+                })?;
+            let _ = adoption.migration.set(found);
+        }
+        _ => {}
+    }
+    Ok(adoption)
+}
+
+/// `drift --between`: how the second live schema differs from the first, once both are read.
+fn between(command: &Command, ends: &[Finished<Output>]) -> Option<Vec<schema::Difference>> {
+    let Command::Drift { between, .. } = command else {
+        return None;
+    };
+    match (between.is_empty(), ends) {
+        (
+            false,
+            [
+                Finished {
+                    result: TargetResult::Done(Output::Snapshot(a)),
+                    ..
+                },
+                Finished {
+                    result: TargetResult::Done(Output::Snapshot(b)),
+                    ..
+                },
+            ],
+        ) => Some(schema::compare(a, b)),
+        _ => None,
+    }
+}
+
+/// `drift --write-migration`: one file per distinct draft (targets that drifted alike
+/// share one), into the first such target's migrations folder.
+fn write_drafts(
+    spots: &[Spot<'_>],
+    ends: &[Finished<Output>],
+    taken: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(PathBuf, Vec<String>)>, Error> {
+    let mut groups: Vec<(&schema::Draft, &Path, Vec<String>)> = Vec::new();
+    for (spot, end) in spots.iter().zip(ends) {
+        let TargetResult::Done(Output::Drift(d)) = &end.result else {
+            continue;
+        };
+        let Some(draft) = &d.draft else { continue };
+        match groups
+            .iter_mut()
+            .find(|(g, _, _)| g.up == draft.up && g.down == draft.down)
+        {
+            Some((_, _, ids)) => ids.push(spot.name()),
+            None => groups.push((draft, &spot.paths.migrations, vec![spot.name()])),
+        }
+    }
+    let mut written = Vec::new();
+    for (k, (draft, dir, ids)) in groups.into_iter().enumerate() {
+        let name: String = format!("drift_{}", ids[0])
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let text = format!(
+            "-- Drafted by `pgfleet drift --write-migration` on {} from the live schema of {}.\n\
+             -- REVIEW IT: up turns the schema the migrations make into the live one, down undoes that.\n\
+             -- migrate:up\n{}\n-- migrate:down\n{}",
+            taken.format("%Y-%m-%d %H:%M:%S UTC"),
+            ids.join(", "),
+            draft.up,
+            draft.down
+        );
+        // One second apart: each draft needs its own version.
+        let at = taken + chrono::Duration::seconds(k as i64);
+        let path = migration::write_new(dir, &name, at, &text).map_err(|error| Error::Io {
+            what: format!("cannot write the drafted migration into {}", dir.display()),
+            error,
+        })?;
+        written.push((path, ids));
+    }
+    Ok(written)
 }
 
 /// How to reach a spot's database: its URL, or through its host's (shared) connection.
@@ -528,10 +806,11 @@ async fn reach(spot: &Spot<'_>, ctx: &Context<'_>) -> Result<Access, Error> {
 async fn on_target(
     command: &Command,
     access: Access,
-    paths: &Paths,
+    spot: &Spot<'_>,
     ctx: &Context<'_>,
     i: usize,
 ) -> Result<Output, Error> {
+    let paths = &spot.paths;
     let (g, report, run_settings) = (ctx.g, ctx.report, ctx.settings);
     let mut emit = |e: Event<'_>| report.event(i, e);
     match command {
@@ -608,6 +887,96 @@ async fn on_target(
             let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
             write_schema(&paths.schema_file, &schema)?;
             Ok(Output::Dump(paths.schema_file.clone()))
+        }
+        Command::Baseline {
+            from,
+            legacy_table,
+            force,
+            ..
+        } => {
+            let files = load(&paths.migrations)?;
+            let options = BaselineOptions {
+                legacy: legacy_table.as_deref(),
+                force: *force,
+                shadow: &ctx.adoption.shadow,
+                taken: ctx.adoption.taken,
+            };
+            let source = i == 0 && (from.is_some() || ctx.connections.is_none());
+            let missing = if source { Missing::Fail } else { Missing::Create };
+            let mut db = connect(access, g, missing, report, i).await?;
+            if source {
+                let id = spot.name();
+                let (adopted, baseline) = adopt::take_baseline(
+                    &mut *db,
+                    &files,
+                    &paths.migrations,
+                    &id,
+                    &options,
+                    run_settings,
+                    &mut emit,
+                )
+                .await?;
+                let _ = ctx.adoption.migration.set(baseline);
+                return Ok(Output::Adopted(adopted));
+            }
+            let baseline = ctx.adoption.migration.get().ok_or_else(|| {
+                Error::Config("no baseline to register: the source did not write one".into())
+            })?;
+            let adopted = adopt::register_where_matching(
+                &mut *db,
+                &files,
+                baseline,
+                &options,
+                run_settings,
+                &mut emit,
+            )
+            .await?;
+            Ok(Output::Adopted(adopted))
+        }
+        Command::Register { force, .. } => {
+            let files = load(&paths.migrations)?;
+            let options = BaselineOptions {
+                legacy: None,
+                force: *force,
+                shadow: &ctx.adoption.shadow,
+                taken: ctx.adoption.taken,
+            };
+            let migration = ctx
+                .adoption
+                .migration
+                .get()
+                .ok_or_else(|| Error::Config("no migration to register".into()))?;
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
+            let adopted = adopt::register_where_matching(
+                &mut *db,
+                &files,
+                migration,
+                &options,
+                run_settings,
+                &mut emit,
+            )
+            .await?;
+            Ok(Output::Adopted(adopted))
+        }
+        Command::Drift { between, .. } if !between.is_empty() => {
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
+            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut *db).await?)))
+        }
+        Command::Drift {
+            write_migration, ..
+        } => {
+            let files = load(&paths.migrations)?;
+            let mut db = connect(access, g, Missing::Fail, report, i).await?;
+            let drift = adopt::drift(
+                &mut *db,
+                &files,
+                &ctx.adoption.shadow,
+                *write_migration,
+                run_settings,
+                &mut emit,
+            )
+            .await?;
+            Ok(Output::Drift(drift))
         }
         Command::New { .. } | Command::Wait | Command::Inventory => Err(Error::Config(
             "this command does not run on databases".into(),

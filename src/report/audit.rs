@@ -156,7 +156,8 @@ impl Audit {
             Event::Connecting
             | Event::Planned { .. }
             | Event::Rehearsing { .. }
-            | Event::NotRehearsable { .. } => {}
+            | Event::NotRehearsable { .. }
+            | Event::Step { .. } => {}
         }
     }
 

@@ -257,6 +257,30 @@ pub(super) fn dumps(ids: &[String], ends: &[Finished<Output>], code: ExitCode) -
     Value::Object(doc)
 }
 
+/// A document whose targets carry the fields `fields` gives for each finished one.
+pub(super) fn with_fields(
+    command: &str,
+    ids: &[String],
+    ends: &[Finished<Output>],
+    code: ExitCode,
+    fields: impl Fn(&str, &Finished<Output>) -> Option<Vec<(String, Value)>>,
+) -> Value {
+    let mut doc = head(command, code);
+    let targets: Vec<Value> = ids
+        .iter()
+        .zip(ends)
+        .map(|(id, end)| {
+            let mut m = target(id, end, false);
+            for (k, v) in fields(id, end).unwrap_or_default() {
+                m.insert(k, v);
+            }
+            Value::Object(m)
+        })
+        .collect();
+    doc.insert("targets".into(), json!(targets));
+    Value::Object(doc)
+}
+
 /// `--format json-lines`: one object per event.
 pub(super) fn print_event(id: &str, event: &Event<'_>) {
     let mut e = match event {
@@ -306,6 +330,7 @@ pub(super) fn print_event(id: &str, event: &Event<'_>) {
         Event::NotRehearsable { migration } => {
             json!({ "event": "not_rehearsable", "file": migration.file_name })
         }
+        Event::Step { what } => json!({ "event": "step", "what": what }),
     };
     e["schema"] = json!(SCHEMA_VERSION);
     e["at"] = json!(timestamp());

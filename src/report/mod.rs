@@ -3,6 +3,7 @@
 //! progress on stderr (`live`), then a summary on stdout (`tables`). `--format json` gives
 //! documents instead (`json`), and `--log-dir` keeps an audit file of each run (`audit`).
 
+mod adopt;
 mod audit;
 mod json;
 mod live;
@@ -52,6 +53,9 @@ pub enum Verb {
     RecordChecksums,
     Plan,
     Dump,
+    Baseline,
+    Register,
+    Drift,
 }
 
 impl Verb {
@@ -64,6 +68,9 @@ impl Verb {
             Verb::RecordChecksums => "verify --record",
             Verb::Plan => "plan",
             Verb::Dump => "dump",
+            Verb::Baseline => "baseline",
+            Verb::Register => "register",
+            Verb::Drift => "drift",
         }
     }
 
@@ -85,6 +92,11 @@ pub enum Output {
     Status(Vec<StatusRow>),
     Plan(Plan),
     Dump(std::path::PathBuf),
+    /// `baseline`, `register`.
+    Adopted(crate::runner::adopt::Adopted),
+    Drift(crate::runner::adopt::Drift),
+    /// `drift --between`: a live schema, compared once both are read.
+    Snapshot(Box<crate::schema::Schema>),
 }
 
 /// What `up --dry-run` shows.
@@ -189,7 +201,10 @@ impl Report {
         {
             live::Mode::Bars
         } else if self.settings.verbose
-            || matches!(verb, Verb::Up | Verb::Rollback | Verb::RecordChecksums)
+            || matches!(
+                verb,
+                Verb::Up | Verb::Rollback | Verb::RecordChecksums | Verb::Baseline | Verb::Register
+            )
         {
             // Logs of commands that change databases say each step; a read-only command's
             // log has its result on stdout and only its errors on stderr.
@@ -416,6 +431,126 @@ impl Report {
                 }
             }
             _ => json::print(&json::dumps(&run.ids, ends, code)),
+        }
+    }
+
+    /// `baseline` and `register`: what was done on each target, and how the ones left
+    /// untouched differ.
+    pub fn adoptions(&self, ends: &[Finished<Output>], code: ExitCode) {
+        let Some(run) = self.run.get() else { return };
+        run.live.end();
+        if let Some(a) = &run.audit {
+            a.run_end(ends, code);
+        }
+        match self.settings.format {
+            Format::Text => {
+                for (id, end) in run.ids.iter().zip(ends) {
+                    if let TargetResult::Done(Output::Adopted(a)) = &end.result {
+                        for line in adopt::adoption_lines(id, a) {
+                            self.out(&line);
+                        }
+                    }
+                }
+                if !run.single {
+                    for line in tables::failed_footer(&run.ids, ends, code) {
+                        self.out(&line);
+                    }
+                }
+            }
+            _ => json::print(&json::with_fields(
+                run.verb.name(),
+                &run.ids,
+                ends,
+                code,
+                adopt::adoption_json,
+            )),
+        }
+    }
+
+    /// `drift`: each target's differences from its migrations, and the drafts written.
+    pub fn drifts(&self, ends: &[Finished<Output>], code: ExitCode, written: &[(std::path::PathBuf, Vec<String>)]) {
+        let Some(run) = self.run.get() else { return };
+        run.live.end();
+        if let Some(a) = &run.audit {
+            a.run_end(ends, code);
+        }
+        match self.settings.format {
+            Format::Text => {
+                for (id, end) in run.ids.iter().zip(ends) {
+                    if let TargetResult::Done(Output::Drift(d)) = &end.result {
+                        for line in adopt::drift_lines(id, &d.differences, &d.notes) {
+                            self.out(&line);
+                        }
+                    }
+                }
+                for line in adopt::written_lines(written) {
+                    self.out(&line);
+                }
+                if !run.single {
+                    let drifted = ends
+                        .iter()
+                        .filter(|e| {
+                            matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
+                        })
+                        .count();
+                    let mut lines = tables::failed_footer(&run.ids, ends, code);
+                    if let Some(last) = lines.last_mut() {
+                        *last = format!("Drift on {drifted} of {last}");
+                    }
+                    for line in lines {
+                        self.out(&line);
+                    }
+                }
+            }
+            _ => {
+                let mut doc = json::with_fields("drift", &run.ids, ends, code, adopt::drift_json);
+                doc["written"] = serde_json::json!(
+                    written
+                        .iter()
+                        .map(|(p, ids)| serde_json::json!({ "file": p.display().to_string(), "targets": ids }))
+                        .collect::<Vec<_>>()
+                );
+                json::print(&doc);
+            }
+        }
+    }
+
+    /// `drift --between a b`: how b differs from a; failures as for any run.
+    pub fn between(
+        &self,
+        ends: &[Finished<Output>],
+        differences: Option<&[crate::schema::Difference]>,
+        code: ExitCode,
+    ) {
+        let Some(run) = self.run.get() else { return };
+        run.live.end();
+        if let Some(a) = &run.audit {
+            a.run_end(ends, code);
+        }
+        let (a, b) = (&run.ids[0], &run.ids[1]);
+        match self.settings.format {
+            Format::Text => match differences {
+                Some(d) => {
+                    for line in adopt::between_lines(a, b, d) {
+                        self.out(&line);
+                    }
+                }
+                None => {
+                    for line in tables::failed_footer(&run.ids, ends, code) {
+                        self.out(&line);
+                    }
+                }
+            },
+            _ => {
+                let mut doc = json::with_fields("drift", &run.ids, ends, code, |_, _| None);
+                doc["between"] = serde_json::json!([a, b]);
+                doc["differences"] = serde_json::json!(differences.map(|d| {
+                    d.iter()
+                        .map(|x| adopt::difference_json(x, a, crate::schema::Expected::Target(b)))
+                        .collect::<Vec<_>>()
+                }));
+                json::print(&doc);
+            }
         }
     }
 
@@ -671,12 +806,14 @@ impl Report {
             Event::Connected { via } if self.settings.verbose => {
                 self.err(&format!("Connected: {via}"))
             }
+            Event::Step { what } if self.settings.verbose => self.err(&format!("{what}…")),
             Event::Connecting
             | Event::Connected { .. }
             | Event::Planned { .. }
             | Event::Rehearsing { .. }
             | Event::Rehearsed { .. }
-            | Event::NotRehearsable { .. } => {}
+            | Event::NotRehearsable { .. }
+            | Event::Step { .. } => {}
         }
     }
 
@@ -777,6 +914,7 @@ impl Report {
                     migration.file_name
                 ),
             ),
+            Event::Step { what } => live.step(target, what),
         }
     }
 }

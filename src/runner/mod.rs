@@ -1,6 +1,7 @@
 //! Runs a plan against one database and emits events; it never prints. `fleet` runs many
 //! targets at once on top of this (one `Database` each).
 
+pub mod adopt;
 pub mod fleet;
 
 use std::time::Duration;
@@ -66,6 +67,10 @@ pub enum Event<'a> {
     /// A `transaction:false` file cannot run inside the rehearsal's transaction.
     NotRehearsable {
         migration: &'a Migration,
+    },
+    /// `baseline` and `drift`: what the target is busy with ("dumping the schema", …).
+    Step {
+        what: &'a str,
     },
 }
 

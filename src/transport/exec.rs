@@ -209,7 +209,7 @@ pub async fn pg_dump_in(
     Ok(stdout)
 }
 
-fn rand_token() -> u64 {
+pub(crate) fn rand_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

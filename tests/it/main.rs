@@ -1,5 +1,6 @@
 //! The single integration test binary: one test module per area, all sharing `harness`.
 
+mod adopt;
 mod concurrency;
 mod dbmate_compat;
 mod engine;

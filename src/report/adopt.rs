@@ -1,0 +1,175 @@
+//! What `baseline` and `drift` print: per target, what was done or found, each schema
+//! difference as a sentence; and their JSON documents.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::Output;
+use crate::runner::adopt::{Adopted, Adoption};
+use crate::runner::fleet::{Finished, TargetResult};
+use crate::schema::{Difference, Expected};
+
+/// Indented sentences, one per difference.
+fn sentences(differences: &[Difference], actual: &str, expected: Expected<'_>) -> Vec<String> {
+    differences
+        .iter()
+        .map(|d| format!("  - {}", d.describe(actual, clone(&expected))))
+        .collect()
+}
+
+fn clone<'a>(e: &Expected<'a>) -> Expected<'a> {
+    match e {
+        Expected::Migrations => Expected::Migrations,
+        Expected::Baseline => Expected::Baseline,
+        Expected::Target(t) => Expected::Target(t),
+    }
+}
+
+fn count(n: usize) -> String {
+    format!("{n} difference{}", if n == 1 { "" } else { "s" })
+}
+
+/// `baseline`: one block per target that finished.
+pub(super) fn adoption_lines(id: &str, a: &Adopted) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(legacy) = &a.legacy {
+        lines.push(format!("{id}: {legacy}"));
+    }
+    let n = a.differences.len();
+    match &a.outcome {
+        Adoption::Written(path) => {
+            lines.push(format!(
+                "{id}: wrote {} and registered it as applied here (not run)",
+                path.display()
+            ));
+            if n > 0 {
+                lines.push(format!(
+                    "{id}: warning: built from scratch, the baseline differs from the live schema in {}:",
+                    count(n)
+                ));
+                lines.extend(sentences(&a.differences, id, Expected::Baseline));
+            }
+        }
+        Adoption::Registered => lines.push(format!(
+            "{id}: the schema matches: registered as applied (not run)"
+        )),
+        Adoption::Executed => lines.push(format!("{id}: empty database: ran the baseline")),
+        Adoption::AlreadyRegistered => lines.push(format!("{id}: already registered")),
+        Adoption::Differs => {
+            lines.push(format!(
+                "{id}: differs in {}; left untouched (make it match, or pass --force to register it anyway):",
+                count(n)
+            ));
+            lines.extend(sentences(&a.differences, id, Expected::Baseline));
+        }
+        Adoption::Forced => {
+            lines.push(format!(
+                "{id}: registered as applied with --force, although it differs in {}:",
+                count(n)
+            ));
+            lines.extend(sentences(&a.differences, id, Expected::Baseline));
+        }
+    }
+    lines
+}
+
+/// `drift`: one block per target that finished.
+pub(super) fn drift_lines(id: &str, differences: &[Difference], notes: &[String]) -> Vec<String> {
+    let mut lines = if differences.is_empty() {
+        vec![format!("{id}: no drift: the schema is what its migrations make")]
+    } else {
+        let mut l = vec![format!(
+            "{id}: {} from what its migrations make:",
+            count(differences.len())
+        )];
+        l.extend(sentences(differences, id, Expected::Migrations));
+        l
+    };
+    lines.extend(notes.iter().map(|n| format!("  note: {n}")));
+    lines
+}
+
+/// `drift --between a b`.
+pub(super) fn between_lines(a: &str, b: &str, differences: &[Difference]) -> Vec<String> {
+    if differences.is_empty() {
+        return vec![format!("{a} and {b} have the same schema")];
+    }
+    let mut lines = vec![format!("{a} and {b}: {}:", count(differences.len()))];
+    lines.extend(sentences(differences, a, Expected::Target(b)));
+    lines
+}
+
+/// A difference as JSON: kind, name, change (and what differs), and the sentence.
+pub(super) fn difference_json(d: &Difference, actual: &str, expected: Expected<'_>) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+    v["message"] = json!(d.describe(actual, expected));
+    v
+}
+
+pub(super) fn adoption_json(id: &str, end: &Finished<Output>) -> Option<Vec<(String, Value)>> {
+    let TargetResult::Done(Output::Adopted(a)) = &end.result else {
+        return None;
+    };
+    let (outcome, file) = match &a.outcome {
+        Adoption::Written(p) => ("written", Some(p.display().to_string())),
+        Adoption::Registered => ("registered", None),
+        Adoption::Executed => ("executed", None),
+        Adoption::AlreadyRegistered => ("already_registered", None),
+        Adoption::Differs => ("differs", None),
+        Adoption::Forced => ("forced", None),
+    };
+    Some(vec![
+        ("outcome".into(), json!(outcome)),
+        ("file".into(), json!(file)),
+        ("legacy".into(), json!(a.legacy)),
+        (
+            "differences".into(),
+            json!(
+                a.differences
+                    .iter()
+                    .map(|d| difference_json(d, id, Expected::Baseline))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+    ])
+}
+
+pub(super) fn drift_json(id: &str, end: &Finished<Output>) -> Option<Vec<(String, Value)>> {
+    let TargetResult::Done(Output::Drift(d)) = &end.result else {
+        return None;
+    };
+    Some(vec![
+        ("drift".into(), json!(!d.differences.is_empty())),
+        (
+            "differences".into(),
+            json!(
+                d.differences
+                    .iter()
+                    .map(|x| difference_json(x, id, Expected::Migrations))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        ("notes".into(), json!(d.notes)),
+    ])
+}
+
+/// Drafted migration files, each with the targets whose drift it holds.
+pub(super) fn written_lines(written: &[(PathBuf, Vec<String>)]) -> Vec<String> {
+    written
+        .iter()
+        .map(|(path, ids)| {
+            format!(
+                "Wrote {} (the drift of {}): review it, then record it where the changes already are with `pgfleet register {} --limit {}`; `pgfleet up` runs it everywhere else",
+                path.display(),
+                ids.join(", "),
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(crate::migration::version_of)
+                    .unwrap_or_default(),
+                ids.join(",")
+            )
+        })
+        .collect()
+}
+

@@ -1,0 +1,391 @@
+//! Adopting existing databases (`baseline`) and catching hand-made changes (`drift`).
+//! Live schemas are read from the catalog (`schema::SNAPSHOT_SQL`); the schema that
+//! migrations should produce is built by running them in a scratch database, created
+//! beside the target (or on `--shadow-url`'s server) and dropped afterwards.
+
+use std::path::{Path, PathBuf};
+
+use super::{Event, RunSettings, locked, step_error};
+use crate::error::Error;
+use crate::migration::{self, Migration};
+use crate::plan::{self, State};
+use crate::schema::{self, Difference, Draft, Schema};
+use crate::tracking::native::Missing;
+use crate::tracking::{self, Applying, Database, NativeDatabase, adopt, first_value};
+use crate::transport::DbUrl;
+
+/// Where scratch databases are made.
+#[derive(Debug, Clone)]
+pub enum Shadow {
+    /// Beside the target, on its server (needs CREATEDB there).
+    SameServer,
+    /// On this server (`--shadow-url`), for targets whose server does not allow it.
+    Url(Box<DbUrl>),
+}
+
+/// The live schema, without the tracking tables (legacy history tables are left out by
+/// the snapshot itself).
+pub async fn snapshot(db: &mut dyn Database) -> Result<Schema, Error> {
+    let rows = db
+        .query_text(schema::SNAPSHOT_SQL, "cannot read the schema from the catalog")
+        .await?;
+    let target = db.target().to_string();
+    let text = first_value(rows).ok_or_else(|| {
+        Error::Command(format!("{target}: the catalog query returned nothing"))
+    })?;
+    let live = Schema::from_json(&text)
+        .map_err(|e| Error::Command(format!("{target}: cannot read the catalog snapshot: {e}")))?;
+    let names = db.tables().names();
+    let tables: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(s, t)| (s.as_str(), t.as_str()))
+        .collect();
+    Ok(live.without_tables(&tables))
+}
+
+/// The schema `migrations` produce on an empty database, built in a scratch database
+/// that is dropped again whatever happens.
+pub async fn expected(
+    db: &mut dyn Database,
+    shadow: &Shadow,
+    migrations: &[&Migration],
+    settings: &RunSettings,
+) -> Result<Schema, Error> {
+    let name = format!("pgfleet_shadow_{:016x}", crate::transport::exec::rand_token());
+    let target = db.target().to_string();
+    let cannot_create = |e: Error| {
+        Error::Command(format!(
+            "{target}: cannot create a scratch database to build the expected schema in ({e}); pass --shadow-url postgres://… naming a server where pgfleet may create databases"
+        ))
+    };
+    let mut scratch: Box<dyn Database> = match shadow {
+        Shadow::SameServer => db.sibling(&name).await.map_err(cannot_create)?,
+        Shadow::Url(url) => Box::new(
+            NativeDatabase::connect(
+                Box::new(url.with_dbname(&name)),
+                None,
+                Missing::Create,
+                &mut |_| {},
+            )
+            .await
+            .map_err(cannot_create)?,
+        ),
+    };
+    let built = async {
+        scratch.ensure_tables().await?;
+        let scratch_target = scratch.target().to_string();
+        tracking::apply_all(
+            &mut *scratch,
+            migrations,
+            &settings.apply,
+            &settings.stop,
+            &mut |_| {},
+        )
+        .await
+        .map_err(|(i, e)| step_error(e, &scratch_target, migrations[i]))?;
+        snapshot(&mut *scratch).await
+    }
+    .await;
+    drop(scratch);
+    let dropped = match shadow {
+        Shadow::SameServer => adopt::drop_database(db, &name).await,
+        Shadow::Url(url) => drop_on(url, &name).await,
+    };
+    let schema = built?;
+    dropped?;
+    Ok(schema)
+}
+
+async fn drop_on(url: &DbUrl, name: &str) -> Result<(), Error> {
+    let client = url.open().await.map_err(|error| Error::Connect {
+        target: url.to_string(),
+        error: Box::new(error),
+    })?;
+    client
+        .batch_execute(&format!(
+            "drop database if exists {} with (force)",
+            adopt::ident(name)
+        ))
+        .await
+        .map_err(|e| Error::Database {
+            target: url.to_string(),
+            context: "cannot drop the scratch database".into(),
+            error: Box::new(e.into()),
+        })
+}
+
+/// What `drift` found on one target.
+#[derive(Debug, Clone)]
+pub struct Drift {
+    pub differences: Vec<Difference>,
+    /// What limits the comparison (applied versions without a file, …).
+    pub notes: Vec<String>,
+    /// With `--write-migration`: SQL from the tracked schema to the live one and back.
+    pub draft: Option<Draft>,
+}
+
+/// `drift`: the live schema against the one its applied migrations produce (from the
+/// newest applied baseline on; older versions are history the baseline stands for).
+pub async fn drift(
+    db: &mut dyn Database,
+    files: &[Migration],
+    shadow: &Shadow,
+    write: bool,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Drift, Error> {
+    let applied = db.applied().await?;
+    let mut notes = Vec::new();
+    let migrations = applied_chain(files, &applied, &mut notes);
+    let what = format!(
+        "building the expected schema from {} migration{}",
+        migrations.len(),
+        if migrations.len() == 1 { "" } else { "s" }
+    );
+    emit(Event::Step { what: &what });
+    let expected = expected(db, shadow, &migrations, settings).await?;
+    emit(Event::Step {
+        what: "reading the live schema",
+    });
+    let live = snapshot(db).await?;
+    let differences = schema::compare(&live, &expected);
+    let draft = (write && !differences.is_empty()).then(|| schema::draft(&live, &expected));
+    Ok(Drift {
+        differences,
+        notes,
+        draft,
+    })
+}
+
+/// The applied migrations that make the schema: from the newest applied baseline on
+/// (older versions are history it stands for), in file order. `notes` says what limits it.
+fn applied_chain<'a>(
+    files: &'a [Migration],
+    applied: &'a [tracking::AppliedRow],
+    notes: &mut Vec<String>,
+) -> Vec<&'a Migration> {
+    let from = if applied.is_empty() {
+        None
+    } else {
+        plan::baseline(files, applied).map(|b| b.version.clone())
+    };
+    plan::status(files, applied)
+        .into_iter()
+        .filter(|e| e.is_applied() && from.as_ref().is_none_or(|b| e.version >= *b))
+        .filter_map(|e| {
+            if e.file.is_none() {
+                notes.push(format!(
+                    "version {} is applied but has no file: the expected schema leaves it out",
+                    e.version
+                ));
+            }
+            if matches!(e.state, State::Changed { .. }) {
+                notes.push(format!(
+                    "{} was edited since it was applied: the expected schema follows the file as it is now",
+                    e.name()
+                ));
+            }
+            e.file
+        })
+        .collect()
+}
+
+/// What `baseline` did on one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// The source: the baseline file was written and registered.
+    Written(PathBuf),
+    /// The live schema matched the baseline's: registered, not run.
+    Registered,
+    /// An empty database: the baseline ran.
+    Executed,
+    AlreadyRegistered,
+    /// The live schema differs from the baseline's: left untouched.
+    Differs,
+    /// Registered with `--force` although the schemas differ.
+    Forced,
+}
+
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub outcome: Adoption,
+    /// What happened to a hand-made history table, if anything.
+    pub legacy: Option<String>,
+    /// For `Differs` and `Forced`: how the live schema differs from the baseline's. For
+    /// `Written`: what the baseline fails to rebuild (nothing, normally).
+    pub differences: Vec<Difference>,
+}
+
+/// The choices `baseline` runs with.
+pub struct BaselineOptions<'a> {
+    pub legacy: Option<&'a str>,
+    pub force: bool,
+    pub shadow: &'a Shadow,
+    /// When the baseline is taken (`2026-11-24 10:00:00 UTC`), for the file and comments.
+    pub taken: chrono::DateTime<chrono::Utc>,
+}
+
+/// `baseline --from`: dumps the live schema into a new baseline file in `dir` and
+/// registers it here without running it. Checks that the file rebuilds the schema.
+pub async fn take_baseline(
+    db: &mut dyn Database,
+    files: &[Migration],
+    dir: &Path,
+    source: &str,
+    options: &BaselineOptions<'_>,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<(Adopted, Migration), Error> {
+    locked(db, settings, emit, async |db, emit| {
+        let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+        let applied = db.applied().await?;
+        let refuse = |reason: String| Error::Refused {
+            target: source.to_string(),
+            reason,
+        };
+        if !options.force {
+            if let Some(newest) = applied.iter().rev().find(|r| r.pgfleet_version.is_some()) {
+                return Err(refuse(format!(
+                    "it already has pgfleet history (newest {}): a baseline is for a database pgfleet does not manage yet. Use `pgfleet drift` to see what changed by hand, or pass --force to take a baseline anyway",
+                    newest.version
+                )));
+            }
+            let pending: Vec<String> = plan::status(files, &applied)
+                .iter()
+                .filter(|e| e.state == State::Pending)
+                .map(|e| format!("    {}", e.name()))
+                .collect();
+            if !pending.is_empty() {
+                return Err(refuse(format!(
+                    "these migration files are not applied here, and once a baseline stands for the schema they would never run:\n{}\napply them first (`pgfleet up`), move them out of the migrations folder, or pass --force",
+                    pending.join("\n")
+                )));
+            }
+        }
+        emit(Event::Step {
+            what: "reading the live schema",
+        });
+        let live = snapshot(db).await?;
+        if live.is_empty() {
+            return Err(refuse(
+                "it has no schema to take a baseline of (no tables, views, functions or types); write migrations and run `pgfleet up` instead".into(),
+            ));
+        }
+        emit(Event::Step {
+            what: "dumping the schema (pg_dump in the container)",
+        });
+        let exclude = adopt::legacy_tables(db).await?;
+        let sql = tracking::baseline_dump(db, &exclude).await?;
+        let text = migration::baseline_text(source, &taken, &sql);
+        let path = migration::write_new(dir, "baseline", options.taken, &text).map_err(
+            |error| Error::Io {
+                what: format!("cannot write the baseline into {}", dir.display()),
+                error,
+            },
+        )?;
+        let baseline = migration::parse(&path, text.as_bytes())?;
+        emit(Event::Step {
+            what: "checking that the baseline rebuilds the schema",
+        });
+        let rebuilt = expected(db, options.shadow, &[&baseline], settings).await?;
+        let differences = schema::compare(&live, &rebuilt);
+        adopt::register(db, &baseline, &settings.apply.applied_by).await?;
+        Ok((
+            Adopted {
+                outcome: Adoption::Written(path),
+                legacy,
+                differences,
+            },
+            baseline,
+        ))
+    })
+    .await
+}
+
+/// `baseline --apply-to` and `register`: records `migration` as applied where the live
+/// schema is what the applied migrations and it make, and leaves the others untouched
+/// (unless `force`). A baseline stands alone (older history is not replayed) and runs
+/// on an empty database.
+pub async fn register_where_matching(
+    db: &mut dyn Database,
+    files: &[Migration],
+    baseline: &Migration,
+    options: &BaselineOptions<'_>,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Adopted, Error> {
+    locked(db, settings, emit, async |db, emit| {
+        let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        // A hand-made history table in pgfleet's place is only moved aside on a database
+        // that is registered or built; one left untouched keeps it.
+        if options.legacy.is_none() {
+            adopt::keep_legacy(db, None, &taken).await?;
+        }
+        let applied = db.applied().await?;
+        if applied.iter().any(|r| r.version == baseline.version) {
+            return Ok(Adopted {
+                outcome: Adoption::AlreadyRegistered,
+                legacy: None,
+                differences: Vec::new(),
+            });
+        }
+        emit(Event::Step {
+            what: "reading the live schema",
+        });
+        let live = snapshot(db).await?;
+        if live.is_empty() && baseline.baseline {
+            let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+            db.ensure_tables().await?;
+            let target = db.target().to_string();
+            let batch = [baseline];
+            let mut progress = |p: Applying| match p {
+                Applying::Started(_) => emit(Event::Applying {
+                    migration: baseline,
+                    index: 1,
+                    total: 1,
+                }),
+                Applying::Applied(_, took) => emit(Event::Applied {
+                    migration: baseline,
+                    took,
+                }),
+            };
+            tracking::apply_all(db, &batch, &settings.apply, &settings.stop, &mut progress)
+                .await
+                .map_err(|(_, e)| step_error(e, &target, baseline))?;
+            return Ok(Adopted {
+                outcome: Adoption::Executed,
+                legacy,
+                differences: Vec::new(),
+            });
+        }
+        let chain = if baseline.baseline {
+            vec![baseline]
+        } else {
+            let mut chain = applied_chain(files, &applied, &mut Vec::new());
+            chain.push(baseline);
+            chain
+        };
+        emit(Event::Step {
+            what: "building the expected schema in a scratch database",
+        });
+        let expected = expected(db, options.shadow, &chain, settings).await?;
+        let differences = schema::compare(&live, &expected);
+        let outcome = match (differences.is_empty(), options.force) {
+            (true, _) => Adoption::Registered,
+            (false, true) => Adoption::Forced,
+            (false, false) => Adoption::Differs,
+        };
+        let mut legacy = None;
+        if outcome != Adoption::Differs {
+            legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+            adopt::register(db, baseline, &settings.apply.applied_by).await?;
+        }
+        Ok(Adopted {
+            outcome,
+            legacy,
+            differences,
+        })
+    })
+    .await
+}
