@@ -464,7 +464,9 @@ impl Difference {
                         Expected::Baseline => "in the baseline".to_owned(),
                         Expected::Target(other) => format!("on {other}"),
                     };
-                    format!("{what}: {aspect} is {a} on {actual}, {e} {other}")
+                    // "values are", "type is".
+                    let verb = if aspect.ends_with('s') { "are" } else { "is" };
+                    format!("{what}: {aspect} {verb} {a} on {actual}, {e} {other}")
                 }
             }
         }

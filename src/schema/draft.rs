@@ -1,6 +1,6 @@
 //! SQL that turns one snapshot into another, for a person to review.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
 use super::diff::pair_up;
@@ -515,23 +515,45 @@ fn views(s: &mut Script, from: &Schema, to: &Schema) {
     let old_views: BTreeMap<_, _> = from.views.iter().map(|v| (key(v), v)).collect();
     let new_views: BTreeMap<_, _> = to.views.iter().map(|v| (key(v), v)).collect();
     // A changed view is dropped and created again (CREATE OR REPLACE only appends
-    // columns, and not for materialized views), its indexes with it.
-    let replaced = |v: &View| {
-        old_views
-            .get(&key(v))
-            .is_some_and(|o| (o.materialized, &o.definition) != (v.materialized, &v.definition))
+    // columns, and not for materialized views), its indexes with it; so are the views
+    // that read it, unchanged or not, as PostgreSQL will not drop it under them.
+    let mut replaced: BTreeSet<(String, String)> = to
+        .views
+        .iter()
+        .filter(|v| {
+            old_views
+                .get(&key(v))
+                .is_some_and(|o| (o.materialized, &o.definition) != (v.materialized, &v.definition))
+        })
+        .map(key)
+        .collect();
+    loop {
+        let before = replaced.len();
+        for old in &from.views {
+            if new_views.contains_key(&key(old))
+                && old.depends_on.iter().any(|d| replaced.contains(d))
+            {
+                replaced.insert(key(old));
+            }
+        }
+        if replaced.len() == before {
+            break;
+        }
+    }
+    let what = |v: &View| {
+        if v.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        }
     };
     for old in dependency_order(&from.views).into_iter().rev() {
-        if !new_views.contains_key(&key(old)) || replaced(new_views[&key(old)]) {
-            let what = if old.materialized {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            };
+        if !new_views.contains_key(&key(old)) || replaced.contains(&key(old)) {
             s.push(
                 Step::DropView,
                 format!(
-                    "DROP {what} IF EXISTS {};",
+                    "DROP {} IF EXISTS {};",
+                    what(old),
                     qualified(&old.schema, &old.name)
                 ),
             );
@@ -539,18 +561,16 @@ fn views(s: &mut Script, from: &Schema, to: &Schema) {
     }
     for new in dependency_order(&to.views) {
         match old_views.get(&key(new)) {
-            Some(old) if !replaced(new) => indexes(s, &new.schema, &new.indexes, &old.indexes),
+            Some(old) if !replaced.contains(&key(new)) => {
+                indexes(s, &new.schema, &new.indexes, &old.indexes)
+            }
             _ => {
-                let what = if new.materialized {
-                    "MATERIALIZED VIEW"
-                } else {
-                    "VIEW"
-                };
                 let query = new.definition.trim().trim_end_matches(';');
                 s.push(
                     Step::CreateView,
                     format!(
-                        "CREATE {what} {} AS\n{query};",
+                        "CREATE {} {} AS\n{query};",
+                        what(new),
                         qualified(&new.schema, &new.name)
                     ),
                 );
