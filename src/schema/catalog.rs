@@ -35,7 +35,8 @@ macro_rules! not_extension_member {
 macro_rules! indexes_of_c {
     () => {
         "coalesce((select jsonb_agg(jsonb_build_object('name', ic.relname, \
-           'definition', pg_get_indexdef(i.indexrelid)) order by ic.relname) \
+           'definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid) \
+           order by ic.relname) \
          from pg_index i join pg_class ic on ic.oid = i.indexrelid \
          where i.indrelid = c.oid and not ic.relispartition \
            and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid \
@@ -267,6 +268,8 @@ pub struct Index {
     pub name: String,
     /// `pg_get_indexdef`: a complete `CREATE INDEX` statement.
     pub definition: String,
+    /// Usable: false after a failed `CREATE INDEX CONCURRENTLY`.
+    pub valid: bool,
 }
 
 /// A trigger on a table.

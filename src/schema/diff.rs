@@ -360,6 +360,8 @@ fn compare_indexes(found: &mut Found, schema: &str, a: &[super::Index], e: &[sup
                 ai.definition.clone(),
                 ei.definition.clone(),
             );
+            let validity = |i: &super::Index| if i.valid { "valid" } else { "invalid" }.to_owned();
+            found.aspect(Kind::Index, &name, "validity", validity(ai), validity(ei));
         } else {
             found.presence(Kind::Index, &name, pair);
         }

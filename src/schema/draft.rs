@@ -254,7 +254,7 @@ fn sequence(s: &mut Script, pair: (Option<&Sequence>, Option<&Sequence>)) {
                 }
                 Some(_) => {}
             }
-            if old.map(|o| &o.owned_by) != Some(&new.owned_by) {
+            if old.map_or(new.owned_by.is_some(), |o| o.owned_by != new.owned_by) {
                 let owner = new.owned_by.as_ref().map_or_else(
                     || "NONE".to_owned(),
                     |o| format!("{}.{}", qualified(&o.schema, &o.table), ident(&o.column)),
@@ -339,7 +339,7 @@ fn create_table(s: &mut Script, t: &Table) {
         add_constraint(s, &name, k);
     }
     for i in &t.indexes {
-        s.push(Step::CreateIndex, format!("{};", i.definition));
+        create_index(s, i);
     }
     for tr in &t.triggers {
         s.push(Step::CreateTrigger, format!("{};", tr.definition));
@@ -497,17 +497,35 @@ fn alter_column(s: &mut Script, table: &str, new: &Column, old: &Column) {
 
 fn indexes(s: &mut Script, schema: &str, new: &[Index], old: &[Index]) {
     for pair in pair_up(new, old, |i| &i.name) {
-        let drop = |name: &str| format!("DROP INDEX IF EXISTS {};", qualified(schema, name));
+        let name = |i: &Index| qualified(schema, &i.name);
+        let drop = |i: &Index| format!("DROP INDEX IF EXISTS {};", name(i));
         match pair {
-            (Some(i), None) => s.push(Step::CreateIndex, format!("{};", i.definition)),
-            (None, Some(o)) => s.push(Step::DropIndex, drop(&o.name)),
+            (Some(i), None) => create_index(s, i),
+            (None, Some(o)) => s.push(Step::DropIndex, drop(o)),
             (Some(i), Some(o)) if i.definition != o.definition => {
-                s.push(Step::DropIndex, drop(&o.name));
-                s.push(Step::CreateIndex, format!("{};", i.definition));
+                s.push(Step::DropIndex, drop(o));
+                create_index(s, i);
             }
+            (Some(i), Some(o)) if i.valid && !o.valid => {
+                s.push(Step::CreateIndex, format!("REINDEX INDEX {};", name(i)));
+            }
+            (Some(i), Some(o)) if !i.valid && o.valid => s.push(
+                Step::CreateIndex,
+                format!(
+                    "-- index {} is invalid there (a failed CREATE INDEX CONCURRENTLY?)",
+                    name(i)
+                ),
+            ),
             _ => {}
         }
     }
+}
+
+fn create_index(s: &mut Script, i: &Index) {
+    // A partitioned table's index prints as `ON ONLY`, which would leave out the
+    // partitions and stay invalid; created plainly, it reaches them.
+    let sql = i.definition.replacen(" ON ONLY ", " ON ", 1);
+    s.push(Step::CreateIndex, format!("{sql};"));
 }
 
 fn views(s: &mut Script, from: &Schema, to: &Schema) {

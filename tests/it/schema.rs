@@ -467,6 +467,13 @@ fn a_draft_turns_one_schema_into_the_other_and_back() {
 
     c.try_query(&sql.down)
         .unwrap_or_else(|e| panic!("down failed: {e}\n{}", sql.down));
+    let partition_indexes = "select count(*) from pg_indexes where tablename = 'events_2024'";
+    assert_eq!(
+        c.scalar(partition_indexes).as_deref(),
+        Some("1"),
+        "{}",
+        sql.down
+    );
     // PostgreSQL cannot remove an enum value: the draft says so instead.
     assert!(
         sql.down.contains("-- enum public.mood: values go from"),
