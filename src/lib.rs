@@ -11,6 +11,7 @@ pub mod migration;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod schema;
 pub mod settings;
 pub mod tracking;
 pub mod transport;

@@ -9,5 +9,6 @@ mod harness;
 mod inventory;
 mod parser;
 mod runs;
+mod schema;
 mod smoke;
 mod ssh;

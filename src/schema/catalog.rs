@@ -1,0 +1,396 @@
+//! The snapshot: one catalog query whose JSON answer deserialises into [`Schema`].
+
+use serde::{Deserialize, Serialize};
+
+/// Conditions shared by the snapshot's subqueries, as macros so that `SNAPSHOT_SQL` stays
+/// one `concat!`-ed literal. `$n` is a `pg_namespace` alias.
+macro_rules! user_schema {
+    ($n:literal) => {
+        concat!(
+            $n,
+            ".nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and ",
+            $n,
+            ".nspname not like 'pg\\_temp\\_%' and ",
+            $n,
+            ".nspname not like 'pg\\_toast\\_temp\\_%'"
+        )
+    };
+}
+
+/// `$oid` is not a member of an extension (those are the extension's business, not ours).
+macro_rules! not_extension_member {
+    ($catalog:literal, $oid:literal) => {
+        concat!(
+            "not exists (select 1 from pg_depend e where e.classid = '",
+            $catalog,
+            "'::regclass and e.objid = ",
+            $oid,
+            " and e.deptype = 'e')"
+        )
+    };
+}
+
+/// Indexes of relation `c`, less those that implement its constraints (listed as
+/// constraints) and partitions of a partitioned index (they follow from their parent).
+macro_rules! indexes_of_c {
+    () => {
+        "coalesce((select jsonb_agg(jsonb_build_object('name', ic.relname, \
+           'definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid) \
+           order by ic.relname) \
+         from pg_index i join pg_class ic on ic.oid = i.indexrelid \
+         where i.indrelid = c.oid and not ic.relispartition \
+           and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid \
+             and k.conrelid = c.oid and k.contype in ('p', 'u', 'x'))), '[]')"
+    };
+}
+
+/// The table comment pgfleet puts on renamed history tables: not schema, skipped.
+macro_rules! legacy {
+    ($oid:literal) => {
+        concat!(
+            "coalesce(obj_description(",
+            $oid,
+            ", 'pg_class'), '') like 'pgfleet: legacy%'"
+        )
+    };
+}
+
+/// One read-only statement whose single row and column is a JSON document describing every
+/// user object of the current database (see [`Schema`]).
+///
+/// It works over the native protocol and through `psql -At -c` alike: one statement, no
+/// parameters, and no raw newline in its answer (built as jsonb, cast to text at the end).
+/// It empties `search_path` for its own transaction (`set_config(..., true)`), so that every
+/// name PostgreSQL prints is schema-qualified the same way whatever the role's search path;
+/// run inside an explicit transaction, that setting lasts until the transaction ends.
+pub const SNAPSHOT_SQL: &str = concat!(
+    "with pinned as materialized (select set_config('search_path', '', true) as path) \
+     select jsonb_build_object(",
+    // Schemas.
+    "'schemas', coalesce((select jsonb_agg(n.nspname order by n.nspname) \
+       from pg_namespace n where ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_namespace", "n.oid"),
+    "), '[]'), ",
+    // Extensions.
+    "'extensions', coalesce((select jsonb_agg(jsonb_build_object('name', x.extname, \
+       'schema', n.nspname, 'version', x.extversion) order by x.extname) \
+       from pg_extension x join pg_namespace n on n.oid = x.extnamespace), '[]'), ",
+    // Tables with their columns, constraints, indexes and triggers.
+    "'tables', coalesce((select jsonb_agg(jsonb_build_object(\
+       'schema', n.nspname, 'name', c.relname, \
+       'partition_key', case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end, \
+       'partition_of', (select jsonb_build_array(pn.nspname, pc.relname) from pg_inherits h \
+          join pg_class pc on pc.oid = h.inhparent join pg_namespace pn on pn.oid = pc.relnamespace \
+          where h.inhrelid = c.oid and c.relispartition), \
+       'partition_bound', case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end, \
+       'columns', coalesce((select jsonb_agg(jsonb_build_object('name', a.attname, \
+          'type', format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull, \
+          'default', case when a.attgenerated = '' then pg_get_expr(d.adbin, d.adrelid) end, \
+          'generated', case when a.attgenerated <> '' then pg_get_expr(d.adbin, d.adrelid) end, \
+          'identity', case a.attidentity when 'a' then 'always' when 'd' then 'by default' end) \
+          order by a.attnum) \
+        from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum \
+        where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]'), \
+       'constraints', coalesce((select jsonb_agg(jsonb_build_object('name', k.conname, \
+          'type', k.contype::text, 'definition', pg_get_constraintdef(k.oid)) order by k.conname) \
+        from pg_constraint k where k.conrelid = c.oid and k.conislocal and k.conparentid = 0), '[]'), \
+       'indexes', ",
+    indexes_of_c!(),
+    ", 'triggers', coalesce((select jsonb_agg(jsonb_build_object('name', t.tgname, \
+          'definition', pg_get_triggerdef(t.oid)) order by t.tgname) \
+        from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal and t.tgparentid = 0), '[]')\
+       ) order by n.nspname, c.relname) \
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+       where c.relkind in ('r', 'p') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_class", "c.oid"),
+    " and not ",
+    legacy!("c.oid"),
+    "), '[]'), ",
+    // Views and materialized views, with the views they read (for the order of creation).
+    "'views', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', c.relname, 'materialized', c.relkind = 'm', \
+       'definition', pg_get_viewdef(c.oid, true), \
+       'depends_on', coalesce((select jsonb_agg(distinct jsonb_build_array(vn.nspname, v.relname)) \
+          from pg_rewrite r join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid \
+          join pg_class v on v.oid = d.refobjid join pg_namespace vn on vn.oid = v.relnamespace \
+          where r.ev_class = c.oid and d.refobjid <> c.oid and v.relkind in ('v', 'm')), '[]'), \
+       'indexes', ",
+    indexes_of_c!(),
+    ") order by n.nspname, c.relname) \
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+       where c.relkind in ('v', 'm') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_class", "c.oid"),
+    "), '[]'), ",
+    // Sequences, less identity ones (part of their column) and those of legacy tables.
+    "'sequences', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', c.relname, 'type', format_type(s.seqtypid, null), 'start', s.seqstart, \
+       'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax, 'cache', s.seqcache, \
+       'cycle', s.seqcycle, \
+       'owned_by', (select jsonb_build_object('schema', tn.nspname, 'table', tc.relname, \
+          'column', a.attname) from pg_depend d join pg_class tc on tc.oid = d.refobjid \
+          join pg_namespace tn on tn.oid = tc.relnamespace \
+          join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid \
+          where d.classid = 'pg_class'::regclass and d.objid = c.oid \
+            and d.refclassid = 'pg_class'::regclass and d.deptype = 'a' and d.refobjsubid > 0 \
+          limit 1)) order by n.nspname, c.relname) \
+       from pg_sequence s join pg_class c on c.oid = s.seqrelid \
+       join pg_namespace n on n.oid = c.relnamespace where ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_class", "c.oid"),
+    " and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass \
+         and d.objid = c.oid and d.refclassid = 'pg_class'::regclass \
+         and (d.deptype = 'i' or (d.deptype = 'a' and ",
+    legacy!("d.refobjid"),
+    ")))), '[]'), ",
+    // Functions and procedures (not aggregates or window functions).
+    "'functions', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', p.proname, 'arguments', pg_get_function_identity_arguments(p.oid), \
+       'procedure', p.prokind = 'p', 'result', pg_get_function_result(p.oid), \
+       'definition', pg_get_functiondef(p.oid)) \
+       order by n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) \
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+       where p.prokind in ('f', 'p') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_proc", "p.oid"),
+    "), '[]'), ",
+    // Enum types.
+    "'enums', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', t.typname, 'values', coalesce((select jsonb_agg(l.enumlabel order by l.enumsortorder) \
+          from pg_enum l where l.enumtypid = t.oid), '[]')) order by n.nspname, t.typname) \
+       from pg_type t join pg_namespace n on n.oid = t.typnamespace \
+       where t.typtype = 'e' and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_type", "t.oid"),
+    "), '[]')",
+    ")::text from pinned"
+);
+
+/// The user objects of one database, as [`SNAPSHOT_SQL`] describes them. Lists are sorted
+/// by name, except columns, which keep the table's order (for readable drafts; [`compare`]
+/// ignores column order).
+///
+/// [`compare`]: super::compare
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    /// Schema names, `public` included.
+    pub schemas: Vec<String>,
+    /// Installed extensions (their member objects are not listed anywhere).
+    pub extensions: Vec<Extension>,
+    /// Tables, partitioned tables and partitions.
+    pub tables: Vec<Table>,
+    /// Views and materialized views.
+    pub views: Vec<View>,
+    /// Sequences, except those behind identity columns.
+    pub sequences: Vec<Sequence>,
+    /// Functions and procedures.
+    pub functions: Vec<Function>,
+    /// Enum types.
+    pub enums: Vec<Enum>,
+}
+
+/// An installed extension.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Extension {
+    /// Extension name.
+    pub name: String,
+    /// Schema its objects live in.
+    pub schema: String,
+    /// Installed version.
+    pub version: String,
+}
+
+/// A table with everything attached to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// `pg_get_partkeydef` of a partitioned table, e.g. `RANGE (created_at)`.
+    pub partition_key: Option<String>,
+    /// Parent (schema, name) of a partition.
+    pub partition_of: Option<(String, String)>,
+    /// Bound of a partition, e.g. `FOR VALUES FROM (1) TO (10)`.
+    pub partition_bound: Option<String>,
+    /// Columns in table order.
+    pub columns: Vec<Column>,
+    /// Table constraints (primary key, unique, check, foreign key, exclusion).
+    pub constraints: Vec<Constraint>,
+    /// Indexes that do not implement a constraint.
+    pub indexes: Vec<Index>,
+    /// User triggers.
+    pub triggers: Vec<Trigger>,
+}
+
+/// A table column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// `format_type` of the column, e.g. `character varying(200)`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// Default expression.
+    pub default: Option<String>,
+    /// Expression of a generated (stored) column.
+    pub generated: Option<String>,
+    /// `always` or `by default` for an identity column.
+    pub identity: Option<String>,
+}
+
+/// A table constraint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraint {
+    /// Constraint name.
+    pub name: String,
+    /// `pg_constraint.contype`: `p`, `u`, `c`, `f`, `x` or `t`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pg_get_constraintdef`, e.g. `CHECK ((qty > 0))`.
+    pub definition: String,
+}
+
+/// An index (of a table or a materialized view).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// Index name (in the schema of its table).
+    pub name: String,
+    /// `pg_get_indexdef`: a complete `CREATE INDEX` statement.
+    pub definition: String,
+    /// Usable: false after a failed `CREATE INDEX CONCURRENTLY`.
+    pub valid: bool,
+}
+
+/// A trigger on a table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Trigger name (unique per table).
+    pub name: String,
+    /// `pg_get_triggerdef`: a complete `CREATE TRIGGER` statement.
+    pub definition: String,
+}
+
+/// A view or materialized view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// Schema name.
+    pub schema: String,
+    /// View name.
+    pub name: String,
+    /// A materialized view.
+    pub materialized: bool,
+    /// `pg_get_viewdef(oid, true)`: the query.
+    pub definition: String,
+    /// Views and materialized views (schema, name) this one reads.
+    pub depends_on: Vec<(String, String)>,
+    /// Indexes of a materialized view.
+    pub indexes: Vec<Index>,
+}
+
+/// A sequence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// Schema name.
+    pub schema: String,
+    /// Sequence name.
+    pub name: String,
+    /// `smallint`, `integer` or `bigint`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// START WITH.
+    pub start: i64,
+    /// INCREMENT BY.
+    pub increment: i64,
+    /// MINVALUE.
+    pub min: i64,
+    /// MAXVALUE.
+    pub max: i64,
+    /// CACHE.
+    pub cache: i64,
+    /// CYCLE.
+    pub cycle: bool,
+    /// The column that owns it (a `serial` column's sequence, or OWNED BY).
+    pub owned_by: Option<OwnedBy>,
+}
+
+/// The column a sequence belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OwnedBy {
+    /// Schema of the table.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// Column name.
+    pub column: String,
+}
+
+/// A function or procedure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    /// Schema name.
+    pub schema: String,
+    /// Function name.
+    pub name: String,
+    /// `pg_get_function_identity_arguments`, e.g. `a integer, b text`.
+    pub arguments: String,
+    /// A procedure rather than a function.
+    pub procedure: bool,
+    /// `pg_get_function_result` (none for a procedure).
+    pub result: Option<String>,
+    /// `pg_get_functiondef`: a complete `CREATE OR REPLACE` statement without its `;`.
+    pub definition: String,
+}
+
+/// An enum type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Enum {
+    /// Schema name.
+    pub schema: String,
+    /// Type name.
+    pub name: String,
+    /// Labels in sort order.
+    pub values: Vec<String>,
+}
+
+impl Schema {
+    /// Parses the answer of [`SNAPSHOT_SQL`].
+    pub fn from_json(text: &str) -> Result<Schema, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Leaves out these tables (schema, name) with everything attached to them, sequences
+    /// owned by their columns included: for pgfleet's own tracking tables.
+    pub fn without_tables(mut self, tables: &[(&str, &str)]) -> Schema {
+        let listed = |schema: &str, name: &str| tables.contains(&(schema, name));
+        self.tables.retain(|t| !listed(&t.schema, &t.name));
+        self.sequences.retain(|s| {
+            s.owned_by
+                .as_ref()
+                .is_none_or(|o| !listed(&o.schema, &o.table))
+        });
+        self
+    }
+
+    /// True when the database has no user objects at all (a fresh database). The `public`
+    /// schema and the `plpgsql` extension, present by default, do not count.
+    pub fn is_empty(&self) -> bool {
+        self.schemas.iter().all(|s| s == "public")
+            && self.extensions.iter().all(|e| e.name == "plpgsql")
+            && self.tables.is_empty()
+            && self.views.is_empty()
+            && self.sequences.is_empty()
+            && self.functions.is_empty()
+            && self.enums.is_empty()
+    }
+}

@@ -1,0 +1,476 @@
+//! Comparing two snapshots, and saying what differs in plain words.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::catalog::{Column, Schema, Sequence, Table, View};
+
+/// One way in which the actual schema differs from the expected one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// What sort of object differs.
+    pub kind: Kind,
+    /// Display name: `table.column`, `index`, `table.constraint`, `trigger on table`,
+    /// `function(args)`...; schema-qualified only outside `public`.
+    pub name: String,
+    /// How it differs.
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// The sorts of catalog object compared, in the order differences are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A schema (namespace).
+    Schema,
+    /// An extension.
+    Extension,
+    /// A table.
+    Table,
+    /// A table column.
+    Column,
+    /// An index that does not implement a constraint.
+    Index,
+    /// A table constraint.
+    Constraint,
+    /// A view.
+    View,
+    /// A materialized view.
+    MaterializedView,
+    /// A sequence.
+    Sequence,
+    /// A function or procedure.
+    Function,
+    /// A trigger.
+    Trigger,
+    /// An enum type.
+    Enum,
+}
+
+impl Kind {
+    /// The words for this kind in a sentence.
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Schema => "schema",
+            Kind::Extension => "extension",
+            Kind::Table => "table",
+            Kind::Column => "column",
+            Kind::Index => "index",
+            Kind::Constraint => "constraint",
+            Kind::View => "view",
+            Kind::MaterializedView => "materialized view",
+            Kind::Sequence => "sequence",
+            Kind::Function => "function",
+            Kind::Trigger => "trigger",
+            Kind::Enum => "enum",
+        }
+    }
+}
+
+/// How an object differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// In the actual (live) schema only.
+    Extra,
+    /// In the expected schema only.
+    Missing,
+    /// In both, differing in one aspect ("type", "nullability", "default", "definition",
+    /// "values", "version", ...).
+    Changed {
+        /// Which aspect differs.
+        aspect: String,
+        /// Its value in the actual schema.
+        actual: String,
+        /// Its value in the expected schema.
+        expected: String,
+    },
+}
+
+/// What the expected schema is, for the words of [`Difference::describe`].
+pub enum Expected<'a> {
+    /// What the applied migrations produce.
+    Migrations,
+    /// The baseline being registered.
+    Baseline,
+    /// Another database, named so.
+    Target(&'a str),
+}
+
+/// `schema.name`, or `name` in `public`.
+pub(super) fn display(schema: &str, name: &str) -> String {
+    if schema == "public" {
+        name.to_owned()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+/// Pairs the items of two lists by key, in key order: (actual, expected).
+pub(super) fn pair_up<'a, T, K: Ord>(
+    actual: &'a [T],
+    expected: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<(Option<&'a T>, Option<&'a T>)> {
+    let mut pairs: BTreeMap<K, (Option<&T>, Option<&T>)> = BTreeMap::new();
+    for item in actual {
+        pairs.entry(key(item)).or_default().0 = Some(item);
+    }
+    for item in expected {
+        pairs.entry(key(item)).or_default().1 = Some(item);
+    }
+    pairs.into_values().collect()
+}
+
+/// Collects differences.
+struct Found(Vec<Difference>);
+
+impl Found {
+    fn push(&mut self, kind: Kind, name: String, change: Change) {
+        self.0.push(Difference { kind, name, change });
+    }
+
+    /// Extra/Missing for a one-sided pair; `None` when both sides have it.
+    fn presence<T>(&mut self, kind: Kind, name: &str, pair: (Option<&T>, Option<&T>)) -> bool {
+        match pair {
+            (Some(_), None) => self.push(kind, name.to_owned(), Change::Extra),
+            (None, Some(_)) => self.push(kind, name.to_owned(), Change::Missing),
+            _ => return false,
+        }
+        true
+    }
+
+    fn aspect(&mut self, kind: Kind, name: &str, aspect: &str, actual: String, expected: String) {
+        if actual != expected {
+            self.push(
+                kind,
+                name.to_owned(),
+                Change::Changed {
+                    aspect: aspect.to_owned(),
+                    actual,
+                    expected,
+                },
+            );
+        }
+    }
+}
+
+/// Differences of `actual` from `expected`, by kind then name. An object on one side only
+/// is one difference, whatever it contains; a column's type, nullability and default are
+/// separate differences.
+pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
+    let mut found = Found(Vec::new());
+    for pair in pair_up(&actual.schemas, &expected.schemas, |s| s) {
+        let name = pair.0.or(pair.1).expect("one side has it");
+        found.presence(Kind::Schema, name, pair);
+    }
+    for pair in pair_up(&actual.extensions, &expected.extensions, |e| &e.name) {
+        if let (Some(a), Some(e)) = pair {
+            found.aspect(
+                Kind::Extension,
+                &a.name,
+                "version",
+                a.version.clone(),
+                e.version.clone(),
+            );
+            found.aspect(
+                Kind::Extension,
+                &a.name,
+                "schema",
+                a.schema.clone(),
+                e.schema.clone(),
+            );
+        } else {
+            let name = &pair.0.or(pair.1).expect("one side has it").name;
+            found.presence(Kind::Extension, name, pair);
+        }
+    }
+    for pair in pair_up(&actual.tables, &expected.tables, |t| (&t.schema, &t.name)) {
+        let t = pair.0.or(pair.1).expect("one side has it");
+        if !found.presence(Kind::Table, &display(&t.schema, &t.name), pair) {
+            let (Some(a), Some(e)) = pair else {
+                unreachable!()
+            };
+            compare_tables(&mut found, a, e);
+        }
+    }
+    for pair in pair_up(&actual.views, &expected.views, |v| (&v.schema, &v.name)) {
+        let v = pair.0.or(pair.1).expect("one side has it");
+        let name = display(&v.schema, &v.name);
+        let kind = if v.materialized {
+            Kind::MaterializedView
+        } else {
+            Kind::View
+        };
+        if let (Some(a), Some(e)) = pair {
+            compare_views(&mut found, kind, &name, a, e);
+        } else {
+            found.presence(kind, &name, pair);
+        }
+    }
+    for pair in pair_up(&actual.sequences, &expected.sequences, |s| {
+        (&s.schema, &s.name)
+    }) {
+        let s = pair.0.or(pair.1).expect("one side has it");
+        let name = display(&s.schema, &s.name);
+        if let (Some(a), Some(e)) = pair {
+            for (aspect, actual, expected) in sequence_aspects(a)
+                .into_iter()
+                .zip(sequence_aspects(e))
+                .map(|((n, a), (_, e))| (n, a, e))
+            {
+                found.aspect(Kind::Sequence, &name, aspect, actual, expected);
+            }
+        } else {
+            found.presence(Kind::Sequence, &name, pair);
+        }
+    }
+    for pair in pair_up(&actual.functions, &expected.functions, |f| {
+        (&f.schema, &f.name, &f.arguments)
+    }) {
+        let f = pair.0.or(pair.1).expect("one side has it");
+        let name = format!("{}({})", display(&f.schema, &f.name), f.arguments);
+        if let (Some(a), Some(e)) = pair {
+            found.aspect(
+                Kind::Function,
+                &name,
+                "definition",
+                a.definition.clone(),
+                e.definition.clone(),
+            );
+        } else {
+            found.presence(Kind::Function, &name, pair);
+        }
+    }
+    for pair in pair_up(&actual.enums, &expected.enums, |t| (&t.schema, &t.name)) {
+        let t = pair.0.or(pair.1).expect("one side has it");
+        let name = display(&t.schema, &t.name);
+        if let (Some(a), Some(e)) = pair {
+            found.aspect(
+                Kind::Enum,
+                &name,
+                "values",
+                a.values.join(", "),
+                e.values.join(", "),
+            );
+        } else {
+            found.presence(Kind::Enum, &name, pair);
+        }
+    }
+    let mut differences = found.0;
+    // Stable: the aspects of one object keep the order above.
+    differences.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    differences
+}
+
+fn compare_tables(found: &mut Found, a: &Table, e: &Table) {
+    let table = display(&a.schema, &a.name);
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
+    found.aspect(
+        Kind::Table,
+        &table,
+        "partition key",
+        or_none(&a.partition_key),
+        or_none(&e.partition_key),
+    );
+    let parent = |t: &Table| match (&t.partition_of, &t.partition_bound) {
+        (Some((s, n)), bound) => format!("{} {}", display(s, n), bound.as_deref().unwrap_or("")),
+        (None, _) => "none".to_owned(),
+    };
+    found.aspect(Kind::Table, &table, "partition of", parent(a), parent(e));
+    for pair in pair_up(&a.columns, &e.columns, |c| &c.name) {
+        let c = pair.0.or(pair.1).expect("one side has it");
+        let name = format!("{table}.{}", c.name);
+        if let (Some(ac), Some(ec)) = pair {
+            for ((aspect, actual), (_, expected)) in
+                column_aspects(ac).into_iter().zip(column_aspects(ec))
+            {
+                found.aspect(Kind::Column, &name, aspect, actual, expected);
+            }
+        } else {
+            found.presence(Kind::Column, &name, pair);
+        }
+    }
+    for pair in pair_up(&a.constraints, &e.constraints, |k| &k.name) {
+        let k = pair.0.or(pair.1).expect("one side has it");
+        let name = format!("{table}.{}", k.name);
+        if let (Some(ak), Some(ek)) = pair {
+            found.aspect(
+                Kind::Constraint,
+                &name,
+                "definition",
+                ak.definition.clone(),
+                ek.definition.clone(),
+            );
+        } else {
+            found.presence(Kind::Constraint, &name, pair);
+        }
+    }
+    compare_indexes(found, &a.schema, &a.indexes, &e.indexes);
+    for pair in pair_up(&a.triggers, &e.triggers, |t| &t.name) {
+        let t = pair.0.or(pair.1).expect("one side has it");
+        let name = format!("{} on {table}", t.name);
+        if let (Some(at), Some(et)) = pair {
+            found.aspect(
+                Kind::Trigger,
+                &name,
+                "definition",
+                at.definition.clone(),
+                et.definition.clone(),
+            );
+        } else {
+            found.presence(Kind::Trigger, &name, pair);
+        }
+    }
+}
+
+fn compare_views(found: &mut Found, kind: Kind, name: &str, a: &View, e: &View) {
+    if a.materialized != e.materialized {
+        let word = |m: bool| if m { "materialized view" } else { "view" }.to_owned();
+        found.aspect(
+            kind,
+            name,
+            "kind",
+            word(a.materialized),
+            word(e.materialized),
+        );
+        return;
+    }
+    found.aspect(
+        kind,
+        name,
+        "definition",
+        a.definition.clone(),
+        e.definition.clone(),
+    );
+    compare_indexes(found, &a.schema, &a.indexes, &e.indexes);
+}
+
+fn compare_indexes(found: &mut Found, schema: &str, a: &[super::Index], e: &[super::Index]) {
+    for pair in pair_up(a, e, |i| &i.name) {
+        let i = pair.0.or(pair.1).expect("one side has it");
+        let name = display(schema, &i.name);
+        if let (Some(ai), Some(ei)) = pair {
+            found.aspect(
+                Kind::Index,
+                &name,
+                "definition",
+                ai.definition.clone(),
+                ei.definition.clone(),
+            );
+            let validity = |i: &super::Index| if i.valid { "valid" } else { "invalid" }.to_owned();
+            found.aspect(Kind::Index, &name, "validity", validity(ai), validity(ei));
+        } else {
+            found.presence(Kind::Index, &name, pair);
+        }
+    }
+}
+
+/// The compared aspects of a column, as words.
+pub(super) fn column_aspects(c: &Column) -> [(&'static str, String); 5] {
+    let null = if c.not_null { "not null" } else { "nullable" };
+    [
+        ("type", c.data_type.clone()),
+        ("nullability", null.to_owned()),
+        (
+            "default",
+            c.default.clone().unwrap_or_else(|| "no default".to_owned()),
+        ),
+        (
+            "identity",
+            c.identity.as_ref().map_or_else(
+                || "no identity".to_owned(),
+                |i| format!("generated {i} as identity"),
+            ),
+        ),
+        (
+            "generated",
+            c.generated.as_ref().map_or_else(
+                || "not generated".to_owned(),
+                |g| format!("generated always as ({g}) stored"),
+            ),
+        ),
+    ]
+}
+
+/// The compared aspects of a sequence, as words.
+fn sequence_aspects(s: &Sequence) -> [(&'static str, String); 8] {
+    let owner = s.owned_by.as_ref().map_or_else(
+        || "none".to_owned(),
+        |o| format!("{}.{}", display(&o.schema, &o.table), o.column),
+    );
+    [
+        ("type", s.data_type.clone()),
+        ("start", s.start.to_string()),
+        ("increment", s.increment.to_string()),
+        ("minimum", s.min.to_string()),
+        ("maximum", s.max.to_string()),
+        ("cache", s.cache.to_string()),
+        (
+            "cycle",
+            if s.cycle { "cycle" } else { "no cycle" }.to_owned(),
+        ),
+        ("owned by", owner),
+    ]
+}
+
+/// Values longer than this, or spanning lines, are not quoted in sentences.
+const LONGEST_QUOTED: usize = 80;
+
+impl Difference {
+    /// One plain-words sentence about this difference, `actual` naming the database
+    /// compared (e.g. `nas/app`). Long values (function bodies, view definitions) are
+    /// summarised as "differs" rather than printed.
+    pub fn describe(&self, actual: &str, expected: Expected<'_>) -> String {
+        let what = format!("{} {}", self.kind.word(), self.name);
+        match (&self.change, expected) {
+            (Change::Extra, Expected::Migrations) => {
+                format!("{what} exists on {actual} but no migration creates it")
+            }
+            (Change::Extra, Expected::Baseline) => {
+                format!("{what} exists on {actual} but not in the baseline")
+            }
+            (Change::Extra, Expected::Target(other)) => {
+                format!("{what} exists on {actual} but not on {other}")
+            }
+            (Change::Missing, Expected::Migrations) => {
+                format!("{what} is missing on {actual} (a migration creates it)")
+            }
+            (Change::Missing, Expected::Baseline) => {
+                format!("{what} is missing on {actual} (the baseline has it)")
+            }
+            (Change::Missing, Expected::Target(other)) => {
+                format!("{what} exists on {other} but not on {actual}")
+            }
+            (
+                Change::Changed {
+                    aspect,
+                    actual: a,
+                    expected: e,
+                },
+                expected,
+            ) => {
+                let long = |v: &str| v.len() > LONGEST_QUOTED || v.contains('\n');
+                if long(a) || long(e) {
+                    let other = match expected {
+                        Expected::Migrations => "the migrations",
+                        Expected::Baseline => "the baseline",
+                        Expected::Target(other) => other,
+                    };
+                    format!("{what}: {aspect} differs between {actual} and {other}")
+                } else {
+                    let other = match expected {
+                        Expected::Migrations => "per the migrations".to_owned(),
+                        Expected::Baseline => "in the baseline".to_owned(),
+                        Expected::Target(other) => format!("on {other}"),
+                    };
+                    // "values are", "type is".
+                    let verb = if aspect.ends_with('s') { "are" } else { "is" };
+                    format!("{what}: {aspect} {verb} {a} on {actual}, {e} {other}")
+                }
+            }
+        }
+    }
+}

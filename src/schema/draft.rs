@@ -1,0 +1,800 @@
+//! SQL that turns one snapshot into another, for a person to review.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
+use super::diff::pair_up;
+
+/// A drafted migration: `up` turns the expected schema into the actual one, `down` back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// From expected to actual.
+    pub up: String,
+    /// From actual to expected.
+    pub down: String,
+}
+
+/// SQL that turns `expected` into `actual` (up) and back (down), for a person to review.
+/// Statements come in an order that works: what depends on other objects is dropped first,
+/// then objects are created and altered (schemas, extensions, enums, sequences, tables,
+/// columns, functions, views, constraints, indexes, foreign keys, triggers, sequence
+/// ownership), and what others depended on is dropped last. What SQL cannot do (remove an
+/// enum value, change a generation expression or partitioning) is a `-- ` comment. Both are
+/// empty when the schemas do not differ.
+pub fn draft(actual: &Schema, expected: &Schema) -> Draft {
+    Draft {
+        up: migrate(expected, actual),
+        down: migrate(actual, expected),
+    }
+}
+
+/// Where a statement goes. Dropping dependents comes first and dropping what they depend
+/// on comes last, so that changes in between find what they need (e.g. a column's type
+/// moves off an enum before the enum is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    DropTrigger,
+    DropForeignKey,
+    DropIndex,
+    DropConstraint,
+    DropView,
+    DropDefault,
+    DropColumn,
+    DropTable,
+    CreateSchema,
+    Extension,
+    Enum,
+    Sequence,
+    CreateTable,
+    Column,
+    Function,
+    CreateView,
+    AddConstraint,
+    CreateIndex,
+    AddForeignKey,
+    CreateTrigger,
+    OwnedBy,
+    DropFunction,
+    DropSequence,
+    DropEnum,
+    DropExtension,
+    DropSchema,
+}
+
+/// Statements by step; within a step, in the order pushed.
+#[derive(Default)]
+struct Script(Vec<(Step, String)>);
+
+impl Script {
+    fn push(&mut self, step: Step, sql: impl Into<String>) {
+        self.0.push((step, sql.into()));
+    }
+
+    fn finish(mut self) -> String {
+        self.0.sort_by_key(|(step, _)| *step);
+        self.0.into_iter().map(|(_, sql)| sql + "\n").collect()
+    }
+}
+
+/// SQL turning `from` into `to`.
+fn migrate(from: &Schema, to: &Schema) -> String {
+    let mut s = Script::default();
+    for pair in pair_up(&to.schemas, &from.schemas, |n| n) {
+        match pair {
+            (Some(n), None) => s.push(Step::CreateSchema, format!("CREATE SCHEMA {};", ident(n))),
+            (None, Some(n)) => s.push(
+                Step::DropSchema,
+                format!("DROP SCHEMA IF EXISTS {};", ident(n)),
+            ),
+            _ => {}
+        }
+    }
+    for pair in pair_up(&to.extensions, &from.extensions, |e| &e.name) {
+        match pair {
+            (Some(new), None) => s.push(
+                Step::Extension,
+                format!(
+                    "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {} VERSION {};",
+                    ident(&new.name),
+                    ident(&new.schema),
+                    literal(&new.version)
+                ),
+            ),
+            (None, Some(old)) => s.push(
+                Step::DropExtension,
+                format!("DROP EXTENSION IF EXISTS {};", ident(&old.name)),
+            ),
+            (Some(new), Some(old)) => {
+                if new.version != old.version {
+                    s.push(
+                        Step::Extension,
+                        format!(
+                            "ALTER EXTENSION {} UPDATE TO {};",
+                            ident(&new.name),
+                            literal(&new.version)
+                        ),
+                    );
+                }
+                if new.schema != old.schema {
+                    s.push(
+                        Step::Extension,
+                        format!(
+                            "ALTER EXTENSION {} SET SCHEMA {};",
+                            ident(&new.name),
+                            ident(&new.schema)
+                        ),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&to.enums, &from.enums, |t| (&t.schema, &t.name)) {
+        match pair {
+            (Some(new), None) => {
+                let values: Vec<String> = new.values.iter().map(|v| literal(v)).collect();
+                s.push(
+                    Step::Enum,
+                    format!(
+                        "CREATE TYPE {} AS ENUM ({});",
+                        qualified(&new.schema, &new.name),
+                        values.join(", ")
+                    ),
+                );
+            }
+            (None, Some(old)) => s.push(
+                Step::DropEnum,
+                format!("DROP TYPE IF EXISTS {};", qualified(&old.schema, &old.name)),
+            ),
+            (Some(new), Some(old)) => enum_values(
+                &mut s,
+                &qualified(&new.schema, &new.name),
+                &new.values,
+                &old.values,
+            ),
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&to.sequences, &from.sequences, |q| (&q.schema, &q.name)) {
+        sequence(&mut s, pair);
+    }
+    tables(&mut s, from, to);
+    for pair in pair_up(&to.functions, &from.functions, |f| {
+        (&f.schema, &f.name, &f.arguments)
+    }) {
+        let drop = |f: &super::Function| {
+            let what = if f.procedure { "PROCEDURE" } else { "FUNCTION" };
+            format!(
+                "DROP {what} IF EXISTS {}({});",
+                qualified(&f.schema, &f.name),
+                f.arguments
+            )
+        };
+        match pair {
+            (Some(new), old) => {
+                if let Some(old) = old {
+                    if old.definition == new.definition {
+                        continue;
+                    }
+                    // CREATE OR REPLACE cannot change what a function returns.
+                    if (old.procedure, &old.result) != (new.procedure, &new.result) {
+                        s.push(Step::Function, drop(old));
+                    }
+                }
+                s.push(Step::Function, format!("{};", new.definition.trim_end()));
+            }
+            (None, Some(old)) => s.push(Step::DropFunction, drop(old)),
+            (None, None) => {}
+        }
+    }
+    views(&mut s, from, to);
+    s.finish()
+}
+
+/// Adds enum labels where PostgreSQL can (new labels, old ones kept in order); anything
+/// else needs the type rebuilt, which is left to a person.
+fn enum_values(s: &mut Script, name: &str, new: &[String], old: &[String]) {
+    if new == old {
+        return;
+    }
+    let kept: Vec<&String> = new.iter().filter(|v| old.contains(v)).collect();
+    if kept.len() != old.len() || kept.iter().zip(old).any(|(k, o)| *k != o) {
+        s.push(
+            Step::Enum,
+            format!(
+                "-- enum {name}: values go from ({}) to ({}); PostgreSQL cannot remove or reorder enum values: recreate the type by hand",
+                old.join(", "),
+                new.join(", ")
+            ),
+        );
+        return;
+    }
+    for (i, value) in new.iter().enumerate() {
+        if old.contains(value) {
+            continue;
+        }
+        let place = match (i, old.first()) {
+            (0, Some(first)) => format!(" BEFORE {}", literal(first)),
+            (0, None) => String::new(),
+            _ => format!(" AFTER {}", literal(&new[i - 1])),
+        };
+        s.push(
+            Step::Enum,
+            format!("ALTER TYPE {name} ADD VALUE {}{place};", literal(value)),
+        );
+    }
+}
+
+fn sequence(s: &mut Script, pair: (Option<&Sequence>, Option<&Sequence>)) {
+    let options = |q: &Sequence| {
+        format!(
+            "AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}CYCLE",
+            q.data_type,
+            q.increment,
+            q.min,
+            q.max,
+            q.start,
+            q.cache,
+            if q.cycle { "" } else { "NO " }
+        )
+    };
+    match pair {
+        (Some(new), old) => {
+            let name = qualified(&new.schema, &new.name);
+            match old {
+                None => s.push(
+                    Step::Sequence,
+                    format!("CREATE SEQUENCE {name} {};", options(new)),
+                ),
+                Some(old) if options(old) != options(new) => {
+                    s.push(
+                        Step::Sequence,
+                        format!("ALTER SEQUENCE {name} {};", options(new)),
+                    );
+                }
+                Some(_) => {}
+            }
+            if old.map_or(new.owned_by.is_some(), |o| o.owned_by != new.owned_by) {
+                let owner = new.owned_by.as_ref().map_or_else(
+                    || "NONE".to_owned(),
+                    |o| format!("{}.{}", qualified(&o.schema, &o.table), ident(&o.column)),
+                );
+                // Last: the owning column may be created by this script.
+                s.push(
+                    Step::OwnedBy,
+                    format!("ALTER SEQUENCE {name} OWNED BY {owner};"),
+                );
+            }
+        }
+        (None, Some(old)) => s.push(
+            Step::DropSequence,
+            format!(
+                "DROP SEQUENCE IF EXISTS {};",
+                qualified(&old.schema, &old.name)
+            ),
+        ),
+        (None, None) => {}
+    }
+}
+
+fn tables(s: &mut Script, from: &Schema, to: &Schema) {
+    let mut dropped = Vec::new();
+    let mut created = Vec::new();
+    for pair in pair_up(&to.tables, &from.tables, |t| (&t.schema, &t.name)) {
+        match pair {
+            (Some(new), None) => created.push(new),
+            (None, Some(old)) => dropped.push(qualified(&old.schema, &old.name)),
+            (Some(new), Some(old)) => alter_table(s, new, old),
+            (None, None) => {}
+        }
+    }
+    // Partitions after their parents.
+    fn depth(t: &Table, all: &[Table]) -> usize {
+        let parent = t
+            .partition_of
+            .as_ref()
+            .and_then(|(ps, pn)| all.iter().find(|p| (&p.schema, &p.name) == (ps, pn)));
+        parent.map_or(0, |p| 1 + depth(p, all))
+    }
+    created.sort_by_key(|t| depth(t, &to.tables));
+    for new in created {
+        create_table(s, new);
+    }
+    // One statement, so that tables referring to each other go together.
+    if !dropped.is_empty() {
+        s.push(
+            Step::DropTable,
+            format!("DROP TABLE IF EXISTS {};", dropped.join(", ")),
+        );
+    }
+}
+
+fn create_table(s: &mut Script, t: &Table) {
+    let name = qualified(&t.schema, &t.name);
+    let sql = match (&t.partition_of, &t.partition_bound) {
+        (Some((ps, pn)), bound) => format!(
+            "CREATE TABLE {name} PARTITION OF {} {};",
+            qualified(ps, pn),
+            bound.as_deref().unwrap_or("DEFAULT")
+        ),
+        (None, _) => {
+            let columns: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| format!("    {}", column_definition(c)))
+                .collect();
+            let partitioning = t
+                .partition_key
+                .as_ref()
+                .map(|k| format!(" PARTITION BY {k}"))
+                .unwrap_or_default();
+            format!(
+                "CREATE TABLE {name} (\n{}\n){partitioning};",
+                columns.join(",\n")
+            )
+        }
+    };
+    s.push(Step::CreateTable, sql);
+    for k in &t.constraints {
+        add_constraint(s, &name, k);
+    }
+    for i in &t.indexes {
+        create_index(s, i);
+    }
+    for tr in &t.triggers {
+        s.push(Step::CreateTrigger, format!("{};", tr.definition));
+    }
+}
+
+fn column_definition(c: &Column) -> String {
+    let mut sql = format!("{} {}", ident(&c.name), c.data_type);
+    if let Some(expression) = &c.generated {
+        sql.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
+    }
+    if let Some(identity) = &c.identity {
+        sql.push_str(&format!(
+            " GENERATED {} AS IDENTITY",
+            identity.to_uppercase()
+        ));
+    }
+    if let Some(default) = &c.default {
+        sql.push_str(&format!(" DEFAULT {default}"));
+    }
+    if c.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    sql
+}
+
+fn add_constraint(s: &mut Script, table: &str, k: &Constraint) {
+    let step = if k.kind == "f" {
+        Step::AddForeignKey
+    } else {
+        Step::AddConstraint
+    };
+    s.push(
+        step,
+        format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {} {};",
+            ident(&k.name),
+            k.definition
+        ),
+    );
+}
+
+fn drop_constraint(s: &mut Script, table: &str, k: &Constraint) {
+    let step = if k.kind == "f" {
+        Step::DropForeignKey
+    } else {
+        Step::DropConstraint
+    };
+    s.push(
+        step,
+        format!(
+            "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {};",
+            ident(&k.name)
+        ),
+    );
+}
+
+fn alter_table(s: &mut Script, new: &Table, old: &Table) {
+    let table = qualified(&new.schema, &new.name);
+    if (&new.partition_key, &new.partition_of, &new.partition_bound)
+        != (&old.partition_key, &old.partition_of, &old.partition_bound)
+    {
+        s.push(Step::CreateTable, format!("-- table {table}: partitioning changes; PostgreSQL cannot alter it: rebuild the table by hand"));
+    }
+    for pair in pair_up(&new.columns, &old.columns, |c| &c.name) {
+        match pair {
+            (Some(c), None) => s.push(
+                Step::Column,
+                format!("ALTER TABLE {table} ADD COLUMN {};", column_definition(c)),
+            ),
+            (None, Some(c)) => s.push(
+                Step::DropColumn,
+                format!(
+                    "ALTER TABLE {table} DROP COLUMN IF EXISTS {};",
+                    ident(&c.name)
+                ),
+            ),
+            (Some(c), Some(o)) => alter_column(s, &table, c, o),
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&new.constraints, &old.constraints, |k| &k.name) {
+        match pair {
+            (Some(k), None) => add_constraint(s, &table, k),
+            (None, Some(o)) => drop_constraint(s, &table, o),
+            (Some(k), Some(o)) if k.definition != o.definition => {
+                drop_constraint(s, &table, o);
+                add_constraint(s, &table, k);
+            }
+            _ => {}
+        }
+    }
+    indexes(s, &new.schema, &new.indexes, &old.indexes);
+    for pair in pair_up(&new.triggers, &old.triggers, |t| &t.name) {
+        let drop = |name: &str| format!("DROP TRIGGER IF EXISTS {} ON {table};", ident(name));
+        match pair {
+            (Some(t), None) => s.push(Step::CreateTrigger, format!("{};", t.definition)),
+            (None, Some(o)) => s.push(Step::DropTrigger, drop(&o.name)),
+            (Some(t), Some(o)) if t.definition != o.definition => {
+                s.push(Step::DropTrigger, drop(&o.name));
+                s.push(Step::CreateTrigger, format!("{};", t.definition));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// ALTER COLUMN statements, ordered so each is allowed: identity can only go on a NOT NULL
+/// column without a default, and NOT NULL cannot be dropped while the column is identity.
+fn alter_column(s: &mut Script, table: &str, new: &Column, old: &Column) {
+    let alter = format!("ALTER TABLE {table} ALTER COLUMN {}", ident(&new.name));
+    if new.generated != old.generated {
+        s.push(
+            Step::Column,
+            format!(
+                "-- column {table}.{}: generation expression changes from {} to {}; PostgreSQL 15 cannot alter it: drop and re-add the column by hand",
+                ident(&new.name),
+                old.generated.as_deref().unwrap_or("none"),
+                new.generated.as_deref().unwrap_or("none")
+            ),
+        );
+    }
+    if new.default != old.default && old.default.is_some() {
+        s.push(Step::DropDefault, format!("{alter} DROP DEFAULT;"));
+    }
+    if new.data_type != old.data_type {
+        let t = &new.data_type;
+        s.push(
+            Step::Column,
+            format!("{alter} TYPE {t} USING {}::{t};", ident(&new.name)),
+        );
+    }
+    if old.identity.is_some() && new.identity.is_none() {
+        s.push(Step::Column, format!("{alter} DROP IDENTITY;"));
+    }
+    if new.not_null != old.not_null {
+        let set = if new.not_null { "SET" } else { "DROP" };
+        s.push(Step::Column, format!("{alter} {set} NOT NULL;"));
+    }
+    match (&new.identity, &old.identity) {
+        (Some(i), None) => s.push(
+            Step::Column,
+            format!("{alter} ADD GENERATED {} AS IDENTITY;", i.to_uppercase()),
+        ),
+        (Some(i), Some(o)) if i != o => s.push(
+            Step::Column,
+            format!("{alter} SET GENERATED {};", i.to_uppercase()),
+        ),
+        _ => {}
+    }
+    if let Some(default) = new.default.as_ref().filter(|_| new.default != old.default) {
+        s.push(Step::Column, format!("{alter} SET DEFAULT {default};"));
+    }
+}
+
+fn indexes(s: &mut Script, schema: &str, new: &[Index], old: &[Index]) {
+    for pair in pair_up(new, old, |i| &i.name) {
+        let name = |i: &Index| qualified(schema, &i.name);
+        let drop = |i: &Index| format!("DROP INDEX IF EXISTS {};", name(i));
+        match pair {
+            (Some(i), None) => create_index(s, i),
+            (None, Some(o)) => s.push(Step::DropIndex, drop(o)),
+            (Some(i), Some(o)) if i.definition != o.definition => {
+                s.push(Step::DropIndex, drop(o));
+                create_index(s, i);
+            }
+            (Some(i), Some(o)) if i.valid && !o.valid => {
+                s.push(Step::CreateIndex, format!("REINDEX INDEX {};", name(i)));
+            }
+            (Some(i), Some(o)) if !i.valid && o.valid => s.push(
+                Step::CreateIndex,
+                format!(
+                    "-- index {} is invalid there (a failed CREATE INDEX CONCURRENTLY?)",
+                    name(i)
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn create_index(s: &mut Script, i: &Index) {
+    // A partitioned table's index prints as `ON ONLY`, which would leave out the
+    // partitions and stay invalid; created plainly, it reaches them.
+    let sql = i.definition.replacen(" ON ONLY ", " ON ", 1);
+    s.push(Step::CreateIndex, format!("{sql};"));
+}
+
+fn views(s: &mut Script, from: &Schema, to: &Schema) {
+    let key = |v: &View| (v.schema.clone(), v.name.clone());
+    let old_views: BTreeMap<_, _> = from.views.iter().map(|v| (key(v), v)).collect();
+    let new_views: BTreeMap<_, _> = to.views.iter().map(|v| (key(v), v)).collect();
+    // A changed view is dropped and created again (CREATE OR REPLACE only appends
+    // columns, and not for materialized views), its indexes with it; so are the views
+    // that read it, unchanged or not, as PostgreSQL will not drop it under them.
+    let mut replaced: BTreeSet<(String, String)> = to
+        .views
+        .iter()
+        .filter(|v| {
+            old_views
+                .get(&key(v))
+                .is_some_and(|o| (o.materialized, &o.definition) != (v.materialized, &v.definition))
+        })
+        .map(key)
+        .collect();
+    loop {
+        let before = replaced.len();
+        for old in &from.views {
+            if new_views.contains_key(&key(old))
+                && old.depends_on.iter().any(|d| replaced.contains(d))
+            {
+                replaced.insert(key(old));
+            }
+        }
+        if replaced.len() == before {
+            break;
+        }
+    }
+    let what = |v: &View| {
+        if v.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        }
+    };
+    for old in dependency_order(&from.views).into_iter().rev() {
+        if !new_views.contains_key(&key(old)) || replaced.contains(&key(old)) {
+            s.push(
+                Step::DropView,
+                format!(
+                    "DROP {} IF EXISTS {};",
+                    what(old),
+                    qualified(&old.schema, &old.name)
+                ),
+            );
+        }
+    }
+    for new in dependency_order(&to.views) {
+        match old_views.get(&key(new)) {
+            Some(old) if !replaced.contains(&key(new)) => {
+                indexes(s, &new.schema, &new.indexes, &old.indexes)
+            }
+            _ => {
+                let query = new.definition.trim().trim_end_matches(';');
+                s.push(
+                    Step::CreateView,
+                    format!(
+                        "CREATE {} {} AS\n{query};",
+                        what(new),
+                        qualified(&new.schema, &new.name)
+                    ),
+                );
+                indexes(s, &new.schema, &new.indexes, &[]);
+            }
+        }
+    }
+}
+
+/// Views with those they read first.
+fn dependency_order(views: &[View]) -> Vec<&View> {
+    fn visit<'a>(v: &'a View, all: &'a [View], order: &mut Vec<&'a View>) {
+        if order.iter().any(|o| std::ptr::eq(*o, v)) {
+            return;
+        }
+        for (schema, name) in &v.depends_on {
+            if let Some(d) = all.iter().find(|d| (&d.schema, &d.name) == (schema, name)) {
+                visit(d, all, order);
+            }
+        }
+        order.push(v);
+    }
+    let mut order = Vec::new();
+    for v in views {
+        visit(v, views, &mut order);
+    }
+    order
+}
+
+/// `'text'` with quotes doubled.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `schema.name`, each quoted where needed.
+fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", ident(schema), ident(name))
+}
+
+/// An identifier quoted as `quote_ident` does: unless it is lower case letters, digits and
+/// underscores, not starting with a digit, and not a keyword that would need quoting.
+pub(super) fn ident(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && KEYWORDS.binary_search(&name).is_err();
+    if plain {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// PostgreSQL 15's keywords that are not unreserved (`pg_get_keywords()`, catcode <> 'U'),
+/// sorted.
+const KEYWORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
+];

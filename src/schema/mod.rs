@@ -1,0 +1,17 @@
+//! Schema snapshots of live databases, compared as catalog objects rather than dump text:
+//! what `pgfleet drift` and `pgfleet baseline` report, and the SQL they draft.
+//!
+//! [`SNAPSHOT_SQL`] reads one database into a [`Schema`]; [`compare`] lists the
+//! [`Difference`]s between two, each told in words by [`Difference::describe`]; [`draft`]
+//! writes the SQL that would turn one into the other.
+
+mod catalog;
+mod diff;
+mod draft;
+
+pub use catalog::{
+    Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
+    Table, Trigger, View,
+};
+pub use diff::{Change, Difference, Expected, Kind, compare};
+pub use draft::{Draft, draft};
