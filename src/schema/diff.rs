@@ -100,7 +100,7 @@ pub enum Expected<'a> {
 }
 
 /// `schema.name`, or `name` in `public`.
-pub(super) fn display(schema: &str, name: &str) -> String {
+fn display(schema: &str, name: &str) -> String {
     if schema == "public" {
         name.to_owned()
     } else {
@@ -365,7 +365,7 @@ fn compare_indexes(found: &mut Found, schema: &str, a: &[super::Index], e: &[sup
 }
 
 /// The compared aspects of a column, as words.
-pub(super) fn column_aspects(c: &Column) -> [(&'static str, String); 5] {
+fn column_aspects(c: &Column) -> [(&'static str, String); 5] {
     let null = if c.not_null { "not null" } else { "nullable" };
     [
         ("type", c.data_type.clone()),

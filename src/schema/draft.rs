@@ -630,7 +630,7 @@ fn qualified(schema: &str, name: &str) -> String {
 
 /// An identifier quoted as `quote_ident` does: unless it is lower case letters, digits and
 /// underscores, not starting with a digit, and not a keyword that would need quoting.
-pub(super) fn ident(name: &str) -> String {
+fn ident(name: &str) -> String {
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
