@@ -100,7 +100,7 @@ pub enum Expected<'a> {
 }
 
 /// `schema.name`, or `name` in `public`.
-pub(super) fn display(schema: &str, name: &str) -> String {
+fn display(schema: &str, name: &str) -> String {
     if schema == "public" {
         name.to_owned()
     } else {
@@ -132,14 +132,13 @@ impl Found {
         self.0.push(Difference { kind, name, change });
     }
 
-    /// Extra/Missing for a one-sided pair; `None` when both sides have it.
-    fn presence<T>(&mut self, kind: Kind, name: &str, pair: (Option<&T>, Option<&T>)) -> bool {
+    /// Extra or Missing for a one-sided pair; nothing when both sides have it.
+    fn presence<T>(&mut self, kind: Kind, name: &str, pair: (Option<&T>, Option<&T>)) {
         match pair {
             (Some(_), None) => self.push(kind, name.to_owned(), Change::Extra),
             (None, Some(_)) => self.push(kind, name.to_owned(), Change::Missing),
-            _ => return false,
+            _ => {}
         }
-        true
     }
 
     fn aspect(&mut self, kind: Kind, name: &str, aspect: &str, actual: String, expected: String) {
@@ -189,11 +188,10 @@ pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
     }
     for pair in pair_up(&actual.tables, &expected.tables, |t| (&t.schema, &t.name)) {
         let t = pair.0.or(pair.1).expect("one side has it");
-        if !found.presence(Kind::Table, &display(&t.schema, &t.name), pair) {
-            let (Some(a), Some(e)) = pair else {
-                unreachable!()
-            };
+        if let (Some(a), Some(e)) = pair {
             compare_tables(&mut found, a, e);
+        } else {
+            found.presence(Kind::Table, &display(&t.schema, &t.name), pair);
         }
     }
     for pair in pair_up(&actual.views, &expected.views, |v| (&v.schema, &v.name)) {
@@ -216,10 +214,8 @@ pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
         let s = pair.0.or(pair.1).expect("one side has it");
         let name = display(&s.schema, &s.name);
         if let (Some(a), Some(e)) = pair {
-            for (aspect, actual, expected) in sequence_aspects(a)
-                .into_iter()
-                .zip(sequence_aspects(e))
-                .map(|((n, a), (_, e))| (n, a, e))
+            for ((aspect, actual), (_, expected)) in
+                sequence_aspects(a).into_iter().zip(sequence_aspects(e))
             {
                 found.aspect(Kind::Sequence, &name, aspect, actual, expected);
             }
@@ -369,7 +365,7 @@ fn compare_indexes(found: &mut Found, schema: &str, a: &[super::Index], e: &[sup
 }
 
 /// The compared aspects of a column, as words.
-pub(super) fn column_aspects(c: &Column) -> [(&'static str, String); 5] {
+fn column_aspects(c: &Column) -> [(&'static str, String); 5] {
     let null = if c.not_null { "not null" } else { "nullable" };
     [
         ("type", c.data_type.clone()),
@@ -472,5 +468,98 @@ impl Difference {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Change, Difference, Expected, Kind};
+
+    #[test]
+    fn words_for_a_baseline_and_for_another_target() {
+        let d = |change| Difference {
+            kind: Kind::Column,
+            name: "users.email".to_owned(),
+            change,
+        };
+        let type_change = d(Change::Changed {
+            aspect: "type".to_owned(),
+            actual: "text".to_owned(),
+            expected: "character varying(200)".to_owned(),
+        });
+        assert_eq!(
+            d(Change::Extra).describe("beta/app", Expected::Baseline),
+            "column users.email exists on beta/app but not in the baseline"
+        );
+        assert_eq!(
+            d(Change::Missing).describe("beta/app", Expected::Baseline),
+            "column users.email is missing on beta/app (the baseline has it)"
+        );
+        assert_eq!(
+            type_change.describe("beta/app", Expected::Baseline),
+            "column users.email: type is text on beta/app, character varying(200) in the baseline"
+        );
+        assert_eq!(
+            d(Change::Extra).describe("a", Expected::Target("b")),
+            "column users.email exists on a but not on b"
+        );
+        assert_eq!(
+            d(Change::Missing).describe("a", Expected::Target("b")),
+            "column users.email exists on b but not on a"
+        );
+        assert_eq!(
+            type_change.describe("a", Expected::Target("b")),
+            "column users.email: type is text on a, character varying(200) on b"
+        );
+    }
+
+    #[test]
+    fn long_values_are_summarised() {
+        let body = |b: &str| {
+            format!("CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\nAS $$ {b} $$")
+        };
+        let d = Difference {
+            kind: Kind::Function,
+            name: "f()".to_owned(),
+            change: Change::Changed {
+                aspect: "definition".to_owned(),
+                actual: body("select 1"),
+                expected: body("select 2"),
+            },
+        };
+        assert_eq!(
+            d.describe("nas/app", Expected::Migrations),
+            "function f(): definition differs between nas/app and the migrations"
+        );
+        assert_eq!(
+            d.describe("a", Expected::Target("b")),
+            "function f(): definition differs between a and b"
+        );
+    }
+
+    #[test]
+    fn json_is_flat() {
+        let d = Difference {
+            kind: Kind::MaterializedView,
+            name: "counts".to_owned(),
+            change: Change::Changed {
+                aspect: "definition".to_owned(),
+                actual: "a".to_owned(),
+                expected: "b".to_owned(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            serde_json::json!({"kind": "materialized_view", "name": "counts", "change": "changed",
+                "aspect": "definition", "actual": "a", "expected": "b"})
+        );
+        let missing = Difference {
+            change: Change::Missing,
+            ..d
+        };
+        assert_eq!(
+            serde_json::to_value(&missing).unwrap(),
+            serde_json::json!({"kind": "materialized_view", "name": "counts", "change": "missing"})
+        );
     }
 }

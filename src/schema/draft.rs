@@ -630,7 +630,7 @@ fn qualified(schema: &str, name: &str) -> String {
 
 /// An identifier quoted as `quote_ident` does: unless it is lower case letters, digits and
 /// underscores, not starting with a digit, and not a keyword that would need quoting.
-pub(super) fn ident(name: &str) -> String {
+fn ident(name: &str) -> String {
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
@@ -798,3 +798,43 @@ const KEYWORDS: &[&str] = &[
     "xmlserialize",
     "xmltable",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::{Script, enum_values, ident};
+
+    #[test]
+    fn identifiers_are_quoted_like_quote_ident() {
+        assert_eq!(ident("users"), "users");
+        assert_eq!(ident("_x1"), "_x1");
+        assert_eq!(ident("user"), "\"user\"");
+        assert_eq!(ident("Audit Log"), "\"Audit Log\"");
+        assert_eq!(ident("uuid-ossp"), "\"uuid-ossp\"");
+        assert_eq!(ident("1st"), "\"1st\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    fn enum_sql(new: &[&str], old: &[&str]) -> String {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut s = Script::default();
+        enum_values(&mut s, "public.mood", &owned(new), &owned(old));
+        s.finish()
+    }
+
+    #[test]
+    fn enum_values_are_added_in_place_or_left_to_a_person() {
+        assert_eq!(
+            enum_sql(
+                &["new", "sad", "meh", "ok", "happy"],
+                &["sad", "ok", "happy"]
+            ),
+            "ALTER TYPE public.mood ADD VALUE 'new' BEFORE 'sad';\n\
+             ALTER TYPE public.mood ADD VALUE 'meh' AFTER 'sad';\n"
+        );
+        assert!(
+            enum_sql(&["sad", "ok"], &["sad", "ok", "happy"]).starts_with("-- enum public.mood")
+        );
+        assert!(enum_sql(&["ok", "sad"], &["sad", "ok"]).starts_with("-- enum public.mood"));
+        assert_eq!(enum_sql(&["a"], &["a"]), "");
+    }
+}

@@ -372,40 +372,6 @@ fn dropping_a_table_is_one_difference_and_its_dependents_their_own() {
     );
 }
 
-#[test]
-fn words_for_a_baseline_and_for_another_target() {
-    let d = |change| Difference {
-        kind: Kind::Column,
-        name: "users.email".to_owned(),
-        change,
-    };
-    let type_change = d(changed("type", "text", "character varying(200)"));
-    assert_eq!(
-        d(Change::Extra).describe("beta/app", Expected::Baseline),
-        "column users.email exists on beta/app but not in the baseline"
-    );
-    assert_eq!(
-        d(Change::Missing).describe("beta/app", Expected::Baseline),
-        "column users.email is missing on beta/app (the baseline has it)"
-    );
-    assert_eq!(
-        type_change.describe("beta/app", Expected::Baseline),
-        "column users.email: type is text on beta/app, character varying(200) in the baseline"
-    );
-    assert_eq!(
-        d(Change::Extra).describe("a", Expected::Target("b")),
-        "column users.email exists on a but not on b"
-    );
-    assert_eq!(
-        d(Change::Missing).describe("a", Expected::Target("b")),
-        "column users.email exists on b but not on a"
-    );
-    assert_eq!(
-        type_change.describe("a", Expected::Target("b")),
-        "column users.email: type is text on a, character varying(200) on b"
-    );
-}
-
 /// Hand changes of every kind on top of RICH: objects added, dropped and changed.
 const CHANGES: &str = r#"
 create schema reports;
