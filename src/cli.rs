@@ -13,8 +13,8 @@ use crate::inventory;
 use crate::migration::{self, Timeout};
 use crate::plan::{self, RollbackTo, State, StatusRow, UpOptions};
 use crate::report::{self, DryRun, Output, Report, Verb};
-use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
 use crate::runner::adopt::{self, BaselineOptions, Shadow};
+use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
 use crate::runner::{self, Event, RunSettings, Stop, StopReason};
 use crate::schema;
 use crate::settings;
@@ -475,7 +475,8 @@ async fn on_targets(
         connections: connections.as_ref(),
         adoption,
     };
-    let takes_baseline = matches!(command, Command::Baseline { from, .. } if from.is_some() || single);
+    let takes_baseline =
+        matches!(command, Command::Baseline { from, .. } if from.is_some() || single);
     let schedule = Schedule {
         parallel: usize::from(g.parallel),
         // The targets that register a new baseline wait for the one that writes it.
@@ -655,9 +656,10 @@ fn chosen_targets<'i>(
             }
             Ok(targets)
         }
-        Command::Drift { between, .. } if !between.is_empty() => {
-            Ok(vec![one(&between[0], "--between")?, one(&between[1], "--between")?])
-        }
+        Command::Drift { between, .. } if !between.is_empty() => Ok(vec![
+            one(&between[0], "--between")?,
+            one(&between[1], "--between")?,
+        ]),
         _ => Ok(inventory::select(inv, &g.limit)?),
     }
 }
@@ -894,7 +896,12 @@ async fn on_target(
             force,
             ..
         } => {
-            let files = load(&paths.migrations)?;
+            // The baseline may be the first migration: the folder is made for it.
+            let files = if paths.migrations.exists() {
+                load(&paths.migrations)?
+            } else {
+                Vec::new()
+            };
             let options = BaselineOptions {
                 legacy: legacy_table.as_deref(),
                 force: *force,
@@ -902,7 +909,11 @@ async fn on_target(
                 taken: ctx.adoption.taken,
             };
             let source = i == 0 && (from.is_some() || ctx.connections.is_none());
-            let missing = if source { Missing::Fail } else { Missing::Create };
+            let missing = if source {
+                Missing::Fail
+            } else {
+                Missing::Create
+            };
             let mut db = connect(access, g, missing, report, i).await?;
             if source {
                 let id = spot.name();

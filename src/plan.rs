@@ -99,9 +99,7 @@ pub fn status<'a>(files: &'a [Migration], applied: &'a [AppliedRow]) -> Vec<Entr
         .map(|file| {
             let row = rows.get(file.version.as_str()).copied();
             let state = match row {
-                None if baseline.is_some_and(|b| file.version.as_str() < b) => {
-                    State::BelowBaseline
-                }
+                None if baseline.is_some_and(|b| file.version.as_str() < b) => State::BelowBaseline,
                 None => State::Pending,
                 Some(r) => match &r.checksum {
                     None => State::Unverified,
@@ -144,10 +142,15 @@ pub struct UpOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Changed(Vec<String>),
-    OutOfOrder { newest: String, files: Vec<String> },
+    OutOfOrder {
+        newest: String,
+        files: Vec<String>,
+    },
     /// A baseline would run on a database that already has migrations applied (and so,
     /// most likely, the schema it creates).
-    BaselineNotRegistered { file: String },
+    BaselineNotRegistered {
+        file: String,
+    },
 }
 
 /// The pending migrations, in file-name order, or why nothing may run.

@@ -265,7 +265,11 @@ mod tests {
 
     #[test]
     fn a_baseline_file_parses_as_a_baseline() {
-        let text = baseline_text("alpha/app", "2026-11-24", "CREATE TABLE public.t (id int);\n");
+        let text = baseline_text(
+            "alpha/app",
+            "2026-11-24",
+            "CREATE TABLE public.t (id int);\n",
+        );
         let m = parse(Path::new("20261124000000_baseline.sql"), text.as_bytes()).unwrap();
         assert!(m.baseline);
         assert_eq!(m.up[0].sql.matches("CREATE TABLE").count(), 1);

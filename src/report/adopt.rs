@@ -77,7 +77,9 @@ pub(super) fn adoption_lines(id: &str, a: &Adopted) -> Vec<String> {
 /// `drift`: one block per target that finished.
 pub(super) fn drift_lines(id: &str, differences: &[Difference], notes: &[String]) -> Vec<String> {
     let mut lines = if differences.is_empty() {
-        vec![format!("{id}: no drift: the schema is what its migrations make")]
+        vec![format!(
+            "{id}: no drift: the schema is what its migrations make"
+        )]
     } else {
         let mut l = vec![format!(
             "{id}: {} from what its migrations make:",
@@ -172,4 +174,3 @@ pub(super) fn written_lines(written: &[(PathBuf, Vec<String>)]) -> Vec<String> {
         })
         .collect()
 }
-

@@ -468,7 +468,12 @@ impl Report {
     }
 
     /// `drift`: each target's differences from its migrations, and the drafts written.
-    pub fn drifts(&self, ends: &[Finished<Output>], code: ExitCode, written: &[(std::path::PathBuf, Vec<String>)]) {
+    pub fn drifts(
+        &self,
+        ends: &[Finished<Output>],
+        code: ExitCode,
+        written: &[(std::path::PathBuf, Vec<String>)],
+    ) {
         let Some(run) = self.run.get() else { return };
         run.live.end();
         if let Some(a) = &run.audit {

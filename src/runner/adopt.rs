@@ -27,12 +27,14 @@ pub enum Shadow {
 /// the snapshot itself).
 pub async fn snapshot(db: &mut dyn Database) -> Result<Schema, Error> {
     let rows = db
-        .query_text(schema::SNAPSHOT_SQL, "cannot read the schema from the catalog")
+        .query_text(
+            schema::SNAPSHOT_SQL,
+            "cannot read the schema from the catalog",
+        )
         .await?;
     let target = db.target().to_string();
-    let text = first_value(rows).ok_or_else(|| {
-        Error::Command(format!("{target}: the catalog query returned nothing"))
-    })?;
+    let text = first_value(rows)
+        .ok_or_else(|| Error::Command(format!("{target}: the catalog query returned nothing")))?;
     let live = Schema::from_json(&text)
         .map_err(|e| Error::Command(format!("{target}: cannot read the catalog snapshot: {e}")))?;
     let names = db.tables().names();
@@ -51,7 +53,10 @@ pub async fn expected(
     migrations: &[&Migration],
     settings: &RunSettings,
 ) -> Result<Schema, Error> {
-    let name = format!("pgfleet_shadow_{:016x}", crate::transport::exec::rand_token());
+    let name = format!(
+        "pgfleet_shadow_{:016x}",
+        crate::transport::exec::rand_token()
+    );
     let target = db.target().to_string();
     let cannot_create = |e: Error| {
         Error::Command(format!(
@@ -148,6 +153,12 @@ pub async fn drift(
         what: "reading the live schema",
     });
     let live = snapshot(db).await?;
+    if applied.is_empty() && !live.is_empty() {
+        notes.push(format!(
+            "no migration is applied here, so every object counts as drift: if this database predates pgfleet, register a baseline on it (`pgfleet baseline --apply-to {}`)",
+            db.target().split(' ').next().unwrap_or_default()
+        ));
+    }
     let differences = schema::compare(&live, &expected);
     let draft = (write && !differences.is_empty()).then(|| schema::draft(&live, &expected));
     Ok(Drift {
@@ -319,10 +330,16 @@ pub async fn register_where_matching(
         let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
         // A hand-made history table in pgfleet's place is only moved aside on a database
         // that is registered or built; one left untouched keeps it.
-        if options.legacy.is_none() {
+        let hand_made = adopt::hand_made_columns(db).await?.is_some();
+        if hand_made && options.legacy.is_none() {
             adopt::keep_legacy(db, None, &taken).await?;
         }
-        let applied = db.applied().await?;
+        // A hand-made table in pgfleet's place holds no history pgfleet can read.
+        let applied = if hand_made {
+            Vec::new()
+        } else {
+            db.applied().await?
+        };
         if applied.iter().any(|r| r.version == baseline.version) {
             return Ok(Adopted {
                 outcome: Adoption::AlreadyRegistered,

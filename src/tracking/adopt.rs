@@ -53,7 +53,9 @@ pub async fn hand_made_columns(db: &mut dyn Database) -> Result<Option<String>, 
         "select string_agg(attname, ', ' order by attnum), bool_or(attname = 'version')
            from pg_attribute where attrelid = to_regclass({table}) and attnum > 0 and not attisdropped"
     );
-    let rows = db.query_text(&sql, "cannot read the migrations table").await?;
+    let rows = db
+        .query_text(&sql, "cannot read the migrations table")
+        .await?;
     let row = rows.into_iter().next().unwrap_or_default();
     let columns = row.first().cloned().flatten();
     let dbmate = row.get(1).cloned().flatten().as_deref() == Some("t");
@@ -131,12 +133,20 @@ pub async fn keep_legacy(
     }
 }
 
-/// Quoted names of the tables marked as legacy history, for pg_dump to leave out.
+/// Quoted names of the tables marked as legacy history and of the sequences their
+/// columns own (a renamed `serial` keeps its old sequence name), for pg_dump to leave out.
 pub async fn legacy_tables(db: &mut dyn Database) -> Result<Vec<String>, Error> {
     let sql = format!(
-        "select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+        "with legacy as (
+             select c.oid from pg_class c
+              where c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') like {})
+         select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') like {}",
+          where c.oid in (select oid from legacy)
+             or c.oid in (select d.objid from pg_depend d
+                           where d.classid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+                             and d.refobjid in (select oid from legacy)
+                             and (select relkind from pg_class where oid = d.objid) = 'S')",
         literal(&format!("{LEGACY_COMMENT}%"))
     );
     Ok(db

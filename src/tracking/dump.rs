@@ -53,7 +53,10 @@ pub async fn dbmate_schema_dump(
 pub async fn baseline_dump(db: &mut dyn Database, exclude: &[String]) -> Result<String, Error> {
     let tables = db.tables().clone();
     let mut args: Vec<String> = DUMP_ARGS.iter().map(|a| a.to_string()).collect();
-    for table in [&tables.migrations, &tables.pgfleet].into_iter().chain(exclude) {
+    for table in [&tables.migrations, &tables.pgfleet]
+        .into_iter()
+        .chain(exclude)
+    {
         args.push(format!("--exclude-table={table}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
