@@ -309,6 +309,28 @@ fn a_hand_built_fleet_is_baselined_and_its_drift_caught_by_name() {
     by_hand("gamma-app", &db, "drop index orders_customer_idx");
     let pgfleet = || Cmd::new().arg("-i").arg(&inv);
 
+    // Bad input is refused before anything is touched.
+    pgfleet()
+        .args(["baseline", "--from", "alpha"])
+        .run()
+        .code_is(3)
+        .stderr_has("--from alpha names 2 targets; name exactly one as host/database");
+    pgfleet()
+        .arg("baseline")
+        .run()
+        .code_is(3)
+        .stderr_has("baseline needs --from host/database");
+    pgfleet()
+        .args(["baseline", "--apply-to", "beta"])
+        .run()
+        .code_is(3)
+        .stderr_has("no baseline file in");
+    pgfleet()
+        .args(["drift", "--between", "alpha/app", "nowhere/app"])
+        .run()
+        .code_is(3)
+        .stderr_has("nowhere/app");
+
     // Without --legacy-table the hand-made table is not touched, and pgfleet says why.
     pgfleet()
         .args(["baseline", "--from", "alpha/app"])
@@ -516,6 +538,58 @@ fn a_dbmate_history_is_extended_by_the_baseline() {
         .run()
         .success()
         .stdout_has("no drift");
+
+    // A database with part of the old history but no baseline: running the baseline there
+    // would collide with the schema it has, so `up` refuses and says what to do.
+    let old = harness::fresh_db("adopt_dbmate_old");
+    old.exec("create table customers (id int primary key); create table schema_migrations (version varchar primary key); insert into schema_migrations values ('20200101000000');");
+    by_url(&old, &migrations)
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("is a baseline (the whole schema) and is not registered here")
+        .stderr_has("pgfleet baseline --apply-to");
+}
+
+/// Where the target's server does not let pgfleet create the scratch database, drift
+/// says so and how to go on; `--shadow-url` names a server that does.
+#[test]
+fn without_createdb_drift_asks_for_a_shadow_server() {
+    let db = harness::fresh_db("adopt_nocreatedb");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "001_t.sql",
+            "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+        )],
+    );
+    by_url(&db, dir.path()).arg("up").run().success();
+    let role = format!("{}_owner", db.name());
+    db.exec(&format!(
+        "create role {role} login password 'pw' nocreatedb; grant all on schema public to {role}; grant all on all tables in schema public to {role}; alter table t owner to {role}; alter table schema_migrations owner to {role}; alter table schema_migrations_pgfleet owner to {role}"
+    ));
+    let mut url = url::Url::parse(db.url()).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(Some("pw")).unwrap();
+    let url = url.to_string();
+    Cmd::new()
+        .args(["--url", &url, "-d"])
+        .arg(dir.path())
+        .arg("drift")
+        .run()
+        .code_is(2)
+        .stderr_has("cannot create a scratch database to build the expected schema in")
+        .stderr_has("pass --shadow-url")
+        .never_prints("pw@");
+    let shadow = harness::fresh_db("adopt_nocreatedb_shadow");
+    Cmd::new()
+        .args(["--url", &url, "-d"])
+        .arg(dir.path())
+        .args(["drift", "--shadow-url", shadow.url()])
+        .run()
+        .success()
+        .stdout_has("no drift");
 }
 
 /// Through psql in the containers (method exec), with the scratch databases on another
@@ -549,6 +623,12 @@ fn drift_through_exec_with_a_shadow_server() {
         &db,
         "drop index customers_email; alter table customers alter column email type varchar(200)",
     );
+    // Scratch databases beside the target, made and dropped through psql too.
+    pgfleet()
+        .args(["drift", "--limit", "gamma"])
+        .run()
+        .code_is(1)
+        .stdout_has("index customers_email is missing on gamma/app (a migration creates it)");
     let shadow = harness::server().admin_url();
     let out = pgfleet()
         .args(["drift", "--limit", "beta,gamma", "--shadow-url", &shadow])
