@@ -30,7 +30,7 @@ use crate::transport::fleet::{Access, Connections};
     name = "pgfleet",
     version,
     about = "Apply dbmate-compatible PostgreSQL migrations safely",
-    after_help = "Exit codes: 0 ok, 1 pending (--exit-code) or verify found changes, 2 a migration, database or target failed, 3 bad input or configuration, 4 refused (changed files, --strict, lock busy), 130 interrupted (Ctrl-C, SIGTERM)."
+    after_help = "Exit codes: 0 ok, 1 pending (--exit-code), verify found changes, drift found, or baseline/register left a differing target untouched, 2 a migration, database or target failed, 3 bad input or configuration, 4 refused (changed files, --strict, lock busy, baseline over history), 130 interrupted (Ctrl-C, SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
