@@ -307,6 +307,16 @@ impl Report {
         }
     }
 
+    /// The run is over: the bars go, the audit log gets its last line.
+    fn end<T>(&self, ends: &[Finished<T>], code: ExitCode) -> Option<&Run> {
+        let run = self.run.get()?;
+        run.live.end();
+        if let Some(a) = &run.audit {
+            a.run_end(ends, code);
+        }
+        Some(run)
+    }
+
     /// Errors go to stderr as `Error: …`, like dbmate's, with any URL password redacted.
     pub fn error(&self, error: &Error) {
         self.err(&format!(
@@ -322,16 +332,14 @@ impl Report {
     /// Ends a run that changed databases (up, rollback, verify --record): the summary
     /// table, or the JSON document.
     pub fn run_summary<T>(&self, ends: &[Finished<T>], code: ExitCode) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         let records = run
             .records
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
         match self.settings.format {
             Format::Text if run.single => {}
             Format::Text => {
@@ -349,11 +357,9 @@ impl Report {
     /// `status` (and `verify`): dbmate's lines for one database, a matrix for a fleet, or
     /// the JSON document.
     pub fn statuses(&self, ends: &[Finished<Output>], code: ExitCode) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         match self.settings.format {
             Format::Text if run.single => {
                 if let Some(TargetResult::Done(Output::Status(rows))) =
@@ -383,11 +389,9 @@ impl Report {
 
     /// `up --dry-run` / `plan`: per target, what would run.
     pub fn plans(&self, ends: &[Finished<Output>], mode: DryRun, code: ExitCode) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         let records = run
             .records
             .lock()
@@ -412,11 +416,9 @@ impl Report {
 
     /// `dump`: where each schema went.
     pub fn dumps(&self, ends: &[Finished<Output>], code: ExitCode) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         match self.settings.format {
             Format::Text => {
                 for end in ends {
@@ -437,11 +439,9 @@ impl Report {
     /// `baseline` and `register`: what was done on each target, and how the ones left
     /// untouched differ.
     pub fn adoptions(&self, ends: &[Finished<Output>], code: ExitCode) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         match self.settings.format {
             Format::Text => {
                 for (id, end) in run.ids.iter().zip(ends) {
@@ -474,11 +474,9 @@ impl Report {
         code: ExitCode,
         written: &[(std::path::PathBuf, Vec<String>)],
     ) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         match self.settings.format {
             Format::Text => {
                 for (id, end) in run.ids.iter().zip(ends) {
@@ -527,11 +525,9 @@ impl Report {
         differences: Option<&[crate::schema::Difference]>,
         code: ExitCode,
     ) {
-        let Some(run) = self.run.get() else { return };
-        run.live.end();
-        if let Some(a) = &run.audit {
-            a.run_end(ends, code);
-        }
+        let Some(run) = self.end(ends, code) else {
+            return;
+        };
         let (a, b) = (&run.ids[0], &run.ids[1]);
         match self.settings.format {
             Format::Text => match differences {

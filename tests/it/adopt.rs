@@ -44,6 +44,15 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The version of a migration file: the digits before its first `_`.
+fn version_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name.split('_').next().unwrap_or_default().to_string()
+}
+
 fn only_file(dir: &Path, suffix: &str) -> PathBuf {
     let found: Vec<String> = files(dir)
         .into_iter()
@@ -192,12 +201,7 @@ fn a_baseline_by_url_rebuilds_the_schema_and_drift_names_each_hand_change() {
     let draft = only_file(&migrations, &format!("_drift_{}.sql", db.name()));
     let text = std::fs::read_to_string(&draft).unwrap();
     assert!(text.contains("REVIEW IT"), "{text}");
-    let version = draft
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('_').next())
-        .unwrap()
-        .to_string();
+    let version = version_of(&draft);
     by_url(&copy, &migrations).arg("up").run().success();
     by_url(&db, &migrations)
         .args(["register", &version])
@@ -460,12 +464,7 @@ fn a_hand_built_fleet_is_baselined_and_its_drift_caught_by_name() {
         .code_is(1)
         .stdout_has("Wrote ");
     let draft = only_file(&migrations, "_drift_beta_app.sql");
-    let version = draft
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('_').next())
-        .unwrap()
-        .to_string();
+    let version = version_of(&draft);
     pgfleet()
         .args(["register", &version, "--limit", "beta"])
         .run()
