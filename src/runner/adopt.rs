@@ -53,10 +53,7 @@ pub async fn expected(
     migrations: &[&Migration],
     settings: &RunSettings,
 ) -> Result<Schema, Error> {
-    let name = format!(
-        "pgfleet_shadow_{:016x}",
-        crate::transport::exec::rand_token()
-    );
+    let name = scratch_name(db.dbname());
     let target = db.target().to_string();
     let cannot_create = |e: Error| {
         Error::Command(format!(
@@ -99,6 +96,19 @@ pub async fn expected(
     let schema = built?;
     dropped?;
     Ok(schema)
+}
+
+/// `pgfleet_shadow_<random>_<database>`, within PostgreSQL's 63 bytes: a leftover (after a
+/// second Ctrl-C) says whose it was.
+fn scratch_name(dbname: &str) -> String {
+    let mut name = format!(
+        "pgfleet_shadow_{:08x}_{dbname}",
+        crate::transport::exec::rand_token() as u32
+    );
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
 }
 
 async fn drop_on(url: &DbUrl, name: &str) -> Result<(), Error> {
@@ -201,6 +211,23 @@ fn applied_chain<'a>(
         .collect()
 }
 
+/// The applied versions, or none where a hand-made history table sits in pgfleet's place
+/// (it holds nothing pgfleet can read); such a table without a `legacy` name to move it
+/// to is refused. Nothing is changed here.
+async fn readable_history(
+    db: &mut dyn Database,
+    legacy: Option<&str>,
+    taken: &str,
+) -> Result<Vec<tracking::AppliedRow>, Error> {
+    if adopt::hand_made_columns(db).await?.is_none() {
+        return db.applied().await;
+    }
+    if legacy.is_none() {
+        adopt::keep_legacy(db, None, taken).await?;
+    }
+    Ok(Vec::new())
+}
+
 /// What `baseline` did on one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Adoption {
@@ -249,8 +276,7 @@ pub async fn take_baseline(
 ) -> Result<(Adopted, Migration), Error> {
     locked(db, settings, emit, async |db, emit| {
         let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-        let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
-        let applied = db.applied().await?;
+        let applied = readable_history(db, options.legacy, &taken).await?;
         let refuse = |reason: String| Error::Refused {
             target: source.to_string(),
             reason,
@@ -283,6 +309,8 @@ pub async fn take_baseline(
                 "it has no schema to take a baseline of (no tables, views, functions or types); write migrations and run `pgfleet up` instead".into(),
             ));
         }
+        // Only now, with every refusal behind, is a hand-made history table moved aside.
+        let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
         emit(Event::Step {
             what: "dumping the schema (pg_dump in the container)",
         });
@@ -330,16 +358,7 @@ pub async fn register_where_matching(
         let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
         // A hand-made history table in pgfleet's place is only moved aside on a database
         // that is registered or built; one left untouched keeps it.
-        let hand_made = adopt::hand_made_columns(db).await?.is_some();
-        if hand_made && options.legacy.is_none() {
-            adopt::keep_legacy(db, None, &taken).await?;
-        }
-        // A hand-made table in pgfleet's place holds no history pgfleet can read.
-        let applied = if hand_made {
-            Vec::new()
-        } else {
-            db.applied().await?
-        };
+        let applied = readable_history(db, options.legacy, &taken).await?;
         if applied.iter().any(|r| r.version == baseline.version) {
             return Ok(Adopted {
                 outcome: Adoption::AlreadyRegistered,

@@ -197,6 +197,9 @@ pub trait Database: Send {
     /// Where the tracking tables are.
     fn tables(&self) -> &Tables;
 
+    /// The database's name on its server.
+    fn dbname(&self) -> &str;
+
     /// Reads applied versions; an empty list when the tables do not exist yet.
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error>;
 

@@ -551,6 +551,10 @@ impl Database for NativeDatabase {
         &self.tables
     }
 
+    fn dbname(&self) -> &str {
+        self.endpoint.dbname()
+    }
+
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
         let (theirs, ours) = self.tables_exist().await?;
         if !theirs {

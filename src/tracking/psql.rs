@@ -507,6 +507,10 @@ impl Database for PsqlDatabase {
         &self.tables
     }
 
+    fn dbname(&self) -> &str {
+        &self.dbname
+    }
+
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
         let exists = |t: &str| format!("select to_regclass({}) is not null", sql::literal(t));
         let (migrations, pgfleet) = (self.tables.migrations.clone(), self.tables.pgfleet.clone());

@@ -636,15 +636,16 @@ fn drift_through_exec_with_a_shadow_server() {
         .stdout_has("beta/app: no drift")
         .stdout_has("index customers_email is missing on gamma/app (a migration creates it)")
         .stdout_has("column customers.email: type is character varying(200) on gamma/app, text per the migrations");
+    // No scratch database is left behind, beside the targets or on the shadow server.
+    let scratch = format!(
+        "select count(*) from pg_database where datname like 'pgfleet\\_shadow\\_%\\_{db}'"
+    );
     for container in ["beta-app", "gamma-app"] {
         let out = std::process::Command::new("docker")
             .args([
                 "exec", container, "psql", "-X", "-At", "-U", "postgres", "-d", "postgres",
             ])
-            .args([
-                "-c",
-                "select count(*) from pg_database where datname like 'pgfleet_shadow_%'",
-            ])
+            .args(["-c", &scratch])
             .output()
             .unwrap();
         assert_eq!(
@@ -653,10 +654,6 @@ fn drift_through_exec_with_a_shadow_server() {
             "{container}"
         );
     }
-    // No scratch database is left behind, here or on the shadow server.
     let any = harness::fresh_db("adopt_exec_check");
-    assert_eq!(
-        any.scalar("select count(*) from pg_database where datname like 'pgfleet_shadow_%'"),
-        Some("0".into())
-    );
+    assert_eq!(any.scalar(&scratch), Some("0".into()));
 }
