@@ -181,6 +181,18 @@ pub async fn up(
         let applied = db.applied().await?;
         let target = db.target().to_string();
         let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
+        if let Some(baseline) = pending.first().filter(|m| m.baseline) {
+            // Nothing applied, so the baseline would run: only on a database without a schema.
+            if !adopt::snapshot(db).await?.is_empty() {
+                return Err(Error::Refused {
+                    target,
+                    reason: format!(
+                        "{} is a baseline (the whole schema) and this database already has a schema, but no history: running it would collide with that schema. Register it where the schema matches with `pgfleet baseline --apply-to <targets>` (which shows how the others differ)",
+                        baseline.file_name
+                    ),
+                });
+            }
+        }
         let total = pending.len();
         emit(Event::Planned { files: &pending });
         let mut progress = |p: Applying| match p {

@@ -538,6 +538,19 @@ fn a_dbmate_history_is_extended_by_the_baseline() {
         .success()
         .stdout_has("no drift");
 
+    // A database with the schema but no history at all: the baseline is not run over it.
+    let bare = harness::fresh_db("adopt_dbmate_bare");
+    bare.exec("create table customers (id int primary key)");
+    by_url(&bare, &migrations)
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("this database already has a schema, but no history");
+    assert_eq!(
+        bare.scalar("select count(*) from schema_migrations"),
+        Some("0".into())
+    );
+
     // A database with part of the old history but no baseline: running the baseline there
     // would collide with the schema it has, so `up` refuses and says what to do.
     let old = harness::fresh_db("adopt_dbmate_old");
