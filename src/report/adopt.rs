@@ -14,16 +14,8 @@ use crate::schema::{Difference, Expected};
 fn sentences(differences: &[Difference], actual: &str, expected: Expected<'_>) -> Vec<String> {
     differences
         .iter()
-        .map(|d| format!("  - {}", d.describe(actual, clone(&expected))))
+        .map(|d| format!("  - {}", d.describe(actual, expected)))
         .collect()
-}
-
-fn clone<'a>(e: &Expected<'a>) -> Expected<'a> {
-    match e {
-        Expected::Migrations => Expected::Migrations,
-        Expected::Baseline => Expected::Baseline,
-        Expected::Target(t) => Expected::Target(t),
-    }
 }
 
 fn count(n: usize) -> String {

@@ -90,6 +90,7 @@ pub enum Change {
 }
 
 /// What the expected schema is, for the words of [`Difference::describe`].
+#[derive(Debug, Clone, Copy)]
 pub enum Expected<'a> {
     /// What the applied migrations produce.
     Migrations,
