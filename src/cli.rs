@@ -685,9 +685,11 @@ fn adoption(command: &Command, single: bool, spots: &[Spot<'_>]) -> Result<Adopt
     };
     let dir = spots.first().map(|s| s.paths.migrations.as_path());
     match (command, dir) {
-        (Command::Baseline { apply_to, .. }, _) if single && !apply_to.is_empty() => {
+        (Command::Baseline { apply_to, from, .. }, _)
+            if single && (!apply_to.is_empty() || from.is_some()) =>
+        {
             return Err(Error::Config(
-                "--apply-to needs an inventory: with --url there is only the one database".into(),
+                "--from and --apply-to name inventory targets: with --url, the baseline is taken from the URL's database and there is no other".into(),
             ));
         }
         (Command::Baseline { from: None, .. }, Some(dir)) if !single => {

@@ -105,6 +105,12 @@ fn a_baseline_by_url_rebuilds_the_schema_and_drift_names_each_hand_change() {
         .success()
         .stdout_has("no drift");
 
+    by_url(&db, &migrations)
+        .args(["baseline", "--apply-to", "lab"])
+        .run()
+        .code_is(3)
+        .stderr_has("with --url, the baseline is taken from the URL's database");
+
     // A second baseline is refused: the database has pgfleet history now.
     by_url(&db, &migrations)
         .arg("baseline")
