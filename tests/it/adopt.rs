@@ -31,6 +31,61 @@ create function touch() returns trigger language plpgsql as $$ begin new.created
 create trigger customers_touch before update on customers for each row execute function touch();
 ";
 
+/// Hand changes to `HAND_BUILT`, at least one of every kind of object drift compares.
+const EVERY_KIND_OF_CHANGE: &str = "
+alter table customers add column knowledge_extracted_at timestamptz;
+alter table orders alter column customer_id drop not null;
+alter table customers alter column email type varchar(320);
+alter table orders alter column status set default 'paid';
+drop index orders_customer_idx;
+create index orders_status_idx on orders (status);
+alter table orders add constraint orders_total_small check (total < 1000000);
+create or replace view paid_orders as select id, total, customer_id from orders where status = 'paid';
+create materialized view order_totals as select customer_id, sum(total) from orders group by 1;
+create sequence invoice_numbers start 1000;
+create or replace function touch() returns trigger language plpgsql as $$ begin new.created_at := clock_timestamp(); return new; end $$;
+drop trigger customers_touch on customers;
+alter type order_status add value 'refunded';
+create schema reporting;
+create table reporting.notes (id int);
+create extension pg_trgm;
+";
+
+/// Asserts that a drift JSON target names a difference of every kind, and returns its
+/// sentences.
+fn every_kind_named(target: &Value) -> String {
+    assert_eq!(target["drift"], true, "{target}");
+    let differences = target["differences"].as_array().unwrap();
+    let messages: Vec<&str> = differences
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    let kinds: Vec<&str> = differences
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "schema",
+        "extension",
+        "table",
+        "column",
+        "index",
+        "constraint",
+        "view",
+        "materialized_view",
+        "sequence",
+        "function",
+        "trigger",
+        "enum",
+    ] {
+        assert!(
+            kinds.contains(&kind),
+            "no {kind} difference in {messages:#?}"
+        );
+    }
+    messages.join("\n")
+}
+
 /// The files in a migrations folder, by name.
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -134,61 +189,14 @@ fn a_baseline_by_url_rebuilds_the_schema_and_drift_names_each_hand_change() {
         .stdout_has("no drift");
 
     // Hand changes of every kind, each reported by name.
-    db.exec(
-        "alter table customers add column knowledge_extracted_at timestamptz;
-         alter table orders alter column customer_id drop not null;
-         alter table customers alter column email type varchar(320);
-         alter table orders alter column status set default 'paid';
-         drop index orders_customer_idx;
-         create index orders_status_idx on orders (status);
-         alter table orders add constraint orders_total_small check (total < 1000000);
-         create or replace view paid_orders as select id, total, customer_id from orders where status = 'paid';
-         create materialized view order_totals as select customer_id, sum(total) from orders group by 1;
-         create sequence invoice_numbers start 1000;
-         create or replace function touch() returns trigger language plpgsql as $$ begin new.created_at := clock_timestamp(); return new; end $$;
-         drop trigger customers_touch on customers;
-         alter type order_status add value 'refunded';
-         create schema reporting;
-         create extension pg_trgm;",
-    );
+    db.exec(EVERY_KIND_OF_CHANGE);
     let out = by_url(&db, &migrations)
         .args(["drift", "--format", "json"])
         .run();
     out.code_is(1);
     let doc = out.json();
     assert_eq!(doc["command"], "drift");
-    assert_eq!(doc["targets"][0]["drift"], true);
-    let messages: Vec<String> = doc["targets"][0]["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["message"].as_str().unwrap().to_string())
-        .collect();
-    let kinds: Vec<&str> = doc["targets"][0]["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["kind"].as_str().unwrap())
-        .collect();
-    for kind in [
-        "schema",
-        "extension",
-        "column",
-        "index",
-        "constraint",
-        "view",
-        "materialized_view",
-        "sequence",
-        "function",
-        "trigger",
-        "enum",
-    ] {
-        assert!(
-            kinds.contains(&kind),
-            "no {kind} difference in {messages:#?}"
-        );
-    }
-    let all = messages.join("\n");
+    let all = every_kind_named(&doc["targets"][0]);
     assert!(
         all.contains("column customers.knowledge_extracted_at exists on")
             && all.contains("but no migration creates it"),
@@ -675,4 +683,60 @@ fn drift_through_exec_with_a_shadow_server() {
     }
     let any = harness::fresh_db("adopt_exec_check");
     assert_eq!(any.scalar(&scratch), Some("0".into()));
+}
+
+/// Every kind of hand change, named through a container (psql and pg_dump inside it), and
+/// the drafted migration registered where the change is: no drift left.
+#[test]
+fn every_kind_of_hand_change_is_named_through_a_container() {
+    let dir = harness::tempdir();
+    let inv = crate::fleet::exec_inventory(dir.path(), "adopt_kinds", &[]);
+    let migrations = dir.path().join("migrations");
+    let db = std::fs::read_to_string(&inv)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("database: ").map(str::to_string))
+        .unwrap();
+    create_db("gamma-app", &db);
+    by_hand("gamma-app", &db, HAND_BUILT);
+    let pgfleet = || Cmd::new().arg("-i").arg(&inv);
+    pgfleet()
+        .args(["baseline", "--from", "gamma/app"])
+        .run()
+        .success()
+        .stdout_has("gamma/app: wrote ");
+    by_hand("gamma-app", &db, EVERY_KIND_OF_CHANGE);
+    let out = pgfleet()
+        .args([
+            "drift",
+            "--limit",
+            "gamma",
+            "--format",
+            "json",
+            "--write-migration",
+        ])
+        .run();
+    out.code_is(1);
+    let doc = out.json();
+    let all = every_kind_named(&doc["targets"][0]);
+    assert!(
+        all.contains("column customers.knowledge_extracted_at exists on gamma/app but no migration creates it"),
+        "{all}"
+    );
+    let written = doc["written"][0]["file"].as_str().unwrap();
+    pgfleet()
+        .args([
+            "register",
+            &version_of(Path::new(written)),
+            "--limit",
+            "gamma",
+        ])
+        .run()
+        .success();
+    pgfleet()
+        .args(["drift", "--limit", "gamma"])
+        .run()
+        .success()
+        .stdout_has("gamma/app: no drift");
+    assert_eq!(files(&migrations).len(), 2);
 }
