@@ -11,6 +11,9 @@ struct Pattern {
     text: String,
     exclude: bool,
     glob: GlobMatcher,
+    /// The literal `all`: Ansible's implicit group of every host (a glob such as `a*`
+    /// does not reach it).
+    everything: bool,
 }
 
 /// The targets `limit` selects, in inventory order; all of them when `limit` is empty.
@@ -34,7 +37,8 @@ pub fn select<'a>(inv: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Target
     let ids: Vec<String> = inv.targets.iter().map(Target::id).collect();
 
     for p in &patterns {
-        let matched = inv.hosts.iter().any(|h| p.glob.is_match(&h.name))
+        let matched = p.everything
+            || inv.hosts.iter().any(|h| p.glob.is_match(&h.name))
             || groups.iter().any(|g| p.glob.is_match(g))
             || ids.iter().any(|id| p.glob.is_match(id));
         if !matched {
@@ -43,7 +47,8 @@ pub fn select<'a>(inv: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Target
     }
 
     let matches = |p: &Pattern, t: &Target, id: &str| {
-        p.glob.is_match(&t.host)
+        p.everything
+            || p.glob.is_match(&t.host)
             || p.glob.is_match(id)
             || hosts
                 .get(t.host.as_str())
@@ -94,6 +99,7 @@ fn parse(limit: &[String]) -> Result<Vec<Pattern>, InventoryError> {
             text: text.to_owned(),
             exclude,
             glob,
+            everything: body == "all",
         });
     }
     Ok(patterns)

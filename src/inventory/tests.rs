@@ -489,6 +489,10 @@ fn limit_selects_hosts_groups_and_targets() {
     );
     assert_eq!(ids(&inv, &["vps/shop,pi"]).unwrap(), ["pi/app", "vps/shop"]);
     assert_eq!(ids(&inv, &["*"]).unwrap(), all);
+    // Ansible's implicit group; a glob does not reach it.
+    assert_eq!(ids(&inv, &["all"]).unwrap(), all);
+    assert_eq!(ids(&inv, &["all,!lab"]).unwrap(), ["vps/app", "vps/shop"]);
+    assert!(ids(&inv, &["al*"]).is_err());
 }
 
 #[test]
