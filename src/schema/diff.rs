@@ -157,6 +157,21 @@ impl Found {
     }
 }
 
+/// A `serial` column's sequence belongs to its table: when the table itself exists on one
+/// side only, that one difference covers the sequence too.
+fn owned_by_lone_table(s: &Sequence, actual: &Schema, expected: &Schema) -> bool {
+    let Some(owner) = &s.owned_by else {
+        return false;
+    };
+    let has = |schema: &Schema| {
+        schema
+            .tables
+            .iter()
+            .any(|t| t.schema == owner.schema && t.name == owner.table)
+    };
+    has(actual) != has(expected)
+}
+
 /// Differences of `actual` from `expected`, by kind then name. An object on one side only
 /// is one difference, whatever it contains; a column's type, nullability and default are
 /// separate differences.
@@ -220,7 +235,7 @@ pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
             {
                 found.aspect(Kind::Sequence, &name, aspect, actual, expected);
             }
-        } else {
+        } else if !owned_by_lone_table(s, actual, expected) {
             found.presence(Kind::Sequence, &name, pair);
         }
     }
