@@ -242,6 +242,15 @@ pub fn baseline_text(source: &str, taken: &str, schema: &str) -> String {
     )
 }
 
+/// The text of a migration drafted by `drift --write-migration` from `up` and `down` SQL.
+pub fn drafted_text(source: &str, taken: &str, up: &str, down: &str) -> String {
+    format!(
+        "-- Drafted by `pgfleet drift --write-migration` on {taken} from the live schema of {source}.\n\
+         -- REVIEW IT: up turns the schema the migrations make into the live one, down undoes that.\n\
+         -- migrate:up\n{up}\n-- migrate:down\n{down}"
+    )
+}
+
 /// Writes a new migration file `<now>_<name>.sql` with `text`; fails if it exists.
 pub fn write_new(
     dir: &Path,

@@ -1,6 +1,8 @@
 //! Command-line flags (clap) and the dispatch of each command. Like dbmate's, the
 //! connection flags are global: accepted before or after the subcommand.
 
+mod adopt;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,10 +15,8 @@ use crate::inventory;
 use crate::migration::{self, Timeout};
 use crate::plan::{self, RollbackTo, State, StatusRow, UpOptions};
 use crate::report::{self, DryRun, Output, Report, Verb};
-use crate::runner::adopt::{self, BaselineOptions, Shadow};
 use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
 use crate::runner::{self, Event, RunSettings, Stop, StopReason};
-use crate::schema;
 use crate::settings;
 use crate::tracking::psql::PsqlDatabase;
 use crate::tracking::{
@@ -370,16 +370,7 @@ struct Context<'a> {
     report: &'a Report,
     settings: &'a RunSettings,
     connections: Option<&'a Connections<'a>>,
-    adoption: Adoption,
-}
-
-/// What `baseline`, `register` and `drift` share between their targets.
-struct Adoption {
-    shadow: Shadow,
-    taken: chrono::DateTime<chrono::Utc>,
-    /// The migration to register: the newest baseline file, the `register` one, or (with
-    /// `--from`) the one the first target writes.
-    migration: std::sync::OnceLock<migration::Migration>,
+    adoption: adopt::Adoption,
 }
 
 fn verb(command: &Command) -> Verb {
@@ -467,7 +458,7 @@ async fn on_targets(
     let connections = inv
         .as_ref()
         .map(|inv| Connections::new(inv, g.accept_new_host_keys));
-    let adoption = adoption(command, single, &spots)?;
+    let adoption = adopt::adoption(command, single, &spots)?;
     let ctx = Context {
         g,
         report,
@@ -510,12 +501,12 @@ async fn on_targets(
         }
     })
     .await;
-    let between = between(command, &ends);
+    let between = adopt::between(command, &ends);
     let written = match command {
         Command::Drift {
             write_migration: true,
             ..
-        } => write_drafts(&spots, &ends, ctx.adoption.taken)?,
+        } => adopt::write_drafts(&spots, &ends, &ctx.adoption)?,
         _ => Vec::new(),
     };
     let code = match &between {
@@ -589,7 +580,7 @@ fn exit_code(
             .flatten()
             .any(|r| matches!(r.state, State::Changed { .. } | State::NoFile)),
         Command::Baseline { .. } | Command::Register { .. } => ends.iter().any(|e| {
-            matches!(&e.result, TargetResult::Done(Output::Adopted(a)) if a.outcome == adopt::Adoption::Differs)
+            matches!(&e.result, TargetResult::Done(Output::Adopted(a)) if a.outcome == crate::runner::adopt::Adoption::Differs)
         }),
         Command::Drift { .. } => ends.iter().any(|e| {
             matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
@@ -662,136 +653,6 @@ fn chosen_targets<'i>(
         ]),
         _ => Ok(inventory::select(inv, &g.limit)?),
     }
-}
-
-/// The shared choices of `baseline`, `register` and `drift`; the migration to register
-/// when it is known before the run.
-fn adoption(command: &Command, single: bool, spots: &[Spot<'_>]) -> Result<Adoption, Error> {
-    let shadow_url = match command {
-        Command::Baseline { shadow_url, .. }
-        | Command::Register { shadow_url, .. }
-        | Command::Drift { shadow_url, .. } => shadow_url.as_deref(),
-        _ => None,
-    };
-    let adoption = Adoption {
-        shadow: match shadow_url {
-            Some(url) => Shadow::Url(Box::new(
-                DbUrl::parse(url).map_err(|e| Error::Config(format!("--shadow-url: {e}")))?,
-            )),
-            None => Shadow::SameServer,
-        },
-        taken: chrono::Utc::now(),
-        migration: std::sync::OnceLock::new(),
-    };
-    let dir = spots.first().map(|s| s.paths.migrations.as_path());
-    match (command, dir) {
-        (Command::Baseline { apply_to, from, .. }, _)
-            if single && (!apply_to.is_empty() || from.is_some()) =>
-        {
-            return Err(Error::Config(
-                "--from and --apply-to name inventory targets: with --url, the baseline is taken from the URL's database and there is no other".into(),
-            ));
-        }
-        (Command::Baseline { from: None, .. }, Some(dir)) if !single => {
-            let files = load(dir)?;
-            let newest = files
-                .into_iter()
-                .filter(|m| m.baseline)
-                .max_by(|a, b| a.version.cmp(&b.version))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "no baseline file in {}: take one with `pgfleet baseline --from host/database`",
-                        dir.display()
-                    ))
-                })?;
-            let _ = adoption.migration.set(newest);
-        }
-        (Command::Register { version, .. }, Some(dir)) => {
-            let files = load(dir)?;
-            let found = files
-                .into_iter()
-                .find(|m| m.version == *version || m.file_name == *version)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "no migration {version} in {}: give its version or file name",
-                        dir.display()
-                    ))
-                })?;
-            let _ = adoption.migration.set(found);
-        }
-        _ => {}
-    }
-    Ok(adoption)
-}
-
-/// `drift --between`: how the second live schema differs from the first, once both are read.
-fn between(command: &Command, ends: &[Finished<Output>]) -> Option<Vec<schema::Difference>> {
-    let Command::Drift { between, .. } = command else {
-        return None;
-    };
-    match (between.is_empty(), ends) {
-        (
-            false,
-            [
-                Finished {
-                    result: TargetResult::Done(Output::Snapshot(a)),
-                    ..
-                },
-                Finished {
-                    result: TargetResult::Done(Output::Snapshot(b)),
-                    ..
-                },
-            ],
-        ) => Some(schema::compare(a, b)),
-        _ => None,
-    }
-}
-
-/// `drift --write-migration`: one file per distinct draft (targets that drifted alike
-/// share one), into the first such target's migrations folder.
-fn write_drafts(
-    spots: &[Spot<'_>],
-    ends: &[Finished<Output>],
-    taken: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<(PathBuf, Vec<String>)>, Error> {
-    let mut groups: Vec<(&schema::Draft, &Path, Vec<String>)> = Vec::new();
-    for (spot, end) in spots.iter().zip(ends) {
-        let TargetResult::Done(Output::Drift(d)) = &end.result else {
-            continue;
-        };
-        let Some(draft) = &d.draft else { continue };
-        match groups
-            .iter_mut()
-            .find(|(g, _, _)| g.up == draft.up && g.down == draft.down)
-        {
-            Some((_, _, ids)) => ids.push(spot.name()),
-            None => groups.push((draft, &spot.paths.migrations, vec![spot.name()])),
-        }
-    }
-    let mut written = Vec::new();
-    for (k, (draft, dir, ids)) in groups.into_iter().enumerate() {
-        let name: String = format!("drift_{}", ids[0])
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let text = format!(
-            "-- Drafted by `pgfleet drift --write-migration` on {} from the live schema of {}.\n\
-             -- REVIEW IT: up turns the schema the migrations make into the live one, down undoes that.\n\
-             -- migrate:up\n{}\n-- migrate:down\n{}",
-            taken.format("%Y-%m-%d %H:%M:%S UTC"),
-            ids.join(", "),
-            draft.up,
-            draft.down
-        );
-        // One second apart: each draft needs its own version.
-        let at = taken + chrono::Duration::seconds(k as i64);
-        let path = migration::write_new(dir, &name, at, &text).map_err(|error| Error::Io {
-            what: format!("cannot write the drafted migration into {}", dir.display()),
-            error,
-        })?;
-        written.push((path, ids));
-    }
-    Ok(written)
 }
 
 /// How to reach a spot's database: its URL, or through its host's (shared) connection.
@@ -892,104 +753,8 @@ async fn on_target(
             write_schema(&paths.schema_file, &schema)?;
             Ok(Output::Dump(paths.schema_file.clone()))
         }
-        Command::Baseline {
-            from,
-            legacy_table,
-            force,
-            ..
-        } => {
-            // The baseline may be the first migration: the folder is made for it.
-            let files = if paths.migrations.exists() {
-                load(&paths.migrations)?
-            } else {
-                Vec::new()
-            };
-            let options = BaselineOptions {
-                legacy: legacy_table.as_deref(),
-                force: *force,
-                shadow: &ctx.adoption.shadow,
-                taken: ctx.adoption.taken,
-            };
-            let source = i == 0 && (from.is_some() || ctx.connections.is_none());
-            let missing = if source {
-                Missing::Fail
-            } else {
-                Missing::Create
-            };
-            let mut db = connect(access, g, missing, report, i).await?;
-            if source {
-                let id = spot.name();
-                let (adopted, baseline) = adopt::take_baseline(
-                    &mut *db,
-                    &files,
-                    &paths.migrations,
-                    &id,
-                    &options,
-                    run_settings,
-                    &mut emit,
-                )
-                .await?;
-                let _ = ctx.adoption.migration.set(baseline);
-                return Ok(Output::Adopted(adopted));
-            }
-            let baseline = ctx.adoption.migration.get().ok_or_else(|| {
-                Error::Config("no baseline to register: the source did not write one".into())
-            })?;
-            let adopted = adopt::register_where_matching(
-                &mut *db,
-                &files,
-                baseline,
-                &options,
-                run_settings,
-                &mut emit,
-            )
-            .await?;
-            Ok(Output::Adopted(adopted))
-        }
-        Command::Register { force, .. } => {
-            let files = load(&paths.migrations)?;
-            let options = BaselineOptions {
-                legacy: None,
-                force: *force,
-                shadow: &ctx.adoption.shadow,
-                taken: ctx.adoption.taken,
-            };
-            let migration = ctx
-                .adoption
-                .migration
-                .get()
-                .ok_or_else(|| Error::Config("no migration to register".into()))?;
-            let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            let adopted = adopt::register_where_matching(
-                &mut *db,
-                &files,
-                migration,
-                &options,
-                run_settings,
-                &mut emit,
-            )
-            .await?;
-            Ok(Output::Adopted(adopted))
-        }
-        Command::Drift { between, .. } if !between.is_empty() => {
-            let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut *db).await?)))
-        }
-        Command::Drift {
-            write_migration, ..
-        } => {
-            let files = load(&paths.migrations)?;
-            let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            let drift = adopt::drift(
-                &mut *db,
-                &files,
-                &ctx.adoption.shadow,
-                *write_migration,
-                run_settings,
-                &mut emit,
-            )
-            .await?;
-            Ok(Output::Drift(drift))
+        Command::Baseline { .. } | Command::Register { .. } | Command::Drift { .. } => {
+            adopt::on_target(command, access, spot, ctx, i).await
         }
         Command::New { .. } | Command::Wait | Command::Inventory => Err(Error::Config(
             "this command does not run on databases".into(),
