@@ -45,15 +45,26 @@ impl std::fmt::Display for DbUrl {
 /// Redacts the password of anything that looks like a URL with credentials in `text`.
 pub fn redact(text: &str) -> String {
     text.split(' ')
-        .map(|word| match url::Url::parse(word) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("********"));
-                u.to_string()
-            }
-            _ => word.to_string(),
-        })
+        .map(redact_word)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A word holding a URL with a password, perhaps after a prefix (`--url=…`, `(…`).
+fn redact_word(word: &str) -> String {
+    let Some(colon) = word.find("://") else {
+        return word.to_string();
+    };
+    let start = word[..colon]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .map_or(0, |i| i + 1);
+    match url::Url::parse(&word[start..]) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            format!("{}{u}", &word[..start])
+        }
+        _ => word.to_string(),
+    }
 }
 
 impl DbUrl {
@@ -248,6 +259,15 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_urls_after_a_flag_too() {
+        assert_eq!(
+            redact("pgfleet --shadow-url=postgres://u:pw@h/db drift postgres://a:b@c/d"),
+            "pgfleet --shadow-url=postgres://u:********@h/db drift postgres://a:********@c/d"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+    }
 
     #[test]
     fn parses_and_redacts() {
