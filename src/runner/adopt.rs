@@ -228,7 +228,7 @@ async fn readable_history(
     Ok(Vec::new())
 }
 
-/// What `baseline` did on one target.
+/// What `baseline` or `register` did on one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Adoption {
     /// The source: the baseline file was written and registered.
@@ -237,6 +237,7 @@ pub enum Adoption {
     Registered,
     /// An empty database: the baseline ran.
     Executed,
+    /// The version was already applied here: nothing to do.
     AlreadyRegistered,
     /// The live schema differs from the baseline's: left untouched.
     Differs,
@@ -244,6 +245,7 @@ pub enum Adoption {
     Forced,
 }
 
+/// What `baseline` or `register` did on one target, for the report.
 #[derive(Debug, Clone)]
 pub struct Adopted {
     pub outcome: Adoption,
