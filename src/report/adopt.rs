@@ -23,7 +23,7 @@ fn count(n: usize) -> String {
 }
 
 /// `baseline`: one block per target that finished.
-pub(super) fn adoption_lines(id: &str, a: &Adopted) -> Vec<String> {
+pub(super) fn adoption_lines(id: &str, a: &Adopted, expected: Expected<'_>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(legacy) = &a.legacy {
         lines.push(format!("{id}: {legacy}"));
@@ -40,7 +40,7 @@ pub(super) fn adoption_lines(id: &str, a: &Adopted) -> Vec<String> {
                     "{id}: warning: built from scratch, the baseline differs from the live schema in {}:",
                     count(n)
                 ));
-                lines.extend(sentences(&a.differences, id, Expected::Baseline));
+                lines.extend(sentences(&a.differences, id, expected));
             }
         }
         Adoption::Registered => lines.push(format!(
@@ -53,14 +53,14 @@ pub(super) fn adoption_lines(id: &str, a: &Adopted) -> Vec<String> {
                 "{id}: differs in {}; left untouched (make it match, or pass --force to register it anyway):",
                 count(n)
             ));
-            lines.extend(sentences(&a.differences, id, Expected::Baseline));
+            lines.extend(sentences(&a.differences, id, expected));
         }
         Adoption::Forced => {
             lines.push(format!(
                 "{id}: registered as applied with --force, although it differs in {}:",
                 count(n)
             ));
-            lines.extend(sentences(&a.differences, id, Expected::Baseline));
+            lines.extend(sentences(&a.differences, id, expected));
         }
     }
     lines
@@ -101,7 +101,11 @@ pub(super) fn difference_json(d: &Difference, actual: &str, expected: Expected<'
     v
 }
 
-pub(super) fn adoption_json(id: &str, end: &Finished<Output>) -> Option<Vec<(String, Value)>> {
+pub(super) fn adoption_json(
+    id: &str,
+    end: &Finished<Output>,
+    expected: Expected<'_>,
+) -> Option<Vec<(String, Value)>> {
     let TargetResult::Done(Output::Adopted(a)) = &end.result else {
         return None;
     };
@@ -122,7 +126,7 @@ pub(super) fn adoption_json(id: &str, end: &Finished<Output>) -> Option<Vec<(Str
             json!(
                 a.differences
                     .iter()
-                    .map(|d| difference_json(d, id, Expected::Baseline))
+                    .map(|d| difference_json(d, id, expected))
                     .collect::<Vec<_>>()
             ),
         ),

@@ -442,11 +442,16 @@ impl Report {
         let Some(run) = self.end(ends, code) else {
             return;
         };
+        // `register` compares with what the applied migrations and its one make.
+        let expected = match run.verb {
+            Verb::Register => crate::schema::Expected::Migrations,
+            _ => crate::schema::Expected::Baseline,
+        };
         match self.settings.format {
             Format::Text => {
                 for (id, end) in run.ids.iter().zip(ends) {
                     if let TargetResult::Done(Output::Adopted(a)) = &end.result {
-                        for line in adopt::adoption_lines(id, a) {
+                        for line in adopt::adoption_lines(id, a, expected) {
                             self.out(&line);
                         }
                     }
@@ -462,7 +467,7 @@ impl Report {
                 &run.ids,
                 ends,
                 code,
-                adopt::adoption_json,
+                |id, end| adopt::adoption_json(id, end, expected),
             )),
         }
     }

@@ -216,6 +216,14 @@ fn a_baseline_by_url_rebuilds_the_schema_and_drift_names_each_hand_change() {
     let text = std::fs::read_to_string(&draft).unwrap();
     assert!(text.contains("REVIEW IT"), "{text}");
     let version = version_of(&draft);
+    // Registering it where the change is not: refused, with what is missing.
+    by_url(&copy, &migrations)
+        .args(["register", &version])
+        .run()
+        .code_is(1)
+        .stdout_has("differs in ")
+        .stdout_has("column customers.knowledge_extracted_at is missing on ")
+        .stdout_has(" (a migration creates it)");
     by_url(&copy, &migrations).arg("up").run().success();
     by_url(&db, &migrations)
         .args(["register", &version])
