@@ -60,20 +60,30 @@ pub async fn expected(
             "{target}: cannot create a scratch database to build the expected schema in ({e}); pass --shadow-url postgres://… naming a server where pgfleet may create databases"
         ))
     };
-    let mut scratch: Box<dyn Database> = match shadow {
-        Shadow::SameServer => db.sibling(&name).await.map_err(cannot_create)?,
-        Shadow::Url(url) => Box::new(
-            NativeDatabase::connect(
-                Box::new(url.with_dbname(&name)),
-                None,
-                Missing::Create,
-                &mut |_| {},
-            )
+    // Created from a session already open (the target's own, or one on the shadow
+    // server), so the scratch database costs one more connection, not three.
+    let create = format!("create database {}", adopt::ident(&name));
+    match shadow {
+        Shadow::SameServer => db
+            .query_text(&create, "cannot create the scratch database")
             .await
-            .map_err(cannot_create)?,
-        ),
-    };
+            .map(|_| ()),
+        Shadow::Url(url) => on_server(url, &create, "cannot create the scratch database").await,
+    }
+    .map_err(cannot_create)?;
     let built = async {
+        let mut scratch: Box<dyn Database> = match shadow {
+            Shadow::SameServer => db.sibling(&name).await?,
+            Shadow::Url(url) => Box::new(
+                NativeDatabase::connect(
+                    Box::new(url.with_dbname(&name)),
+                    None,
+                    Missing::Fail,
+                    &mut |_| {},
+                )
+                .await?,
+            ),
+        };
         scratch.ensure_tables().await?;
         let scratch_target = scratch.target().to_string();
         tracking::apply_all(
@@ -86,12 +96,16 @@ pub async fn expected(
         .await
         .map_err(|(i, e)| step_error(e, &scratch_target, migrations[i]))?;
         snapshot(&mut *scratch).await
+        // The scratch session ends here, before the drop.
     }
     .await;
-    drop(scratch);
+    let drop = format!("drop database if exists {} with (force)", adopt::ident(&name));
     let dropped = match shadow {
-        Shadow::SameServer => adopt::drop_database(db, &name).await,
-        Shadow::Url(url) => drop_on(url, &name).await,
+        Shadow::SameServer => db
+            .query_text(&drop, "cannot drop the scratch database")
+            .await
+            .map(|_| ()),
+        Shadow::Url(url) => on_server(url, &drop, "cannot drop the scratch database").await,
     };
     let schema = built?;
     dropped?;
@@ -111,20 +125,18 @@ fn scratch_name(dbname: &str) -> String {
     name
 }
 
-async fn drop_on(url: &DbUrl, name: &str) -> Result<(), Error> {
+/// Runs one statement on the `--shadow-url` server, in a session of its own.
+async fn on_server(url: &DbUrl, sql: &str, context: &str) -> Result<(), Error> {
     let client = url.open().await.map_err(|error| Error::Connect {
         target: url.to_string(),
         error: Box::new(error),
     })?;
     client
-        .batch_execute(&format!(
-            "drop database if exists {} with (force)",
-            adopt::ident(name)
-        ))
+        .batch_execute(sql)
         .await
         .map_err(|e| Error::Database {
             target: url.to_string(),
-            context: "cannot drop the scratch database".into(),
+            context: context.into(),
             error: Box::new(e.into()),
         })
 }

@@ -1,6 +1,6 @@
 //! What adopting an existing database asks of the tracking tables: recording a version
 //! without running it (a baseline, or a drafted migration whose changes are already
-//! there), keeping a hand-made history table as history, and scratch databases.
+//! there), and keeping a hand-made history table as history.
 
 use super::sql::literal;
 use super::{Database, first_value};
@@ -155,14 +155,4 @@ pub async fn legacy_tables(db: &mut dyn Database) -> Result<Vec<String>, Error> 
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten())
         .collect())
-}
-
-/// Drops a scratch database, ending any session still on it.
-pub async fn drop_database(db: &mut dyn Database, name: &str) -> Result<(), Error> {
-    db.query_text(
-        &format!("drop database if exists {} with (force)", ident(name)),
-        "cannot drop the scratch database",
-    )
-    .await
-    .map(|_| ())
 }

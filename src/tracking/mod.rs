@@ -261,8 +261,8 @@ pub trait Database: Send {
     /// (NULL as None); `context` says what failed, for the error.
     async fn query_text(&mut self, sql: &str, context: &str) -> Result<Rows, Error>;
 
-    /// Another database on the same server, reached the same way, created if missing
-    /// (the scratch database `drift` and `baseline` build expected schemas in).
+    /// Another database on the same server, reached the same way (the scratch database
+    /// `drift` and `baseline` build expected schemas in).
     async fn sibling(&mut self, dbname: &str) -> Result<Box<dyn Database>, Error>;
 }
 

@@ -715,7 +715,7 @@ impl Database for NativeDatabase {
     async fn sibling(&mut self, dbname: &str) -> Result<Box<dyn Database>, Error> {
         let endpoint = self.endpoint.with_dbname(dbname);
         Ok(Box::new(
-            NativeDatabase::connect(endpoint, None, Missing::Create, &mut |_| {}).await?,
+            NativeDatabase::connect(endpoint, None, Missing::Fail, &mut |_| {}).await?,
         ))
     }
 }

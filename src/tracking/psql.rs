@@ -656,7 +656,7 @@ impl Database for PsqlDatabase {
                 dbname,
                 format!("{} [{dbname}]", self.target),
                 None,
-                Missing::Create,
+                Missing::Fail,
                 &mut |_| {},
             )
             .await?,
