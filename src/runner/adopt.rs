@@ -84,6 +84,10 @@ pub async fn expected(
                 .await?,
             ),
         };
+        // Nothing built here outlives the run: commits need not wait for the disk.
+        scratch
+            .query_text("set synchronous_commit = off", "cannot set up the scratch database")
+            .await?;
         scratch.ensure_tables().await?;
         let scratch_target = scratch.target().to_string();
         tracking::apply_all(
