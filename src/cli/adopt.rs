@@ -89,7 +89,8 @@ pub(super) fn adoption(
     Ok(adoption)
 }
 
-/// `drift --between`: how the second live schema differs from the first, once both are read.
+/// `drift --between A B`: the differences of A's live schema from B's (`extra`: only on A),
+/// once both are read.
 pub(super) fn between(
     command: &Command,
     ends: &[Finished<Output>],

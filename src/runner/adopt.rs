@@ -86,7 +86,10 @@ pub async fn expected(
         };
         // Nothing built here outlives the run: commits need not wait for the disk.
         scratch
-            .query_text("set synchronous_commit = off", "cannot set up the scratch database")
+            .query_text(
+                "set synchronous_commit = off",
+                "cannot set up the scratch database",
+            )
             .await?;
         scratch.ensure_tables().await?;
         let scratch_target = scratch.target().to_string();
@@ -103,7 +106,10 @@ pub async fn expected(
         // The scratch session ends here, before the drop.
     }
     .await;
-    let drop = format!("drop database if exists {} with (force)", adopt::ident(&name));
+    let drop = format!(
+        "drop database if exists {} with (force)",
+        adopt::ident(&name)
+    );
     let dropped = match shadow {
         Shadow::SameServer => db
             .query_text(&drop, "cannot drop the scratch database")
