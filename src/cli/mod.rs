@@ -87,7 +87,7 @@ pub struct GlobalArgs {
     #[arg(long, short = 'i', global = true, default_value = "inventory")]
     pub inventory: PathBuf,
     /// Only these hosts, groups or host/database targets: globs, comma-separated or
-    /// repeated; !PATTERN excludes (e.g. --limit 'lab,!nas/old')
+    /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
     #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
     pub limit: Vec<String>,
     // --- end inventory ---
