@@ -92,7 +92,9 @@ pub async fn expected(
             )
             .await?;
         scratch.ensure_tables().await?;
-        let scratch_target = scratch.target().to_string();
+        // A failure here is the migrations', not the live database's: say where it ran.
+        let scratch_target =
+            format!("{target}, building the expected schema in scratch database {name}");
         tracking::apply_all(
             &mut *scratch,
             migrations,

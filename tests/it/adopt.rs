@@ -691,6 +691,26 @@ fn drift_through_exec_with_a_shadow_server() {
     }
     let any = harness::fresh_db("adopt_exec_check");
     assert_eq!(any.scalar(&scratch), Some("0".into()));
+
+    // A migration that no longer builds: the error says it failed in the scratch
+    // database, where in the file, and the scratch database is gone all the same.
+    let file = dir.path().join("migrations/001_customers.sql");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("create table", "create tabel")).unwrap();
+    pgfleet()
+        .args(["drift", "--limit", "beta"])
+        .run()
+        .code_is(2)
+        .stderr_has("building the expected schema in scratch database pgfleet_shadow_")
+        .stderr_has("001_customers.sql:2:");
+    let out = std::process::Command::new("docker")
+        .args([
+            "exec", "beta-app", "psql", "-X", "-At", "-U", "postgres", "-d", "postgres",
+        ])
+        .args(["-c", &scratch])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }
 
 /// Every kind of hand change, named through a container (psql and pg_dump inside it), and
