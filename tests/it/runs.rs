@@ -113,13 +113,19 @@ fn an_interrupted_fleet_reports_each_target_in_json() {
     assert_eq!(doc["interrupted"], true);
     let targets = doc["targets"].as_array().unwrap();
     for t in targets {
-        // Each target stopped between migrations, before 003.
+        // Each target stopped before 003: between migrations, or (a slow one, under load)
+        // before its plan was known, with nothing listed as remaining.
         assert_eq!(t["result"], "interrupted", "{t}\n{out}");
-        assert_eq!(
-            t["remaining"].as_array().unwrap().last().unwrap(),
-            "003_three.sql",
+        assert!(
+            !t["done"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("003_three.sql")),
             "{t}"
         );
+        if let Some(last) = t["remaining"].as_array().unwrap().last() {
+            assert_eq!(last, "003_three.sql", "{t}");
+        }
     }
     // The one that was applying 002 when Ctrl-C came finished it.
     assert!(
