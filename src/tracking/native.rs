@@ -226,138 +226,6 @@ impl NativeDatabase {
         Ok(pid)
     }
 
-    /// Applies consecutive transactional migrations as ONE pipeline: every migration's
-    /// transaction is sent at once, so the whole batch costs one round trip plus the
-    /// server's time, however far away the host is. Each transaction after the first
-    /// starts with a guard that raises unless the one before it was recorded, so a failure
-    /// keeps every later one from running, as if they had been sent one by one. The guard
-    /// also raises while a second session holds the stop lock (STOP_KEY, our pid): on
-    /// Ctrl-C that session takes it, and nothing starts after that; the migration running
-    /// then finishes.
-    async fn pipeline_up(
-        &mut self,
-        batch: &[&Migration],
-        settings: &ApplySettings,
-        stop: &Stop,
-        progress: &mut (dyn FnMut(Applying) + Send),
-    ) -> Result<(), (usize, StepError)> {
-        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
-        let mut requests: Vec<(String, Request<'_>)> = Vec::new();
-        for (k, &migration) in batch.iter().enumerate() {
-            requests.push((
-                "begin".into(),
-                Request::Book(k, "cannot begin the migration's transaction"),
-            ));
-            let previous = k
-                .checked_sub(1)
-                .map(|p| (self.tables.migrations.as_str(), batch[p].version.as_str()));
-            requests.push((guard(pid, previous), Request::Guard(k)));
-            for section in &migration.up {
-                for set in timeouts(section, settings, "set local") {
-                    requests.push((set, Request::Book(k, "cannot set the migration's timeouts")));
-                }
-                for stmt in split_statements(&section.sql) {
-                    requests.push((
-                        stmt.sql.to_string(),
-                        Request::Sql(k, section, stmt.offset, stmt.sql),
-                    ));
-                }
-            }
-            for row in sql::record(
-                &self.tables,
-                migration,
-                Direction::Up,
-                None,
-                &settings.applied_by,
-            ) {
-                requests.push((row, Request::Book(k, "cannot record the migration")));
-            }
-            requests.push(("commit".into(), Request::Commit(k)));
-        }
-        let client = &self.client;
-        let endpoint = &self.endpoint;
-        // Polled together, so all are sent at once; answers come back in order.
-        let mut answers: FuturesOrdered<_> = requests
-            .iter()
-            .map(|(sql, _)| client.batch_execute(sql))
-            .collect();
-        progress(Applying::Started(0));
-        let mut last = Instant::now();
-        let mut asked_to_stop = false;
-        // Held until the batch is over: the stop lock lives as long as this session.
-        let mut _stopper: Option<Client> = None;
-        let mut index = 0;
-        loop {
-            let answer = tokio::select! {
-                biased;
-                answer = answers.next() => answer,
-                _ = stop.requested(), if !asked_to_stop => {
-                    asked_to_stop = true;
-                    _stopper = take_stop_lock(endpoint.as_ref(), pid).await;
-                    continue;
-                }
-            };
-            let Some(answer) = answer else {
-                return Ok(());
-            };
-            let (_, request) = &requests[index];
-            index += 1;
-            match (answer, request) {
-                (Ok(()), Request::Commit(k)) => {
-                    let now = Instant::now();
-                    progress(Applying::Applied(*k, now - last));
-                    last = now;
-                    // Once asked to stop, the next one's guard is about to refuse it.
-                    if k + 1 < batch.len() && stop.reason().is_none() {
-                        progress(Applying::Started(k + 1));
-                    }
-                }
-                (Ok(()), _) => {}
-                // The first error is the one that counts: every later request fails
-                // because of it (the guards see to that).
-                (Err(e), request) => {
-                    let error = SqlError::from(e);
-                    return Err(match request {
-                        Request::Sql(k, section, offset, sql) => (
-                            *k,
-                            StepError::Failed(Box::new(failure(
-                                batch[*k],
-                                Direction::Up,
-                                section,
-                                *offset,
-                                sql,
-                                error,
-                                true,
-                                Vec::new(),
-                            ))),
-                        ),
-                        Request::Guard(k) if error.message.contains(STOPPED) => (
-                            *k,
-                            StepError::Stopped(stop.reason().unwrap_or(StopReason::Interrupted)),
-                        ),
-                        Request::Guard(k) | Request::Book(k, _) | Request::Commit(k) => {
-                            let context = match request {
-                                Request::Book(_, context) => context,
-                                Request::Commit(_) => {
-                                    "cannot commit the migration (if the connection dropped, whether it and the ones sent with it committed is unknown: check with `pgfleet status`)"
-                                }
-                                _ => "cannot check that the migration before it committed",
-                            };
-                            (
-                                *k,
-                                StepError::Database(Error::Database {
-                                    target: self.target.clone(),
-                                    context: format!("{context} ({})", batch[*k].file_name),
-                                    error: Box::new(error),
-                                }),
-                            )
-                        }
-                    });
-                }
-            }
-        }
-    }
-
     /// `transaction:false`: statement by statement, then the bookkeeping in a transaction
     /// of its own, so a failure records nothing.
     async fn run_outside_transaction(
@@ -440,7 +308,7 @@ async fn take_stop_lock(endpoint: &dyn Endpoint, pid: i32) -> Option<Client> {
     Some(client)
 }
 
-/// A request of `pipeline_up`, by the index of its migration in the batch.
+/// A request of `apply_batch`'s pipeline, by the index of its migration in the batch.
 enum Request<'a> {
     Book(usize, &'static str),
     Guard(usize),
@@ -657,6 +525,14 @@ impl Database for NativeDatabase {
         }
     }
 
+    /// Applies consecutive transactional migrations as ONE pipeline: every migration's
+    /// transaction is sent at once, so the whole batch costs one round trip plus the
+    /// server's time, however far away the host is. Each transaction after the first
+    /// starts with a guard that raises unless the one before it was recorded, so a failure
+    /// keeps every later one from running, as if they had been sent one by one. The guard
+    /// also raises while a second session holds the stop lock (STOP_KEY, our pid): on
+    /// Ctrl-C that session takes it, and nothing starts after that; the migration running
+    /// then finishes.
     async fn apply_batch(
         &mut self,
         batch: &[&Migration],
@@ -664,7 +540,121 @@ impl Database for NativeDatabase {
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        self.pipeline_up(batch, settings, stop, progress).await
+        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        let mut requests: Vec<(String, Request<'_>)> = Vec::new();
+        for (k, &migration) in batch.iter().enumerate() {
+            requests.push((
+                "begin".into(),
+                Request::Book(k, "cannot begin the migration's transaction"),
+            ));
+            let previous = k
+                .checked_sub(1)
+                .map(|p| (self.tables.migrations.as_str(), batch[p].version.as_str()));
+            requests.push((guard(pid, previous), Request::Guard(k)));
+            for section in &migration.up {
+                for set in timeouts(section, settings, "set local") {
+                    requests.push((set, Request::Book(k, "cannot set the migration's timeouts")));
+                }
+                for stmt in split_statements(&section.sql) {
+                    requests.push((
+                        stmt.sql.to_string(),
+                        Request::Sql(k, section, stmt.offset, stmt.sql),
+                    ));
+                }
+            }
+            for row in sql::record(
+                &self.tables,
+                migration,
+                Direction::Up,
+                None,
+                &settings.applied_by,
+            ) {
+                requests.push((row, Request::Book(k, "cannot record the migration")));
+            }
+            requests.push(("commit".into(), Request::Commit(k)));
+        }
+        let client = &self.client;
+        let endpoint = &self.endpoint;
+        // Polled together, so all are sent at once; answers come back in order.
+        let mut answers: FuturesOrdered<_> = requests
+            .iter()
+            .map(|(sql, _)| client.batch_execute(sql))
+            .collect();
+        progress(Applying::Started(0));
+        let mut last = Instant::now();
+        let mut asked_to_stop = false;
+        // Held until the batch is over: the stop lock lives as long as this session.
+        let mut _stopper: Option<Client> = None;
+        let mut index = 0;
+        loop {
+            let answer = tokio::select! {
+                biased;
+                answer = answers.next() => answer,
+                _ = stop.requested(), if !asked_to_stop => {
+                    asked_to_stop = true;
+                    _stopper = take_stop_lock(endpoint.as_ref(), pid).await;
+                    continue;
+                }
+            };
+            let Some(answer) = answer else {
+                return Ok(());
+            };
+            let (_, request) = &requests[index];
+            index += 1;
+            match (answer, request) {
+                (Ok(()), Request::Commit(k)) => {
+                    let now = Instant::now();
+                    progress(Applying::Applied(*k, now - last));
+                    last = now;
+                    // Once asked to stop, the next one's guard is about to refuse it.
+                    if k + 1 < batch.len() && stop.reason().is_none() {
+                        progress(Applying::Started(k + 1));
+                    }
+                }
+                (Ok(()), _) => {}
+                // The first error is the one that counts: every later request fails
+                // because of it (the guards see to that).
+                (Err(e), request) => {
+                    let error = SqlError::from(e);
+                    return Err(match request {
+                        Request::Sql(k, section, offset, sql) => (
+                            *k,
+                            StepError::Failed(Box::new(failure(
+                                batch[*k],
+                                Direction::Up,
+                                section,
+                                *offset,
+                                sql,
+                                error,
+                                true,
+                                Vec::new(),
+                            ))),
+                        ),
+                        Request::Guard(k) if error.message.contains(STOPPED) => (
+                            *k,
+                            StepError::Stopped(stop.reason().unwrap_or(StopReason::Interrupted)),
+                        ),
+                        Request::Guard(k) | Request::Book(k, _) | Request::Commit(k) => {
+                            let context = match request {
+                                Request::Book(_, context) => context,
+                                Request::Commit(_) => {
+                                    "cannot commit the migration (if the connection dropped, whether it and the ones sent with it committed is unknown: check with `pgfleet status`)"
+                                }
+                                _ => "cannot check that the migration before it committed",
+                            };
+                            (
+                                *k,
+                                StepError::Database(Error::Database {
+                                    target: self.target.clone(),
+                                    context: format!("{context} ({})", batch[*k].file_name),
+                                    error: Box::new(error),
+                                }),
+                            )
+                        }
+                    });
+                }
+            }
+        }
     }
 
     async fn rehearse(

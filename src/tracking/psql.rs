@@ -150,148 +150,6 @@ impl PsqlDatabase {
         Ok(pid)
     }
 
-    /// Consecutive transactional migrations as ONE psql script, each in its own
-    /// transaction with its tracking rows: one round trip for the batch. psql stops at the
-    /// first error (ON_ERROR_STOP), so nothing after a failure runs. Each transaction
-    /// starts with the guard that refuses once a second session holds the stop lock (taken
-    /// on Ctrl-C by another psql in the container), so nothing new starts after a stop.
-    /// A marker after each COMMIT reports progress as the output streams in.
-    async fn batch_up(
-        &mut self,
-        batch: &[&Migration],
-        settings: &ApplySettings,
-        stop: &Stop,
-        progress: &mut (dyn FnMut(Applying) + Send),
-    ) -> Result<(), (usize, StepError)> {
-        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
-        progress(Applying::Started(0));
-        let mut script = String::new();
-        let mut steps: Vec<(String, BatchStep<'_>)> = Vec::new();
-        for (k, &migration) in batch.iter().enumerate() {
-            script.push_str("begin;\n");
-            script.push_str(&guard(pid, None));
-            script.push_str(";\n");
-            let (echo, marker) = self.session.marker();
-            script.push_str(&echo);
-            steps.push((marker, BatchStep::Guard(k)));
-            for section in &migration.up {
-                for t in timeouts(section, settings, "set local") {
-                    script.push_str(&t);
-                    script.push_str(";\n");
-                }
-                for stmt in split_statements(&section.sql) {
-                    // From its first code character, so psql's LINE numbers start there.
-                    let body_offset = stmt.body_offset() - stmt.offset;
-                    let body = stmt.sql[body_offset..].trim_end().trim_end_matches(';');
-                    script.push_str(body);
-                    script.push_str(";\n");
-                    let (echo, marker) = self.session.marker();
-                    script.push_str(&echo);
-                    steps.push((
-                        marker,
-                        BatchStep::Sql(k, section, stmt.offset + body_offset, body.to_string()),
-                    ));
-                }
-            }
-            for row in sql::record(
-                &self.tables,
-                migration,
-                Direction::Up,
-                None,
-                &settings.applied_by,
-            ) {
-                script.push_str(&row);
-                script.push_str(";\n");
-            }
-            script.push_str("commit;\n");
-            let (echo, marker) = self.session.marker();
-            script.push_str(&echo);
-            steps.push((marker, BatchStep::Commit(k)));
-        }
-        let committed: Vec<String> = steps
-            .iter()
-            .filter(|(_, s)| matches!(s, BatchStep::Commit(_)))
-            .map(|(m, _)| m.clone())
-            .collect();
-        let (docker, container, user, dbname) =
-            (&self.docker, &self.container, &self.user, &self.dbname);
-        // Held until the batch is over: the stop lock lives as long as that psql.
-        let mut _stopper: Option<PsqlSession> = None;
-        let mut last = Instant::now();
-        let mut seen = |k: usize| {
-            let now = Instant::now();
-            progress(Applying::Applied(k, now - last));
-            last = now;
-            // Once asked to stop, the next one's guard is about to refuse it.
-            if k + 1 < batch.len() && stop.reason().is_none() {
-                progress(Applying::Started(k + 1));
-            }
-        };
-        let outcome = {
-            let run = self.session.run_watching(&script, &committed, &mut seen);
-            tokio::pin!(run);
-            // (Written out: `progress` is borrowed by `seen` until the run ends.)
-            tokio::select! {
-                outcome = &mut run => outcome,
-                _ = stop.requested() => {
-                    _stopper = take_stop_lock(docker, container, user, dbname, pid).await;
-                    run.await
-                }
-            }
-        };
-        let stopped = match outcome {
-            Ok(_) => return Ok(()),
-            Err(stopped) => stopped,
-        };
-        let ran = steps
-            .iter()
-            .take_while(|(m, _)| stopped.stdout.contains(m.as_str()))
-            .count();
-        let target = self.target.clone();
-        let database = |k: usize, context: &str, stopped: PsqlStopped| {
-            (
-                k,
-                StepError::Database(Error::Database {
-                    target: target.clone(),
-                    context: format!("{context} ({})", batch[k].file_name),
-                    error: Box::new(stopped.error),
-                }),
-            )
-        };
-        Err(match steps.get(ran).map(|(_, s)| s) {
-            Some(BatchStep::Guard(k)) if stopped.error.message.contains(STOPPED) => (
-                *k,
-                StepError::Stopped(stop.reason().unwrap_or(StopReason::Interrupted)),
-            ),
-            Some(BatchStep::Guard(k)) => {
-                database(*k, "cannot begin the migration's transaction", stopped)
-            }
-            Some(BatchStep::Sql(k, section, offset, body)) => {
-                let mut error = stopped.error;
-                error.position = stopped.at.map(|at| position_in(body, at));
-                (
-                    *k,
-                    StepError::Failed(Box::new(failure(
-                        batch[*k],
-                        Direction::Up,
-                        section,
-                        *offset,
-                        body,
-                        error,
-                        true,
-                        Vec::new(),
-                    ))),
-                )
-            }
-            Some(BatchStep::Commit(k)) => database(
-                *k,
-                "cannot record the migration (if the connection dropped during COMMIT, whether it committed is unknown: check with `pgfleet status`)",
-                stopped,
-            ),
-            None => database(batch.len() - 1, "psql stopped after the batch", stopped),
-        })
-    }
-
     async fn flag(&mut self, sql: &str, context: &str) -> Result<bool, Error> {
         let rows = self.query(sql, context).await?;
         Ok(rows
@@ -461,7 +319,7 @@ impl PsqlDatabase {
     }
 }
 
-/// A step of `batch_up`'s script, by the index of its migration in the batch.
+/// A step of `apply_batch`'s script, by the index of its migration in the batch.
 enum BatchStep<'a> {
     Guard(usize),
     Sql(usize, &'a Section, usize, String),
@@ -489,6 +347,12 @@ async fn take_stop_lock(
 
 #[async_trait]
 impl Database for PsqlDatabase {
+    /// Consecutive transactional migrations as ONE psql script, each in its own
+    /// transaction with its tracking rows: one round trip for the batch. psql stops at the
+    /// first error (ON_ERROR_STOP), so nothing after a failure runs. Each transaction
+    /// starts with the guard that refuses once a second session holds the stop lock (taken
+    /// on Ctrl-C by another psql in the container), so nothing new starts after a stop.
+    /// A marker after each COMMIT reports progress as the output streams in.
     async fn apply_batch(
         &mut self,
         batch: &[&Migration],
@@ -496,7 +360,133 @@ impl Database for PsqlDatabase {
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        self.batch_up(batch, settings, stop, progress).await
+        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        progress(Applying::Started(0));
+        let mut script = String::new();
+        let mut steps: Vec<(String, BatchStep<'_>)> = Vec::new();
+        for (k, &migration) in batch.iter().enumerate() {
+            script.push_str("begin;\n");
+            script.push_str(&guard(pid, None));
+            script.push_str(";\n");
+            let (echo, marker) = self.session.marker();
+            script.push_str(&echo);
+            steps.push((marker, BatchStep::Guard(k)));
+            for section in &migration.up {
+                for t in timeouts(section, settings, "set local") {
+                    script.push_str(&t);
+                    script.push_str(";\n");
+                }
+                for stmt in split_statements(&section.sql) {
+                    // From its first code character, so psql's LINE numbers start there.
+                    let body_offset = stmt.body_offset() - stmt.offset;
+                    let body = stmt.sql[body_offset..].trim_end().trim_end_matches(';');
+                    script.push_str(body);
+                    script.push_str(";\n");
+                    let (echo, marker) = self.session.marker();
+                    script.push_str(&echo);
+                    steps.push((
+                        marker,
+                        BatchStep::Sql(k, section, stmt.offset + body_offset, body.to_string()),
+                    ));
+                }
+            }
+            for row in sql::record(
+                &self.tables,
+                migration,
+                Direction::Up,
+                None,
+                &settings.applied_by,
+            ) {
+                script.push_str(&row);
+                script.push_str(";\n");
+            }
+            script.push_str("commit;\n");
+            let (echo, marker) = self.session.marker();
+            script.push_str(&echo);
+            steps.push((marker, BatchStep::Commit(k)));
+        }
+        let committed: Vec<String> = steps
+            .iter()
+            .filter(|(_, s)| matches!(s, BatchStep::Commit(_)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        let (docker, container, user, dbname) =
+            (&self.docker, &self.container, &self.user, &self.dbname);
+        // Held until the batch is over: the stop lock lives as long as that psql.
+        let mut _stopper: Option<PsqlSession> = None;
+        let mut last = Instant::now();
+        let mut seen = |k: usize| {
+            let now = Instant::now();
+            progress(Applying::Applied(k, now - last));
+            last = now;
+            // Once asked to stop, the next one's guard is about to refuse it.
+            if k + 1 < batch.len() && stop.reason().is_none() {
+                progress(Applying::Started(k + 1));
+            }
+        };
+        let outcome = {
+            let run = self.session.run_watching(&script, &committed, &mut seen);
+            tokio::pin!(run);
+            // (Written out: `progress` is borrowed by `seen` until the run ends.)
+            tokio::select! {
+                outcome = &mut run => outcome,
+                _ = stop.requested() => {
+                    _stopper = take_stop_lock(docker, container, user, dbname, pid).await;
+                    run.await
+                }
+            }
+        };
+        let stopped = match outcome {
+            Ok(_) => return Ok(()),
+            Err(stopped) => stopped,
+        };
+        let ran = steps
+            .iter()
+            .take_while(|(m, _)| stopped.stdout.contains(m.as_str()))
+            .count();
+        let target = self.target.clone();
+        let database = |k: usize, context: &str, stopped: PsqlStopped| {
+            (
+                k,
+                StepError::Database(Error::Database {
+                    target: target.clone(),
+                    context: format!("{context} ({})", batch[k].file_name),
+                    error: Box::new(stopped.error),
+                }),
+            )
+        };
+        Err(match steps.get(ran).map(|(_, s)| s) {
+            Some(BatchStep::Guard(k)) if stopped.error.message.contains(STOPPED) => (
+                *k,
+                StepError::Stopped(stop.reason().unwrap_or(StopReason::Interrupted)),
+            ),
+            Some(BatchStep::Guard(k)) => {
+                database(*k, "cannot begin the migration's transaction", stopped)
+            }
+            Some(BatchStep::Sql(k, section, offset, body)) => {
+                let mut error = stopped.error;
+                error.position = stopped.at.map(|at| position_in(body, at));
+                (
+                    *k,
+                    StepError::Failed(Box::new(failure(
+                        batch[*k],
+                        Direction::Up,
+                        section,
+                        *offset,
+                        body,
+                        error,
+                        true,
+                        Vec::new(),
+                    ))),
+                )
+            }
+            Some(BatchStep::Commit(k)) => database(
+                *k,
+                "cannot record the migration (if the connection dropped during COMMIT, whether it committed is unknown: check with `pgfleet status`)",
+                stopped,
+            ),
+            None => database(batch.len() - 1, "psql stopped after the batch", stopped),
+        })
     }
 
     fn target(&self) -> &str {

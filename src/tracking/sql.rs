@@ -124,8 +124,9 @@ pub(crate) const STOP_KEY: i32 = 48_372_616;
 /// What the guard raises when the stop lock is taken.
 pub(crate) const STOPPED: &str = "pgfleet: the run was asked to stop";
 
-/// The first statement of each transaction of `pipeline_up`: raise when asked to stop, or
-/// when the migration before (`previous`: its table and version) did not commit.
+/// The first statement of each transaction of a batch (`apply_batch`, both databases):
+/// raise when asked to stop, or when the migration before (`previous`: its table and
+/// version) did not commit.
 pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
     let previous = previous
         .map(|(table, version)| {
