@@ -149,6 +149,16 @@ struct Run {
     audit: Option<audit::Audit>,
 }
 
+impl Run {
+    /// What each target's events recorded so far.
+    fn records(&self) -> Vec<Record> {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 /// Prints events and results.
 #[derive(Default)]
 pub struct Report {
@@ -335,11 +345,7 @@ impl Report {
         let Some(run) = self.end(ends, code) else {
             return;
         };
-        let records = run
-            .records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let records = run.records();
         match self.settings.format {
             Format::Text if run.single => {}
             Format::Text => {
@@ -392,11 +398,7 @@ impl Report {
         let Some(run) = self.end(ends, code) else {
             return;
         };
-        let records = run
-            .records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let records = run.records();
         match self.settings.format {
             Format::Text => {
                 for (i, end) in ends.iter().enumerate() {
