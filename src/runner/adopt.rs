@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Event, RunSettings, locked, step_error};
+use super::{Event, RunSettings, apply_told, locked, step_error};
 use crate::error::Error;
 use crate::migration::{self, Migration};
 use crate::plan::{self, State};
 use crate::schema::{self, Difference, Draft, Schema};
 use crate::tracking::native::Missing;
-use crate::tracking::{self, Applying, Database, NativeDatabase, adopt, first_value};
+use crate::tracking::{self, Database, NativeDatabase, adopt, first_value};
 use crate::transport::DbUrl;
 
 /// Where scratch databases are made.
@@ -63,14 +63,9 @@ pub async fn expected(
     // Created from a session already open (the target's own, or one on the shadow
     // server), so the scratch database costs one more connection, not three.
     let create = format!("create database {}", adopt::ident(&name));
-    match shadow {
-        Shadow::SameServer => db
-            .query_text(&create, "cannot create the scratch database")
-            .await
-            .map(|_| ()),
-        Shadow::Url(url) => on_server(url, &create, "cannot create the scratch database").await,
-    }
-    .map_err(cannot_create)?;
+    where_scratch_lives(db, shadow, &create, "cannot create the scratch database")
+        .await
+        .map_err(cannot_create)?;
     let built = async {
         let mut scratch: Box<dyn Database> = match shadow {
             Shadow::SameServer => db.sibling(&name).await?,
@@ -112,13 +107,7 @@ pub async fn expected(
         "drop database if exists {} with (force)",
         adopt::ident(&name)
     );
-    let dropped = match shadow {
-        Shadow::SameServer => db
-            .query_text(&drop, "cannot drop the scratch database")
-            .await
-            .map(|_| ()),
-        Shadow::Url(url) => on_server(url, &drop, "cannot drop the scratch database").await,
-    };
+    let dropped = where_scratch_lives(db, shadow, &drop, "cannot drop the scratch database").await;
     let schema = built?;
     dropped?;
     Ok(schema)
@@ -137,8 +126,18 @@ fn scratch_name(dbname: &str) -> String {
     name
 }
 
-/// Runs one statement on the `--shadow-url` server, in a session of its own.
-async fn on_server(url: &DbUrl, sql: &str, context: &str) -> Result<(), Error> {
+/// Runs one statement on the server scratch databases live on: in the target's own
+/// session, or in a session of its own on the `--shadow-url` server.
+async fn where_scratch_lives(
+    db: &mut dyn Database,
+    shadow: &Shadow,
+    sql: &str,
+    context: &str,
+) -> Result<(), Error> {
+    let url = match shadow {
+        Shadow::SameServer => return db.query_text(sql, context).await.map(|_| ()),
+        Shadow::Url(url) => url,
+    };
     let client = url.open().await.map_err(|error| Error::Connect {
         target: url.to_string(),
         error: Box::new(error),
@@ -188,10 +187,9 @@ pub async fn drift(
     });
     let live = snapshot(db).await?;
     if applied.is_empty() && !live.is_empty() {
-        notes.push(format!(
-            "no migration is applied here, so every object counts as drift: if this database predates pgfleet, register a baseline on it (`pgfleet baseline --apply-to {}`)",
-            db.target().split(' ').next().unwrap_or_default()
-        ));
+        notes.push(
+            "no migration is applied here, so every object counts as drift: if this database predates pgfleet, take a baseline of it (`pgfleet baseline --from`) or register an existing one on it (`pgfleet baseline --apply-to`)".to_string(),
+        );
     }
     let differences = schema::compare(&live, &expected);
     let draft = (write && !differences.is_empty()).then(|| schema::draft(&live, &expected));
@@ -235,21 +233,33 @@ fn applied_chain<'a>(
         .collect()
 }
 
-/// The applied versions, or none where a hand-made history table sits in pgfleet's place
-/// (it holds nothing pgfleet can read); such a table without a `legacy` name to move it
-/// to is refused. Nothing is changed here.
+/// What the migrations table holds: the applied versions, or none where a hand-made
+/// history table sits in pgfleet's place (its columns come back: it holds nothing pgfleet
+/// can read). Such a table without a `legacy` name to move it to is refused. Nothing is
+/// changed here.
 async fn readable_history(
     db: &mut dyn Database,
     legacy: Option<&str>,
+) -> Result<(Vec<tracking::AppliedRow>, Option<String>), Error> {
+    match adopt::hand_made_columns(db).await? {
+        None => Ok((db.applied().await?, None)),
+        Some(columns) if legacy.is_none() => Err(adopt::hand_made_refusal(db, &columns)),
+        Some(columns) => Ok((Vec::new(), Some(columns))),
+    }
+}
+
+/// Moves history aside once the target is to be taken over: with a `legacy` name, the
+/// hand-made table found by `readable_history` is renamed (or a table of that name marked).
+async fn keep_history(
+    db: &mut dyn Database,
+    legacy: Option<&str>,
+    hand_made: Option<&str>,
     taken: &str,
-) -> Result<Vec<tracking::AppliedRow>, Error> {
-    if adopt::hand_made_columns(db).await?.is_none() {
-        return db.applied().await;
+) -> Result<Option<String>, Error> {
+    match legacy {
+        Some(name) => adopt::keep_legacy(db, hand_made, name, taken).await,
+        None => Ok(None),
     }
-    if legacy.is_none() {
-        adopt::keep_legacy(db, None, taken).await?;
-    }
-    Ok(Vec::new())
 }
 
 /// What `baseline` or `register` did on one target.
@@ -302,7 +312,7 @@ pub async fn take_baseline(
 ) -> Result<(Adopted, Migration), Error> {
     locked(db, settings, emit, async |db, emit| {
         let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-        let applied = readable_history(db, options.legacy, &taken).await?;
+        let (applied, hand_made) = readable_history(db, options.legacy).await?;
         let refuse = |reason: String| Error::Refused {
             target: source.to_string(),
             reason,
@@ -336,7 +346,7 @@ pub async fn take_baseline(
             ));
         }
         // Only now, with every refusal behind, is a hand-made history table moved aside.
-        let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+        let legacy = keep_history(db, options.legacy, hand_made.as_deref(), &taken).await?;
         emit(Event::Step {
             what: "dumping the schema (pg_dump in the container)",
         });
@@ -384,7 +394,7 @@ pub async fn register_where_matching(
         let taken = options.taken.format("%Y-%m-%d %H:%M:%S UTC").to_string();
         // A hand-made history table in pgfleet's place is only moved aside on a database
         // that is registered or built; one left untouched keeps it.
-        let applied = readable_history(db, options.legacy, &taken).await?;
+        let (applied, hand_made) = readable_history(db, options.legacy).await?;
         if applied.iter().any(|r| r.version == baseline.version) {
             return Ok(Adopted {
                 outcome: Adoption::AlreadyRegistered,
@@ -397,24 +407,9 @@ pub async fn register_where_matching(
         });
         let live = snapshot(db).await?;
         if live.is_empty() && baseline.baseline {
-            let legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+            let legacy = keep_history(db, options.legacy, hand_made.as_deref(), &taken).await?;
             db.ensure_tables().await?;
-            let target = db.target().to_string();
-            let batch = [baseline];
-            let mut progress = |p: Applying| match p {
-                Applying::Started(_) => emit(Event::Applying {
-                    migration: baseline,
-                    index: 1,
-                    total: 1,
-                }),
-                Applying::Applied(_, took) => emit(Event::Applied {
-                    migration: baseline,
-                    took,
-                }),
-            };
-            tracking::apply_all(db, &batch, &settings.apply, &settings.stop, &mut progress)
-                .await
-                .map_err(|(_, e)| step_error(e, &target, baseline))?;
+            apply_told(db, &[baseline], settings, emit).await?;
             return Ok(Adopted {
                 outcome: Adoption::Executed,
                 legacy,
@@ -440,7 +435,7 @@ pub async fn register_where_matching(
         };
         let mut legacy = None;
         if outcome != Adoption::Differs {
-            legacy = adopt::keep_legacy(db, options.legacy, &taken).await?;
+            legacy = keep_history(db, options.legacy, hand_made.as_deref(), &taken).await?;
             adopt::register(db, baseline, &settings.apply.applied_by).await?;
         }
         Ok(Adopted {

@@ -193,25 +193,44 @@ pub async fn up(
                 });
             }
         }
-        let total = pending.len();
         emit(Event::Planned { files: &pending });
-        let mut progress = |p: Applying| match p {
-            Applying::Started(i) => emit(Event::Applying {
-                migration: pending[i],
-                index: i + 1,
-                total,
-            }),
-            Applying::Applied(i, took) => emit(Event::Applied {
-                migration: pending[i],
-                took,
-            }),
-        };
-        tracking::apply_all(db, &pending, &settings.apply, &settings.stop, &mut progress)
-            .await
-            .map_err(|(i, e)| step_error(e, &target, pending[i]))?;
-        Ok(Outcome { done: total })
+        apply_told(db, &pending, settings, emit).await?;
+        Ok(Outcome {
+            done: pending.len(),
+        })
     })
     .await
+}
+
+/// Applies `migrations` in order (`tracking::apply_all`), telling each start and commit.
+async fn apply_told(
+    db: &mut dyn Database,
+    migrations: &[&Migration],
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<(), Error> {
+    let target = db.target().to_string();
+    let total = migrations.len();
+    let mut progress = |p: Applying| match p {
+        Applying::Started(i) => emit(Event::Applying {
+            migration: migrations[i],
+            index: i + 1,
+            total,
+        }),
+        Applying::Applied(i, took) => emit(Event::Applied {
+            migration: migrations[i],
+            took,
+        }),
+    };
+    tracking::apply_all(
+        db,
+        migrations,
+        &settings.apply,
+        &settings.stop,
+        &mut progress,
+    )
+    .await
+    .map_err(|(i, e)| step_error(e, &target, migrations[i]))
 }
 
 /// `rollback`: reverts the newest applied migrations (file-name order), one transaction

@@ -62,29 +62,32 @@ pub async fn hand_made_columns(db: &mut dyn Database) -> Result<Option<String>, 
     Ok(columns.filter(|_| !dbmate))
 }
 
-/// Keeps a hand-made history table: the migrations table when it is not dbmate's is
-/// renamed to `legacy` (refused without a name), and a table already called `legacy` is
-/// marked as history. Says what it did, if anything.
+/// The refusal for a hand-made history table (`columns`) in pgfleet's place when no
+/// `--legacy-table` name was given to move it to.
+pub fn hand_made_refusal(db: &dyn Database, columns: &str) -> Error {
+    Error::Refused {
+        target: db.target().to_string(),
+        reason: format!(
+            "{} exists but is not a dbmate migrations table (its columns: {columns}); pass --legacy-table NAME to keep it as history under NAME, and pgfleet's tables take its place",
+            db.tables().migrations
+        ),
+    }
+}
+
+/// Keeps history under `name`: the hand-made migrations table (`hand_made`: its columns,
+/// as `hand_made_columns` found them) is renamed to `name`, and a table already called
+/// `name` is marked as history. Says what it did, if anything.
 pub async fn keep_legacy(
     db: &mut dyn Database,
-    legacy: Option<&str>,
+    hand_made: Option<&str>,
+    name: &str,
     taken: &str,
 ) -> Result<Option<String>, Error> {
     let tables = db.tables().clone();
-    let hand_made = hand_made_columns(db).await?;
     let who = db.target().to_string();
     let refuse = |reason: String| Error::Refused {
         target: who.clone(),
         reason,
-    };
-    let Some(name) = legacy else {
-        return match hand_made {
-            Some(columns) => Err(refuse(format!(
-                "{} exists but is not a dbmate migrations table (its columns: {columns}); pass --legacy-table NAME to keep it as history under NAME, and pgfleet's tables take its place",
-                tables.migrations
-            ))),
-            None => Ok(None),
-        };
     };
     let target = format!("{}.{}", ident(&tables.schema), ident(name));
     let exists = first_value(
