@@ -518,6 +518,20 @@ fn a_dbmate_history_is_extended_by_the_baseline() {
             "-- migrate:up\ncreate table customers (id int primary key);\n-- migrate:down\ndrop table customers;\n",
         )],
     );
+    // Nothing to take a baseline of yet, and a file not applied here: refused, with why.
+    by_url(&db, &migrations)
+        .arg("baseline")
+        .run()
+        .code_is(4)
+        .stderr_has("these migration files are not applied here")
+        .stderr_has("20200101000000_customers.sql");
+    let empty_dir = dir.path().join("none");
+    by_url(&db, &empty_dir)
+        .arg("baseline")
+        .run()
+        .code_is(4)
+        .stderr_has("it has no schema to take a baseline of");
+    assert!(!empty_dir.exists() || files(&empty_dir).is_empty());
     Cmd::dbmate()
         .args(["--url", db.url(), "-d"])
         .arg(&migrations)
@@ -583,6 +597,18 @@ fn a_dbmate_history_is_extended_by_the_baseline() {
         .code_is(4)
         .stderr_has("is a baseline (the whole schema) and is not registered here")
         .stderr_has("pgfleet baseline --apply-to");
+
+    // --force takes a new baseline over pgfleet history, still without running it.
+    by_url(&db, &migrations)
+        .args(["baseline", "--force"])
+        .run()
+        .success()
+        .stdout_has("registered it as applied here (not run)");
+    assert_eq!(
+        db.scalar("select count(*) from schema_migrations"),
+        Some("3".into())
+    );
+    assert_eq!(files(&migrations).len(), 3);
 }
 
 /// Where the target's server does not let pgfleet create the scratch database, drift
