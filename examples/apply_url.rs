@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             statement_timeout: Timeout { millis: 0 },
             applied_by: pgfleet::settings::applied_by(),
         },
-        stop: runner::Stop::default(),
+        stop: pgfleet::stop::Stop::default(),
     };
     // Events are plain data: print them however suits the embedding program.
     let outcome = runner::up(&mut db, &files, UpOptions::default(), &settings, &mut |e| {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::migration::ParseError;
 
@@ -193,11 +194,11 @@ pub enum Error {
     },
 
     #[error(
-        "{target}: another session held the migration lock for longer than --lock-wait {waited} ({holder}); try again later or raise --lock-wait"
+        "{target}: another session held the migration lock for longer than --lock-wait {waited:?} ({holder}); try again later or raise --lock-wait"
     )]
     LockBusy {
         target: String,
-        waited: String,
+        waited: Duration,
         holder: String,
     },
 
@@ -224,7 +225,7 @@ pub enum Error {
     #[error("{target}: {}", stopped(*.reason, .next.as_deref()))]
     Stopped {
         target: String,
-        reason: crate::runner::StopReason,
+        reason: crate::stop::StopReason,
         /// The migration that would have run next, if the plan was known.
         next: Option<String>,
     },
@@ -243,10 +244,10 @@ pub enum Error {
     Command(String),
 
     #[error(transparent)]
-    Ssh(#[from] crate::transport::ssh::SshError),
+    Ssh(#[from] SshError),
 
     #[error(transparent)]
-    Docker(#[from] crate::transport::docker::DockerError),
+    Docker(#[from] DockerError),
 
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
@@ -267,7 +268,7 @@ impl Error {
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
             Error::Shared(e) => e.exit_code(),
             Error::Stopped {
-                reason: crate::runner::StopReason::Interrupted,
+                reason: crate::stop::StopReason::Interrupted,
                 ..
             } => ExitCode::Interrupted,
             Error::Connect { .. }
@@ -282,15 +283,125 @@ impl Error {
     }
 }
 
-fn stopped(reason: crate::runner::StopReason, next: Option<&str>) -> String {
+fn stopped(reason: crate::stop::StopReason, next: Option<&str>) -> String {
     let why = match reason {
-        crate::runner::StopReason::Interrupted => "interrupted",
-        crate::runner::StopReason::FailFast => "stopped by --fail-fast after another target failed",
+        crate::stop::StopReason::Interrupted => "interrupted",
+        crate::stop::StopReason::FailFast => "stopped by --fail-fast after another target failed",
     };
     match next {
         Some(file) => format!("{why} before {file}; it and the ones after it did not run"),
         None => format!("{why} before any migration ran"),
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+/// Reaching a host over SSH failed (`transport::ssh`).
+pub enum SshError {
+    #[error("{host}: cannot connect to {address}: {reason}")]
+    Connect {
+        host: String,
+        address: String,
+        reason: String,
+    },
+
+    #[error(
+        "{host}: {address} did not answer within {timeout:?} (connect timeout); is sshd running there and the port right?"
+    )]
+    Timeout {
+        host: String,
+        address: String,
+        timeout: Duration,
+    },
+
+    #[error(
+        "{host}: the host key of {lookup} is not known.\n  {key}\nCheck this fingerprint with the host's administrator (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then run again with --accept-new-host-keys to record it in {file}, or add it yourself (`ssh-keyscan -p PORT HOST >> {file}`)."
+    )]
+    UnknownHostKey {
+        host: String,
+        lookup: String,
+        /// Algorithm and SHA-256 fingerprint, as `ssh-keygen -l` shows them.
+        key: String,
+        file: String,
+    },
+
+    #[error(
+        "{host}: WARNING: THE HOST KEY OF {lookup} HAS CHANGED.\n  It now presents {key}, not the key recorded at {file}:{line}.\nSomeone may be intercepting the connection, or the host was reinstalled. pgfleet never accepts a changed key: once you know why it changed, remove the old line (`ssh-keygen -R '{lookup}' -f {file}`) and connect again."
+    )]
+    HostKeyChanged {
+        host: String,
+        lookup: String,
+        key: String,
+        file: String,
+        line: usize,
+    },
+
+    #[error("{host}: {what}")]
+    HostKey { host: String, what: String },
+
+    #[error(
+        "{host}: authentication as {user} failed; tried {tried}. Check the user, that the key is in the host's ~/.ssh/authorized_keys, or name the key with identity_file"
+    )]
+    Auth {
+        host: String,
+        user: String,
+        tried: String,
+    },
+
+    #[error("{host}: cannot use the key {path}: {reason}")]
+    Key {
+        host: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("{host}: {what}: {reason}")]
+    Channel {
+        host: String,
+        what: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+/// The Docker API of a host failed, or the container is not there (`transport::docker`).
+pub enum DockerError {
+    #[error(
+        "{host}: permission denied on the docker socket {socket}: add the ssh user to the `docker` group on that host (`usermod -aG docker USER`), or connect as a user that is in it"
+    )]
+    PermissionDenied { host: String, socket: String },
+
+    #[error("{host}: cannot reach the Docker API at {socket}: {reason}")]
+    Unreachable {
+        host: String,
+        socket: String,
+        reason: String,
+    },
+
+    #[error("{host}: no {selector}; the containers there are: {existing}")]
+    Missing {
+        host: String,
+        selector: String,
+        existing: String,
+    },
+
+    #[error("{host}: several containers match {selector} ({matches}): name one with `container:`")]
+    Ambiguous {
+        host: String,
+        selector: String,
+        matches: String,
+    },
+
+    #[error(
+        "{host}: {name} is {state}, not running: start it (`docker start {name}`) and run again"
+    )]
+    NotRunning {
+        host: String,
+        name: String,
+        state: String,
+    },
+
+    #[error("{host}: the Docker API failed: {reason}")]
+    Api { host: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

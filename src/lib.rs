@@ -13,6 +13,7 @@ pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod settings;
+pub mod stop;
 pub mod tracking;
 pub mod transport;
 

@@ -4,7 +4,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::migration::Migration;
-use crate::tracking::AppliedRow;
+
+/// One applied version, as read from the tracking tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRow {
+    pub version: String,
+    /// None for versions applied by dbmate (or before pgfleet recorded checksums).
+    pub checksum: Option<String>,
+    pub applied_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub applied_by: Option<String>,
+    pub pgfleet_version: Option<String>,
+}
 
 /// What is known of one version.
 #[derive(Debug, Clone, PartialEq, Eq)]

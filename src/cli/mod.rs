@@ -16,8 +16,9 @@ use crate::migration::{self, Timeout};
 use crate::plan::{self, RollbackTo, State, StatusRow, UpOptions};
 use crate::report::{self, DryRun, Output, Report, Verb};
 use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
-use crate::runner::{self, Event, RunSettings, Stop, StopReason};
+use crate::runner::{self, Event, RunSettings};
 use crate::settings;
+use crate::stop::{Stop, StopReason};
 use crate::tracking::psql::PsqlDatabase;
 use crate::tracking::{
     ApplySettings, Database, NativeDatabase, dbmate_schema_dump, native::Missing,

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::{DryRun, Output, Record, Verb, live::timestamp};
 use crate::error::{Error, ExitCode};
 use crate::plan::State;
+use crate::runner::Event;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
-use crate::runner::{Event, StopReason};
+use crate::stop::StopReason;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -9,8 +9,8 @@ use console::style;
 use super::{DryRun, Output, Record, Verb, plural};
 use crate::error::{Error, ExitCode};
 use crate::plan::{State, StatusRow};
-use crate::runner::StopReason;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
+use crate::stop::StopReason;
 
 /// One line saying where and why a target failed: `file:line:column: message` for SQL.
 pub(super) fn short_error(error: &Error, id: &str) -> String {

@@ -204,7 +204,7 @@ pub async fn drift(
 /// (older versions are history it stands for), in file order. `notes` says what limits it.
 fn applied_chain<'a>(
     files: &'a [Migration],
-    applied: &'a [tracking::AppliedRow],
+    applied: &'a [crate::plan::AppliedRow],
     notes: &mut Vec<String>,
 ) -> Vec<&'a Migration> {
     let from = if applied.is_empty() {
@@ -240,7 +240,7 @@ fn applied_chain<'a>(
 async fn readable_history(
     db: &mut dyn Database,
     legacy: Option<&str>,
-) -> Result<(Vec<tracking::AppliedRow>, Option<String>), Error> {
+) -> Result<(Vec<crate::plan::AppliedRow>, Option<String>), Error> {
     match adopt::hand_made_columns(db).await? {
         None => Ok((db.applied().await?, None)),
         Some(columns) if legacy.is_none() => Err(adopt::hand_made_refusal(db, &columns)),

@@ -9,9 +9,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, Refusal, RollbackTo, UpOptions};
+use crate::stop::Stop;
 use crate::tracking::{self, ApplySettings, Applying, Database, LockHolder, StepError};
-
-pub use fleet::{Stop, StopReason};
 
 /// What the runner tells the report about. Which target it concerns is said beside it
 /// (see `fleet::Sink`).
@@ -314,7 +313,7 @@ pub struct Plan {
 /// what `up` would do.
 pub fn plan(
     target: &str,
-    applied: &[tracking::AppliedRow],
+    applied: &[crate::plan::AppliedRow],
     exists: bool,
     files: &[Migration],
     options: UpOptions,

@@ -22,18 +22,7 @@ pub use native::NativeDatabase;
 
 use crate::error::{Error, MigrationFailure, SqlError};
 use crate::migration::{Direction, Migration, Section, Timeout};
-
-/// One applied version, as read from the tracking tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedRow {
-    pub version: String,
-    /// None for versions applied by dbmate (or before pgfleet recorded checksums).
-    pub checksum: Option<String>,
-    pub applied_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub applied_by: Option<String>,
-    pub pgfleet_version: Option<String>,
-}
+use crate::plan::AppliedRow;
 
 /// Where the tracking tables live, resolved on the server (quote_ident, as dbmate does, so
 /// dumps match dbmate's byte for byte).
@@ -96,7 +85,7 @@ pub enum StepError {
     /// The bookkeeping or the connection failed.
     Database(Error),
     /// The run was asked to stop before this migration started.
-    Stopped(crate::runner::StopReason),
+    Stopped(crate::stop::StopReason),
 }
 
 /// Progress through `apply_all`: migration `i` of the list started, or committed.
@@ -119,7 +108,7 @@ pub async fn apply_all(
     db: &mut dyn Database,
     migrations: &[&Migration],
     settings: &ApplySettings,
-    stop: &crate::runner::Stop,
+    stop: &crate::stop::Stop,
     progress: &mut (dyn FnMut(Applying) + Send),
 ) -> Result<(), (usize, StepError)> {
     let mut i = 0;
@@ -179,7 +168,7 @@ pub async fn lock(
         if now >= deadline {
             return Err(Error::LockBusy {
                 target: db.target().to_string(),
-                waited: crate::report::format_duration(wait),
+                waited: wait,
                 holder: holder
                     .map(|h| h.to_string())
                     .unwrap_or_else(|| "released just now".into()),
@@ -232,7 +221,7 @@ pub trait Database: Send {
         &mut self,
         batch: &[&Migration],
         settings: &ApplySettings,
-        stop: &crate::runner::Stop,
+        stop: &crate::stop::Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)>;
 

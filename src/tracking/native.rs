@@ -12,12 +12,13 @@ use tokio_postgres::types::Type;
 
 use super::sql::{STOP_KEY, STOPPED, guard};
 use super::{
-    AppliedRow, ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure,
-    sections, sql, timeouts,
+    ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure, sections, sql,
+    timeouts,
 };
 use crate::error::{Error, SqlError};
 use crate::migration::{Direction, Migration, Section, split_statements};
-use crate::runner::{Stop, StopReason};
+use crate::plan::AppliedRow;
+use crate::stop::{Stop, StopReason};
 use crate::transport::Endpoint;
 
 /// The advisory lock key `dbmate --migration-lock` takes (seen with dbmate 2.37: the same

@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use super::native::{DBMATE_LOCK_KEY, Missing};
 use super::sql::{STOP_KEY, STOPPED, guard};
 use super::{
-    AppliedRow, ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure,
-    sections, sql, timeouts,
+    ApplySettings, Applying, Database, LockHolder, StepError, Tables, failure, sections, sql,
+    timeouts,
 };
 use crate::error::Error;
 use crate::migration::{Direction, Migration, Section, Statement, split_statements};
-use crate::runner::{Stop, StopReason};
+use crate::plan::AppliedRow;
+use crate::stop::{Stop, StopReason};
 use crate::transport::docker::DockerApi;
 use crate::transport::exec::{PsqlSession, PsqlStopped, pg_dump_in, position_in};
 

@@ -11,6 +11,7 @@ use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 
 use super::ssh::{SshSession, shell_quote};
+pub use crate::error::DockerError;
 
 /// How a container is named in the inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,47 +39,6 @@ pub struct Container {
     pub env: HashMap<String, String>,
     /// Its address on its (first) network, for a tunnel from the docker host.
     pub address: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DockerError {
-    #[error(
-        "{host}: permission denied on the docker socket {socket}: add the ssh user to the `docker` group on that host (`usermod -aG docker USER`), or connect as a user that is in it"
-    )]
-    PermissionDenied { host: String, socket: String },
-
-    #[error("{host}: cannot reach the Docker API at {socket}: {reason}")]
-    Unreachable {
-        host: String,
-        socket: String,
-        reason: String,
-    },
-
-    #[error("{host}: no {selector}; the containers there are: {existing}")]
-    Missing {
-        host: String,
-        selector: ContainerSelector,
-        existing: String,
-    },
-
-    #[error("{host}: several containers match {selector} ({matches}): name one with `container:`")]
-    Ambiguous {
-        host: String,
-        selector: ContainerSelector,
-        matches: String,
-    },
-
-    #[error(
-        "{host}: {name} is {state}, not running: start it (`docker start {name}`) and run again"
-    )]
-    NotRunning {
-        host: String,
-        name: String,
-        state: String,
-    },
-
-    #[error("{host}: the Docker API failed: {reason}")]
-    Api { host: String, reason: String },
 }
 
 /// Where an exec's stdin is written (shut it down for EOF).
@@ -355,7 +315,7 @@ impl DockerApi {
                 names.sort();
                 return Err(DockerError::Missing {
                     host: self.host.clone(),
-                    selector: selector.clone(),
+                    selector: selector.to_string(),
                     existing: if names.is_empty() {
                         "none".into()
                     } else {
@@ -366,7 +326,7 @@ impl DockerApi {
             many => {
                 return Err(DockerError::Ambiguous {
                     host: self.host.clone(),
-                    selector: selector.clone(),
+                    selector: selector.to_string(),
                     matches: many
                         .iter()
                         .map(|c| name_of(c))

@@ -11,6 +11,8 @@ use russh::client::{self, Handle};
 use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelStream, client::Msg};
 
+pub use crate::error::SshError;
+
 /// Where and how to reach one SSH server.
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -49,73 +51,6 @@ impl SshOptions {
         }
         files
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SshError {
-    #[error("{host}: cannot connect to {address}: {reason}")]
-    Connect {
-        host: String,
-        address: String,
-        reason: String,
-    },
-
-    #[error(
-        "{host}: {address} did not answer within {timeout:?} (connect timeout); is sshd running there and the port right?"
-    )]
-    Timeout {
-        host: String,
-        address: String,
-        timeout: Duration,
-    },
-
-    #[error(
-        "{host}: the host key of {lookup} is not known.\n  {key}\nCheck this fingerprint with the host's administrator (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then run again with --accept-new-host-keys to record it in {file}, or add it yourself (`ssh-keyscan -p PORT HOST >> {file}`)."
-    )]
-    UnknownHostKey {
-        host: String,
-        lookup: String,
-        /// Algorithm and SHA-256 fingerprint, as `ssh-keygen -l` shows them.
-        key: String,
-        file: String,
-    },
-
-    #[error(
-        "{host}: WARNING: THE HOST KEY OF {lookup} HAS CHANGED.\n  It now presents {key}, not the key recorded at {file}:{line}.\nSomeone may be intercepting the connection, or the host was reinstalled. pgfleet never accepts a changed key: once you know why it changed, remove the old line (`ssh-keygen -R '{lookup}' -f {file}`) and connect again."
-    )]
-    HostKeyChanged {
-        host: String,
-        lookup: String,
-        key: String,
-        file: String,
-        line: usize,
-    },
-
-    #[error("{host}: {what}")]
-    HostKey { host: String, what: String },
-
-    #[error(
-        "{host}: authentication as {user} failed; tried {tried}. Check the user, that the key is in the host's ~/.ssh/authorized_keys, or name the key with identity_file"
-    )]
-    Auth {
-        host: String,
-        user: String,
-        tried: String,
-    },
-
-    #[error("{host}: cannot use the key {path}: {reason}")]
-    Key {
-        host: String,
-        path: String,
-        reason: String,
-    },
-
-    #[error("{host}: {what}: {reason}")]
-    Channel {
-        host: String,
-        what: String,
-        reason: String,
-    },
 }
 
 /// `ssh-ed25519 key SHA256:…`, the way users compare fingerprints.

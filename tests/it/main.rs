@@ -7,6 +7,7 @@ mod engine;
 mod fleet;
 mod harness;
 mod inventory;
+mod layers;
 mod parser;
 mod runs;
 mod schema;
