@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::migration::ParseError;
 
-/// Documented exit codes (README, "Exit codes").
+/// The exit codes, documented once: `TABLE` feeds `--help`, and a test holds the README's
+/// table to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     Ok = 0,
-    /// Pending migrations (with `--exit-code`) or `verify` found a problem.
+    /// Pending migrations (with `--exit-code`), `verify` found a problem, drift found, or a
+    /// target left untouched because its schema differs.
     Pending = 1,
     /// A migration, the connection or the database failed.
     Failed = 2,
@@ -21,6 +23,100 @@ pub enum ExitCode {
     /// Interrupted (SIGINT/SIGTERM): running migrations finished or rolled back, nothing
     /// new started.
     Interrupted = 130,
+}
+
+/// How one target ended, as far as the exit code cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It ran, and the command's exit rule found nothing.
+    Ok,
+    /// It ran, and the command's exit rule found something (pending, changed, drift…).
+    Flagged,
+    /// It failed, with this error's code.
+    Failed(ExitCode),
+    /// It never started (`--canary`, `--fail-fast`, Ctrl-C).
+    Skipped,
+}
+
+impl ExitCode {
+    /// Each code and what it means, as the README and `--help` say it.
+    pub const TABLE: [(ExitCode, &'static str); 6] = [
+        (ExitCode::Ok, "done"),
+        (
+            ExitCode::Pending,
+            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, or `baseline`/`register` left a target untouched because its schema differs",
+        ),
+        (
+            ExitCode::Failed,
+            "a migration, the connection or the database failed (on a fleet: some target did)",
+        ),
+        (
+            ExitCode::BadInput,
+            "bad input or configuration: flags, URL, env file, inventory, migration files",
+        ),
+        (
+            ExitCode::Refused,
+            "refused before anything ran: applied files edited (see `--allow-changed`), `--strict` order, the lock held by another run for longer than `--lock-wait`, a baseline on a database with pgfleet history or a hand-made history table, or `up` running a baseline where other versions are applied",
+        ),
+        (
+            ExitCode::Interrupted,
+            "interrupted (Ctrl-C, SIGTERM): running migrations finished or rolled back, nothing new started",
+        ),
+    ];
+
+    /// The table as `--help` shows it after the flags.
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes:\n");
+        for (code, meaning) in Self::TABLE {
+            text.push_str(&format!(
+                "  {:>3}  {}\n",
+                code as u8,
+                meaning.replace('`', "")
+            ));
+        }
+        text.push_str(
+            "On a fleet: 130 if interrupted; else the failures' code when they are all of one kind, 2 for a mix; else 1 or 0.",
+        );
+        text
+    }
+
+    /// The one exit policy: 130 when interrupted; else the failures' code (one kind of
+    /// failure keeps its own, a mix or a skipped target reads as 2); else 1 when a target
+    /// was flagged; else 0.
+    pub fn of_run(endings: &[Ending], interrupted: bool) -> ExitCode {
+        if interrupted {
+            return ExitCode::Interrupted;
+        }
+        let failures: Vec<ExitCode> = endings
+            .iter()
+            .filter_map(|e| match e {
+                Ending::Failed(code) => Some(*code),
+                Ending::Skipped => Some(ExitCode::Failed),
+                Ending::Ok | Ending::Flagged => None,
+            })
+            .collect();
+        if let Some(&first) = failures.first() {
+            return if failures.iter().all(|c| *c == first) {
+                first
+            } else {
+                ExitCode::Failed
+            };
+        }
+        if endings.contains(&Ending::Flagged) {
+            ExitCode::Pending
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// Bad flags are bad input; `--help` and `--version` are not errors.
+    pub fn of_usage(error: &clap::Error) -> ExitCode {
+        if error.use_stderr() {
+            ExitCode::BadInput
+        } else {
+            ExitCode::Ok
+        }
+    }
 }
 
 /// A PostgreSQL error with everything the server said about it.
@@ -405,3 +501,25 @@ pub enum DockerError {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::{Ending, ExitCode};
+
+    #[test]
+    fn the_exit_policy_orders_interrupts_failures_and_flags() {
+        use Ending::*;
+        let of = ExitCode::of_run;
+        assert_eq!(of(&[], false), ExitCode::Ok);
+        assert_eq!(of(&[Ok, Ok], false), ExitCode::Ok);
+        assert_eq!(of(&[Ok, Flagged], false), ExitCode::Pending);
+        let refused = Failed(ExitCode::Refused);
+        assert_eq!(of(&[Flagged, refused, refused], false), ExitCode::Refused);
+        assert_eq!(
+            of(&[refused, Failed(ExitCode::BadInput)], false),
+            ExitCode::Failed
+        );
+        assert_eq!(of(&[refused, Skipped], false), ExitCode::Failed);
+        assert_eq!(of(&[Ok, refused], true), ExitCode::Interrupted);
+    }
+}

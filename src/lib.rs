@@ -1,9 +1,15 @@
 //! pgfleet: dbmate-compatible PostgreSQL migrations, applied safely.
 //!
-//! The layers, from the outside in: `cli` (flags) → `settings` (validated) → `runner`
-//! (executes a `plan` against a `tracking::Database`, emitting events) → `report` (the only
-//! place that prints progress and summaries). `transport` gives connections to databases.
+//! The layers, from the top down; a module imports only modules below it (a test parses
+//! `src/` and fails on any cycle): `app` (command line → exit code) → `report` (the only
+//! place that prints: it renders the runner's events) → `runner` (runs a validated `Run`
+//! on its targets, emitting events) → `settings` (flags → one validated `Run`) → `cli`
+//! (clap flags) → `tracking` (the migration protocol over a database session) →
+//! `transport` (reaching databases: URL, SSH, Docker) → `inventory`, `schema`, `plan`,
+//! `migration` (pure: files, catalogs, plans) → `error`, `stop` (leaf types).
+//! docs/architecture.md walks through it.
 
+pub mod app;
 pub mod cli;
 pub mod error;
 pub mod inventory;

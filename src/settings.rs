@@ -1,16 +1,529 @@
-//! Raw flags → validated settings. Everything that can be wrong with the input is found
-//! here, before any database is contacted.
+//! Raw flags → one validated `Run` (ripgrep's low args → high args). Everything that can be
+//! wrong with the input is found here, before any host or database is contacted: the env
+//! file, the URL, the inventory and `--limit`, `--shadow-url`, and every migrations folder
+//! — each parsed once, however many targets share it, so a typo in one file costs no SSH
+//! handshake.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::migration::Timeout;
+use crate::inventory::{self, Inventory};
+use crate::migration::{self, Migration, Timeout};
+use crate::plan::{RollbackTo, UpOptions};
+use crate::tracking::ApplySettings;
 use crate::transport::DbUrl;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    /// One JSON document on stdout at the end.
+    Json,
+    /// One JSON object per line on stdout: each event as it happens, then the document.
+    JsonLines,
+}
+
+/// What `up --dry-run[=MODE]` (and `plan`) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Each pending migration with its SQL
+    Full,
+    /// Each pending migration with its first lines
+    Summary,
+    /// Run the pending migrations in a transaction that is rolled back
+    Rehearse,
+}
+
+/// What a run does, for headings, summaries and documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Up,
+    Rollback,
+    Status,
+    Verify,
+    RecordChecksums,
+    Plan,
+    Dump,
+    Baseline,
+    Register,
+    Drift,
+    /// `drift --between A B`.
+    Between,
+    New,
+    Wait,
+    Inventory,
+}
+
+impl Verb {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Up => "up",
+            Verb::Rollback => "rollback",
+            Verb::Status => "status",
+            Verb::Verify => "verify",
+            Verb::RecordChecksums => "verify --record",
+            Verb::Plan => "plan",
+            Verb::Dump => "dump",
+            Verb::Baseline => "baseline",
+            Verb::Register => "register",
+            Verb::Drift | Verb::Between => "drift",
+            Verb::New => "new",
+            Verb::Wait => "wait",
+            Verb::Inventory => "inventory",
+        }
+    }
+}
+
+/// The command, as the flags give it (`cli` maps its clap structs to this); `Run::new`
+/// validates it.
+#[derive(Debug, Clone)]
+pub enum Action {
+    New {
+        name: String,
+    },
+    Wait,
+    Inventory,
+    Up {
+        options: UpOptions,
+    },
+    /// `plan`, `up --dry-run`.
+    Plan {
+        options: UpOptions,
+        mode: DryRun,
+    },
+    Rollback {
+        to: RollbackTo,
+    },
+    Status {
+        /// Exit 1 when migrations are pending (`--exit-code`, or `--quiet`).
+        exit_code: bool,
+    },
+    Verify {
+        record: bool,
+    },
+    Dump,
+    Baseline {
+        from: Option<String>,
+        apply_to: Vec<String>,
+        legacy_table: Option<String>,
+        force: bool,
+        shadow_url: Option<String>,
+    },
+    Register {
+        version: String,
+        force: bool,
+        shadow_url: Option<String>,
+    },
+    Drift {
+        shadow_url: Option<String>,
+        /// Two live targets to compare with each other; empty for the usual drift.
+        between: Vec<String>,
+        write_migration: bool,
+    },
+}
+
+/// When a command that ran everywhere still exits 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitRule {
+    /// Never: 0 when nothing failed.
+    Never,
+    /// Some migration is pending (`status --exit-code`).
+    Pending,
+    /// Some applied file changed, or a version has no file (`verify`).
+    Changed,
+    /// A target was left untouched because its schema differs (`baseline`, `register`).
+    Differs,
+    /// Some live schema differs from what its migrations make (`drift`).
+    Drift,
+}
+
+impl Action {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Action::New { .. } => Verb::New,
+            Action::Wait => Verb::Wait,
+            Action::Inventory => Verb::Inventory,
+            Action::Up { .. } => Verb::Up,
+            Action::Plan { .. } => Verb::Plan,
+            Action::Rollback { .. } => Verb::Rollback,
+            Action::Status { .. } => Verb::Status,
+            Action::Verify { record: false } => Verb::Verify,
+            Action::Verify { record: true } => Verb::RecordChecksums,
+            Action::Dump => Verb::Dump,
+            Action::Baseline { .. } => Verb::Baseline,
+            Action::Register { .. } => Verb::Register,
+            Action::Drift { between, .. } if !between.is_empty() => Verb::Between,
+            Action::Drift { .. } => Verb::Drift,
+        }
+    }
+
+    /// What makes this command exit 1 when every target finished.
+    pub fn exit_rule(&self) -> ExitRule {
+        match self {
+            Action::Status { exit_code: true } => ExitRule::Pending,
+            Action::Verify { .. } => ExitRule::Changed,
+            Action::Baseline { .. } | Action::Register { .. } => ExitRule::Differs,
+            Action::Drift { .. } => ExitRule::Drift,
+            _ => ExitRule::Never,
+        }
+    }
+
+    /// Whether the command reads the targets' migration files.
+    fn reads_files(&self) -> bool {
+        match self {
+            Action::Dump | Action::New { .. } | Action::Wait | Action::Inventory => false,
+            Action::Drift { between, .. } => between.is_empty(),
+            _ => true,
+        }
+    }
+
+    fn shadow_url(&self) -> Option<&str> {
+        match self {
+            Action::Baseline { shadow_url, .. }
+            | Action::Register { shadow_url, .. }
+            | Action::Drift { shadow_url, .. } => shadow_url.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The flags every command shares, as given.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub url: Option<String>,
+    pub env_file: Option<PathBuf>,
+    pub migrations_dir: PathBuf,
+    pub migrations_table: Option<String>,
+    pub schema_file: PathBuf,
+    pub lock_wait: Timeout,
+    pub lock_timeout: Timeout,
+    pub statement_timeout: Timeout,
+    pub wait_timeout: Timeout,
+    pub inventory: PathBuf,
+    pub limit: Vec<String>,
+    pub accept_new_host_keys: bool,
+    pub schedule: Schedule,
+    pub output: Output,
+}
+
+/// How much is said, and where.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Stdout stays empty and no progress is drawn; errors still go to stderr.
+    pub quiet: bool,
+    pub verbose: bool,
+    pub format: Format,
+    /// `--log-dir`: one audit file per run.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// How targets are scheduled.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// At most this many targets at once (at least 1).
+    pub parallel: usize,
+    /// Run the first N targets first; the rest only if all of those succeeded.
+    pub canary: usize,
+    /// After the first failure, start nothing new.
+    pub fail_fast: bool,
+}
+
+/// Where scratch databases are made (`baseline`, `register`, `drift`).
+#[derive(Debug, Clone)]
+pub enum Shadow {
+    /// Beside the target, on its server (needs CREATEDB there).
+    SameServer,
+    /// On this server (`--shadow-url`), for targets whose server does not allow it.
+    Url(Box<DbUrl>),
+}
+
+/// How a target's database is found: by URL, or as an inventory target (a container on a
+/// docker host).
+#[derive(Debug, Clone)]
+pub enum Address {
+    Url(DbUrl),
+    Inventory(inventory::Target),
+}
+
+/// One database a command runs on, with what it needs from the disk already read.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `host/database`, or the URL (password redacted).
+    pub id: String,
+    pub address: Address,
+    pub migrations_dir: PathBuf,
+    /// The folder's files, parsed once per folder (empty when the command reads none).
+    pub migrations: Arc<[Migration]>,
+    /// Where `dump` writes: `--schema-file`, or db/HOST/DB/schema.sql on a fleet.
+    pub schema_file: PathBuf,
+}
+
+impl Target {
+    /// A short name for files and headings: host/database, or the URL's database.
+    pub fn name(&self) -> String {
+        match &self.address {
+            Address::Url(url) => url.dbname.clone(),
+            Address::Inventory(_) => self.id.clone(),
+        }
+    }
+}
+
+/// Everything a command needs, validated.
+#[derive(Debug)]
+pub struct Run {
+    pub action: Action,
+    /// The databases, in inventory order (`baseline`: its source first).
+    pub targets: Vec<Target>,
+    /// One database named by `--url`/`DATABASE_URL`: dbmate's lines, its error is the run's.
+    pub single: bool,
+    pub inventory: Option<Inventory>,
+    /// `--url`/`DATABASE_URL`, for `wait`.
+    pub url: Option<DbUrl>,
+    pub migrations_dir: PathBuf,
+    pub migrations_table: Option<String>,
+    pub accept_new_host_keys: bool,
+    pub schedule: Schedule,
+    pub lock_wait: Duration,
+    pub wait_timeout: Duration,
+    pub apply: ApplySettings,
+    pub output: Output,
+    pub shadow: Shadow,
+    /// The migration `register` (or `baseline --apply-to` alone) registers, when it is
+    /// known before the run; `baseline --from` writes its own.
+    pub to_register: Option<Migration>,
+    /// When the run started (names drafted and baseline files).
+    pub taken: chrono::DateTime<chrono::Utc>,
+}
+
+impl Run {
+    /// Validates the command and the flags. Reads the env file, the inventory and the
+    /// migration files; contacts nothing.
+    pub fn new(action: Action, o: Options) -> Result<Run, Error> {
+        load_env_file(o.env_file.as_deref())?;
+        let mut action = action;
+        if let Action::Status { exit_code } = &mut action {
+            // `--quiet` prints nothing: the exit code is the answer.
+            *exit_code |= o.output.quiet;
+        }
+        let url = given_database_url(o.url.as_deref())?;
+        let shadow = match action.shadow_url() {
+            Some(text) => Shadow::Url(Box::new(
+                DbUrl::parse(text).map_err(|e| Error::Config(format!("--shadow-url: {e}")))?,
+            )),
+            None => Shadow::SameServer,
+        };
+        let mut run = Run {
+            targets: Vec::new(),
+            single: url.is_some(),
+            inventory: None,
+            url,
+            migrations_dir: o.migrations_dir.clone(),
+            migrations_table: o.migrations_table.clone(),
+            accept_new_host_keys: o.accept_new_host_keys,
+            schedule: o.schedule,
+            lock_wait: timeout_duration(o.lock_wait),
+            wait_timeout: timeout_duration(o.wait_timeout),
+            apply: ApplySettings {
+                lock_timeout: o.lock_timeout,
+                statement_timeout: o.statement_timeout,
+                applied_by: applied_by(),
+            },
+            output: o.output.clone(),
+            shadow,
+            to_register: None,
+            taken: chrono::Utc::now(),
+            action,
+        };
+        match &run.action {
+            Action::New { .. } => return Ok(run),
+            Action::Wait => {
+                if run.url.is_none() {
+                    return Err(no_url());
+                }
+                return Ok(run);
+            }
+            Action::Inventory => {
+                let inv = inventory::load(&o.inventory)?;
+                run.targets = inventory::select(&inv, &o.limit)?
+                    .into_iter()
+                    .map(|t| inventory_target(t, &o.schema_file))
+                    .collect();
+                run.inventory = Some(inv);
+                return Ok(run);
+            }
+            _ => {}
+        }
+        run.targets = match &run.url {
+            Some(url) => {
+                if let Action::Baseline { from, apply_to, .. } = &run.action {
+                    if from.is_some() || !apply_to.is_empty() {
+                        return Err(Error::Config(
+                            "--from and --apply-to name inventory targets: with --url, the baseline is taken from the URL's database and there is no other".into(),
+                        ));
+                    }
+                }
+                vec![Target {
+                    id: url.to_string(),
+                    address: Address::Url(url.clone()),
+                    migrations_dir: o.migrations_dir.clone(),
+                    migrations: Arc::from([]),
+                    schema_file: o.schema_file.clone(),
+                }]
+            }
+            None => {
+                if !o.inventory.exists() {
+                    return Err(Error::Config(format!(
+                        "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
+                        o.inventory.display()
+                    )));
+                }
+                let inv = inventory::load(&o.inventory)?;
+                let chosen = chosen_targets(&run.action, &inv, &o.limit)?;
+                let targets = chosen
+                    .into_iter()
+                    .map(|t| inventory_target(t, &o.schema_file))
+                    .collect();
+                run.inventory = Some(inv);
+                targets
+            }
+        };
+        if run.action.reads_files() {
+            read_migrations(&mut run.targets, &run.action)?;
+        }
+        run.to_register = to_register(&run)?;
+        Ok(run)
+    }
+}
+
+fn no_url() -> Error {
+    Error::Config(
+        "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
+    )
+}
+
+fn inventory_target(t: &inventory::Target, schema_file: &Path) -> Target {
+    Target {
+        id: t.id(),
+        address: Address::Inventory(t.clone()),
+        migrations_dir: t.migrations.clone(),
+        migrations: Arc::from([]),
+        // dbmate's single schema file becomes one per target: db/HOST/DB/schema.sql.
+        schema_file: schema_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&t.host)
+            .join(&t.name)
+            .join(schema_file.file_name().unwrap_or("schema.sql".as_ref())),
+    }
+}
+
+/// Each folder is parsed once and shared by its targets. `baseline` may write the first
+/// migration, so its folder need not exist yet.
+fn read_migrations(targets: &mut [Target], action: &Action) -> Result<(), Error> {
+    let mut parsed: HashMap<PathBuf, Arc<[Migration]>> = HashMap::new();
+    for target in targets {
+        let dir = &target.migrations_dir;
+        if let Some(files) = parsed.get(dir) {
+            target.migrations = files.clone();
+            continue;
+        }
+        let files: Arc<[Migration]> = if matches!(action, Action::Baseline { .. }) && !dir.exists()
+        {
+            Arc::from([])
+        } else {
+            Arc::from(migration::load_dir(&migrations_dir(dir)?)?)
+        };
+        parsed.insert(dir.clone(), files.clone());
+        target.migrations = files;
+    }
+    Ok(())
+}
+
+/// The migration to register, when it is known before the run: `register`'s, or the
+/// newest baseline file for `baseline --apply-to` without `--from`.
+fn to_register(run: &Run) -> Result<Option<Migration>, Error> {
+    let Some(first) = run.targets.first() else {
+        return Ok(None);
+    };
+    let dir = first.migrations_dir.display();
+    match &run.action {
+        Action::Baseline { from: None, .. } if !run.single => first
+            .migrations
+            .iter()
+            .filter(|m| m.baseline)
+            .max_by(|a, b| a.version.cmp(&b.version))
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "no baseline file in {dir}: take one with `pgfleet baseline --from host/database`"
+                ))
+            }),
+        Action::Register { version, .. } => first
+            .migrations
+            .iter()
+            .find(|m| m.version == *version || m.file_name == *version)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "no migration {version} in {dir}: give its version or file name"
+                ))
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// The inventory targets a command runs on: `--limit`'s, except for `baseline` (its
+/// source first, then `--apply-to`'s) and `drift --between` (the two named).
+fn chosen_targets<'i>(
+    action: &Action,
+    inv: &'i Inventory,
+    limit: &[String],
+) -> Result<Vec<&'i inventory::Target>, Error> {
+    let one = |pattern: &str, flag: &str| -> Result<&'i inventory::Target, Error> {
+        let found = inventory::select(inv, &[pattern.to_string()])?;
+        match found.as_slice() {
+            [t] => Ok(*t),
+            _ => Err(Error::Config(format!(
+                "{flag} {pattern} names {} targets; name exactly one as host/database (`pgfleet inventory` lists them)",
+                found.len()
+            ))),
+        }
+    };
+    match action {
+        Action::Baseline { from, apply_to, .. } => {
+            if from.is_none() && apply_to.is_empty() {
+                return Err(Error::Config(
+                    "baseline needs --from host/database (the database whose schema becomes the baseline) and/or --apply-to TARGETS (where to register the newest baseline)".into(),
+                ));
+            }
+            let source = from.as_deref().map(|f| one(f, "--from")).transpose()?;
+            let mut targets: Vec<&inventory::Target> = source.into_iter().collect();
+            if !apply_to.is_empty() {
+                for t in inventory::select(inv, apply_to)? {
+                    if !targets.iter().any(|s| std::ptr::eq(*s, t)) {
+                        targets.push(t);
+                    }
+                }
+            }
+            Ok(targets)
+        }
+        Action::Drift { between, .. } if !between.is_empty() => Ok(vec![
+            one(&between[0], "--between")?,
+            one(&between[1], "--between")?,
+        ]),
+        _ => Ok(inventory::select(inv, limit)?),
+    }
+}
 
 /// Loads the env file: variables already in the environment win, as with dbmate. A missing
 /// default `.env` is fine; a missing file named with `--env-file` is an error.
-pub fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
+fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
     let path = explicit.unwrap_or(Path::new(".env"));
     match dotenvy::from_path(path) {
         Ok(()) => Ok(()),
@@ -26,18 +539,9 @@ pub fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
     }
 }
 
-/// The database URL: `--url`, else `DATABASE_URL` (from the environment or the env file).
-pub fn database_url(flag: Option<&str>) -> Result<DbUrl, Error> {
-    given_database_url(flag)?.ok_or_else(|| {
-        Error::Config(
-            "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
-        )
-    })
-}
-
 /// The database URL when one is given (`--url` or `DATABASE_URL`); None means "use the
 /// inventory".
-pub fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
+fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
     match flag
         .map(str::to_string)
         .or_else(|| std::env::var("DATABASE_URL").ok())
@@ -54,7 +558,7 @@ pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
     })
 }
 
-pub fn timeout_duration(t: Timeout) -> Duration {
+fn timeout_duration(t: Timeout) -> Duration {
     Duration::from_millis(t.millis)
 }
 
@@ -65,7 +569,7 @@ pub fn applied_by() -> String {
 }
 
 /// The migrations folder, checked to exist (a typo would otherwise read as "no migrations").
-pub fn migrations_dir(dir: &Path) -> Result<PathBuf, Error> {
+fn migrations_dir(dir: &Path) -> Result<PathBuf, Error> {
     if dir.is_dir() {
         Ok(dir.to_path_buf())
     } else {

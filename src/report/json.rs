@@ -29,6 +29,15 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
     m
 }
 
+/// A run that failed before or outside its targets (bad input, an unwritable log folder):
+/// the common fields, no targets, and the error.
+pub(super) fn failed_run(command: &str, e: &Error) -> Value {
+    let mut doc = head(command, e.exit_code());
+    doc.insert("targets".into(), json!([]));
+    doc.insert("error".into(), error(e));
+    Value::Object(doc)
+}
+
 fn error(e: &Error) -> Value {
     let message = crate::transport::redact(&e.to_string());
     match e {

@@ -10,104 +10,28 @@ mod live;
 mod tables;
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::error::{Error, ExitCode};
 use crate::inventory::{self, Connection, ContainerRef, Inventory, Target};
 use crate::plan::{State, StatusRow};
-use crate::runner::fleet::{Finished, Sink, TargetResult};
-use crate::runner::{Event, Plan};
+use crate::runner::fleet::{Finished, TargetResult};
+use crate::runner::{Event, Output, Plan, RunEvent, RunStart, Sink};
+use crate::schema::Difference;
+use crate::settings::{DryRun, Format, Verb};
 
 pub use json::SCHEMA_VERSION;
 pub use live::Mode as ProgressMode;
 
-/// `--format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    #[default]
-    Text,
-    /// One JSON document on stdout at the end.
-    Json,
-    /// One JSON object per line on stdout: each event as it happens, then the document.
-    JsonLines,
-}
-
-/// How much to say.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Settings {
-    /// Stdout stays empty and no progress is drawn; errors still go to stderr.
-    pub quiet: bool,
-    pub verbose: bool,
-    pub format: Format,
-}
-
-/// What a run does, for headings, summaries and documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Up,
-    Rollback,
-    Status,
-    Verify,
-    RecordChecksums,
-    Plan,
-    Dump,
-    Baseline,
-    Register,
-    Drift,
-}
-
-impl Verb {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verb::Up => "up",
-            Verb::Rollback => "rollback",
-            Verb::Status => "status",
-            Verb::Verify => "verify",
-            Verb::RecordChecksums => "verify --record",
-            Verb::Plan => "plan",
-            Verb::Dump => "dump",
-            Verb::Baseline => "baseline",
-            Verb::Register => "register",
-            Verb::Drift => "drift",
-        }
+/// What one step of a verb is called in summaries ("applied", …).
+pub(super) fn done_word(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Rollback => "rolled back",
+        Verb::RecordChecksums => "recorded",
+        _ => "applied",
     }
-
-    /// What one step of it is called in summaries ("applied", …).
-    fn done(self) -> &'static str {
-        match self {
-            Verb::Rollback => "rolled back",
-            Verb::RecordChecksums => "recorded",
-            _ => "applied",
-        }
-    }
-}
-
-/// What a target's command produced, for the report at the end.
-#[derive(Debug)]
-pub enum Output {
-    /// `up`, `rollback`, `verify --record`: what changed was told by events.
-    Changed,
-    Status(Vec<StatusRow>),
-    Plan(Plan),
-    Dump(std::path::PathBuf),
-    /// `baseline`, `register`.
-    Adopted(crate::runner::adopt::Adopted),
-    Drift(crate::runner::adopt::Drift),
-    /// `drift --between`: a live schema, compared once both are read.
-    Snapshot(Box<crate::schema::Schema>),
-}
-
-/// What `up --dry-run` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DryRun {
-    /// Each pending migration with its SQL.
-    Full,
-    /// Each pending migration with a few lines of it.
-    Summary,
-    /// The pending migrations run in a transaction that is rolled back.
-    Rehearse,
 }
 
 /// dbmate prints Go durations: `123µs`, `4.5ms`, `1.2s`.
@@ -138,9 +62,11 @@ struct Record {
     created: bool,
 }
 
-/// The state of a run in progress, set by `begin`.
+/// The state of a run in progress, set when it starts.
 struct Run {
     verb: Verb,
+    /// `plan` / `up --dry-run`: what the dry run shows.
+    dry_run: Option<DryRun>,
     /// One database reached by `--url`: dbmate's lines instead of bars and tables.
     single: bool,
     ids: Vec<String>,
@@ -162,12 +88,12 @@ impl Run {
 /// Prints events and results.
 #[derive(Default)]
 pub struct Report {
-    pub settings: Settings,
+    settings: crate::settings::Output,
     run: OnceLock<Run>,
 }
 
 impl Report {
-    pub fn new(settings: Settings) -> Report {
+    pub fn new(settings: crate::settings::Output) -> Report {
         Report {
             settings,
             run: OnceLock::new(),
@@ -194,16 +120,16 @@ impl Report {
         }
     }
 
-    /// Starts a run over `ids` (`single`: one database named by `--url`). Opens the audit
-    /// file when `log_dir` is given.
-    pub fn begin(
-        &self,
-        verb: Verb,
-        single: bool,
-        ids: Vec<String>,
-        log_dir: Option<&Path>,
-        applied_by: &str,
-    ) -> Result<(), Error> {
+    /// Starts a run (`single`: one database named by `--url`). Opens the audit file when
+    /// `--log-dir` is given.
+    fn begin(&self, start: RunStart<'_>) -> Result<(), Error> {
+        let RunStart {
+            verb,
+            dry_run,
+            single,
+            ids,
+            applied_by,
+        } = start;
         let mode = if single || self.settings.quiet || !self.text() {
             live::Mode::Off
         } else if std::io::stderr().is_terminal()
@@ -226,16 +152,17 @@ impl Report {
             console::set_colors_enabled(false);
             console::set_colors_enabled_stderr(false);
         }
-        let audit = match log_dir {
-            Some(dir) => Some(audit::Audit::open(dir, verb, &ids, applied_by)?),
+        let audit = match &self.settings.log_dir {
+            Some(dir) => Some(audit::Audit::open(dir, verb, ids, applied_by)?),
             None => None,
         };
         let run = Run {
             verb,
+            dry_run,
             single,
-            live: live::Live::new(mode, &ids),
+            live: live::Live::new(mode, ids),
             records: Mutex::new(vec![Record::default(); ids.len()]),
-            ids,
+            ids: ids.to_vec(),
             audit,
         };
         // A second `begin` keeps the first run: one run per process.
@@ -250,7 +177,7 @@ impl Report {
     }
 
     /// Ctrl-C the first time: say what happens now.
-    pub fn interrupted(&self) {
+    fn interrupted(&self) {
         let text = "Interrupted: starting nothing new; running migrations finish or roll back (Ctrl-C again to abort at once)";
         match self.run.get() {
             Some(run) => {
@@ -264,7 +191,7 @@ impl Report {
     }
 
     /// Ctrl-C the second time, just before the process exits.
-    pub fn aborting(&self) {
+    fn aborting(&self) {
         let text = "Aborted: a migration already sent finishes or rolls back on the server by itself, as one transaction with its tracking row, so each database is before or after it, never in between; run `pgfleet status` to see where each target stands";
         match self.run.get() {
             Some(run) => {
@@ -279,7 +206,7 @@ impl Report {
     }
 
     /// A target's run ended: its bar gives way to a line, a failure is told in full.
-    pub fn target_done<T>(&self, target: usize, result: &Result<T, Error>, took: Duration) {
+    fn target_done<T>(&self, target: usize, result: &Result<T, Error>, took: Duration) {
         let Some(run) = self.run.get() else { return };
         let record = self.record(target, |r| r.clone()).unwrap_or_default();
         if let Some(a) = &run.audit {
@@ -295,7 +222,7 @@ impl Report {
                         format!("up to date ({})", format_duration(took))
                     }
                     Verb::Up | Verb::Rollback | Verb::RecordChecksums => {
-                        live::counted(record.done.len(), run.verb.done(), took)
+                        live::counted(record.done.len(), done_word(run.verb), took)
                     }
                     _ => format!("done in {}", format_duration(took)),
                 };
@@ -327,21 +254,29 @@ impl Report {
         Some(run)
     }
 
+    /// The run failed as a whole (bad input found before any target, an unwritable log
+    /// folder…): `Error: …` on stderr, and under `--format json` also a document saying so.
+    pub fn fatal(&self, verb: Verb, error: &Error) {
+        if let Some(run) = self.run.get() {
+            run.live.end();
+        }
+        if !self.text() {
+            json::print(&json::failed_run(verb.name(), error));
+        }
+        self.error(error);
+    }
+
     /// Errors go to stderr as `Error: …`, like dbmate's, with any URL password redacted.
-    pub fn error(&self, error: &Error) {
+    fn error(&self, error: &Error) {
         self.err(&format!(
             "Error: {}",
             crate::transport::redact(&error.to_string())
         ));
     }
 
-    pub fn line(&self, text: &str) {
-        self.out(text);
-    }
-
     /// Ends a run that changed databases (up, rollback, verify --record): the summary
     /// table, or the JSON document.
-    pub fn run_summary<T>(&self, ends: &[Finished<T>], code: ExitCode) {
+    fn run_summary<T>(&self, ends: &[Finished<T>], code: ExitCode) {
         let Some(run) = self.end(ends, code) else {
             return;
         };
@@ -362,7 +297,7 @@ impl Report {
 
     /// `status` (and `verify`): dbmate's lines for one database, a matrix for a fleet, or
     /// the JSON document.
-    pub fn statuses(&self, ends: &[Finished<Output>], code: ExitCode) {
+    fn statuses(&self, ends: &[Finished<Output>], code: ExitCode) {
         let Some(run) = self.end(ends, code) else {
             return;
         };
@@ -394,10 +329,11 @@ impl Report {
     }
 
     /// `up --dry-run` / `plan`: per target, what would run.
-    pub fn plans(&self, ends: &[Finished<Output>], mode: DryRun, code: ExitCode) {
+    fn plans(&self, ends: &[Finished<Output>], code: ExitCode) {
         let Some(run) = self.end(ends, code) else {
             return;
         };
+        let mode = run.dry_run.unwrap_or(DryRun::Full);
         let records = run.records();
         match self.settings.format {
             Format::Text => {
@@ -417,7 +353,7 @@ impl Report {
     }
 
     /// `dump`: where each schema went.
-    pub fn dumps(&self, ends: &[Finished<Output>], code: ExitCode) {
+    fn dumps(&self, ends: &[Finished<Output>], code: ExitCode) {
         let Some(run) = self.end(ends, code) else {
             return;
         };
@@ -440,7 +376,7 @@ impl Report {
 
     /// `baseline` and `register`: what was done on each target, and how the ones left
     /// untouched differ.
-    pub fn adoptions(&self, ends: &[Finished<Output>], code: ExitCode) {
+    fn adoptions(&self, ends: &[Finished<Output>], code: ExitCode) {
         let Some(run) = self.end(ends, code) else {
             return;
         };
@@ -475,11 +411,11 @@ impl Report {
     }
 
     /// `drift`: each target's differences from its migrations, and the drafts written.
-    pub fn drifts(
+    fn drifts(
         &self,
         ends: &[Finished<Output>],
         code: ExitCode,
-        written: &[(std::path::PathBuf, Vec<String>)],
+        written: &[(PathBuf, Vec<String>)],
     ) {
         let Some(run) = self.end(ends, code) else {
             return;
@@ -526,10 +462,10 @@ impl Report {
     }
 
     /// `drift --between a b`: how b differs from a; failures as for any run.
-    pub fn between(
+    fn between(
         &self,
         ends: &[Finished<Output>],
-        differences: Option<&[crate::schema::Difference]>,
+        differences: Option<&[Difference]>,
         code: ExitCode,
     ) {
         let Some(run) = self.end(ends, code) else {
@@ -666,7 +602,7 @@ impl Report {
 
     /// `inventory`: one block per target, saying where each setting landed. Passwords are
     /// shown as their source (`env NAME`, …), never read.
-    pub fn inventory(&self, targets: &[&Target], inv: &Inventory) {
+    fn inventory(&self, targets: &[&Target], inv: &Inventory) {
         for t in targets {
             let host = inv.host(&t.host);
             let connection = match host.map(|h| &h.connection) {
@@ -748,7 +684,69 @@ fn plural(n: usize) -> &'static str {
 }
 
 impl Sink for Report {
-    fn event(&self, target: usize, event: Event<'_>) {
+    fn start(&self, run: RunStart<'_>) -> Result<(), Error> {
+        self.begin(run)
+    }
+
+    fn event(&self, event: RunEvent<'_>) {
+        match event {
+            RunEvent::Target { target, event } => self.target_event(target, event),
+            RunEvent::TargetFinished {
+                target,
+                result,
+                took,
+            } => self.target_done(target, result, took),
+            RunEvent::Interrupted => self.interrupted(),
+            RunEvent::Aborting => self.aborting(),
+            RunEvent::Finished {
+                ends,
+                code,
+                drafts,
+                between,
+            } => self.finished(ends, code, drafts, between),
+            RunEvent::Created { path } => {
+                self.out(&format!("Creating migration: {}", path.display()))
+            }
+            RunEvent::Waiting { url } => self.out(&format!("Waiting for {url}")),
+            RunEvent::Inventory { targets, inventory } => self.inventory(targets, inventory),
+        }
+    }
+}
+
+impl Report {
+    /// The run is over: each command's own summary, then (one database, in text) its
+    /// error as dbmate prints it.
+    fn finished(
+        &self,
+        ends: &[Finished<Output>],
+        code: ExitCode,
+        drafts: &[(PathBuf, Vec<String>)],
+        between: Option<&[Difference]>,
+    ) {
+        let Some(run) = self.run.get() else { return };
+        let (verb, single) = (run.verb, run.single);
+        match verb {
+            Verb::Status | Verb::Verify | Verb::RecordChecksums => self.statuses(ends, code),
+            Verb::Plan => self.plans(ends, code),
+            Verb::Dump => self.dumps(ends, code),
+            Verb::Up | Verb::Rollback => self.run_summary(ends, code),
+            Verb::Baseline | Verb::Register => self.adoptions(ends, code),
+            Verb::Between => self.between(ends, between, code),
+            Verb::Drift => self.drifts(ends, code, drafts),
+            Verb::New | Verb::Wait | Verb::Inventory => {}
+        }
+        if single && self.text() {
+            if let Some(Finished {
+                result: TargetResult::Failed(e),
+                ..
+            }) = ends.first()
+            {
+                self.error(e);
+            }
+        }
+    }
+
+    fn target_event(&self, target: usize, event: Event<'_>) {
         let Some(run) = self.run.get() else { return };
         if let Some(a) = &run.audit {
             a.event(&run.ids[target], &event);

@@ -184,7 +184,7 @@ pub(super) fn run_table<T>(
         parts.join(", "),
         total,
         plural(total),
-        verb.done(),
+        super::done_word(verb),
         code as u8
     ));
     lines

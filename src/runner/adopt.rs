@@ -5,23 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Event, RunSettings, apply_told, locked, step_error};
+use super::event::Event;
+use super::event::Output;
+use super::fleet::{Finished, TargetResult};
+use super::migrate::{RunSettings, apply_told, locked, step_error};
 use crate::error::Error;
 use crate::migration::{self, Migration};
 use crate::plan::{self, State};
 use crate::schema::{self, Difference, Draft, Schema};
+use crate::settings::{Action, Shadow, Target};
 use crate::tracking::native::Missing;
 use crate::tracking::{self, Database, NativeDatabase, adopt, first_value};
-use crate::transport::DbUrl;
-
-/// Where scratch databases are made.
-#[derive(Debug, Clone)]
-pub enum Shadow {
-    /// Beside the target, on its server (needs CREATEDB there).
-    SameServer,
-    /// On this server (`--shadow-url`), for targets whose server does not allow it.
-    Url(Box<DbUrl>),
-}
 
 /// The live schema, without the tracking tables (legacy history tables are left out by
 /// the snapshot itself).
@@ -445,4 +439,75 @@ pub async fn register_where_matching(
         })
     })
     .await
+}
+
+/// `drift --between A B`: the differences of A's live schema from B's (`extra`: only on A),
+/// once both are read.
+pub(super) fn between(
+    action: &Action,
+    ends: &[Finished<Output>],
+) -> Option<Vec<schema::Difference>> {
+    let Action::Drift { between, .. } = action else {
+        return None;
+    };
+    match (between.is_empty(), ends) {
+        (
+            false,
+            [
+                Finished {
+                    result: TargetResult::Done(Output::Snapshot(a)),
+                    ..
+                },
+                Finished {
+                    result: TargetResult::Done(Output::Snapshot(b)),
+                    ..
+                },
+            ],
+        ) => Some(schema::compare(a, b)),
+        _ => None,
+    }
+}
+
+/// `drift --write-migration`: one file per distinct draft (targets that drifted alike
+/// share one), into the first such target's migrations folder.
+pub(super) fn write_drafts(
+    targets: &[Target],
+    ends: &[Finished<Output>],
+    taken: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(PathBuf, Vec<String>)>, Error> {
+    let mut groups: Vec<(&schema::Draft, &Path, Vec<String>)> = Vec::new();
+    for (target, end) in targets.iter().zip(ends) {
+        let TargetResult::Done(Output::Drift(d)) = &end.result else {
+            continue;
+        };
+        let Some(draft) = &d.draft else { continue };
+        match groups
+            .iter_mut()
+            .find(|(g, _, _)| g.up == draft.up && g.down == draft.down)
+        {
+            Some((_, _, ids)) => ids.push(target.name()),
+            None => groups.push((draft, &target.migrations_dir, vec![target.name()])),
+        }
+    }
+    let mut written = Vec::new();
+    for (k, (draft, dir, ids)) in groups.into_iter().enumerate() {
+        let name: String = format!("drift_{}", ids[0])
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let text = migration::drafted_text(
+            &ids.join(", "),
+            &taken.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            &draft.up,
+            &draft.down,
+        );
+        // One second apart: each draft needs its own version.
+        let at = taken + chrono::Duration::seconds(k as i64);
+        let path = migration::write_new(dir, &name, at, &text).map_err(|error| Error::Io {
+            what: format!("cannot write the drafted migration into {}", dir.display()),
+            error,
+        })?;
+        written.push((path, ids));
+    }
+    Ok(written)
 }

@@ -9,20 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use super::Event;
 use crate::error::Error;
+use crate::settings::Schedule;
 use crate::stop::{Stop, StopReason};
-
-/// How targets are scheduled.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
-    /// At most this many targets at once (at least 1).
-    pub parallel: usize,
-    /// Run the first N targets first; the rest only if all of those succeeded.
-    pub canary: usize,
-    /// After the first failure, start nothing new.
-    pub fail_fast: bool,
-}
 
 /// Why a target did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +32,6 @@ pub enum TargetResult<T> {
 pub struct Finished<T> {
     pub took: Duration,
     pub result: TargetResult<T>,
-}
-
-/// Receives events of every target; `target` is its index in the run's target list.
-pub trait Sink: Sync {
-    fn event(&self, target: usize, event: Event<'_>);
 }
 
 /// Runs `job(i)` for targets `0..count` as the schedule says; the results come back in

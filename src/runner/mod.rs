@@ -1,368 +1,248 @@
-//! Runs a plan against one database and emits events; it never prints. `fleet` runs many
-//! targets at once on top of this (one `Database` each).
+//! Runs a validated `settings::Run`: each target's job (reach, connect, choose the backend,
+//! run the command) on the schedule `fleet` keeps, and everything that happens as events
+//! to a `Sink`, from `RunStart` to `RunEvent::Finished`. It never prints; the exit code
+//! comes from `ExitCode::of_run`.
 
 pub mod adopt;
+pub mod event;
 pub mod fleet;
+mod migrate;
+mod target;
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use crate::error::Error;
-use crate::migration::Migration;
-use crate::plan::{self, Refusal, RollbackTo, UpOptions};
-use crate::stop::Stop;
-use crate::tracking::{self, ApplySettings, Applying, Database, LockHolder, StepError};
+pub use event::{Event, Output, RunEvent, RunStart, Sink};
+pub use migrate::{Outcome, Plan, RunSettings, plan, record_checksums, rehearse, rollback, up};
 
-/// What the runner tells the report about. Which target it concerns is said beside it
-/// (see `fleet::Sink`).
-#[derive(Debug, Clone)]
-pub enum Event<'a> {
-    /// The target's turn came: reaching its host and database.
-    Connecting,
-    /// Reached, and how (the method and the way there), for `--verbose`.
-    Connected {
-        via: &'a str,
-    },
-    CreatingDatabase {
-        name: &'a str,
-    },
-    WaitingForLock {
-        target: &'a str,
-        holder: &'a LockHolder,
-    },
-    /// The plan is known: these migrations are to run, in this order (none: up to date).
-    Planned {
-        files: &'a [&'a Migration],
-    },
-    Applying {
-        migration: &'a Migration,
-        index: usize,
-        total: usize,
-    },
-    Applied {
-        migration: &'a Migration,
-        took: Duration,
-    },
-    RollingBack {
-        migration: &'a Migration,
-        index: usize,
-        total: usize,
-    },
-    RolledBack {
-        migration: &'a Migration,
-        took: Duration,
-    },
-    ChecksumRecorded {
-        file: &'a str,
-    },
-    /// `up --dry-run=rehearse`: these migrations run in one transaction that is then
-    /// rolled back.
-    Rehearsing {
-        files: &'a [&'a Migration],
-    },
-    Rehearsed {
-        files: &'a [&'a Migration],
-        took: Duration,
-    },
-    /// A `transaction:false` file cannot run inside the rehearsal's transaction.
-    NotRehearsable {
-        migration: &'a Migration,
-    },
-    /// `baseline` and `drift`: what the target is busy with ("dumping the schema", …).
-    Step {
-        what: &'a str,
-    },
-}
+use crate::error::{Ending, Error, ExitCode};
+use crate::inventory;
+use crate::migration;
+use crate::plan::State;
+use crate::settings::{Action, Address, ExitRule, Run, Schedule};
+use crate::stop::{Stop, StopReason};
+use crate::transport::DbUrl;
+use crate::transport::fleet::Connections;
+use fleet::{Finished, TargetResult};
+use target::Shared;
 
-/// Settings of a run that changes the database.
-#[derive(Debug, Clone)]
-pub struct RunSettings {
-    pub lock_wait: Duration,
-    pub apply: ApplySettings,
-    /// Asked to stop (Ctrl-C, `--fail-fast`): nothing new starts; a running migration
-    /// finishes or rolls back.
-    pub stop: Stop,
-}
-
-/// Counts of what a run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcome {
-    pub done: usize,
-}
-
-/// Holds the run lock for the body, and releases it whatever the body returns. A dropped
-/// connection releases a session lock by itself, so an unlock error after a failure is
-/// not worth reporting over the failure. Waiting for the lock ends early when the run is
-/// asked to stop.
-async fn locked<T>(
-    db: &mut dyn Database,
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-    body: impl AsyncFnOnce(&mut dyn Database, &mut (dyn FnMut(Event<'_>) + Send)) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let target = db.target().to_string();
-    let mut on_wait = |holder: &LockHolder| {
-        emit(Event::WaitingForLock {
-            target: &target,
-            holder,
-        })
+/// Runs the command. Ctrl-C (or SIGTERM) once: start nothing new, let running migrations
+/// finish or roll back, report, exit 130. Twice: the run is dropped at once — every
+/// connection closes, and the server rolls back whatever transaction was open.
+pub async fn run(run: &Run, sink: &dyn Sink) -> Result<ExitCode, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = Stop::default();
+    let work = dispatch(run, sink, &stop);
+    tokio::pin!(work);
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return work.await;
     };
-    let lock = tracking::lock(db, settings.lock_wait, &mut on_wait);
-    tokio::select! {
-        biased;
-        reason = settings.stop.requested() => {
-            return Err(Error::Stopped { target, reason, next: None });
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut work => return done,
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-        locked = lock => locked?,
-    }
-    let result = body(db, emit).await;
-    let unlocked = db.unlock().await;
-    let value = result?;
-    unlocked?;
-    Ok(value)
-}
-
-fn step_error(e: StepError, target: &str, migration: &Migration) -> Error {
-    match e {
-        StepError::Failed(failure) => Error::Migration {
-            target: target.to_string(),
-            failure,
-        },
-        StepError::Database(e) => e,
-        StepError::Stopped(reason) => Error::Stopped {
-            target: target.to_string(),
-            reason,
-            next: Some(migration.file_name.clone()),
-        },
+        seen += 1;
+        if seen == 1 {
+            stop.request(StopReason::Interrupted);
+            sink.event(RunEvent::Interrupted);
+        } else {
+            sink.event(RunEvent::Aborting);
+            return Ok(ExitCode::of_run(&[], true));
+        }
     }
 }
 
-/// Refuses to start the next migration once the run was asked to stop.
-fn check_stop(settings: &RunSettings, target: &str, next: &Migration) -> Result<(), Error> {
-    match settings.stop.reason() {
-        Some(reason) => Err(Error::Stopped {
-            target: target.to_string(),
-            reason,
-            next: Some(next.file_name.clone()),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn refusal(target: &str, r: Refusal) -> Error {
-    let target = target.to_string();
-    match r {
-        Refusal::Changed(files) => Error::Changed { target, files },
-        Refusal::OutOfOrder { newest, files } => Error::OutOfOrder {
-            target,
-            newest,
-            files,
+async fn dispatch(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode, Error> {
+    match &run.action {
+        Action::New { name } => {
+            let dir = &run.migrations_dir;
+            let path = migration::create_new(dir, name, chrono::Utc::now()).map_err(|error| {
+                Error::Io {
+                    what: format!("cannot create a migration in {}", dir.display()),
+                    error,
+                }
+            })?;
+            sink.event(RunEvent::Created { path: &path });
+            Ok(ExitCode::Ok)
+        }
+        Action::Wait => match &run.url {
+            Some(url) => wait(url, run.wait_timeout, sink, stop).await,
+            None => Err(Error::Config("wait needs --url or DATABASE_URL".into())),
         },
-        Refusal::BaselineNotRegistered { file } => Error::Refused {
-            target,
-            reason: format!(
-                "{file} is a baseline (the whole schema) and is not registered here, but this database already has migrations applied: running it would collide with the schema it has. Register it where the schema matches with `pgfleet baseline --apply-to <targets>`"
-            ),
-        },
-    }
-}
-
-/// `up`: applies pending migrations in file-name order, each in its own transaction,
-/// stopping at the first failure.
-pub async fn up(
-    db: &mut dyn Database,
-    files: &[Migration],
-    options: UpOptions,
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<Outcome, Error> {
-    locked(db, settings, emit, async |db, emit| {
-        db.ensure_tables().await?;
-        let applied = db.applied().await?;
-        let target = db.target().to_string();
-        let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
-        if let Some(baseline) = pending.first().filter(|m| m.baseline) {
-            // Nothing applied, so the baseline would run: only on a database without a schema.
-            if !adopt::snapshot(db).await?.is_empty() {
-                return Err(Error::Refused {
-                    target,
-                    reason: format!(
-                        "{} is a baseline (the whole schema) and this database already has a schema, but no history: running it would collide with that schema. Register it where the schema matches with `pgfleet baseline --apply-to <targets>` (which shows how the others differ)",
-                        baseline.file_name
-                    ),
+        Action::Inventory => {
+            let targets: Vec<&inventory::Target> = run
+                .targets
+                .iter()
+                .filter_map(|t| match &t.address {
+                    Address::Inventory(t) => Some(t),
+                    Address::Url(_) => None,
+                })
+                .collect();
+            if let Some(inventory) = &run.inventory {
+                sink.event(RunEvent::Inventory {
+                    targets: &targets,
+                    inventory,
                 });
             }
+            Ok(ExitCode::Ok)
         }
-        emit(Event::Planned { files: &pending });
-        apply_told(db, &pending, settings, emit).await?;
-        Ok(Outcome {
-            done: pending.len(),
-        })
-    })
-    .await
-}
-
-/// Applies `migrations` in order (`tracking::apply_all`), telling each start and commit.
-async fn apply_told(
-    db: &mut dyn Database,
-    migrations: &[&Migration],
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<(), Error> {
-    let target = db.target().to_string();
-    let total = migrations.len();
-    let mut progress = |p: Applying| match p {
-        Applying::Started(i) => emit(Event::Applying {
-            migration: migrations[i],
-            index: i + 1,
-            total,
-        }),
-        Applying::Applied(i, took) => emit(Event::Applied {
-            migration: migrations[i],
-            took,
-        }),
-    };
-    tracking::apply_all(
-        db,
-        migrations,
-        &settings.apply,
-        &settings.stop,
-        &mut progress,
-    )
-    .await
-    .map_err(|(i, e)| step_error(e, &target, migrations[i]))
-}
-
-/// `rollback`: reverts the newest applied migrations (file-name order), one transaction
-/// each.
-pub async fn rollback(
-    db: &mut dyn Database,
-    files: &[Migration],
-    to: &RollbackTo,
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<Outcome, Error> {
-    locked(db, settings, emit, async |db, emit| {
-        let applied = db.applied().await?;
-        let target = db.target().to_string();
-        let chosen = plan::rollback(files, &applied, to).map_err(|what| Error::Rollback {
-            target: target.clone(),
-            what,
-        })?;
-        let total = chosen.len();
-        emit(Event::Planned { files: &chosen });
-        for (i, migration) in chosen.iter().enumerate() {
-            check_stop(settings, &target, migration)?;
-            emit(Event::RollingBack {
-                migration,
-                index: i + 1,
-                total,
-            });
-            let took = db
-                .revert(migration, &settings.apply)
-                .await
-                .map_err(|e| step_error(e, &target, migration))?;
-            emit(Event::RolledBack { migration, took });
-        }
-        Ok(Outcome { done: total })
-    })
-    .await
-}
-
-/// `verify --record`: stores the current checksum of applied files that have none.
-pub async fn record_checksums(
-    db: &mut dyn Database,
-    files: &[Migration],
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<Outcome, Error> {
-    locked(db, settings, emit, async |db, emit| {
-        let applied = db.applied().await?;
-        let unverified: Vec<&Migration> = plan::status(files, &applied)
-            .into_iter()
-            .filter(|e| e.state == plan::State::Unverified)
-            .filter_map(|e| e.file)
-            .collect();
-        let rows: Vec<(String, String)> = unverified
-            .iter()
-            .map(|m| (m.version.clone(), m.checksum.clone()))
-            .collect();
-        if !rows.is_empty() {
-            db.record_checksums(&rows).await?;
-        }
-        for m in &unverified {
-            emit(Event::ChecksumRecorded { file: &m.file_name });
-        }
-        Ok(Outcome {
-            done: unverified.len(),
-        })
-    })
-    .await
-}
-
-/// What `up --dry-run` found on one target.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The database does not exist yet: `up` would create it.
-    pub creates_database: bool,
-    pub pending: Vec<Migration>,
-    /// For `rehearse`: how long the rehearsed migrations took (rolled back after).
-    pub rehearsed: Option<Duration>,
-}
-
-/// `up --dry-run`: from what is applied (nothing when the database does not exist yet),
-/// what `up` would do.
-pub fn plan(
-    target: &str,
-    applied: &[crate::plan::AppliedRow],
-    exists: bool,
-    files: &[Migration],
-    options: UpOptions,
-) -> Result<Plan, Error> {
-    let pending = plan::up(files, applied, options).map_err(|r| refusal(target, r))?;
-    Ok(Plan {
-        creates_database: !exists,
-        pending: pending.into_iter().cloned().collect(),
-        rehearsed: None,
-    })
-}
-
-/// `up --dry-run=rehearse`: runs the pending transactional migrations for real, in order,
-/// inside one transaction that is rolled back, proving they apply to the live data.
-/// `transaction:false` files are skipped (said by an event). Takes no run lock: nothing is
-/// kept, but the migrations' own locks are held until the rollback.
-pub async fn rehearse(
-    db: &mut dyn Database,
-    mut plan: Plan,
-    settings: &RunSettings,
-    emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<Plan, Error> {
-    let target = db.target().to_string();
-    let runnable: Vec<&Migration> = plan
-        .pending
-        .iter()
-        .filter(|m| {
-            let ok = m.up_transactional();
-            if !ok {
-                emit(Event::NotRehearsable { migration: m });
-            }
-            ok
-        })
-        .collect();
-    emit(Event::Planned { files: &runnable });
-    if let Some(first) = runnable.first() {
-        check_stop(settings, &target, first)?;
-        emit(Event::Rehearsing { files: &runnable });
-        let took = db
-            .rehearse(&runnable, &settings.apply)
-            .await
-            .map_err(|e| step_error(e, &target, first))?;
-        emit(Event::Rehearsed {
-            files: &runnable,
-            took,
-        });
-        plan.rehearsed = Some(took);
-    } else {
-        plan.rehearsed = Some(Duration::ZERO);
+        _ => on_targets(run, sink, stop).await,
     }
-    Ok(plan)
+}
+
+/// A database command on every target, `--parallel` at a time. A failed target is
+/// reported and the others still run; the exit code is decided at the end.
+async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode, Error> {
+    let settings = RunSettings {
+        lock_wait: run.lock_wait,
+        apply: run.apply.clone(),
+        stop: stop.clone(),
+    };
+    let ids: Vec<String> = run.targets.iter().map(|t| t.id.clone()).collect();
+    sink.start(RunStart {
+        verb: run.action.verb(),
+        dry_run: match &run.action {
+            Action::Plan { mode, .. } => Some(*mode),
+            _ => None,
+        },
+        single: run.single,
+        ids: &ids,
+        applied_by: &run.apply.applied_by,
+    })?;
+    let shared = Shared {
+        run,
+        settings: &settings,
+        connections: run
+            .inventory
+            .as_ref()
+            .map(|inv| Connections::new(inv, run.accept_new_host_keys)),
+        to_register: OnceLock::new(),
+    };
+    if let Some(m) = &run.to_register {
+        let _ = shared.to_register.set(m.clone());
+    }
+    let takes_baseline =
+        matches!(&run.action, Action::Baseline { from, .. } if from.is_some() || run.single);
+    let schedule = Schedule {
+        // The targets that register a new baseline wait for the one that writes it.
+        canary: if takes_baseline {
+            1
+        } else {
+            run.schedule.canary
+        },
+        ..run.schedule
+    };
+    let ends = fleet::run(run.targets.len(), schedule, stop, |i| {
+        let (shared, target) = (&shared, &run.targets[i]);
+        async move {
+            let mut emit = |event: Event<'_>| sink.event(RunEvent::Target { target: i, event });
+            emit(Event::Connecting);
+            let started = Instant::now();
+            let result = async {
+                let access = tokio::select! {
+                    biased;
+                    reason = stop.requested() => {
+                        return Err(Error::Stopped { target: target.id.clone(), reason, next: None });
+                    }
+                    access = target::reach(target, shared) => access?,
+                };
+                emit(Event::Connected {
+                    via: &access.target(),
+                });
+                target::on_target(access, target, i, shared, &mut emit).await
+            }
+            .await;
+            sink.event(RunEvent::TargetFinished {
+                target: i,
+                result: &result,
+                took: started.elapsed(),
+            });
+            result
+        }
+    })
+    .await;
+    let between = adopt::between(&run.action, &ends);
+    let drafts = match &run.action {
+        Action::Drift {
+            write_migration: true,
+            ..
+        } => adopt::write_drafts(&run.targets, &ends, run.taken)?,
+        _ => Vec::new(),
+    };
+    let mut endings: Vec<Ending> = ends
+        .iter()
+        .map(|end| ending(run.action.exit_rule(), end))
+        .collect();
+    if between.as_ref().is_some_and(|d| !d.is_empty()) {
+        endings.push(Ending::Flagged);
+    }
+    let code = ExitCode::of_run(&endings, stop.reason() == Some(StopReason::Interrupted));
+    sink.event(RunEvent::Finished {
+        ends: &ends,
+        code,
+        drafts: &drafts,
+        between: between.as_deref(),
+    });
+    Ok(code)
+}
+
+/// How a target ended, under the command's exit rule.
+fn ending(rule: ExitRule, end: &Finished<Output>) -> Ending {
+    let output = match &end.result {
+        TargetResult::Done(output) => output,
+        TargetResult::Failed(e) => return Ending::Failed(e.exit_code()),
+        TargetResult::Skipped(_) => return Ending::Skipped,
+    };
+    let flagged = match (rule, output) {
+        (ExitRule::Pending, Output::Status(rows)) => rows.iter().any(|r| r.state == State::Pending),
+        (ExitRule::Changed, Output::Status(rows)) => rows
+            .iter()
+            .any(|r| matches!(r.state, State::Changed { .. } | State::NoFile)),
+        (ExitRule::Differs, Output::Adopted(a)) => a.outcome == adopt::Adoption::Differs,
+        (ExitRule::Drift, Output::Drift(d)) => !d.differences.is_empty(),
+        _ => false,
+    };
+    if flagged { Ending::Flagged } else { Ending::Ok }
+}
+
+/// `wait`: like dbmate's, a server that answers "database does not exist" is up.
+async fn wait(
+    url: &DbUrl,
+    timeout: Duration,
+    sink: &dyn Sink,
+    stop: &Stop,
+) -> Result<ExitCode, Error> {
+    let deadline = Instant::now() + timeout;
+    let mut said = false;
+    loop {
+        match url.open().await {
+            Ok(_) => return Ok(ExitCode::Ok),
+            Err(e) if e.is_code("3D000") => return Ok(ExitCode::Ok),
+            Err(error) if Instant::now() >= deadline => {
+                return Err(Error::Connect {
+                    target: url.to_string(),
+                    error: Box::new(error),
+                });
+            }
+            Err(_) => {
+                if !said {
+                    sink.event(RunEvent::Waiting {
+                        url: &url.to_string(),
+                    });
+                    said = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.requested() => return Ok(ExitCode::of_run(&[], true)),
+                }
+            }
+        }
+    }
 }

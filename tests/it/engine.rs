@@ -656,7 +656,7 @@ fn a_dropped_connection_leaves_the_database_before_the_migration() {
     let started = std::time::Instant::now();
     loop {
         let killed = db.scalar(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'pgfleet' and query like '%pg_sleep%'",
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and application_name = 'pgfleet' and query like '%pg_sleep%'",
         );
         if killed.as_deref() == Some("1") {
             break;

@@ -1,0 +1,331 @@
+//! The commands that change one database (`up`, `rollback`, `verify --record`) and the
+//! dry run: each takes the run lock, plans, runs through `tracking`, and tells what happens
+//! through events. Nothing here prints.
+
+use std::time::Duration;
+
+use super::event::Event;
+use crate::error::Error;
+use crate::migration::Migration;
+use crate::plan::{self, Refusal, RollbackTo, UpOptions};
+use crate::stop::Stop;
+use crate::tracking::{self, ApplySettings, Applying, Database, LockHolder, StepError};
+
+/// Settings of a run that changes the database.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub lock_wait: Duration,
+    pub apply: ApplySettings,
+    /// Asked to stop (Ctrl-C, `--fail-fast`): nothing new starts; a running migration
+    /// finishes or rolls back.
+    pub stop: Stop,
+}
+
+/// Counts of what a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub done: usize,
+}
+
+/// Holds the run lock for the body, and releases it whatever the body returns. A dropped
+/// connection releases a session lock by itself, so an unlock error after a failure is
+/// not worth reporting over the failure. Waiting for the lock ends early when the run is
+/// asked to stop.
+pub(super) async fn locked<T>(
+    db: &mut dyn Database,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+    body: impl AsyncFnOnce(&mut dyn Database, &mut (dyn FnMut(Event<'_>) + Send)) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let target = db.target().to_string();
+    let mut on_wait = |holder: &LockHolder| {
+        emit(Event::WaitingForLock {
+            target: &target,
+            holder,
+        })
+    };
+    let lock = tracking::lock(db, settings.lock_wait, &mut on_wait);
+    tokio::select! {
+        biased;
+        reason = settings.stop.requested() => {
+            return Err(Error::Stopped { target, reason, next: None });
+        }
+        locked = lock => locked?,
+    }
+    let result = body(db, emit).await;
+    let unlocked = db.unlock().await;
+    let value = result?;
+    unlocked?;
+    Ok(value)
+}
+
+pub(super) fn step_error(e: StepError, target: &str, migration: &Migration) -> Error {
+    match e {
+        StepError::Failed(failure) => Error::Migration {
+            target: target.to_string(),
+            failure,
+        },
+        StepError::Database(e) => e,
+        StepError::Stopped(reason) => Error::Stopped {
+            target: target.to_string(),
+            reason,
+            next: Some(migration.file_name.clone()),
+        },
+    }
+}
+
+/// Refuses to start the next migration once the run was asked to stop.
+fn check_stop(settings: &RunSettings, target: &str, next: &Migration) -> Result<(), Error> {
+    match settings.stop.reason() {
+        Some(reason) => Err(Error::Stopped {
+            target: target.to_string(),
+            reason,
+            next: Some(next.file_name.clone()),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn refusal(target: &str, r: Refusal) -> Error {
+    let target = target.to_string();
+    match r {
+        Refusal::Changed(files) => Error::Changed { target, files },
+        Refusal::OutOfOrder { newest, files } => Error::OutOfOrder {
+            target,
+            newest,
+            files,
+        },
+        Refusal::BaselineNotRegistered { file } => Error::Refused {
+            target,
+            reason: format!(
+                "{file} is a baseline (the whole schema) and is not registered here, but this database already has migrations applied: running it would collide with the schema it has. Register it where the schema matches with `pgfleet baseline --apply-to <targets>`"
+            ),
+        },
+    }
+}
+
+/// `up`: applies pending migrations in file-name order, each in its own transaction,
+/// stopping at the first failure.
+pub async fn up(
+    db: &mut dyn Database,
+    files: &[Migration],
+    options: UpOptions,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Outcome, Error> {
+    locked(db, settings, emit, async |db, emit| {
+        db.ensure_tables().await?;
+        let applied = db.applied().await?;
+        let target = db.target().to_string();
+        let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
+        if let Some(baseline) = pending.first().filter(|m| m.baseline) {
+            // Nothing applied, so the baseline would run: only on a database without a schema.
+            if !super::adopt::snapshot(db).await?.is_empty() {
+                return Err(Error::Refused {
+                    target,
+                    reason: format!(
+                        "{} is a baseline (the whole schema) and this database already has a schema, but no history: running it would collide with that schema. Register it where the schema matches with `pgfleet baseline --apply-to <targets>` (which shows how the others differ)",
+                        baseline.file_name
+                    ),
+                });
+            }
+        }
+        emit(Event::Planned { files: &pending });
+        apply_told(db, &pending, settings, emit).await?;
+        Ok(Outcome {
+            done: pending.len(),
+        })
+    })
+    .await
+}
+
+/// Applies `migrations` in order (`tracking::apply_all`), telling each start and commit.
+pub(super) async fn apply_told(
+    db: &mut dyn Database,
+    migrations: &[&Migration],
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<(), Error> {
+    let target = db.target().to_string();
+    let total = migrations.len();
+    let mut progress = |p: Applying| match p {
+        Applying::Started(i) => emit(Event::Applying {
+            migration: migrations[i],
+            index: i + 1,
+            total,
+        }),
+        Applying::Applied(i, took) => emit(Event::Applied {
+            migration: migrations[i],
+            took,
+        }),
+    };
+    tracking::apply_all(
+        db,
+        migrations,
+        &settings.apply,
+        &settings.stop,
+        &mut progress,
+    )
+    .await
+    .map_err(|(i, e)| step_error(e, &target, migrations[i]))
+}
+
+/// `rollback`: reverts the newest applied migrations (file-name order), one transaction
+/// each.
+pub async fn rollback(
+    db: &mut dyn Database,
+    files: &[Migration],
+    to: &RollbackTo,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Outcome, Error> {
+    locked(db, settings, emit, async |db, emit| {
+        let applied = db.applied().await?;
+        let target = db.target().to_string();
+        let chosen = plan::rollback(files, &applied, to).map_err(|what| Error::Rollback {
+            target: target.clone(),
+            what,
+        })?;
+        let total = chosen.len();
+        emit(Event::Planned { files: &chosen });
+        for (i, migration) in chosen.iter().enumerate() {
+            check_stop(settings, &target, migration)?;
+            emit(Event::RollingBack {
+                migration,
+                index: i + 1,
+                total,
+            });
+            let took = db
+                .revert(migration, &settings.apply)
+                .await
+                .map_err(|e| step_error(e, &target, migration))?;
+            emit(Event::RolledBack { migration, took });
+        }
+        Ok(Outcome { done: total })
+    })
+    .await
+}
+
+/// `verify --record`: stores the current checksum of applied files that have none.
+pub async fn record_checksums(
+    db: &mut dyn Database,
+    files: &[Migration],
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Outcome, Error> {
+    locked(db, settings, emit, async |db, emit| {
+        let applied = db.applied().await?;
+        let unverified: Vec<&Migration> = plan::status(files, &applied)
+            .into_iter()
+            .filter(|e| e.state == plan::State::Unverified)
+            .filter_map(|e| e.file)
+            .collect();
+        let rows: Vec<(String, String)> = unverified
+            .iter()
+            .map(|m| (m.version.clone(), m.checksum.clone()))
+            .collect();
+        if !rows.is_empty() {
+            db.record_checksums(&rows).await?;
+        }
+        for m in &unverified {
+            emit(Event::ChecksumRecorded { file: &m.file_name });
+        }
+        Ok(Outcome {
+            done: unverified.len(),
+        })
+    })
+    .await
+}
+
+/// What `up --dry-run` found on one target.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The database does not exist yet: `up` would create it.
+    pub creates_database: bool,
+    pub pending: Vec<Migration>,
+    /// For `rehearse`: how long the rehearsed migrations took (rolled back after).
+    pub rehearsed: Option<Duration>,
+}
+
+/// `up --dry-run`: from what is applied (nothing when the database does not exist yet),
+/// what `up` would do.
+pub fn plan(
+    target: &str,
+    applied: &[crate::plan::AppliedRow],
+    exists: bool,
+    files: &[Migration],
+    options: UpOptions,
+) -> Result<Plan, Error> {
+    let pending = plan::up(files, applied, options).map_err(|r| refusal(target, r))?;
+    Ok(Plan {
+        creates_database: !exists,
+        pending: pending.into_iter().cloned().collect(),
+        rehearsed: None,
+    })
+}
+
+/// `up --dry-run=rehearse`: runs the pending transactional migrations for real, in order,
+/// inside one transaction that is rolled back, proving they apply to the live data.
+/// `transaction:false` files are skipped (said by an event). Takes no run lock: nothing is
+/// kept, but the migrations' own locks are held until the rollback.
+pub async fn rehearse(
+    db: &mut dyn Database,
+    mut plan: Plan,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Plan, Error> {
+    let target = db.target().to_string();
+    let runnable: Vec<&Migration> = plan
+        .pending
+        .iter()
+        .filter(|m| {
+            let ok = m.up_transactional();
+            if !ok {
+                emit(Event::NotRehearsable { migration: m });
+            }
+            ok
+        })
+        .collect();
+    emit(Event::Planned { files: &runnable });
+    if let Some(first) = runnable.first() {
+        check_stop(settings, &target, first)?;
+        emit(Event::Rehearsing { files: &runnable });
+        let took = db
+            .rehearse(&runnable, &settings.apply)
+            .await
+            .map_err(|e| step_error(e, &target, first))?;
+        emit(Event::Rehearsed {
+            files: &runnable,
+            took,
+        });
+        plan.rehearsed = Some(took);
+    } else {
+        plan.rehearsed = Some(Duration::ZERO);
+    }
+    Ok(plan)
+}
+
+/// `up --dry-run`: the plan, without writing anything or taking the lock; with `rehearse`,
+/// the pending migrations also run in a transaction that is rolled back. No database
+/// (`db` None: it does not exist yet) reads as "everything pending"; it cannot be
+/// rehearsed against.
+pub(super) async fn dry_run_plan(
+    db: Option<Box<dyn Database>>,
+    target: &str,
+    files: &[Migration],
+    options: UpOptions,
+    rehearse: bool,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Plan, Error> {
+    let Some(mut db) = db else {
+        return plan(target, &[], false, files, options);
+    };
+    let applied = db.applied().await?;
+    let planned = plan(target, &applied, true, files, options)?;
+    if rehearse {
+        self::rehearse(&mut *db, planned, settings, emit).await
+    } else {
+        Ok(planned)
+    }
+}

@@ -1,0 +1,232 @@
+//! One target's job: reach its database, choose the backend, run the command on it.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use super::RunSettings;
+use super::adopt::{self, BaselineOptions};
+use super::event::{Event, Output};
+use super::migrate::dry_run_plan;
+use crate::error::Error;
+use crate::migration::Migration;
+use crate::plan::{self, StatusRow};
+use crate::settings::{Action, Address, DryRun, Run, Target};
+use crate::tracking::psql::PsqlDatabase;
+use crate::tracking::{Database, NativeDatabase, dbmate_schema_dump, native::Missing};
+use crate::transport::fleet::{Access, Connections};
+
+/// What every target's job shares.
+pub(super) struct Shared<'a> {
+    pub run: &'a Run,
+    pub settings: &'a RunSettings,
+    pub connections: Option<Connections<'a>>,
+    /// The migration `baseline`/`register` registers: known before the run, or (with
+    /// `--from`) written by the first target.
+    pub to_register: OnceLock<Migration>,
+}
+
+/// How to reach a target's database: its URL, or through its host's (shared) connection.
+pub(super) async fn reach(target: &Target, shared: &Shared<'_>) -> Result<Access, Error> {
+    match (&target.address, &shared.connections) {
+        (Address::Url(url), _) => Ok(Access::Native(Box::new(url.clone()))),
+        (Address::Inventory(t), Some(connections)) => connections.access(t).await,
+        (Address::Inventory(t), None) => {
+            Err(Error::Config(format!("{}: no inventory loaded", t.id())))
+        }
+    }
+}
+
+/// Opens the target's database the way its access says: the one place a backend is chosen.
+pub(super) async fn connect(
+    access: Access,
+    table: Option<&str>,
+    missing: Missing,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Box<dyn Database>, Error> {
+    let mut on_create = |name: &str| emit(Event::CreatingDatabase { name });
+    Ok(match access {
+        Access::Native(endpoint) => {
+            Box::new(NativeDatabase::connect(endpoint, table, missing, &mut on_create).await?)
+        }
+        Access::Psql {
+            target,
+            docker,
+            container,
+            user,
+            dbname,
+        } => Box::new(
+            PsqlDatabase::connect(
+                docker,
+                &container,
+                &user,
+                &dbname,
+                target,
+                table,
+                missing,
+                &mut on_create,
+            )
+            .await?,
+        ),
+    })
+}
+
+/// The command on one target, whatever reaches it.
+pub(super) async fn on_target(
+    access: Access,
+    target: &Target,
+    index: usize,
+    shared: &Shared<'_>,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Output, Error> {
+    let run = shared.run;
+    let settings = shared.settings;
+    let files = &target.migrations[..];
+    let table = run.migrations_table.as_deref();
+    match &run.action {
+        Action::Up { options } => {
+            let mut db = connect(access, table, Missing::Create, emit).await?;
+            super::up(&mut *db, files, *options, settings, emit).await?;
+            Ok(Output::Changed)
+        }
+        Action::Plan { options, mode } => {
+            let target_name = access.target();
+            let db = match connect(access, table, Missing::Fail, emit).await {
+                Ok(db) => Some(db),
+                // A missing database reads as "everything pending" (`up` would create it).
+                Err(Error::Connect { error, .. }) if error.is_code("3D000") => None,
+                Err(e) => return Err(e),
+            };
+            let rehearse = *mode == DryRun::Rehearse;
+            let plan =
+                dry_run_plan(db, &target_name, files, *options, rehearse, settings, emit).await?;
+            Ok(Output::Plan(plan))
+        }
+        Action::Rollback { to } => {
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            super::rollback(&mut *db, files, to, settings, emit).await?;
+            Ok(Output::Changed)
+        }
+        Action::Status { .. } | Action::Verify { record: false } => {
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let applied = db.applied().await?;
+            Ok(Output::Status(status_rows(files, &applied)))
+        }
+        Action::Verify { record: true } => {
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            super::record_checksums(&mut *db, files, settings, emit).await?;
+            let applied = db.applied().await?;
+            Ok(Output::Status(status_rows(files, &applied)))
+        }
+        Action::Dump => {
+            let search_path = access.search_path();
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let restrict = db
+                .pg_dump(&["--help"])
+                .await
+                .map(|help| help.contains("--restrict-key"))?;
+            let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
+            write_schema(&target.schema_file, &schema)?;
+            Ok(Output::Dump(target.schema_file.clone()))
+        }
+        Action::Baseline {
+            from,
+            legacy_table,
+            force,
+            ..
+        } => {
+            let options = BaselineOptions {
+                legacy: legacy_table.as_deref(),
+                force: *force,
+                shadow: &run.shadow,
+                taken: run.taken,
+            };
+            // The first target is the source: `--from`'s, or the URL's database.
+            let source = index == 0 && (from.is_some() || run.single);
+            let missing = if source {
+                Missing::Fail
+            } else {
+                Missing::Create
+            };
+            let mut db = connect(access, table, missing, emit).await?;
+            if source {
+                let (adopted, baseline) = adopt::take_baseline(
+                    &mut *db,
+                    files,
+                    &target.migrations_dir,
+                    &target.name(),
+                    &options,
+                    settings,
+                    emit,
+                )
+                .await?;
+                let _ = shared.to_register.set(baseline);
+                return Ok(Output::Adopted(adopted));
+            }
+            let baseline = shared.to_register.get().ok_or_else(|| {
+                Error::Config("no baseline to register: the source did not write one".into())
+            })?;
+            let adopted =
+                adopt::register_where_matching(&mut *db, files, baseline, &options, settings, emit)
+                    .await?;
+            Ok(Output::Adopted(adopted))
+        }
+        Action::Register { force, .. } => {
+            let options = BaselineOptions {
+                legacy: None,
+                force: *force,
+                shadow: &run.shadow,
+                taken: run.taken,
+            };
+            let migration = shared
+                .to_register
+                .get()
+                .ok_or_else(|| Error::Config("no migration to register".into()))?;
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let adopted = adopt::register_where_matching(
+                &mut *db, files, migration, &options, settings, emit,
+            )
+            .await?;
+            Ok(Output::Adopted(adopted))
+        }
+        Action::Drift { between, .. } if !between.is_empty() => {
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut *db).await?)))
+        }
+        Action::Drift {
+            write_migration, ..
+        } => {
+            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let drift = adopt::drift(
+                &mut *db,
+                files,
+                &run.shadow,
+                *write_migration,
+                settings,
+                emit,
+            )
+            .await?;
+            Ok(Output::Drift(drift))
+        }
+        Action::New { .. } | Action::Wait | Action::Inventory => Err(Error::Config(
+            "this command does not run on databases".into(),
+        )),
+    }
+}
+
+fn status_rows(files: &[Migration], applied: &[plan::AppliedRow]) -> Vec<StatusRow> {
+    plan::status(files, applied)
+        .iter()
+        .map(StatusRow::from)
+        .collect()
+}
+
+fn write_schema(path: &Path, schema: &str) -> Result<(), Error> {
+    let io = |error| Error::Io {
+        what: format!("cannot write {}", path.display()),
+        error,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, schema).map_err(io)
+}
