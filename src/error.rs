@@ -264,8 +264,29 @@ impl fmt::Display for MigrationFailure {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration cannot be used: the env file, no database named, an inventory
+    /// host that cannot be reached as written (exit 3).
     #[error("{0}")]
     Config(String),
+
+    /// Flags that do not fit together, or name what is not there (exit 3).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A database URL that cannot be used; `url` has its password redacted (exit 3).
+    #[error("invalid database URL {url}: {why}")]
+    BadUrl { url: String, why: String },
+
+    /// The migrations folder is missing: a typo would otherwise read as "no migrations".
+    #[error(
+        "the migrations folder {} does not exist: create it, or pass --migrations-dir",
+        .0.display()
+    )]
+    NoMigrationsFolder(PathBuf),
+
+    /// A target's password cannot be had where the inventory says it is (exit 3).
+    #[error("{target}: {why}")]
+    Credentials { target: String, why: String },
 
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -336,8 +357,13 @@ pub enum Error {
         error: std::io::Error,
     },
 
-    #[error("{0}")]
-    Command(String),
+    /// pg_dump failed, in the container or on this machine (exit 2).
+    #[error("{target}: pg_dump failed: {why}")]
+    PgDump { target: String, why: String },
+
+    /// A schema could not be read from the catalog or built in a scratch database (exit 2).
+    #[error("{target}: {why}")]
+    Schema { target: String, why: String },
 
     #[error(transparent)]
     Ssh(#[from] SshError),
@@ -356,7 +382,12 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Parse(_) => ExitCode::BadInput,
+            Error::Config(_)
+            | Error::Usage(_)
+            | Error::BadUrl { .. }
+            | Error::NoMigrationsFolder(_)
+            | Error::Credentials { .. }
+            | Error::Parse(_) => ExitCode::BadInput,
             Error::Changed { .. }
             | Error::OutOfOrder { .. }
             | Error::LockBusy { .. }
@@ -373,7 +404,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Ssh(_)
             | Error::Docker(_)
-            | Error::Command(_)
+            | Error::PgDump { .. }
+            | Error::Schema { .. }
             | Error::Stopped { .. } => ExitCode::Failed,
         }
     }

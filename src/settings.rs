@@ -312,7 +312,7 @@ impl Run {
         let url = given_database_url(o.url.as_deref())?;
         let shadow = match action.shadow_url() {
             Some(text) => Shadow::Url(Box::new(
-                DbUrl::parse(text).map_err(|e| Error::Config(format!("--shadow-url: {e}")))?,
+                DbUrl::parse(text).map_err(|e| Error::Usage(format!("--shadow-url: {e}")))?,
             )),
             None => Shadow::SameServer,
         };
@@ -361,7 +361,7 @@ impl Run {
             Some(url) => {
                 if let Action::Baseline { from, apply_to, .. } = &run.action {
                     if from.is_some() || !apply_to.is_empty() {
-                        return Err(Error::Config(
+                        return Err(Error::Usage(
                             "--from and --apply-to name inventory targets: with --url, the baseline is taken from the URL's database and there is no other".into(),
                         ));
                     }
@@ -459,7 +459,7 @@ fn to_register(run: &Run) -> Result<Option<Migration>, Error> {
             .cloned()
             .map(Some)
             .ok_or_else(|| {
-                Error::Config(format!(
+                Error::Usage(format!(
                     "no baseline file in {dir}: take one with `pgfleet baseline --from host/database`"
                 ))
             }),
@@ -470,7 +470,7 @@ fn to_register(run: &Run) -> Result<Option<Migration>, Error> {
             .cloned()
             .map(Some)
             .ok_or_else(|| {
-                Error::Config(format!(
+                Error::Usage(format!(
                     "no migration {version} in {dir}: give its version or file name"
                 ))
             }),
@@ -489,7 +489,7 @@ fn chosen_targets<'i>(
         let found = inventory::select(inv, &[pattern.to_string()])?;
         match found.as_slice() {
             [t] => Ok(*t),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::Usage(format!(
                 "{flag} {pattern} names {} targets; name exactly one as host/database (`pgfleet inventory` lists them)",
                 found.len()
             ))),
@@ -498,7 +498,7 @@ fn chosen_targets<'i>(
     match action {
         Action::Baseline { from, apply_to, .. } => {
             if from.is_none() && apply_to.is_empty() {
-                return Err(Error::Config(
+                return Err(Error::Usage(
                     "baseline needs --from host/database (the database whose schema becomes the baseline) and/or --apply-to TARGETS (where to register the newest baseline)".into(),
                 ));
             }
@@ -573,9 +573,6 @@ fn migrations_dir(dir: &Path) -> Result<PathBuf, Error> {
     if dir.is_dir() {
         Ok(dir.to_path_buf())
     } else {
-        Err(Error::Config(format!(
-            "the migrations folder {} does not exist: create it, or pass --migrations-dir",
-            dir.display()
-        )))
+        Err(Error::NoMigrationsFolder(dir.to_path_buf()))
     }
 }

@@ -27,10 +27,14 @@ pub async fn snapshot(db: &mut dyn Database) -> Result<Schema, Error> {
         )
         .await?;
     let target = db.target().to_string();
-    let text = first_value(rows)
-        .ok_or_else(|| Error::Command(format!("{target}: the catalog query returned nothing")))?;
-    let live = Schema::from_json(&text)
-        .map_err(|e| Error::Command(format!("{target}: cannot read the catalog snapshot: {e}")))?;
+    let text = first_value(rows).ok_or_else(|| Error::Schema {
+        target: target.clone(),
+        why: "the catalog query returned nothing".into(),
+    })?;
+    let live = Schema::from_json(&text).map_err(|e| Error::Schema {
+        target: target.clone(),
+        why: format!("cannot read the catalog snapshot: {e}"),
+    })?;
     let names = db.tables().names();
     let tables: Vec<(&str, &str)> = names
         .iter()
@@ -49,10 +53,11 @@ pub async fn expected(
 ) -> Result<Schema, Error> {
     let name = scratch_name(db.dbname());
     let target = db.target().to_string();
-    let cannot_create = |e: Error| {
-        Error::Command(format!(
-            "{target}: cannot create a scratch database to build the expected schema in ({e}); pass --shadow-url postgres://… naming a server where pgfleet may create databases"
-        ))
+    let cannot_create = |e: Error| Error::Schema {
+        target: target.clone(),
+        why: format!(
+            "cannot create a scratch database to build the expected schema in ({e}); pass --shadow-url postgres://… naming a server where pgfleet may create databases"
+        ),
     };
     // Created from a session already open (the target's own, or one on the shadow
     // server), so the scratch database costs one more connection, not three.

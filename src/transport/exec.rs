@@ -201,10 +201,10 @@ pub async fn pg_dump_in(
     ]);
     let (code, stdout, stderr) = docker.exec_capture(container, command).await?;
     if code != 0 {
-        return Err(crate::error::Error::Command(format!(
-            "pg_dump failed in container {container} of {target}: {}",
-            stderr.trim()
-        )));
+        return Err(crate::error::Error::PgDump {
+            target: target.to_string(),
+            why: format!("in container {container}: {}", stderr.trim()),
+        });
     }
     Ok(stdout)
 }

@@ -212,24 +212,29 @@ impl<'a> Connections<'a> {
             .unwrap_or_else(|| user.clone());
         let password = match &target.password {
             PasswordSource::None => None,
-            PasswordSource::Env(var) => Some(std::env::var(var).map_err(|_| {
-                Error::Config(format!(
-                    "{id}: the password comes from the environment variable {var}, which is not set"
-                ))
-            })?),
+            PasswordSource::Env(var) => {
+                Some(std::env::var(var).map_err(|_| Error::Credentials {
+                    target: id.clone(),
+                    why: format!(
+                        "the password comes from the environment variable {var}, which is not set"
+                    ),
+                })?)
+            }
             PasswordSource::File(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|e| {
-                        Error::Config(format!("{id}: cannot read the password file {}: {e}", path.display()))
+                    .map_err(|e| Error::Credentials {
+                        target: id.clone(),
+                        why: format!("cannot read the password file {}: {e}", path.display()),
                     })?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
             ),
-            PasswordSource::Container(var) => Some(env(var).ok_or_else(|| {
-                Error::Config(format!(
-                    "{id}: container {} has no {var} in its environment (set password: in the inventory)",
+            PasswordSource::Container(var) => Some(env(var).ok_or_else(|| Error::Credentials {
+                target: id.clone(),
+                why: format!(
+                    "container {} has no {var} in its environment (set password: in the inventory)",
                     container.name
-                ))
+                ),
             })?),
         };
         let method = match target.method {

@@ -69,8 +69,10 @@ fn redact_word(word: &str) -> String {
 
 impl DbUrl {
     pub fn parse(text: &str) -> Result<DbUrl, Error> {
-        let bad =
-            |why: &str| Error::Config(format!("invalid database URL {}: {why}", redact(text)));
+        let bad = |why: &str| Error::BadUrl {
+            url: redact(text),
+            why: why.to_string(),
+        };
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(bad("the scheme must be postgres:// or postgresql://"));
@@ -239,13 +241,15 @@ impl Endpoint for DbUrl {
                 error,
             })?;
         if !output.status.success() {
-            return Err(Error::Command(format!(
-                "pg_dump failed on {self}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
+            return Err(Error::PgDump {
+                target: self.to_string(),
+                why: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
         }
-        String::from_utf8(output.stdout)
-            .map_err(|_| Error::Command("pg_dump wrote output that is not UTF-8".into()))
+        String::from_utf8(output.stdout).map_err(|_| Error::PgDump {
+            target: self.to_string(),
+            why: "it wrote output that is not UTF-8".into(),
+        })
     }
 }
 
