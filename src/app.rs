@@ -9,11 +9,27 @@ use crate::settings::Run;
 /// Runs pgfleet with these arguments (the program name first) and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     use clap::Parser;
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::of_usage(&e);
+            let code = ExitCode::of_usage(&e);
+            match json_asked(&args) {
+                // Scripts that asked for JSON get a document for bad flags too.
+                Some(format) if code != ExitCode::Ok => {
+                    let text = e.render().to_string();
+                    let message = text.trim().trim_start_matches("error: ").to_string();
+                    let report = Report::new(crate::settings::Output {
+                        format,
+                        ..Default::default()
+                    });
+                    report.fatal(None, &crate::error::Error::Usage(message));
+                }
+                _ => {
+                    let _ = e.print();
+                }
+            }
+            return code;
         }
     };
     let (action, options) = cli.into_parts();
@@ -26,7 +42,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 what: "cannot start the async runtime".into(),
                 error: e,
             };
-            report.fatal(verb, &error);
+            report.fatal(Some(verb), &error);
             return error.exit_code();
         }
     };
@@ -40,8 +56,26 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            report.fatal(verb, &e);
+            report.fatal(Some(verb), &e);
             e.exit_code()
         }
+    }
+}
+
+/// `--format json` or `json-lines` among arguments that did not parse.
+fn json_asked(args: &[std::ffi::OsString]) -> Option<crate::settings::Format> {
+    use crate::settings::Format;
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let value = words.iter().enumerate().find_map(|(i, w)| {
+        w.strip_prefix("--format=").or_else(|| {
+            (*w == "--format")
+                .then(|| words.get(i + 1).copied())
+                .flatten()
+        })
+    })?;
+    match value {
+        "json" => Some(Format::Json),
+        "json-lines" => Some(Format::JsonLines),
+        _ => None,
     }
 }

@@ -31,8 +31,9 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
 
 /// A run that failed before or outside its targets (bad input, an unwritable log folder):
 /// the common fields, no targets, and the error.
-pub(super) fn failed_run(command: &str, e: &Error) -> Value {
-    let mut doc = head(command, e.exit_code());
+pub(super) fn failed_run(command: Option<&str>, e: &Error) -> Value {
+    let mut doc = head("", e.exit_code());
+    doc.insert("command".into(), json!(command));
     doc.insert("targets".into(), json!([]));
     doc.insert("error".into(), error(e));
     Value::Object(doc)

@@ -256,12 +256,12 @@ impl Report {
 
     /// The run failed as a whole (bad input found before any target, an unwritable log
     /// folder…): `Error: …` on stderr, and under `--format json` also a document saying so.
-    pub fn fatal(&self, verb: Verb, error: &Error) {
+    pub fn fatal(&self, verb: Option<Verb>, error: &Error) {
         if let Some(run) = self.run.get() {
             run.live.end();
         }
         if !self.text() {
-            json::print(&json::failed_run(verb.name(), error));
+            json::print(&json::failed_run(verb.map(Verb::name), error));
         }
         self.error(error);
     }

@@ -539,3 +539,52 @@ fn quiet_prints_only_errors_and_verbose_says_how_each_target_was_reached() {
     out.success();
     assert_eq!(out.stderr, "", "{out}");
 }
+
+/// Under `--format json`, a run that fails before any target (bad flags, a bad URL, a
+/// broken migration file, no inventory) is still one document, with the error and exit 3.
+#[test]
+fn failures_before_any_target_are_json_documents_too() {
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[("001_bad.sql", "create table x (id int);\n")]);
+    let cases: [Vec<&str>; 4] = [
+        vec!["--format", "json", "up", "--no-such-flag"],
+        vec![
+            "--format=json",
+            "status",
+            "--url",
+            "postgres://u@127.0.0.1:5432x/db",
+        ],
+        vec![
+            "--format",
+            "json-lines",
+            "-i",
+            "no/such/inventory",
+            "status",
+        ],
+        vec![
+            "--format",
+            "json",
+            "--url",
+            "postgres://u@127.0.0.1:1/db",
+            "-d",
+        ],
+    ];
+    for (k, args) in cases.iter().enumerate() {
+        let mut cmd = Cmd::new().args(args);
+        if k == 3 {
+            cmd = cmd.arg(dir.path()).arg("up");
+        }
+        let out = cmd.run();
+        out.code_is(3);
+        let doc = out.json();
+        assert_eq!(doc["schema"], 1, "{out}");
+        assert_eq!(doc["exit_code"], 3, "{out}");
+        assert_eq!(doc["targets"], Value::Array(Vec::new()), "{out}");
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{out}"
+        );
+    }
+}
