@@ -114,7 +114,8 @@ pub async fn up(
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Outcome, Error> {
     locked(db, settings, emit, async |db, emit| {
-        db.ensure_tables().await?;
+        // Every refusal comes before the tracking tables are made: a refused run leaves
+        // the database exactly as it was.
         let applied = db.applied().await?;
         let target = db.target().to_string();
         let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
@@ -130,6 +131,7 @@ pub async fn up(
                 });
             }
         }
+        db.ensure_tables().await?;
         emit(Event::Planned { files: &pending });
         apply_told(db, &pending, settings, emit).await?;
         Ok(Outcome {

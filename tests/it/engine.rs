@@ -690,3 +690,30 @@ fn rollback_with_nothing_applied_says_so() {
         .code_is(3)
         .stderr_has("cannot roll back anything: no migration is applied");
 }
+
+/// A `schema_migrations` made by hand (no dbmate `version` column) is named for what it is,
+/// with what to do, by every command that reads history; and `up` refuses it without
+/// touching the database.
+#[test]
+fn a_hand_made_history_table_is_named_and_left_untouched() {
+    let db = harness::fresh_db("engine_hand_made");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[USERS]);
+    db.exec(
+        "create table schema_migrations (id serial primary key, filename text, ran_at timestamptz default now());
+         insert into schema_migrations (filename) values ('001_users.sql');",
+    );
+    for command in ["status", "up", "plan", "verify", "rollback"] {
+        pgfleet(&db, dir.path())
+            .arg(command)
+            .run()
+            .code_is(4)
+            .stderr_has("is a hand-made history table, not dbmate's (its columns: id, filename, ran_at)")
+            .stderr_has("pgfleet baseline --legacy-table NAME");
+    }
+    assert_eq!(db.tables("public"), ["schema_migrations"]);
+    assert_eq!(
+        db.scalar("select count(*) from schema_migrations").as_deref(),
+        Some("1")
+    );
+}
