@@ -62,7 +62,7 @@ pub async fn expected(
     };
     // Created from a session already open (the target's own, or one on the shadow
     // server), so the scratch database costs one more connection, not three.
-    let create = format!("create database {}", adopt::ident(&name));
+    let create = format!("create database {}", schema::quote_ident(&name));
     where_scratch_lives(db, shadow, &create, "cannot create the scratch database")
         .await
         .map_err(cannot_create)?;
@@ -105,7 +105,7 @@ pub async fn expected(
     .await;
     let drop = format!(
         "drop database if exists {} with (force)",
-        adopt::ident(&name)
+        schema::quote_ident(&name)
     );
     let dropped = where_scratch_lives(db, shadow, &drop, "cannot drop the scratch database").await;
     let schema = built?;

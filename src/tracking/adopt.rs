@@ -6,15 +6,11 @@ use super::sql::literal;
 use super::{Database, first_value};
 use crate::error::Error;
 use crate::migration::Migration;
+use crate::schema::quote_ident;
 
 /// How a kept history table's comment starts; schema comparisons and baselines leave
 /// such tables out (they are history, not schema).
 pub const LEGACY_COMMENT: &str = "pgfleet: legacy migration history";
-
-/// `"name"`, quotes doubled: an identifier as written, whatever its case.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// Records `migration` as applied without running it, both rows in one statement (so
 /// both or neither). The pgfleet row says it was registered: no duration.
@@ -89,7 +85,7 @@ pub async fn keep_legacy(
         target: who.clone(),
         reason,
     };
-    let target = format!("{}.{}", ident(&tables.schema), ident(name));
+    let target = format!("{}.{}", quote_ident(&tables.schema), quote_ident(name));
     let exists = first_value(
         db.query_text(
             &format!(
@@ -116,7 +112,7 @@ pub async fn keep_legacy(
                 &format!(
                     "begin; alter table {} rename to {}; {comment}; commit",
                     tables.migrations,
-                    ident(name)
+                    quote_ident(name)
                 ),
                 "cannot rename the hand-made migrations table",
             )

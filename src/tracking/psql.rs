@@ -19,6 +19,7 @@ use super::{
 use crate::error::Error;
 use crate::migration::{Direction, Migration, Section, Statement, split_statements};
 use crate::plan::AppliedRow;
+use crate::schema::quote_ident;
 use crate::stop::{Stop, StopReason};
 use crate::transport::docker::DockerApi;
 use crate::transport::exec::{PsqlSession, PsqlStopped, pg_dump_in, position_in};
@@ -33,10 +34,6 @@ pub struct PsqlDatabase {
     container: String,
     user: String,
     dbname: String,
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl PsqlDatabase {
