@@ -12,7 +12,7 @@ use crate::runner::Event;
 use crate::runner::adopt::{self, BaselineOptions, Shadow};
 use crate::runner::fleet::{Finished, Sink, TargetResult};
 use crate::schema;
-use crate::tracking::native::Missing;
+use crate::tracking::Missing;
 use crate::transport::DbUrl;
 use crate::transport::fleet::Access;
 
@@ -201,7 +201,7 @@ pub(super) async fn on_target(
             if source {
                 let id = spot.name();
                 let (adopted, baseline) = adopt::take_baseline(
-                    &mut *db,
+                    &mut db,
                     &files,
                     &paths.migrations,
                     &id,
@@ -217,7 +217,7 @@ pub(super) async fn on_target(
                 Error::Config("no baseline to register: the source did not write one".into())
             })?;
             let adopted = adopt::register_where_matching(
-                &mut *db,
+                &mut db,
                 &files,
                 baseline,
                 &options,
@@ -242,7 +242,7 @@ pub(super) async fn on_target(
                 .ok_or_else(|| Error::Config("no migration to register".into()))?;
             let mut db = connect(access, g, Missing::Fail, report, i).await?;
             let adopted = adopt::register_where_matching(
-                &mut *db,
+                &mut db,
                 &files,
                 migration,
                 &options,
@@ -254,7 +254,7 @@ pub(super) async fn on_target(
         }
         Command::Drift { between, .. } if !between.is_empty() => {
             let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut *db).await?)))
+            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut db).await?)))
         }
         Command::Drift {
             write_migration, ..
@@ -262,7 +262,7 @@ pub(super) async fn on_target(
             let files = load(&paths.migrations)?;
             let mut db = connect(access, g, Missing::Fail, report, i).await?;
             let drift = adopt::drift(
-                &mut *db,
+                &mut db,
                 &files,
                 &ctx.adoption.shadow,
                 *write_migration,

@@ -19,10 +19,7 @@ use crate::runner::fleet::{self, Finished, Schedule, Sink, TargetResult};
 use crate::runner::{self, Event, RunSettings};
 use crate::settings;
 use crate::stop::{Stop, StopReason};
-use crate::tracking::psql::PsqlDatabase;
-use crate::tracking::{
-    ApplySettings, Database, NativeDatabase, dbmate_schema_dump, native::Missing,
-};
+use crate::tracking::{self, ApplySettings, Database, Missing, dbmate_schema_dump};
 use crate::transport::DbUrl;
 use crate::transport::fleet::{Access, Connections};
 
@@ -691,7 +688,7 @@ async fn on_target(
                 allow_changed: *allow_changed,
             };
             let mut db = connect(access, g, Missing::Create, report, i).await?;
-            runner::up(&mut *db, &files, options, run_settings, &mut emit).await?;
+            runner::up(&mut db, &files, options, run_settings, &mut emit).await?;
             Ok(Output::Changed)
         }
         Command::Up {
@@ -719,7 +716,7 @@ async fn on_target(
                 None => RollbackTo::Count(count.unwrap_or(1)),
             };
             let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            runner::rollback(&mut *db, &files, &to, run_settings, &mut emit).await?;
+            runner::rollback(&mut db, &files, &to, run_settings, &mut emit).await?;
             Ok(Output::Changed)
         }
         Command::Status { .. } | Command::Verify { record: false } => {
@@ -735,7 +732,7 @@ async fn on_target(
         Command::Verify { record: true } => {
             let files = load(&paths.migrations)?;
             let mut db = connect(access, g, Missing::Fail, report, i).await?;
-            runner::record_checksums(&mut *db, &files, run_settings, &mut emit).await?;
+            runner::record_checksums(&mut db, &files, run_settings, &mut emit).await?;
             let applied = db.applied().await?;
             let rows = plan::status(&files, &applied)
                 .iter()
@@ -750,7 +747,7 @@ async fn on_target(
                 .pg_dump(&["--help"])
                 .await
                 .map(|help| help.contains("--restrict-key"))?;
-            let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
+            let schema = dbmate_schema_dump(&mut db, &search_path, restrict).await?;
             write_schema(&paths.schema_file, &schema)?;
             Ok(Output::Dump(paths.schema_file.clone()))
         }
@@ -767,40 +764,22 @@ fn load(dir: &Path) -> Result<Vec<migration::Migration>, Error> {
     Ok(migration::load_dir(&settings::migrations_dir(dir)?)?)
 }
 
-/// Opens the target's database the way its access says.
+/// Opens the target's database the way its access says (`tracking::open`).
 async fn connect(
     access: Access,
     g: &GlobalArgs,
     missing: Missing,
     report: &Report,
     i: usize,
-) -> Result<Box<dyn Database>, Error> {
-    let table = g.migrations_table.as_deref();
+) -> Result<Database, Error> {
     let mut on_create = |name: &str| report.event(i, Event::CreatingDatabase { name });
-    Ok(match access {
-        Access::Native(endpoint) => {
-            Box::new(NativeDatabase::connect(endpoint, table, missing, &mut on_create).await?)
-        }
-        Access::Psql {
-            target,
-            docker,
-            container,
-            user,
-            dbname,
-        } => Box::new(
-            PsqlDatabase::connect(
-                docker,
-                &container,
-                &user,
-                &dbname,
-                target,
-                table,
-                missing,
-                &mut on_create,
-            )
-            .await?,
-        ),
-    })
+    tracking::open(
+        access,
+        g.migrations_table.as_deref(),
+        missing,
+        &mut on_create,
+    )
+    .await
 }
 
 /// `up --dry-run`: the plan, without writing anything or taking the lock; with
@@ -826,7 +805,7 @@ async fn dry_run(
             let plan = runner::plan(&target, &applied, true, files, options)?;
             if rehearse {
                 let mut emit = |e: Event<'_>| ctx.report.event(i, e);
-                runner::rehearse(&mut *db, plan, ctx.settings, &mut emit).await?
+                runner::rehearse(&mut db, plan, ctx.settings, &mut emit).await?
             } else {
                 plan
             }
