@@ -882,3 +882,6 @@ fn failure(
         ran_before,
     }
 }
+
+#[cfg(test)]
+mod tests;
