@@ -4,8 +4,8 @@
 use pgfleet::migration::{Timeout, load_dir};
 use pgfleet::plan::UpOptions;
 use pgfleet::runner::{self, Event, RunSettings};
-use pgfleet::tracking::ApplySettings;
-use pgfleet::tracking::native::{Missing, NativeDatabase};
+use pgfleet::tracking::{self, ApplySettings, Missing};
+use pgfleet::transport::Backend;
 use pgfleet::transport::DbUrl;
 
 #[tokio::main]
@@ -15,11 +15,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args.next().unwrap_or_else(|| "migrations".into());
     let files = load_dir(std::path::Path::new(&dir))?;
 
-    let mut db =
-        NativeDatabase::connect(Box::new(url.clone()), None, Missing::Create, &mut |name| {
-            println!("creating database {name}")
-        })
-        .await?;
+    let backend = Backend::Native(Box::new(url.clone()));
+    let mut db = tracking::open(backend, None, Missing::Create, &mut |name| {
+        println!("creating database {name}")
+    })
+    .await?;
     let settings = RunSettings {
         lock_wait: std::time::Duration::from_secs(60),
         apply: ApplySettings {

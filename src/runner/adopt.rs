@@ -14,12 +14,12 @@ use crate::migration::{self, Migration};
 use crate::plan::{self, State};
 use crate::schema::{self, Difference, Draft, Schema};
 use crate::settings::{Action, Shadow, Target};
-use crate::tracking::native::Missing;
-use crate::tracking::{self, Database, NativeDatabase, adopt, first_value};
+use crate::tracking::{self, Database, Missing, adopt, first_value};
+use crate::transport::Backend;
 
 /// The live schema, without the tracking tables (legacy history tables are left out by
 /// the snapshot itself).
-pub async fn snapshot(db: &mut dyn Database) -> Result<Schema, Error> {
+pub async fn snapshot(db: &mut Database) -> Result<Schema, Error> {
     let rows = db
         .query_text(
             schema::SNAPSHOT_SQL,
@@ -46,7 +46,7 @@ pub async fn snapshot(db: &mut dyn Database) -> Result<Schema, Error> {
 /// The schema `migrations` produce on an empty database, built in a scratch database
 /// that is dropped again whatever happens.
 pub async fn expected(
-    db: &mut dyn Database,
+    db: &mut Database,
     shadow: &Shadow,
     migrations: &[&Migration],
     settings: &RunSettings,
@@ -61,22 +61,17 @@ pub async fn expected(
     };
     // Created from a session already open (the target's own, or one on the shadow
     // server), so the scratch database costs one more connection, not three.
-    let create = format!("create database {}", adopt::ident(&name));
+    let create = format!("create database {}", schema::quote_ident(&name));
     where_scratch_lives(db, shadow, &create, "cannot create the scratch database")
         .await
         .map_err(cannot_create)?;
     let built = async {
-        let mut scratch: Box<dyn Database> = match shadow {
+        let mut scratch = match shadow {
             Shadow::SameServer => db.sibling(&name).await?,
-            Shadow::Url(url) => Box::new(
-                NativeDatabase::connect(
-                    Box::new(url.with_dbname(&name)),
-                    None,
-                    Missing::Fail,
-                    &mut |_| {},
-                )
-                .await?,
-            ),
+            Shadow::Url(url) => {
+                let backend = Backend::Native(Box::new(url.with_dbname(&name)));
+                tracking::open(backend, None, Missing::Fail, &mut |_| {}).await?
+            }
         };
         // Nothing built here outlives the run: commits need not wait for the disk.
         scratch
@@ -90,7 +85,7 @@ pub async fn expected(
         let scratch_target =
             format!("{target}, building the expected schema in scratch database {name}");
         tracking::apply_all(
-            &mut *scratch,
+            &mut scratch,
             migrations,
             &settings.apply,
             &settings.stop,
@@ -98,13 +93,13 @@ pub async fn expected(
         )
         .await
         .map_err(|(i, e)| step_error(e, &scratch_target, migrations[i]))?;
-        snapshot(&mut *scratch).await
+        snapshot(&mut scratch).await
         // The scratch session ends here, before the drop.
     }
     .await;
     let drop = format!(
         "drop database if exists {} with (force)",
-        adopt::ident(&name)
+        schema::quote_ident(&name)
     );
     let dropped = where_scratch_lives(db, shadow, &drop, "cannot drop the scratch database").await;
     let schema = built?;
@@ -128,7 +123,7 @@ fn scratch_name(dbname: &str) -> String {
 /// Runs one statement on the server scratch databases live on: in the target's own
 /// session, or in a session of its own on the `--shadow-url` server.
 async fn where_scratch_lives(
-    db: &mut dyn Database,
+    db: &mut Database,
     shadow: &Shadow,
     sql: &str,
     context: &str,
@@ -137,18 +132,9 @@ async fn where_scratch_lives(
         Shadow::SameServer => return db.query_text(sql, context).await.map(|_| ()),
         Shadow::Url(url) => url,
     };
-    let client = url.open().await.map_err(|error| Error::Connect {
-        target: url.to_string(),
-        error: Box::new(error),
-    })?;
-    client
-        .batch_execute(sql)
-        .await
-        .map_err(|e| Error::Database {
-            target: url.to_string(),
-            context: context.into(),
-            error: Box::new(e.into()),
-        })
+    let backend = Backend::Native(url.clone());
+    let mut shadow_db = tracking::open(backend, None, Missing::Fail, &mut |_| {}).await?;
+    shadow_db.query_text(sql, context).await.map(|_| ())
 }
 
 /// What `drift` found on one target.
@@ -164,7 +150,7 @@ pub struct Drift {
 /// `drift`: the live schema against the one its applied migrations produce (from the
 /// newest applied baseline on; older versions are history the baseline stands for).
 pub async fn drift(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     shadow: &Shadow,
     write: bool,
@@ -237,7 +223,7 @@ fn applied_chain<'a>(
 /// can read). Such a table without a `legacy` name to move it to is refused. Nothing is
 /// changed here.
 async fn readable_history(
-    db: &mut dyn Database,
+    db: &mut Database,
     legacy: Option<&str>,
 ) -> Result<(Vec<crate::plan::AppliedRow>, Option<String>), Error> {
     match adopt::hand_made_columns(db).await? {
@@ -250,7 +236,7 @@ async fn readable_history(
 /// Moves history aside once the target is to be taken over: with a `legacy` name, the
 /// hand-made table found by `readable_history` is renamed (or a table of that name marked).
 async fn keep_history(
-    db: &mut dyn Database,
+    db: &mut Database,
     legacy: Option<&str>,
     hand_made: Option<&str>,
     taken: &str,
@@ -301,7 +287,7 @@ pub struct BaselineOptions<'a> {
 /// `baseline --from`: dumps the live schema into a new baseline file in `dir` and
 /// registers it here without running it. Checks that the file rebuilds the schema.
 pub async fn take_baseline(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     dir: &Path,
     source: &str,
@@ -382,7 +368,7 @@ pub async fn take_baseline(
 /// (unless `force`). A baseline stands alone (older history is not replayed) and runs
 /// on an empty database.
 pub async fn register_where_matching(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     baseline: &Migration,
     options: &BaselineOptions<'_>,

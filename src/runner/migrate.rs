@@ -32,10 +32,10 @@ pub struct Outcome {
 /// not worth reporting over the failure. Waiting for the lock ends early when the run is
 /// asked to stop.
 pub(super) async fn locked<T>(
-    db: &mut dyn Database,
+    db: &mut Database,
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
-    body: impl AsyncFnOnce(&mut dyn Database, &mut (dyn FnMut(Event<'_>) + Send)) -> Result<T, Error>,
+    body: impl AsyncFnOnce(&mut Database, &mut (dyn FnMut(Event<'_>) + Send)) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let target = db.target().to_string();
     let mut on_wait = |holder: &LockHolder| {
@@ -70,6 +70,10 @@ pub(super) fn step_error(e: StepError, target: &str, migration: &Migration) -> E
             target: target.to_string(),
             reason,
             next: Some(migration.file_name.clone()),
+        },
+        StepError::Refused { check, error } => Error::Refused {
+            target: target.to_string(),
+            reason: format!("{check} refused {}: {error}", migration.file_name),
         },
     }
 }
@@ -107,7 +111,7 @@ fn refusal(target: &str, r: Refusal) -> Error {
 /// `up`: applies pending migrations in file-name order, each in its own transaction,
 /// stopping at the first failure.
 pub async fn up(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     options: UpOptions,
     settings: &RunSettings,
@@ -143,7 +147,7 @@ pub async fn up(
 
 /// Applies `migrations` in order (`tracking::apply_all`), telling each start and commit.
 pub(super) async fn apply_told(
-    db: &mut dyn Database,
+    db: &mut Database,
     migrations: &[&Migration],
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
@@ -175,7 +179,7 @@ pub(super) async fn apply_told(
 /// `rollback`: reverts the newest applied migrations (file-name order), one transaction
 /// each.
 pub async fn rollback(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     to: &RollbackTo,
     settings: &RunSettings,
@@ -210,7 +214,7 @@ pub async fn rollback(
 
 /// `verify --record`: stores the current checksum of applied files that have none.
 pub async fn record_checksums(
-    db: &mut dyn Database,
+    db: &mut Database,
     files: &[Migration],
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
@@ -271,7 +275,7 @@ pub fn plan(
 /// `transaction:false` files are skipped (said by an event). Takes no run lock: nothing is
 /// kept, but the migrations' own locks are held until the rollback.
 pub async fn rehearse(
-    db: &mut dyn Database,
+    db: &mut Database,
     mut plan: Plan,
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
@@ -312,7 +316,7 @@ pub async fn rehearse(
 /// (`db` None: it does not exist yet) reads as "everything pending"; it cannot be
 /// rehearsed against.
 pub(super) async fn dry_run_plan(
-    db: Option<Box<dyn Database>>,
+    db: Option<Database>,
     target: &str,
     files: &[Migration],
     options: UpOptions,
@@ -326,7 +330,7 @@ pub(super) async fn dry_run_plan(
     let applied = db.applied().await?;
     let planned = plan(target, &applied, true, files, options)?;
     if rehearse {
-        self::rehearse(&mut *db, planned, settings, emit).await
+        self::rehearse(&mut db, planned, settings, emit).await
     } else {
         Ok(planned)
     }

@@ -146,17 +146,17 @@ async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode,
             emit(Event::Connecting);
             let started = Instant::now();
             let result = async {
-                let access = tokio::select! {
+                let backend = tokio::select! {
                     biased;
                     reason = stop.requested() => {
                         return Err(Error::Stopped { target: target.id.clone(), reason, next: None });
                     }
-                    access = target::reach(target, shared) => access?,
+                    backend = target::reach(target, shared) => backend?,
                 };
                 emit(Event::Connected {
-                    via: &access.target(),
+                    via: &backend.target(),
                 });
-                target::on_target(access, target, i, shared, &mut emit).await
+                target::on_target(backend, target, i, shared, &mut emit).await
             }
             .await;
             sink.event(RunEvent::TargetFinished {

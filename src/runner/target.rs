@@ -11,9 +11,9 @@ use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, StatusRow};
 use crate::settings::{Action, Address, DryRun, Run, Target};
-use crate::tracking::psql::PsqlDatabase;
-use crate::tracking::{Database, NativeDatabase, dbmate_schema_dump, native::Missing};
-use crate::transport::fleet::{Access, Connections};
+use crate::tracking::{self, Database, Missing, dbmate_schema_dump};
+use crate::transport::Backend;
+use crate::transport::fleet::Connections;
 
 /// What every target's job shares.
 pub(super) struct Shared<'a> {
@@ -26,53 +26,30 @@ pub(super) struct Shared<'a> {
 }
 
 /// How to reach a target's database: its URL, or through its host's (shared) connection.
-pub(super) async fn reach(target: &Target, shared: &Shared<'_>) -> Result<Access, Error> {
+pub(super) async fn reach(target: &Target, shared: &Shared<'_>) -> Result<Backend, Error> {
     match (&target.address, &shared.connections) {
-        (Address::Url(url), _) => Ok(Access::Native(Box::new(url.clone()))),
-        (Address::Inventory(t), Some(connections)) => connections.access(t).await,
+        (Address::Url(url), _) => Ok(Backend::Native(Box::new(url.clone()))),
+        (Address::Inventory(t), Some(connections)) => connections.backend(t).await,
         (Address::Inventory(t), None) => {
             Err(Error::Config(format!("{}: no inventory loaded", t.id())))
         }
     }
 }
 
-/// Opens the target's database the way its access says: the one place a backend is chosen.
+/// Opens the target's database with the backend its backend names (`tracking::open`).
 pub(super) async fn connect(
-    access: Access,
+    backend: Backend,
     table: Option<&str>,
     missing: Missing,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
-) -> Result<Box<dyn Database>, Error> {
+) -> Result<Database, Error> {
     let mut on_create = |name: &str| emit(Event::CreatingDatabase { name });
-    Ok(match access {
-        Access::Native(endpoint) => {
-            Box::new(NativeDatabase::connect(endpoint, table, missing, &mut on_create).await?)
-        }
-        Access::Psql {
-            target,
-            docker,
-            container,
-            user,
-            dbname,
-        } => Box::new(
-            PsqlDatabase::connect(
-                docker,
-                &container,
-                &user,
-                &dbname,
-                target,
-                table,
-                missing,
-                &mut on_create,
-            )
-            .await?,
-        ),
-    })
+    tracking::open(backend, table, missing, &mut on_create).await
 }
 
 /// The command on one target, whatever reaches it.
 pub(super) async fn on_target(
-    access: Access,
+    backend: Backend,
     target: &Target,
     index: usize,
     shared: &Shared<'_>,
@@ -84,13 +61,13 @@ pub(super) async fn on_target(
     let table = run.migrations_table.as_deref();
     match &run.action {
         Action::Up { options } => {
-            let mut db = connect(access, table, Missing::Create, emit).await?;
-            super::up(&mut *db, files, *options, settings, emit).await?;
+            let mut db = connect(backend, table, Missing::Create, emit).await?;
+            super::up(&mut db, files, *options, settings, emit).await?;
             Ok(Output::Changed)
         }
         Action::Plan { options, mode } => {
-            let target_name = access.target();
-            let db = match connect(access, table, Missing::Fail, emit).await {
+            let target_name = backend.target();
+            let db = match connect(backend, table, Missing::Fail, emit).await {
                 Ok(db) => Some(db),
                 // A missing database reads as "everything pending" (`up` would create it).
                 Err(Error::Connect { error, .. }) if error.is_code("3D000") => None,
@@ -102,29 +79,29 @@ pub(super) async fn on_target(
             Ok(Output::Plan(plan))
         }
         Action::Rollback { to } => {
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
-            super::rollback(&mut *db, files, to, settings, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            super::rollback(&mut db, files, to, settings, emit).await?;
             Ok(Output::Changed)
         }
         Action::Status { .. } | Action::Verify { record: false } => {
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
             let applied = db.applied().await?;
             Ok(Output::Status(status_rows(files, &applied)))
         }
         Action::Verify { record: true } => {
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
-            super::record_checksums(&mut *db, files, settings, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            super::record_checksums(&mut db, files, settings, emit).await?;
             let applied = db.applied().await?;
             Ok(Output::Status(status_rows(files, &applied)))
         }
         Action::Dump => {
-            let search_path = access.search_path();
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let search_path = backend.search_path();
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
             let restrict = db
                 .pg_dump(&["--help"])
                 .await
                 .map(|help| help.contains("--restrict-key"))?;
-            let schema = dbmate_schema_dump(&mut *db, &search_path, restrict).await?;
+            let schema = dbmate_schema_dump(&mut db, &search_path, restrict).await?;
             write_schema(&target.schema_file, &schema)?;
             Ok(Output::Dump(target.schema_file.clone()))
         }
@@ -147,10 +124,10 @@ pub(super) async fn on_target(
             } else {
                 Missing::Create
             };
-            let mut db = connect(access, table, missing, emit).await?;
+            let mut db = connect(backend, table, missing, emit).await?;
             if source {
                 let (adopted, baseline) = adopt::take_baseline(
-                    &mut *db,
+                    &mut db,
                     files,
                     &target.migrations_dir,
                     &target.name(),
@@ -166,7 +143,7 @@ pub(super) async fn on_target(
                 Error::Config("no baseline to register: the source did not write one".into())
             })?;
             let adopted =
-                adopt::register_where_matching(&mut *db, files, baseline, &options, settings, emit)
+                adopt::register_where_matching(&mut db, files, baseline, &options, settings, emit)
                     .await?;
             Ok(Output::Adopted(adopted))
         }
@@ -181,23 +158,22 @@ pub(super) async fn on_target(
                 .to_register
                 .get()
                 .ok_or_else(|| Error::Config("no migration to register".into()))?;
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
-            let adopted = adopt::register_where_matching(
-                &mut *db, files, migration, &options, settings, emit,
-            )
-            .await?;
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let adopted =
+                adopt::register_where_matching(&mut db, files, migration, &options, settings, emit)
+                    .await?;
             Ok(Output::Adopted(adopted))
         }
         Action::Drift { between, .. } if !between.is_empty() => {
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
-            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut *db).await?)))
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut db).await?)))
         }
         Action::Drift {
             write_migration, ..
         } => {
-            let mut db = connect(access, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, emit).await?;
             let drift = adopt::drift(
-                &mut *db,
+                &mut db,
                 files,
                 &run.shadow,
                 *write_migration,

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
 use super::diff::pair_up;
+use super::ident::quote_ident;
 
 /// A drafted migration: `up` turns the expected schema into the actual one, `down` back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,10 +82,13 @@ fn migrate(from: &Schema, to: &Schema) -> String {
     let mut s = Script::default();
     for pair in pair_up(&to.schemas, &from.schemas, |n| n) {
         match pair {
-            (Some(n), None) => s.push(Step::CreateSchema, format!("CREATE SCHEMA {};", ident(n))),
+            (Some(n), None) => s.push(
+                Step::CreateSchema,
+                format!("CREATE SCHEMA {};", quote_ident(n)),
+            ),
             (None, Some(n)) => s.push(
                 Step::DropSchema,
-                format!("DROP SCHEMA IF EXISTS {};", ident(n)),
+                format!("DROP SCHEMA IF EXISTS {};", quote_ident(n)),
             ),
             _ => {}
         }
@@ -95,14 +99,14 @@ fn migrate(from: &Schema, to: &Schema) -> String {
                 Step::Extension,
                 format!(
                     "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {} VERSION {};",
-                    ident(&new.name),
-                    ident(&new.schema),
+                    quote_ident(&new.name),
+                    quote_ident(&new.schema),
                     literal(&new.version)
                 ),
             ),
             (None, Some(old)) => s.push(
                 Step::DropExtension,
-                format!("DROP EXTENSION IF EXISTS {};", ident(&old.name)),
+                format!("DROP EXTENSION IF EXISTS {};", quote_ident(&old.name)),
             ),
             (Some(new), Some(old)) => {
                 if new.version != old.version {
@@ -110,7 +114,7 @@ fn migrate(from: &Schema, to: &Schema) -> String {
                         Step::Extension,
                         format!(
                             "ALTER EXTENSION {} UPDATE TO {};",
-                            ident(&new.name),
+                            quote_ident(&new.name),
                             literal(&new.version)
                         ),
                     );
@@ -120,8 +124,8 @@ fn migrate(from: &Schema, to: &Schema) -> String {
                         Step::Extension,
                         format!(
                             "ALTER EXTENSION {} SET SCHEMA {};",
-                            ident(&new.name),
-                            ident(&new.schema)
+                            quote_ident(&new.name),
+                            quote_ident(&new.schema)
                         ),
                     );
                 }
@@ -257,7 +261,13 @@ fn sequence(s: &mut Script, pair: (Option<&Sequence>, Option<&Sequence>)) {
             if old.map_or(new.owned_by.is_some(), |o| o.owned_by != new.owned_by) {
                 let owner = new.owned_by.as_ref().map_or_else(
                     || "NONE".to_owned(),
-                    |o| format!("{}.{}", qualified(&o.schema, &o.table), ident(&o.column)),
+                    |o| {
+                        format!(
+                            "{}.{}",
+                            qualified(&o.schema, &o.table),
+                            quote_ident(&o.column)
+                        )
+                    },
                 );
                 // Last: the owning column may be created by this script.
                 s.push(
@@ -347,7 +357,7 @@ fn create_table(s: &mut Script, t: &Table) {
 }
 
 fn column_definition(c: &Column) -> String {
-    let mut sql = format!("{} {}", ident(&c.name), c.data_type);
+    let mut sql = format!("{} {}", quote_ident(&c.name), c.data_type);
     if let Some(expression) = &c.generated {
         sql.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
     }
@@ -376,7 +386,7 @@ fn add_constraint(s: &mut Script, table: &str, k: &Constraint) {
         step,
         format!(
             "ALTER TABLE {table} ADD CONSTRAINT {} {};",
-            ident(&k.name),
+            quote_ident(&k.name),
             k.definition
         ),
     );
@@ -392,7 +402,7 @@ fn drop_constraint(s: &mut Script, table: &str, k: &Constraint) {
         step,
         format!(
             "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {};",
-            ident(&k.name)
+            quote_ident(&k.name)
         ),
     );
 }
@@ -414,7 +424,7 @@ fn alter_table(s: &mut Script, new: &Table, old: &Table) {
                 Step::DropColumn,
                 format!(
                     "ALTER TABLE {table} DROP COLUMN IF EXISTS {};",
-                    ident(&c.name)
+                    quote_ident(&c.name)
                 ),
             ),
             (Some(c), Some(o)) => alter_column(s, &table, c, o),
@@ -434,7 +444,7 @@ fn alter_table(s: &mut Script, new: &Table, old: &Table) {
     }
     indexes(s, &new.schema, &new.indexes, &old.indexes);
     for pair in pair_up(&new.triggers, &old.triggers, |t| &t.name) {
-        let drop = |name: &str| format!("DROP TRIGGER IF EXISTS {} ON {table};", ident(name));
+        let drop = |name: &str| format!("DROP TRIGGER IF EXISTS {} ON {table};", quote_ident(name));
         match pair {
             (Some(t), None) => s.push(Step::CreateTrigger, format!("{};", t.definition)),
             (None, Some(o)) => s.push(Step::DropTrigger, drop(&o.name)),
@@ -450,13 +460,16 @@ fn alter_table(s: &mut Script, new: &Table, old: &Table) {
 /// ALTER COLUMN statements, ordered so each is allowed: identity can only go on a NOT NULL
 /// column without a default, and NOT NULL cannot be dropped while the column is identity.
 fn alter_column(s: &mut Script, table: &str, new: &Column, old: &Column) {
-    let alter = format!("ALTER TABLE {table} ALTER COLUMN {}", ident(&new.name));
+    let alter = format!(
+        "ALTER TABLE {table} ALTER COLUMN {}",
+        quote_ident(&new.name)
+    );
     if new.generated != old.generated {
         s.push(
             Step::Column,
             format!(
                 "-- column {table}.{}: generation expression changes from {} to {}; PostgreSQL 15 cannot alter it: drop and re-add the column by hand",
-                ident(&new.name),
+                quote_ident(&new.name),
                 old.generated.as_deref().unwrap_or("none"),
                 new.generated.as_deref().unwrap_or("none")
             ),
@@ -469,7 +482,7 @@ fn alter_column(s: &mut Script, table: &str, new: &Column, old: &Column) {
         let t = &new.data_type;
         s.push(
             Step::Column,
-            format!("{alter} TYPE {t} USING {}::{t};", ident(&new.name)),
+            format!("{alter} TYPE {t} USING {}::{t};", quote_ident(&new.name)),
         );
     }
     if old.identity.is_some() && new.identity.is_none() {
@@ -625,194 +638,12 @@ fn literal(text: &str) -> String {
 
 /// `schema.name`, each quoted where needed.
 fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
-
-/// An identifier quoted as `quote_ident` does: unless it is lower case letters, digits and
-/// underscores, not starting with a digit, and not a keyword that would need quoting.
-fn ident(name: &str) -> String {
-    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && KEYWORDS.binary_search(&name).is_err();
-    if plain {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// PostgreSQL 15's keywords that are not unreserved (`pg_get_keywords()`, catcode <> 'U'),
-/// sorted.
-const KEYWORDS: &[&str] = &[
-    "all",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "asymmetric",
-    "authorization",
-    "between",
-    "bigint",
-    "binary",
-    "bit",
-    "boolean",
-    "both",
-    "case",
-    "cast",
-    "char",
-    "character",
-    "check",
-    "coalesce",
-    "collate",
-    "collation",
-    "column",
-    "concurrently",
-    "constraint",
-    "create",
-    "cross",
-    "current_catalog",
-    "current_date",
-    "current_role",
-    "current_schema",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "dec",
-    "decimal",
-    "default",
-    "deferrable",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "exists",
-    "extract",
-    "false",
-    "fetch",
-    "float",
-    "for",
-    "foreign",
-    "freeze",
-    "from",
-    "full",
-    "grant",
-    "greatest",
-    "group",
-    "grouping",
-    "having",
-    "ilike",
-    "in",
-    "initially",
-    "inner",
-    "inout",
-    "int",
-    "integer",
-    "intersect",
-    "interval",
-    "into",
-    "is",
-    "isnull",
-    "join",
-    "lateral",
-    "leading",
-    "least",
-    "left",
-    "like",
-    "limit",
-    "localtime",
-    "localtimestamp",
-    "national",
-    "natural",
-    "nchar",
-    "none",
-    "normalize",
-    "not",
-    "notnull",
-    "null",
-    "nullif",
-    "numeric",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "out",
-    "outer",
-    "overlaps",
-    "overlay",
-    "placing",
-    "position",
-    "precision",
-    "primary",
-    "real",
-    "references",
-    "returning",
-    "right",
-    "row",
-    "select",
-    "session_user",
-    "setof",
-    "similar",
-    "smallint",
-    "some",
-    "substring",
-    "symmetric",
-    "table",
-    "tablesample",
-    "then",
-    "time",
-    "timestamp",
-    "to",
-    "trailing",
-    "treat",
-    "trim",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "values",
-    "varchar",
-    "variadic",
-    "verbose",
-    "when",
-    "where",
-    "window",
-    "with",
-    "xmlattributes",
-    "xmlconcat",
-    "xmlelement",
-    "xmlexists",
-    "xmlforest",
-    "xmlnamespaces",
-    "xmlparse",
-    "xmlpi",
-    "xmlroot",
-    "xmlserialize",
-    "xmltable",
-];
 
 #[cfg(test)]
 mod tests {
-    use super::{Script, enum_values, ident};
-
-    #[test]
-    fn identifiers_are_quoted_like_quote_ident() {
-        assert_eq!(ident("users"), "users");
-        assert_eq!(ident("_x1"), "_x1");
-        assert_eq!(ident("user"), "\"user\"");
-        assert_eq!(ident("Audit Log"), "\"Audit Log\"");
-        assert_eq!(ident("uuid-ossp"), "\"uuid-ossp\"");
-        assert_eq!(ident("1st"), "\"1st\"");
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-    }
+    use super::{Script, enum_values};
 
     fn enum_sql(new: &[&str], old: &[&str]) -> String {
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

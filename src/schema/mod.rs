@@ -8,6 +8,7 @@
 mod catalog;
 mod diff;
 mod draft;
+mod ident;
 
 pub use catalog::{
     Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
@@ -15,3 +16,4 @@ pub use catalog::{
 };
 pub use diff::{Change, Difference, Expected, Kind, compare};
 pub use draft::{Draft, draft};
+pub use ident::quote_ident;

@@ -6,20 +6,16 @@ use super::sql::literal;
 use super::{Database, first_value};
 use crate::error::Error;
 use crate::migration::Migration;
+use crate::schema::quote_ident;
 
 /// How a kept history table's comment starts; schema comparisons and baselines leave
 /// such tables out (they are history, not schema).
 pub const LEGACY_COMMENT: &str = "pgfleet: legacy migration history";
 
-/// `"name"`, quotes doubled: an identifier as written, whatever its case.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Records `migration` as applied without running it, both rows in one statement (so
 /// both or neither). The pgfleet row says it was registered: no duration.
 pub async fn register(
-    db: &mut dyn Database,
+    db: &mut Database,
     migration: &Migration,
     applied_by: &str,
 ) -> Result<(), Error> {
@@ -47,7 +43,7 @@ pub async fn register(
 
 /// The columns of the migrations table when it exists but is not dbmate's (no `version`
 /// column): a hand-made history table from before.
-pub async fn hand_made_columns(db: &mut dyn Database) -> Result<Option<String>, Error> {
+pub async fn hand_made_columns(db: &mut Database) -> Result<Option<String>, Error> {
     let table = literal(&db.tables().migrations);
     let sql = format!(
         "select string_agg(attname, ', ' order by attnum), bool_or(attname = 'version')
@@ -64,7 +60,7 @@ pub async fn hand_made_columns(db: &mut dyn Database) -> Result<Option<String>, 
 
 /// The refusal for a hand-made history table (`columns`) in pgfleet's place when no
 /// `--legacy-table` name was given to move it to.
-pub fn hand_made_refusal(db: &dyn Database, columns: &str) -> Error {
+pub fn hand_made_refusal(db: &Database, columns: &str) -> Error {
     Error::Refused {
         target: db.target().to_string(),
         reason: format!(
@@ -78,7 +74,7 @@ pub fn hand_made_refusal(db: &dyn Database, columns: &str) -> Error {
 /// as `hand_made_columns` found them) is renamed to `name`, and a table already called
 /// `name` is marked as history. Says what it did, if anything.
 pub async fn keep_legacy(
-    db: &mut dyn Database,
+    db: &mut Database,
     hand_made: Option<&str>,
     name: &str,
     taken: &str,
@@ -89,7 +85,7 @@ pub async fn keep_legacy(
         target: who.clone(),
         reason,
     };
-    let target = format!("{}.{}", ident(&tables.schema), ident(name));
+    let target = format!("{}.{}", quote_ident(&tables.schema), quote_ident(name));
     let exists = first_value(
         db.query_text(
             &format!(
@@ -116,7 +112,7 @@ pub async fn keep_legacy(
                 &format!(
                     "begin; alter table {} rename to {}; {comment}; commit",
                     tables.migrations,
-                    ident(name)
+                    quote_ident(name)
                 ),
                 "cannot rename the hand-made migrations table",
             )
@@ -138,7 +134,7 @@ pub async fn keep_legacy(
 
 /// Quoted names of the tables marked as legacy history and of the sequences their
 /// columns own (a renamed `serial` keeps its old sequence name), for pg_dump to leave out.
-pub async fn legacy_tables(db: &mut dyn Database) -> Result<Vec<String>, Error> {
+pub async fn legacy_tables(db: &mut Database) -> Result<Vec<String>, Error> {
     let sql = format!(
         "with legacy as (
              select c.oid from pg_class c

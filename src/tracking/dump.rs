@@ -17,7 +17,7 @@ pub const DUMP_ARGS: [&str; 5] = [
 /// `restrict_key` is true when pg_dump writes `\restrict` lines (15.14+, 16.10+, 17.6+):
 /// a fixed key, as dbmate passes, keeps the file identical from run to run.
 pub async fn dbmate_schema_dump(
-    db: &mut dyn Database,
+    db: &mut Database,
     schemas: &[String],
     restrict_key: bool,
 ) -> Result<String, Error> {
@@ -50,7 +50,7 @@ pub async fn dbmate_schema_dump(
 /// The live schema for a baseline: pg_dump's schema without the tracking tables and
 /// `exclude` (legacy history tables), ownership or privileges (roles differ between hosts),
 /// cleaned by `clean_for_baseline`.
-pub async fn baseline_dump(db: &mut dyn Database, exclude: &[String]) -> Result<String, Error> {
+pub async fn baseline_dump(db: &mut Database, exclude: &[String]) -> Result<String, Error> {
     let tables = db.tables().clone();
     let mut args: Vec<String> = DUMP_ARGS.iter().map(|a| a.to_string()).collect();
     for table in [&tables.migrations, &tables.pgfleet]

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, OnceCell};
 use tokio_postgres::Client;
 
-use super::Endpoint;
 use super::docker::{ContainerSelector, DockerApi};
 use super::ssh::{SshOptions, SshSession};
 use super::ssh_config;
+use super::{Backend, Endpoint};
 use crate::error::{Error, SqlError};
 use crate::inventory::{
     Connection, ContainerRef, Host, Inventory, Jump, Method, PasswordSource, SshSettings, Target,
@@ -21,13 +21,13 @@ use crate::inventory::{
 
 /// How one inventory host is reached: its SSH connection (none for `local`) and Docker API.
 #[derive(Clone)]
-struct HostLink {
+struct HostConnection {
     session: Option<SshSession>,
     docker: Arc<DockerApi>,
 }
 
 /// A host's connection, or why there is none.
-type LinkResult = Result<HostLink, Arc<Error>>;
+type LinkResult = Result<HostConnection, Arc<Error>>;
 
 /// Opens each host once and hands out endpoints for its targets. Shared by the targets
 /// running at once: the first target of a host connects, the others of that host wait for
@@ -152,7 +152,7 @@ impl<'a> Connections<'a> {
 
     /// The host's link, connecting it on first use. A failure is kept too: the host's
     /// other targets report it without trying again (and waiting out another timeout).
-    async fn link(&self, host: &Host) -> Result<HostLink, Error> {
+    async fn link(&self, host: &Host) -> Result<HostConnection, Error> {
         let cell = self
             .hosts
             .lock()
@@ -166,16 +166,16 @@ impl<'a> Connections<'a> {
             .map_err(Error::Shared)
     }
 
-    async fn connect(&self, host: &Host) -> Result<HostLink, Error> {
+    async fn connect(&self, host: &Host) -> Result<HostConnection, Error> {
         Ok(match &host.connection {
-            Connection::Local => HostLink {
+            Connection::Local => HostConnection {
                 session: None,
                 docker: Arc::new(DockerApi::local(&host.name, &host.docker_socket)?),
             },
             Connection::Ssh(settings) => {
                 let options = self.ssh_options(&host.name, settings)?;
                 let session = SshSession::connect(&options).await?;
-                HostLink {
+                HostConnection {
                     docker: Arc::new(DockerApi::over_ssh(session.clone(), &host.docker_socket)?),
                     session: Some(session),
                 }
@@ -185,7 +185,7 @@ impl<'a> Connections<'a> {
 
     /// Connects the target's host (once), finds its container and its credentials, and
     /// says how to reach its database.
-    pub async fn access(&self, target: &Target) -> Result<Access, Error> {
+    pub async fn backend(&self, target: &Target) -> Result<Backend, Error> {
         let id = target.id();
         let host = self.inventory.host(&target.host).ok_or_else(|| {
             Error::Config(format!(
@@ -243,7 +243,7 @@ impl<'a> Connections<'a> {
             m => m,
         };
         if method == Method::Exec {
-            return Ok(Access::Psql {
+            return Ok(Backend::Psql {
                 target: format!("{id} (exec)"),
                 docker: link.docker.clone(),
                 container: container.name,
@@ -257,7 +257,7 @@ impl<'a> Connections<'a> {
                 container.name
             ))
         })?;
-        Ok(Access::Native(Box::new(TunnelEndpoint {
+        Ok(Backend::Native(Box::new(TunnelEndpoint {
             id: format!("{id} (tunnel)"),
             session: link.session.clone(),
             docker: link.docker.clone(),
@@ -268,36 +268,6 @@ impl<'a> Connections<'a> {
             password,
             dbname,
         })))
-    }
-}
-
-/// How a target's database is reached.
-pub enum Access {
-    /// PostgreSQL's protocol: by URL, or through an SSH tunnel.
-    Native(Box<dyn Endpoint>),
-    /// psql inside the container, through the Docker exec API.
-    Psql {
-        target: String,
-        docker: Arc<DockerApi>,
-        container: String,
-        user: String,
-        dbname: String,
-    },
-}
-
-impl Access {
-    pub fn target(&self) -> String {
-        match self {
-            Access::Native(e) => e.target(),
-            Access::Psql { target, .. } => target.clone(),
-        }
-    }
-
-    pub fn search_path(&self) -> Vec<String> {
-        match self {
-            Access::Native(e) => e.search_path().to_vec(),
-            Access::Psql { .. } => Vec::new(),
-        }
     }
 }
 

@@ -8,9 +8,12 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod url;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio_postgres::Client;
 
+use self::docker::DockerApi;
 pub use self::url::{DbUrl, redact};
 use crate::error::{Error, SqlError};
 
@@ -28,4 +31,34 @@ pub trait Endpoint: Send + Sync {
     async fn pg_dump(&self, args: &[&str]) -> Result<String, Error>;
     /// Another database on the same server, reached the same way (a scratch database).
     fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint>;
+}
+
+/// A reached database and the backend that speaks to it, as `tracking::open` takes it.
+pub enum Backend {
+    /// PostgreSQL's protocol: by URL, or through an SSH tunnel.
+    Native(Box<dyn Endpoint>),
+    /// psql inside the container, through the Docker exec API.
+    Psql {
+        target: String,
+        docker: Arc<DockerApi>,
+        container: String,
+        user: String,
+        dbname: String,
+    },
+}
+
+impl Backend {
+    pub fn target(&self) -> String {
+        match self {
+            Backend::Native(e) => e.target(),
+            Backend::Psql { target, .. } => target.clone(),
+        }
+    }
+
+    pub fn search_path(&self) -> Vec<String> {
+        match self {
+            Backend::Native(e) => e.search_path().to_vec(),
+            Backend::Psql { .. } => Vec::new(),
+        }
+    }
 }

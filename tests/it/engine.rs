@@ -708,12 +708,15 @@ fn a_hand_made_history_table_is_named_and_left_untouched() {
             .arg(command)
             .run()
             .code_is(4)
-            .stderr_has("is a hand-made history table, not dbmate's (its columns: id, filename, ran_at)")
+            .stderr_has(
+                "is a hand-made history table, not dbmate's (its columns: id, filename, ran_at)",
+            )
             .stderr_has("pgfleet baseline --legacy-table NAME");
     }
     assert_eq!(db.tables("public"), ["schema_migrations"]);
     assert_eq!(
-        db.scalar("select count(*) from schema_migrations").as_deref(),
+        db.scalar("select count(*) from schema_migrations")
+            .as_deref(),
         Some("1")
     );
 }

@@ -1,0 +1,375 @@
+//! The order of the steps the protocol sends, against a fake session without a server.
+//! What the steps do on a real server is tested by the integration tests (`engine`,
+//! `concurrency`, `fleet`, …) on PostgreSQL and psql in containers.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::migration::Timeout;
+
+/// Each script the fake was given, with its mode.
+type Log = Arc<Mutex<Vec<(Mode, Vec<String>)>>>;
+
+/// Records the scripts it is given and runs them all, except step `.1` of script `.0` of
+/// `fail`, which fails with the error given. Its pid is 4242.
+struct Fake {
+    log: Log,
+    fail: Option<(usize, usize, SqlError)>,
+}
+
+#[async_trait]
+impl Session for Fake {
+    async fn run(
+        &mut self,
+        steps: &[String],
+        mode: Mode,
+        watch: &[usize],
+        done: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(), Failed> {
+        let script = {
+            let mut log = self.log.lock().unwrap();
+            log.push((mode, steps.to_vec()));
+            log.len() - 1
+        };
+        for i in 0..steps.len() {
+            if let Some((_, _, error)) = self.fail.as_ref().filter(|f| (f.0, f.1) == (script, i)) {
+                return Err(Failed {
+                    step: i,
+                    error: error.clone(),
+                });
+            }
+            if watch.contains(&i) {
+                done(i);
+            }
+        }
+        Ok(())
+    }
+
+    async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError> {
+        assert_eq!(
+            sql, "select pg_backend_pid()",
+            "the only query of these tests"
+        );
+        Ok(vec![vec![Some("4242".into())]])
+    }
+}
+
+/// Nothing to reach: these tests never open a second session.
+struct Nowhere;
+
+#[async_trait]
+impl Opener for Nowhere {
+    fn target(&self) -> String {
+        "fake".into()
+    }
+
+    fn dbname(&self) -> &str {
+        "fake"
+    }
+
+    fn search_path(&self) -> &[String] {
+        &[]
+    }
+
+    async fn open(&self, _: &str) -> Result<Box<dyn Session>, Error> {
+        unreachable!("no second session in these tests")
+    }
+
+    async fn pg_dump(&self, _: &[&str]) -> Result<String, Error> {
+        unreachable!("no dump in these tests")
+    }
+
+    fn sibling(&self, _: &str) -> Arc<dyn Opener> {
+        Arc::new(Nowhere)
+    }
+}
+
+fn database(fail: Option<(usize, usize, SqlError)>) -> (Database, Log) {
+    let log = Log::default();
+    let db = Database {
+        session: Box::new(Fake {
+            log: log.clone(),
+            fail,
+        }),
+        opener: Arc::new(Nowhere),
+        target: "fake".into(),
+        tables: Tables {
+            schema: "public".into(),
+            table: "schema_migrations".into(),
+            migrations: "public.schema_migrations".into(),
+            pgfleet: "public.schema_migrations_pgfleet".into(),
+        },
+        pid: None,
+        checks: Vec::new(),
+    };
+    (db, log)
+}
+
+fn error(position: Option<usize>, message: &str) -> SqlError {
+    SqlError {
+        code: Some("42P01".into()),
+        message: message.into(),
+        detail: None,
+        hint: None,
+        position,
+    }
+}
+
+fn migration(name: &str, text: &str) -> Migration {
+    crate::migration::parse(Path::new(name), text.as_bytes()).unwrap()
+}
+
+/// 1 and 2 transactional, 3 `transaction:false`, 4 transactional and failing on a server.
+fn files() -> Vec<Migration> {
+    vec![
+        migration(
+            "1_a.sql",
+            "-- migrate:up\ncreate table a (id int);\ninsert into a values (1);\n-- migrate:down\ndrop table a;\n",
+        ),
+        migration(
+            "2_b.sql",
+            "-- migrate:up\n-- the b table\ncreate table b (id int);\n-- migrate:down\ndrop table b;\n",
+        ),
+        migration(
+            "3_c.sql",
+            "-- migrate:up transaction:false\ncreate index concurrently a_id on a (id);\nvacuum a;\n-- migrate:down\ndrop index a_id;\n",
+        ),
+        migration(
+            "4_d.sql",
+            "-- migrate:up\ninsert into nope values (1);\n-- migrate:down\n",
+        ),
+    ]
+}
+
+fn settings() -> ApplySettings {
+    ApplySettings {
+        lock_timeout: Timeout { millis: 5000 },
+        statement_timeout: Timeout { millis: 0 },
+        applied_by: "me@here".into(),
+    }
+}
+
+/// Steps as short labels: pgfleet's own by what they do, statements as sent.
+fn shape(steps: &[String]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| {
+            if s.starts_with("do $pgfleet$") {
+                "guard".to_string()
+            } else if s.starts_with("insert into public.schema_migrations") {
+                s.split(" (").next().unwrap().to_string()
+            } else {
+                s.split(" = ").next().unwrap().to_string()
+            }
+        })
+        .collect()
+}
+
+fn scripts(log: &Log) -> Vec<(Mode, Vec<String>)> {
+    let log = log.lock().unwrap();
+    log.iter().map(|(m, s)| (*m, shape(s))).collect()
+}
+
+/// Applies `files`, returning the outcome and the progress told (S: started, A: applied).
+async fn apply(db: &mut Database, files: &[Migration]) -> (Result<(), (usize, StepError)>, String) {
+    let migrations: Vec<&Migration> = files.iter().collect();
+    let mut told = Vec::new();
+    let outcome = apply_all(db, &migrations, &settings(), &Stop::default(), &mut |p| {
+        told.push(match p {
+            Applying::Started(i) => format!("S{i}"),
+            Applying::Applied(i, _) => format!("A{i}"),
+        })
+    })
+    .await;
+    (outcome, told.join(" "))
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+const RECORD_ROWS: [&str; 2] = [
+    "insert into public.schema_migrations",
+    "insert into public.schema_migrations_pgfleet",
+];
+
+fn transactional(statements: &[&str]) -> Vec<String> {
+    let mut steps = strings(&[
+        "begin",
+        "guard",
+        "set local lock_timeout",
+        "set local statement_timeout",
+    ]);
+    steps.extend(strings(statements));
+    steps.extend(strings(&RECORD_ROWS));
+    steps.push("commit".into());
+    steps
+}
+
+#[tokio::test]
+async fn transactional_runs_are_one_pipelined_script_and_transaction_false_goes_alone() {
+    let (mut db, log) = database(None);
+    let (outcome, told) = apply(&mut db, &files()).await;
+    assert!(outcome.is_ok());
+    assert_eq!(told, "S0 A0 S1 A1 S2 A2 S3 A3");
+    let mut batch = transactional(&["create table a (id int)", "insert into a values (1)"]);
+    batch.extend(transactional(&["create table b (id int)"]));
+    let mut book = strings(&["begin"]);
+    book.extend(strings(&RECORD_ROWS));
+    book.push("commit".into());
+    assert_eq!(
+        scripts(&log),
+        vec![
+            (Mode::Pipelined, batch),
+            (
+                Mode::OneByOne,
+                strings(&[
+                    "set lock_timeout",
+                    "set statement_timeout",
+                    "create index concurrently a_id on a (id)",
+                    "vacuum a"
+                ])
+            ),
+            (
+                Mode::Pipelined,
+                strings(&[
+                    "set lock_timeout to default",
+                    "set statement_timeout to default"
+                ])
+            ),
+            (Mode::Pipelined, book),
+            (
+                Mode::Pipelined,
+                transactional(&["insert into nope values (1)"])
+            ),
+        ]
+    );
+    // The guard refuses on the stop lock of this session, and after the first migration
+    // of a batch also when the one before did not commit.
+    let log = log.lock().unwrap();
+    let (first, second) = (&log[0].1[1], &log[0].1[10]);
+    assert!(first.contains("objid = 4242") && !first.contains("where version"));
+    assert!(second.contains("objid = 4242") && second.contains("where version = '1'"));
+}
+
+#[tokio::test]
+async fn a_failed_statement_is_located_in_its_migrations_file() {
+    // Script 0 is the batch 1, 2; 4_d is alone after 3_c (scripts 1–3), at step 4.
+    let (mut db, _) = database(Some((
+        4,
+        4,
+        error(Some(13), "relation \"nope\" does not exist"),
+    )));
+    let (outcome, told) = apply(&mut db, &files()).await;
+    assert_eq!(told, "S0 A0 S1 A1 S2 A2 S3");
+    let Err((3, StepError::Failed(f))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(f.file, Path::new("4_d.sql"));
+    assert_eq!((f.line, f.column), (2, 13));
+    assert_eq!(f.statement, "insert into nope values (1)");
+    assert!(f.transactional && f.ran_before.is_empty());
+
+    // In a batch: the second migration's statement, without a position.
+    let (mut db, _) = database(Some((0, 13, error(None, "no"))));
+    let (outcome, _) = apply(&mut db, &files()).await;
+    let Err((1, StepError::Failed(f))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (f.file.as_path(), f.line, f.column),
+        (Path::new("2_b.sql"), 3, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_false_failure_says_what_ran_before_it() {
+    let (mut db, log) = database(Some((1, 3, error(None, "no"))));
+    let (outcome, _) = apply(&mut db, &files()).await;
+    let Err((2, StepError::Failed(f))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((f.line, f.column), (3, 1));
+    assert!(!f.transactional);
+    assert_eq!(f.ran_before, ["create index concurrently a_id on a (id)"]);
+    // The timeouts are reset, and nothing is recorded.
+    let scripts = scripts(&log);
+    assert_eq!(scripts.len(), 3);
+    assert_eq!(scripts[2].1[0], "set lock_timeout to default");
+}
+
+#[tokio::test]
+async fn the_guard_refusing_on_the_stop_lock_is_a_stop() {
+    let (mut db, _) = database(Some((0, 10, error(None, STOPPED))));
+    let (outcome, _) = apply(&mut db, &files()).await;
+    assert!(
+        matches!(outcome, Err((1, StepError::Stopped(_)))),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rehearsal_ends_in_rollback_and_records_nothing() {
+    let (mut db, log) = database(None);
+    let files = files();
+    db.rehearse(&[&files[0], &files[3]], &settings())
+        .await
+        .unwrap();
+    assert_eq!(
+        scripts(&log),
+        vec![(
+            Mode::Pipelined,
+            strings(&[
+                "begin",
+                "set local lock_timeout",
+                "set local statement_timeout",
+                "create table a (id int)",
+                "insert into a values (1)",
+                "set local lock_timeout",
+                "set local statement_timeout",
+                "insert into nope values (1)",
+                "rollback"
+            ])
+        )]
+    );
+}
+
+/// Refuses every migration but 2_b.
+struct Picky;
+
+impl Check for Picky {
+    fn name(&self) -> &str {
+        "picky"
+    }
+
+    fn sql(&self, migration: &Migration) -> Option<String> {
+        (migration.version != "2").then(|| format!("check {}", migration.version))
+    }
+}
+
+#[tokio::test]
+async fn checks_run_after_the_guard_and_before_the_migration() {
+    let (mut db, log) = database(None);
+    db.check_before_each(Box::new(Picky));
+    let (outcome, _) = apply(&mut db, &files()).await;
+    assert!(outcome.is_ok());
+    let scripts = scripts(&log);
+    assert_eq!(&scripts[0].1[..3], ["begin", "guard", "check 1"]);
+    assert_eq!(
+        &scripts[0].1[10..13],
+        ["begin", "guard", "set local lock_timeout"]
+    );
+    assert_eq!(scripts[1].1[0], "check 3");
+    assert_eq!(&scripts[4].1[..3], ["begin", "guard", "check 4"]);
+
+    let (mut db, _) = database(Some((0, 2, error(None, "busy"))));
+    db.check_before_each(Box::new(Picky));
+    let (outcome, _) = apply(&mut db, &files()).await;
+    let Err((0, StepError::Refused { check, error })) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((check.as_str(), error.message.as_str()), ("picky", "busy"));
+}
