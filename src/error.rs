@@ -335,6 +335,17 @@ pub enum Error {
         files: Vec<String>,
     },
 
+    /// The migrations table is not dbmate's: a history table made by hand before any tool,
+    /// so what is applied cannot be known (exit 4: the database needs adopting).
+    #[error(
+        "{target}: {table} is a hand-made history table, not dbmate's (its columns: {columns}), so what is applied here cannot be known; take the database over with `pgfleet baseline --legacy-table NAME` (on a fleet, with --from host/database or --apply-to), which keeps that table as history under NAME and records the live schema as the baseline"
+    )]
+    HandMadeHistory {
+        target: String,
+        table: String,
+        columns: String,
+    },
+
     /// The command would do something unsafe here; `reason` says what and what to do.
     #[error("{target}: {reason}")]
     Refused { target: String, reason: String },
@@ -391,7 +402,8 @@ impl Error {
             Error::Changed { .. }
             | Error::OutOfOrder { .. }
             | Error::LockBusy { .. }
-            | Error::Refused { .. } => ExitCode::Refused,
+            | Error::Refused { .. }
+            | Error::HandMadeHistory { .. } => ExitCode::Refused,
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
             Error::Shared(e) => e.exit_code(),
             Error::Stopped {

@@ -226,10 +226,12 @@ async fn readable_history(
     db: &mut Database,
     legacy: Option<&str>,
 ) -> Result<(Vec<crate::plan::AppliedRow>, Option<String>), Error> {
-    match adopt::hand_made_columns(db).await? {
-        None => Ok((db.applied().await?, None)),
-        Some(columns) if legacy.is_none() => Err(adopt::hand_made_refusal(db, &columns)),
-        Some(columns) => Ok((Vec::new(), Some(columns))),
+    match db.applied().await {
+        Err(Error::HandMadeHistory { columns, .. }) if legacy.is_none() => {
+            Err(adopt::hand_made_refusal(db, &columns))
+        }
+        Err(Error::HandMadeHistory { columns, .. }) => Ok((Vec::new(), Some(columns))),
+        other => Ok((other?, None)),
     }
 }
 

@@ -41,23 +41,6 @@ pub async fn register(
     Ok(())
 }
 
-/// The columns of the migrations table when it exists but is not dbmate's (no `version`
-/// column): a hand-made history table from before.
-pub async fn hand_made_columns(db: &mut Database) -> Result<Option<String>, Error> {
-    let table = literal(&db.tables().migrations);
-    let sql = format!(
-        "select string_agg(attname, ', ' order by attnum), bool_or(attname = 'version')
-           from pg_attribute where attrelid = to_regclass({table}) and attnum > 0 and not attisdropped"
-    );
-    let rows = db
-        .query_text(&sql, "cannot read the migrations table")
-        .await?;
-    let row = rows.into_iter().next().unwrap_or_default();
-    let columns = row.first().cloned().flatten();
-    let dbmate = row.get(1).cloned().flatten().as_deref() == Some("t");
-    Ok(columns.filter(|_| !dbmate))
-}
-
 /// The refusal for a hand-made history table (`columns`) in pgfleet's place when no
 /// `--legacy-table` name was given to move it to.
 pub fn hand_made_refusal(db: &Database, columns: &str) -> Error {
@@ -71,7 +54,7 @@ pub fn hand_made_refusal(db: &Database, columns: &str) -> Error {
 }
 
 /// Keeps history under `name`: the hand-made migrations table (`hand_made`: its columns,
-/// as `hand_made_columns` found them) is renamed to `name`, and a table already called
+/// as `Database::applied` found them) is renamed to `name`, and a table already called
 /// `name` is marked as history. Says what it did, if anything.
 pub async fn keep_legacy(
     db: &mut Database,

@@ -222,20 +222,22 @@ impl Database {
     /// Reads applied versions; an empty list when the tables do not exist yet.
     pub async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
         let context = "cannot read the migrations table";
+        // One round trip: whether the tables exist, and whether dbmate's is dbmate's.
         let exist = self
-            .query(
-                &format!(
-                    "select to_regclass({}) is not null, to_regclass({}) is not null",
-                    literal(&self.tables.migrations),
-                    literal(&self.tables.pgfleet)
-                ),
-                context,
-            )
+            .query(&sql::tables_exist(&self.tables), context)
             .await?;
         let row = exist.into_iter().next().unwrap_or_default();
-        let exists = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
+        let field = |i: usize| row.get(i).cloned().flatten();
+        let exists = |i: usize| field(i).as_deref() == Some("t");
         if !exists(0) {
             return Ok(Vec::new());
+        }
+        if !exists(2) {
+            return Err(Error::HandMadeHistory {
+                target: self.target.clone(),
+                table: self.tables.migrations.clone(),
+                columns: field(3).unwrap_or_default(),
+            });
         }
         let rows = self
             .query(&sql::applied(&self.tables, exists(1)), context)

@@ -26,6 +26,19 @@ pub(crate) fn lock_holder(key: i64) -> String {
     )
 }
 
+/// Whether dbmate's table and ours exist, whether dbmate's has its `version` column (a
+/// table without it was made by hand), and its columns.
+pub(crate) fn tables_exist(tables: &Tables) -> String {
+    let (m, p) = (literal(&tables.migrations), literal(&tables.pgfleet));
+    format!(
+        "select to_regclass({m}) is not null, to_regclass({p}) is not null,
+                coalesce(bool_or(attname = 'version'), false),
+                string_agg(attname, ', ' order by attnum)
+           from (select 1) one
+           left join pg_attribute on attrelid = to_regclass({m}) and attnum > 0 and not attisdropped"
+    )
+}
+
 /// The applied versions, joined with pgfleet's table when it exists (`ours`).
 pub(crate) fn applied(tables: &Tables, ours: bool) -> String {
     if ours {
