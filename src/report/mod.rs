@@ -19,6 +19,8 @@ mod json;
 mod live;
 mod summary;
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
