@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::Output;
+use crate::runner::Output;
 use crate::runner::adopt::{Adopted, Adoption};
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::schema::{Difference, Expected};

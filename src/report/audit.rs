@@ -6,18 +6,19 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Verb, live::timestamp};
+use super::{Renderer, Run, Stream, live::timestamp};
 use crate::error::{Error, ExitCode};
-use crate::runner::Event;
 use crate::runner::fleet::{Finished, TargetResult};
+use crate::runner::{Event, RunEvent, RunStart};
 
 pub(super) struct Audit {
-    file: Mutex<File>,
+    file: File,
     path: PathBuf,
     by: String,
+    /// Where a failure to write the file is told.
+    err: Stream,
 }
 
 /// A logfmt value: bare when it can be, else quoted with `"` and `\` escaped.
@@ -38,7 +39,13 @@ fn value(v: &str) -> String {
 }
 
 impl Audit {
-    pub(super) fn open(dir: &Path, verb: Verb, ids: &[String], by: &str) -> Result<Audit, Error> {
+    pub(super) fn open(dir: &Path, start: &RunStart<'_>, err: Stream) -> Result<Audit, Error> {
+        let RunStart {
+            verb,
+            ids,
+            applied_by: by,
+            ..
+        } = *start;
         let io = |what: String| move |error| Error::Io { what, error };
         std::fs::create_dir_all(dir).map_err(io(format!(
             "cannot create the log folder {} (--log-dir)",
@@ -57,9 +64,10 @@ impl Audit {
             .open(&path)
             .map_err(io(format!("cannot create the log file {}", path.display())))?;
         let audit = Audit {
-            file: Mutex::new(file),
+            file,
             path,
             by: by.to_string(),
+            err,
         };
         let args: Vec<String> = std::env::args().collect();
         audit.write(&[
@@ -83,17 +91,17 @@ impl Audit {
             line.push_str(&value(&crate::transport::redact(v)));
         }
         line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = file.write_all(line.as_bytes()) {
+        // `&File` is a writer too: writing a line needs no `&mut self`.
+        if let Err(e) = (&self.file).write_all(line.as_bytes()) {
             // The run goes on; losing the audit trail must not go unnoticed, though.
-            eprintln!(
+            self.err.line(&format!(
                 "Warning: cannot write the log file {}: {e}",
                 self.path.display()
-            );
+            ));
         }
     }
 
-    pub(super) fn event(&self, id: &str, event: &Event<'_>) {
+    fn target_event(&self, id: &str, event: &Event<'_>) {
         let ms = |d: &Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
         match event {
             Event::Applied { migration, took } | Event::RolledBack { migration, took } => {
@@ -161,13 +169,7 @@ impl Audit {
         }
     }
 
-    pub(super) fn target_end(
-        &self,
-        id: &str,
-        error: Option<&Error>,
-        took: Duration,
-        done: &[String],
-    ) {
+    fn target_end(&self, id: &str, error: Option<&Error>, took: Duration, done: &[String]) {
         let took = format!("{:.1}", took.as_secs_f64() * 1000.0);
         let count = done.len().to_string();
         match error {
@@ -203,11 +205,11 @@ impl Audit {
         }
     }
 
-    pub(super) fn run_event(&self, kind: &str, text: &str) {
+    fn run_event(&self, kind: &str, text: &str) {
         self.write(&[("event", kind), ("detail", text)]);
     }
 
-    pub(super) fn run_end<T>(&self, ends: &[Finished<T>], code: ExitCode) {
+    fn run_end<T>(&self, ends: &[Finished<T>], code: ExitCode) {
         let count = |f: &dyn Fn(&TargetResult<T>) -> bool| {
             ends.iter().filter(|e| f(&e.result)).count().to_string()
         };
@@ -221,6 +223,29 @@ impl Audit {
                 &count(&|r| matches!(r, TargetResult::Skipped(_))),
             ),
         ]);
+    }
+}
+
+impl Renderer for Audit {
+    fn event(&mut self, run: Option<&Run>, event: &RunEvent<'_>) {
+        let Some(run) = run else { return };
+        match event {
+            RunEvent::Target { target, event } => self.target_event(&run.ids[*target], event),
+            RunEvent::TargetFinished {
+                target,
+                result,
+                took,
+            } => self.target_end(
+                &run.ids[*target],
+                result.as_ref().err(),
+                *took,
+                &run.records[*target].done,
+            ),
+            RunEvent::Interrupted => self.run_event("interrupted", ""),
+            RunEvent::Aborting => self.run_event("aborted", ""),
+            RunEvent::Finished { ends, code, .. } => self.run_end(ends, *code),
+            RunEvent::Created { .. } | RunEvent::Waiting { .. } | RunEvent::Inventory { .. } => {}
+        }
     }
 }
 

@@ -2,21 +2,116 @@
 //! versioned by `schema` and documented in docs/json.md; a change that breaks a reader
 //! raises SCHEMA_VERSION.
 
-use std::io::Write;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{DryRun, Output, Record, Verb, live::timestamp};
+use super::{Record, Renderer, Run, Stream, adopt, live::timestamp};
 use crate::error::{Error, ExitCode};
 use crate::plan::State;
-use crate::runner::Event;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
+use crate::runner::{Event, Output, RunEvent};
+use crate::schema::{Difference, Expected};
+use crate::settings::{DryRun, Verb};
 use crate::stop::StopReason;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub(super) fn print(doc: &Value) {
-    let _ = writeln!(std::io::stdout(), "{doc}");
+/// One JSON document at the end on stdout; with `json-lines`, each event before it.
+pub(super) struct Json {
+    out: Stream,
+    lines: bool,
+}
+
+impl Json {
+    pub(super) fn new(out: Stream, lines: bool) -> Json {
+        Json { out, lines }
+    }
+
+    fn print(&self, doc: &Value) {
+        self.out.line(&doc.to_string());
+    }
+}
+
+impl Renderer for Json {
+    fn event(&mut self, run: Option<&Run>, event: &RunEvent<'_>) {
+        let Some(run) = run else { return };
+        match event {
+            RunEvent::Target { target, event } if self.lines => {
+                self.print(&event_line(&run.ids[*target], event))
+            }
+            RunEvent::Finished {
+                ends,
+                code,
+                drafts,
+                between,
+            } => {
+                if let Some(doc) = document(run, ends, *code, drafts, *between) {
+                    self.print(&doc);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fatal(&mut self, verb: Option<Verb>, error: &Error) {
+        self.print(&failed_run(verb.map(Verb::name), error));
+    }
+}
+
+/// The document a command ends with.
+fn document(
+    run: &Run,
+    ends: &[Finished<Output>],
+    code: ExitCode,
+    drafts: &[(PathBuf, Vec<String>)],
+    between: Option<&[Difference]>,
+) -> Option<Value> {
+    let ids = &run.ids[..];
+    Some(match run.verb {
+        Verb::Up | Verb::Rollback => run_doc(run.verb, ids, ends, &run.records, code),
+        Verb::Status | Verb::Verify | Verb::RecordChecksums => status(run.verb, ids, ends, code),
+        Verb::Plan => plans(
+            ids,
+            ends,
+            &run.records,
+            run.dry_run.unwrap_or(DryRun::Full),
+            code,
+        ),
+        Verb::Dump => dumps(ids, ends, code),
+        Verb::Baseline | Verb::Register => {
+            // `register` compares with what the applied migrations and its one make.
+            let expected = match run.verb {
+                Verb::Register => Expected::Migrations,
+                _ => Expected::Baseline,
+            };
+            with_fields(run.verb.name(), ids, ends, code, |id, end| {
+                adopt::adoption_json(id, end, expected)
+            })
+        }
+        Verb::Drift => {
+            let mut doc = with_fields("drift", ids, ends, code, adopt::drift_json);
+            doc["written"] = json!(
+                drafts
+                    .iter()
+                    .map(|(p, ids)| json!({ "file": p.display().to_string(), "targets": ids }))
+                    .collect::<Vec<_>>()
+            );
+            doc
+        }
+        Verb::Between => {
+            let (a, b) = (&ids[0], &ids[1]);
+            let mut doc = with_fields("drift", ids, ends, code, |_, _| None);
+            doc["between"] = json!([a, b]);
+            doc["differences"] = json!(between.map(|d| {
+                d.iter()
+                    .map(|x| adopt::difference_json(x, a, Expected::Target(b)))
+                    .collect::<Vec<_>>()
+            }));
+            doc
+        }
+        Verb::New | Verb::Wait | Verb::Inventory => return None,
+    })
 }
 
 fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
@@ -31,8 +126,9 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
 
 /// A run that failed before or outside its targets (bad input, an unwritable log folder):
 /// the common fields, no targets, and the error.
-pub(super) fn failed_run(command: Option<&str>, e: &Error) -> Value {
+fn failed_run(command: Option<&str>, e: &Error) -> Value {
     let mut doc = head("", e.exit_code());
+    // Null when the flags did not parse, so the command is not known.
     doc.insert("command".into(), json!(command));
     doc.insert("targets".into(), json!([]));
     doc.insert("error".into(), error(e));
@@ -105,7 +201,7 @@ fn target<T>(id: &str, end: &Finished<T>, done_nothing: bool) -> serde_json::Map
 }
 
 /// `up`, `rollback`, `verify --record`.
-pub(super) fn run<T>(
+fn run_doc<T>(
     verb: Verb,
     ids: &[String],
     ends: &[Finished<T>],
@@ -144,12 +240,7 @@ fn state(s: &State) -> &'static str {
 }
 
 /// `status` and `verify`: each target's versions, and the versions where targets disagree.
-pub(super) fn status(
-    verb: Verb,
-    ids: &[String],
-    ends: &[Finished<Output>],
-    code: ExitCode,
-) -> Value {
+fn status(verb: Verb, ids: &[String], ends: &[Finished<Output>], code: ExitCode) -> Value {
     let mut doc = head(verb.name(), code);
     let mut versions: std::collections::BTreeMap<&str, serde_json::Map<String, Value>> =
         Default::default();
@@ -195,7 +286,7 @@ pub(super) fn status(
 }
 
 /// `plan` / `up --dry-run`.
-pub(super) fn plans(
+fn plans(
     ids: &[String],
     ends: &[Finished<Output>],
     records: &[Record],
@@ -251,7 +342,7 @@ pub(super) fn plans(
 }
 
 /// `dump`.
-pub(super) fn dumps(ids: &[String], ends: &[Finished<Output>], code: ExitCode) -> Value {
+fn dumps(ids: &[String], ends: &[Finished<Output>], code: ExitCode) -> Value {
     let mut doc = head("dump", code);
     let targets: Vec<Value> = ids
         .iter()
@@ -269,7 +360,7 @@ pub(super) fn dumps(ids: &[String], ends: &[Finished<Output>], code: ExitCode) -
 }
 
 /// A document whose targets carry the fields `fields` gives for each finished one.
-pub(super) fn with_fields(
+fn with_fields(
     command: &str,
     ids: &[String],
     ends: &[Finished<Output>],
@@ -293,7 +384,7 @@ pub(super) fn with_fields(
 }
 
 /// `--format json-lines`: one object per event.
-pub(super) fn print_event(id: &str, event: &Event<'_>) {
+fn event_line(id: &str, event: &Event<'_>) -> Value {
     let mut e = match event {
         Event::Connecting => json!({ "event": "connecting" }),
         Event::Connected { via } => json!({ "event": "connected", "via": via }),
@@ -346,7 +437,7 @@ pub(super) fn print_event(id: &str, event: &Event<'_>) {
     e["schema"] = json!(SCHEMA_VERSION);
     e["at"] = json!(timestamp());
     e["target"] = json!(id);
-    print(&e);
+    e
 }
 
 #[cfg(test)]

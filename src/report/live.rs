@@ -1,32 +1,71 @@
 //! Progress while a fleet runs, on stderr: indicatif bars on a terminal, timestamped
 //! one-line events anywhere else (CI logs, cron mail, pipes), nothing with `--quiet`.
 //! Only the targets running have a bar; a finished target leaves one line above the bars,
-//! so a fleet of a hundred hosts fits any terminal.
+//! so a fleet of a hundred hosts fits any terminal. Errors and Ctrl-C notices go to stderr
+//! here too, above the bars, so they do not tear them.
 
-use std::io::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::format_duration;
+use super::{Renderer, Run, Stream, done_word, error_line, format_duration, plural};
+use crate::error::Error;
+use crate::runner::{Event, Output, RunEvent, RunStart};
+use crate::settings::{self, Format, Verb};
+
+const INTERRUPTED: &str = "Interrupted: starting nothing new; running migrations finish or roll back (Ctrl-C again to abort at once)";
+const ABORTED: &str = "Aborted: a migration already sent finishes or rolls back on the server by itself, as one transaction with its tracking row, so each database is before or after it, never in between; run `pgfleet status` to see where each target stands";
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     Bars,
     Lines,
     Off,
+}
+
+impl Mode {
+    /// Bars on a terminal that draws (`terminal`), lines elsewhere, for a fleet in text.
+    pub(super) fn choose(
+        settings: &settings::Output,
+        start: Option<&RunStart<'_>>,
+        terminal: bool,
+    ) -> Mode {
+        let Some(start) = start else {
+            return Mode::Off;
+        };
+        if start.single || settings.quiet || settings.format != Format::Text {
+            Mode::Off
+        } else if terminal {
+            Mode::Bars
+        } else if settings.verbose
+            || matches!(
+                start.verb,
+                Verb::Up | Verb::Rollback | Verb::RecordChecksums | Verb::Baseline | Verb::Register
+            )
+        {
+            // Logs of commands that change databases say each step; a read-only command's
+            // log has its result on stdout and only its errors on stderr.
+            Mode::Lines
+        } else {
+            Mode::Off
+        }
+    }
 }
 
 pub(super) struct Live {
     mode: Mode,
     multi: MultiProgress,
     overall: Option<ProgressBar>,
-    bars: Mutex<Vec<Option<ProgressBar>>>,
+    bars: Vec<Option<ProgressBar>>,
     ids: Vec<String>,
     width: usize,
+    err: Stream,
+    verbose: bool,
+    /// Each target's failure is told as it ends (a fleet in text; one database has its
+    /// error after its summary).
+    failures: bool,
 }
 
 fn spinner_style() -> ProgressStyle {
@@ -43,7 +82,15 @@ fn bar_style() -> ProgressStyle {
 }
 
 impl Live {
-    pub(super) fn new(mode: Mode, ids: &[String]) -> Live {
+    /// Bars draw on the process's stderr (indicatif needs the terminal itself); `Bars` is
+    /// only chosen when that is the stream given as `err`.
+    pub(super) fn new(
+        mode: Mode,
+        ids: &[String],
+        err: Stream,
+        verbose: bool,
+        failures: bool,
+    ) -> Live {
         let width = ids.iter().map(|i| i.chars().count()).max().unwrap_or(0);
         let multi = MultiProgress::with_draw_target(if mode == Mode::Bars {
             ProgressDrawTarget::stderr()
@@ -66,22 +113,20 @@ impl Live {
             mode,
             multi,
             overall,
-            bars: Mutex::new(vec![None; ids.len()]),
+            bars: vec![None; ids.len()],
             ids: ids.to_vec(),
             width,
+            err,
+            verbose,
+            failures,
         }
     }
 
-    pub(super) fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    fn bar(&self, target: usize) -> Option<ProgressBar> {
+    fn bar(&mut self, target: usize) -> Option<ProgressBar> {
         if self.mode != Mode::Bars {
             return None;
         }
-        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = bars.get_mut(target)?;
+        let slot = self.bars.get_mut(target)?;
         Some(
             slot.get_or_insert_with(|| {
                 let bar = match &self.overall {
@@ -100,7 +145,7 @@ impl Live {
     }
 
     /// A step of a target: a bar's message, or a timestamped line.
-    pub(super) fn step(&self, target: usize, text: &str) {
+    fn step(&mut self, target: usize, text: &str) {
         match self.mode {
             Mode::Bars => {
                 if let Some(bar) = self.bar(target) {
@@ -113,7 +158,7 @@ impl Live {
     }
 
     /// A step worth keeping on screen (`--verbose`, lock waits): above the bars, or a line.
-    pub(super) fn note(&self, target: usize, text: &str) {
+    fn note(&mut self, target: usize, text: &str) {
         match self.mode {
             Mode::Bars => self.println(&format!("  {}  {text}", self.ids[target])),
             Mode::Lines => self.line(target, text),
@@ -121,7 +166,7 @@ impl Live {
         }
     }
 
-    pub(super) fn planned(&self, target: usize, total: usize) {
+    fn planned(&mut self, target: usize, total: usize) {
         if let Some(bar) = self.bar(target) {
             bar.set_style(bar_style());
             bar.set_length(total as u64);
@@ -129,14 +174,14 @@ impl Live {
         }
     }
 
-    pub(super) fn advance(&self, target: usize, position: usize) {
+    fn advance(&mut self, target: usize, position: usize) {
         if let Some(bar) = self.bar(target) {
             bar.set_position(position as u64);
         }
     }
 
     /// The target's end: its bar gives way to one line.
-    pub(super) fn finish(&self, target: usize, ok: Option<bool>, text: &str) {
+    fn finish(&mut self, target: usize, ok: Option<bool>, text: &str) {
         let mark = match ok {
             Some(true) => "✓",
             Some(false) => "✗",
@@ -144,13 +189,7 @@ impl Live {
         };
         match self.mode {
             Mode::Bars => {
-                let bar = self
-                    .bars
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(target)
-                    .and_then(Option::take);
-                if let Some(bar) = bar {
+                if let Some(bar) = self.bars.get_mut(target).and_then(Option::take) {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
@@ -171,47 +210,199 @@ impl Live {
     }
 
     /// A line for the whole run (interrupts).
-    pub(super) fn run_line(&self, text: &str) {
+    fn run_line(&self, text: &str) {
         match self.mode {
             Mode::Bars => self.println(text),
-            Mode::Lines => eprint_line(&format!("{} {text}", timestamp())),
-            Mode::Off => eprint_line(text),
+            Mode::Lines => self.err.line(&format!("{} {text}", timestamp())),
+            Mode::Off => self.err.line(text),
         }
     }
 
     /// Any stderr text while bars may be drawn (errors), so it does not tear them.
-    pub(super) fn println(&self, text: &str) {
+    fn println(&self, text: &str) {
         if self.mode == Mode::Bars {
             let _ = self.multi.println(text);
         } else {
-            eprint_line(text);
+            self.err.line(text);
         }
     }
 
     /// Clears the bars before the summary is printed.
-    pub(super) fn end(&self) {
+    fn end(&mut self) {
         if let Some(overall) = &self.overall {
             overall.finish_and_clear();
         }
-        for bar in self
-            .bars
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter_mut()
-            .filter_map(Option::take)
-        {
+        for bar in self.bars.iter_mut().filter_map(Option::take) {
             bar.finish_and_clear();
         }
         let _ = self.multi.clear();
     }
 
     fn line(&self, target: usize, text: &str) {
-        eprint_line(&format!(
+        self.err.line(&format!(
             "{} {:w$}  {text}",
             timestamp(),
             self.ids[target],
             w = self.width
         ));
+    }
+
+    /// What a target is doing.
+    fn progress(&mut self, run: &Run, target: usize, event: &Event<'_>) {
+        match event {
+            Event::Connecting => self.step(target, "connecting"),
+            Event::Connected { via } => {
+                if self.verbose {
+                    self.note(target, &format!("connected: {via}"));
+                } else {
+                    self.step(target, "connected");
+                }
+            }
+            Event::CreatingDatabase { name } => {
+                self.note(target, &format!("creating database {name}"))
+            }
+            Event::WaitingForLock { holder, .. } => self.note(
+                target,
+                &format!("waiting for the migration lock, {holder} (up to --lock-wait)"),
+            ),
+            Event::Planned { files } => {
+                self.planned(target, files.len());
+                if self.mode == Mode::Lines || self.verbose {
+                    let text = match (files.len(), run.verb) {
+                        (0, Verb::Plan) => "nothing to rehearse".to_string(),
+                        (0, _) => "up to date".to_string(),
+                        (n, Verb::Rollback) => format!("{n} to roll back"),
+                        (n, Verb::Plan) => format!("{n} to rehearse"),
+                        (n, _) => format!("{n} pending"),
+                    };
+                    self.step(target, &text);
+                }
+            }
+            Event::Applying {
+                migration,
+                index,
+                total,
+            }
+            | Event::RollingBack {
+                migration,
+                index,
+                total,
+            } => {
+                let verb = if matches!(event, Event::Applying { .. }) {
+                    "applying"
+                } else {
+                    "rolling back"
+                };
+                self.advance(target, index - 1);
+                self.step(
+                    target,
+                    &format!("{verb} {} ({index}/{total})", migration.file_name),
+                );
+            }
+            Event::Applied { migration, took } | Event::RolledBack { migration, took } => {
+                let done = run.records.get(target).map_or(0, |r| r.done.len());
+                self.advance(target, done);
+                let verb = if matches!(event, Event::Applied { .. }) {
+                    "applied"
+                } else {
+                    "rolled back"
+                };
+                let text = format!("{verb} {} in {}", migration.file_name, format_duration(*took));
+                if self.mode == Mode::Lines {
+                    self.step(target, &text);
+                } else if self.verbose {
+                    self.note(target, &text);
+                }
+            }
+            Event::ChecksumRecorded { file } => {
+                self.step(target, &format!("recorded the checksum of {file}"))
+            }
+            Event::Rehearsing { files } => self.step(
+                target,
+                &format!(
+                    "rehearsing {} migration{} in one transaction",
+                    files.len(),
+                    plural(files.len())
+                ),
+            ),
+            Event::Rehearsed { files, took } => {
+                self.advance(target, files.len());
+                self.step(
+                    target,
+                    &format!(
+                        "rehearsed {} in {}; rolled back, nothing kept",
+                        files.len(),
+                        format_duration(*took)
+                    ),
+                );
+            }
+            Event::NotRehearsable { migration } => self.note(
+                target,
+                &format!(
+                    "not rehearsable: {} (transaction:false cannot run inside the rehearsal's transaction)",
+                    migration.file_name
+                ),
+            ),
+            Event::Step { what } => self.step(target, what),
+        }
+    }
+
+    /// A target's run ended: its bar gives way to a line, a failure is told in full.
+    fn target_done(
+        &mut self,
+        run: &Run,
+        target: usize,
+        result: &Result<Output, Error>,
+        took: Duration,
+    ) {
+        let done = run.records.get(target).map_or(0, |r| r.done.len());
+        let changes = matches!(run.verb, Verb::Up | Verb::Rollback | Verb::RecordChecksums);
+        match result {
+            Ok(_) => {
+                let text = if !changes {
+                    format!("done in {}", format_duration(took))
+                } else if done == 0 {
+                    format!("up to date ({})", format_duration(took))
+                } else {
+                    counted(done, done_word(run.verb), took)
+                };
+                let nothing = done == 0 && changes;
+                self.finish(target, if nothing { None } else { Some(true) }, &text);
+            }
+            Err(e) => {
+                let text = super::tables::short_error(e, &run.ids[target]);
+                self.finish(target, Some(false), &text);
+                self.println(&error_line(e));
+            }
+        }
+    }
+}
+
+impl Renderer for Live {
+    fn event(&mut self, run: Option<&Run>, event: &RunEvent<'_>) {
+        match (event, run) {
+            (RunEvent::Target { target, event }, Some(run)) => self.progress(run, *target, event),
+            (
+                RunEvent::TargetFinished {
+                    target,
+                    result,
+                    took,
+                },
+                Some(run),
+            ) if self.failures => self.target_done(run, *target, result, *took),
+            (RunEvent::Interrupted, _) => self.run_line(INTERRUPTED),
+            (RunEvent::Aborting, _) => {
+                self.run_line(ABORTED);
+                self.end();
+            }
+            (RunEvent::Finished { .. }, _) => self.end(),
+            _ => {}
+        }
+    }
+
+    fn fatal(&mut self, _verb: Option<Verb>, error: &Error) {
+        self.end();
+        self.println(&error_line(error));
     }
 }
 
@@ -221,11 +412,7 @@ pub(super) fn timestamp() -> String {
         .to_string()
 }
 
-fn eprint_line(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 /// "4 applied in 1.2s"-style phrases.
-pub(super) fn counted(n: usize, what: &str, took: Duration) -> String {
+fn counted(n: usize, what: &str, took: Duration) -> String {
     format!("{n} {what} in {}", format_duration(took))
 }

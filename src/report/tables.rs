@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use console::style;
 
-use super::{DryRun, Output, Record, Verb, plural};
+use super::{Record, plural};
 use crate::error::{Error, ExitCode};
 use crate::plan::{State, StatusRow};
+use crate::runner::Output;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
+use crate::settings::Verb;
 use crate::stop::StopReason;
 
 /// One line saying where and why a target failed: `file:line:column: message` for SQL.
@@ -400,45 +402,6 @@ pub(super) fn failed_footer<T>(
     }
     line.push_str(&format!(" · exit {}", code as u8));
     vec![String::new(), line]
-}
-
-/// The end of `up --dry-run` on a fleet.
-pub(super) fn plan_footer(
-    ids: &[String],
-    ends: &[Finished<Output>],
-    mode: DryRun,
-    code: ExitCode,
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    let pending: usize = ends
-        .iter()
-        .map(|e| match &e.result {
-            TargetResult::Done(Output::Plan(p)) => p.pending.len(),
-            _ => 0,
-        })
-        .sum();
-    let with: usize = ends
-        .iter()
-        .filter(
-            |e| matches!(&e.result, TargetResult::Done(Output::Plan(p)) if !p.pending.is_empty()),
-        )
-        .count();
-    lines.push(String::new());
-    let what = if mode == DryRun::Rehearse {
-        "rehearsed"
-    } else {
-        "would apply"
-    };
-    lines.push(format!(
-        "{with} of {} target{} {what} {pending} migration{} in all; nothing was kept.",
-        ids.len(),
-        plural(ids.len()),
-        plural(pending)
-    ));
-    let mut footer = failed_footer(ids, ends, code);
-    footer.remove(0);
-    lines.extend(footer);
-    lines
 }
 
 #[cfg(test)]

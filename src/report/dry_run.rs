@@ -1,0 +1,115 @@
+//! What `plan` and `up --dry-run` print: per target, what would run and its SQL (or its
+//! first lines), then on a fleet a line of totals.
+
+use super::{format_duration, plural, tables::failed_footer};
+use crate::error::ExitCode;
+use crate::runner::fleet::{Finished, TargetResult};
+use crate::runner::{Output, Plan};
+use crate::settings::DryRun;
+
+/// One target's plan and the SQL that would run.
+pub(super) fn plan_lines(
+    target: &str,
+    plan: &Plan,
+    mode: DryRun,
+    not_rehearsable: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let what = match mode {
+        DryRun::Rehearse => "Rehearsal",
+        _ => "Dry run",
+    };
+    let promise = match mode {
+        DryRun::Rehearse => {
+            "the pending migrations ran in one transaction that was rolled back: nothing was kept, nothing recorded, and no run lock was taken."
+        }
+        _ => "nothing is written and no lock is taken.",
+    };
+    out.push(format!("{what} on {target}: {promise}"));
+    if plan.creates_database {
+        out.push("The database does not exist: `up` would create it.".to_string());
+    }
+    for m in &plan.pending {
+        let how = if m.up_transactional() {
+            "in one transaction"
+        } else {
+            "statement by statement, outside a transaction"
+        };
+        let verb = if mode == DryRun::Rehearse && not_rehearsable.contains(&m.file_name) {
+            "Not rehearsable (transaction:false, cannot run inside the rehearsal's transaction)"
+        } else if mode == DryRun::Rehearse {
+            "Rehearsed"
+        } else {
+            "Would apply"
+        };
+        out.push(format!("{verb}: {} ({how})", m.file_name));
+        let lines: Vec<&str> =
+            m.up.iter()
+                .flat_map(|section| section.sql.trim_end().lines())
+                // A preview is the SQL itself: no blank lines, no `-- migrate:` markers.
+                .filter(|l| {
+                    mode == DryRun::Full || !(l.trim().is_empty() || l.starts_with("-- migrate:"))
+                })
+                .collect();
+        let shown = match mode {
+            DryRun::Full => lines.len(),
+            _ => lines.len().min(3),
+        };
+        for line in &lines[..shown] {
+            out.push(format!("    {line}"));
+        }
+        if shown < lines.len() {
+            out.push(format!("    … ({} more lines)", lines.len() - shown));
+        }
+    }
+    out.push(match (plan.pending.len(), mode, plan.rehearsed) {
+        (0, _, _) => "Nothing to apply: the database is up to date.".to_string(),
+        (n, DryRun::Rehearse, Some(took)) => format!(
+            "Rehearsed {} of {n} pending migration{} in {}; rolled back, nothing kept.",
+            n - not_rehearsable.len(),
+            plural(n),
+            format_duration(took)
+        ),
+        (n, _, _) => format!("Would apply {n} migration{}.", plural(n)),
+    });
+    out
+}
+
+/// The end of `up --dry-run` on a fleet.
+pub(super) fn plan_footer(
+    ids: &[String],
+    ends: &[Finished<Output>],
+    mode: DryRun,
+    code: ExitCode,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let pending: usize = ends
+        .iter()
+        .map(|e| match &e.result {
+            TargetResult::Done(Output::Plan(p)) => p.pending.len(),
+            _ => 0,
+        })
+        .sum();
+    let with: usize = ends
+        .iter()
+        .filter(
+            |e| matches!(&e.result, TargetResult::Done(Output::Plan(p)) if !p.pending.is_empty()),
+        )
+        .count();
+    lines.push(String::new());
+    let what = if mode == DryRun::Rehearse {
+        "rehearsed"
+    } else {
+        "would apply"
+    };
+    lines.push(format!(
+        "{with} of {} target{} {what} {pending} migration{} in all; nothing was kept.",
+        ids.len(),
+        plural(ids.len()),
+        plural(pending)
+    ));
+    let mut footer = failed_footer(ids, ends, code);
+    footer.remove(0);
+    lines.extend(footer);
+    lines
+}

@@ -1,0 +1,151 @@
+//! The text on stdout at the end of each command: the tables, matrix and footers of a
+//! fleet, dbmate's listings for one database, the dry run, the inventory. Which command
+//! prints what is decided here, in one `match` on the verb.
+
+use std::path::PathBuf;
+
+use super::{Renderer, Run, Stream, adopt, dbmate, dry_run, inventory, tables};
+use crate::error::ExitCode;
+use crate::runner::fleet::{Finished, TargetResult};
+use crate::runner::{Output, RunEvent};
+use crate::schema::{Difference, Expected};
+use crate::settings::{DryRun, Verb};
+
+pub(super) struct Summary {
+    out: Stream,
+    /// stdout is a terminal: the tables may be coloured.
+    terminal: bool,
+}
+
+impl Summary {
+    pub(super) fn new(out: Stream, terminal: bool) -> Summary {
+        Summary { out, terminal }
+    }
+
+    /// The run is over: each command's own summary.
+    fn finished(
+        &self,
+        run: &Run,
+        ends: &[Finished<Output>],
+        code: ExitCode,
+        drafts: &[(PathBuf, Vec<String>)],
+        between: Option<&[Difference]>,
+    ) -> Vec<String> {
+        let color = self.terminal && console::colors_enabled();
+        let (ids, single) = (&run.ids[..], run.single);
+        let first_rows = match ends.first().map(|e| &e.result) {
+            Some(TargetResult::Done(Output::Status(rows))) => Some(rows),
+            _ => None,
+        };
+        // A fleet ends with a footer saying which targets did not finish; one database has
+        // its error on stderr instead.
+        let footer = |mut lines: Vec<String>| {
+            if !single {
+                lines.extend(tables::failed_footer(ids, ends, code));
+            }
+            lines
+        };
+        match run.verb {
+            Verb::Up | Verb::Rollback if single => Vec::new(),
+            Verb::Up | Verb::Rollback => {
+                tables::run_table(run.verb, ids, ends, &run.records, code, color)
+            }
+            Verb::Status if single => first_rows.map_or_else(Vec::new, |r| dbmate::status_lines(r)),
+            Verb::Status => tables::status_matrix(ids, ends, code, color),
+            Verb::Verify | Verb::RecordChecksums if single => {
+                first_rows.map_or_else(Vec::new, |r| tables::verify_lines(r))
+            }
+            Verb::Verify | Verb::RecordChecksums => tables::verify_blocks(ids, ends, code),
+            Verb::Plan => {
+                let mode = run.dry_run.unwrap_or(DryRun::Full);
+                let mut lines = Vec::new();
+                for ((id, end), record) in ids.iter().zip(ends).zip(&run.records) {
+                    if let TargetResult::Done(Output::Plan(plan)) = &end.result {
+                        lines.extend(dry_run::plan_lines(id, plan, mode, &record.not_rehearsable));
+                    }
+                }
+                if !single {
+                    lines.extend(dry_run::plan_footer(ids, ends, mode, code));
+                }
+                lines
+            }
+            Verb::Dump => footer(
+                ends.iter()
+                    .filter_map(|end| match &end.result {
+                        TargetResult::Done(Output::Dump(path)) => {
+                            Some(format!("Writing: {}", path.display()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Verb::Baseline | Verb::Register => {
+                // `register` compares with what the applied migrations and its one make.
+                let expected = match run.verb {
+                    Verb::Register => Expected::Migrations,
+                    _ => Expected::Baseline,
+                };
+                let mut lines = Vec::new();
+                for (id, end) in ids.iter().zip(ends) {
+                    if let TargetResult::Done(Output::Adopted(a)) = &end.result {
+                        lines.extend(adopt::adoption_lines(id, a, expected));
+                    }
+                }
+                footer(lines)
+            }
+            Verb::Drift => {
+                let mut lines = Vec::new();
+                for (id, end) in ids.iter().zip(ends) {
+                    if let TargetResult::Done(Output::Drift(d)) = &end.result {
+                        lines.extend(adopt::drift_lines(id, &d.differences, &d.notes));
+                    }
+                }
+                lines.extend(adopt::written_lines(drafts));
+                if !single {
+                    let drifted = ends
+                        .iter()
+                        .filter(|e| {
+                            matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
+                        })
+                        .count();
+                    let mut footer = tables::failed_footer(ids, ends, code);
+                    if let Some(last) = footer.last_mut() {
+                        *last = format!("Drift on {drifted} of {last}");
+                    }
+                    lines.extend(footer);
+                }
+                lines
+            }
+            // `drift --between a b`: how b differs from a; failures as for any run.
+            Verb::Between => match between {
+                Some(d) => adopt::between_lines(&ids[0], &ids[1], d),
+                None => tables::failed_footer(ids, ends, code),
+            },
+            Verb::New | Verb::Wait | Verb::Inventory => Vec::new(),
+        }
+    }
+}
+
+impl Renderer for Summary {
+    fn event(&mut self, run: Option<&Run>, event: &RunEvent<'_>) {
+        let lines = match event {
+            RunEvent::Finished {
+                ends,
+                code,
+                drafts,
+                between,
+            } => match run {
+                Some(run) => self.finished(run, ends, *code, drafts, *between),
+                None => return,
+            },
+            RunEvent::Created { path } => vec![format!("Creating migration: {}", path.display())],
+            RunEvent::Waiting { url } => vec![format!("Waiting for {url}")],
+            RunEvent::Inventory { targets, inventory } => inventory::listing(targets, inventory),
+            RunEvent::Target { .. }
+            | RunEvent::TargetFinished { .. }
+            | RunEvent::Interrupted
+            | RunEvent::Aborting => return,
+        };
+        self.out.lines(lines);
+    }
+}
