@@ -151,6 +151,12 @@ fn error(e: &Error) -> Value {
             "hint": failure.error.hint,
             "transactional": failure.transactional,
         }),
+        Error::HandMadeHistory { table, columns, .. } => json!({
+            "message": message,
+            "needs_adoption": true,
+            "table": table,
+            "columns": columns,
+        }),
         _ => json!({ "message": message }),
     }
 }

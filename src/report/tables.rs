@@ -233,6 +233,12 @@ pub(super) fn status_matrix(
         .filter(|(_, e)| matches!(e.result, TargetResult::Done(_)))
         .map(|(i, _)| i)
         .collect();
+    let adopt: Vec<usize> = ends
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.result, TargetResult::Failed(e) if needs_adoption(e)))
+        .map(|(i, _)| i)
+        .collect();
     let cols = ids.len();
     let cw = cols.to_string().len().max(1) + 1;
     let lw = rows
@@ -262,6 +268,8 @@ pub(super) fn status_matrix(
             .map(|t| {
                 let c = if reachable.contains(&t) {
                     states[t].map_or(" ", cell)
+                } else if adopt.contains(&t) {
+                    "a"
                 } else {
                     "-"
                 };
@@ -303,6 +311,9 @@ pub(super) fn status_matrix(
                 parts.join(", ")
             }
             TargetResult::Done(_) => String::new(),
+            TargetResult::Failed(Error::HandMadeHistory { table, columns, .. }) => format!(
+                "needs adoption: {table} is a hand-made history table ({columns}); `pgfleet baseline --legacy-table NAME` takes it over"
+            ),
             TargetResult::Failed(e) => format!("unreachable: {}", short_error(e, id)),
             TargetResult::Skipped(s) => skipped_text(*s).to_string(),
         };
@@ -314,18 +325,59 @@ pub(super) fn status_matrix(
     }
     lines.push(String::new());
     lines.push(
-        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  b below the baseline (history)  - unreachable  (blank: not among the target's migrations)"
+        "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  b below the baseline (history)  a needs adoption (hand-made history table)  - unreachable  (blank: not among the target's migrations)"
             .to_string(),
     );
-    lines.push(match disagree {
-        0 => format!("The targets agree on every version. · exit {}", code as u8),
-        n => format!(
-            "* the targets disagree on {n} version{}. · exit {}",
-            plural(n),
-            code as u8
-        ),
-    });
+    lines.push(format!(
+        "{} · exit {}",
+        agreement(disagree, reachable.len(), adopt.len(), cols),
+        code as u8
+    ));
     lines
+}
+
+/// Whether the targets agree, said only of those whose state is known: a target that needs
+/// adoption or could not be read has no say, and the sentence says how many those are.
+fn agreement(disagree: usize, known: usize, adopt: usize, all: usize) -> String {
+    let unknown = all - known;
+    if unknown == 0 {
+        return match disagree {
+            0 => "The targets agree on every version.".to_string(),
+            n => format!("* the targets disagree on {n} version{}.", plural(n)),
+        };
+    }
+    let mut unknowns = Vec::new();
+    if adopt > 0 {
+        let s = if adopt == 1 { "s" } else { "" };
+        unknowns.push(format!("{adopt} need{s} adoption"));
+    }
+    if unknown > adopt {
+        unknowns.push(format!("{} could not be read", unknown - adopt));
+    }
+    let unknowns = unknowns.join(", ");
+    let s = plural(known);
+    match (known, disagree) {
+        (0, _) => format!("No target's state is known ({unknowns})."),
+        (_, 0) => format!(
+            "The {known} target{s} that could be read agree{} on every version; the state of {unknown} other{} is unknown ({unknowns}).",
+            if known == 1 { "s" } else { "" },
+            plural(unknown)
+        ),
+        (_, n) => format!(
+            "* the {known} target{s} that could be read disagree on {n} version{}; the state of {unknown} other{} is unknown ({unknowns}).",
+            plural(n),
+            plural(unknown)
+        ),
+    }
+}
+
+/// A target whose history table was made by hand: it needs taking over, not reaching.
+fn needs_adoption(e: &Error) -> bool {
+    match e {
+        Error::HandMadeHistory { .. } => true,
+        Error::Shared(e) => needs_adoption(e),
+        _ => false,
+    }
 }
 
 /// `verify` on one database: one line per applied version that is not as recorded.

@@ -319,11 +319,39 @@ fn a_fleet_status_is_a_matrix() {
             " 2  b/app  1 applied, 1 pending",
             " 3  c/app  unreachable: cannot connect",
             "",
-            "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  b below the baseline (history)  - unreachable  (blank: not among the target's migrations)",
-            "* the targets disagree on 1 version. · exit 2",
+            "X applied  x applied, no checksum  . pending  ! changed since applied  ? applied, no file  b below the baseline (history)  a needs adoption (hand-made history table)  - unreachable  (blank: not among the target's migrations)",
+            // c/app's state is unknown: the sentence says so, and counts only a and b.
+            "* the 2 targets that could be read disagree on 1 version; the state of 1 other is unknown (1 could not be read). · exit 2",
         ])
     );
     assert_eq!(err.text(), lines(&["Error: c: cannot connect",]));
+}
+
+/// A target whose history table was made by hand needs adopting: it is marked `a`, told
+/// what to do, and the others' agreement is not claimed for it.
+#[test]
+fn a_hand_made_history_needs_adoption_and_has_no_say() {
+    let (report, out, _err) = report(Format::Text);
+    start(&report, Verb::Status, false, &ids(&["a/app", "b/app"]));
+    let a = || Output::Status(vec![row("1", State::Applied)]);
+    let b = || Error::HandMadeHistory {
+        target: "b/app".into(),
+        table: "public.schema_migrations".into(),
+        columns: "id, filename".into(),
+    };
+    target_finished(&report, 0, Ok(a()), ms(4));
+    target_finished(&report, 1, Err(b()), ms(4));
+    finish(&report, &[done(a(), ms(4)), failed(b())], ExitCode::Refused);
+    let text = out.text();
+    assert!(text.contains("  1_x.sql    X a\n"), "{text}");
+    assert!(
+        text.contains(" 2  b/app  needs adoption: public.schema_migrations is a hand-made history table (id, filename); `pgfleet baseline --legacy-table NAME` takes it over\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("The 1 target that could be read agrees on every version; the state of 1 other is unknown (1 needs adoption). · exit 4\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -364,6 +364,20 @@ fn a_hand_built_fleet_is_baselined_and_its_drift_caught_by_name() {
         .code_is(4)
         .stderr_has("is not a dbmate migrations table (its columns: id, filename, checksum, ran_at); pass --legacy-table NAME");
     assert!(files(&migrations).is_empty());
+    // Every command that reads history names the table for what it is: these targets need
+    // adopting, they are not unreachable, and no agreement is claimed for them.
+    pgfleet()
+        .args(["status", "--limit", "*/app"])
+        .run()
+        .code_is(2) // refused and unreachable: a mix of failures
+        .stdout_has("alpha/app  needs adoption: public.schema_migrations is a hand-made history table (id, filename, checksum, ran_at)")
+        .stdout_has("copy/app   unreachable: ")
+        .stdout_has("No target's state is known (3 need adoption, 1 could not be read).");
+    pgfleet()
+        .args(["up", "--limit", "beta/app"])
+        .run()
+        .code_is(4)
+        .stderr_has("is a hand-made history table, not dbmate's");
 
     let out = pgfleet()
         .args([
@@ -582,10 +596,8 @@ fn a_dbmate_history_is_extended_by_the_baseline() {
         .run()
         .code_is(4)
         .stderr_has("this database already has a schema, but no history");
-    assert_eq!(
-        bare.scalar("select count(*) from schema_migrations"),
-        Some("0".into())
-    );
+    // Refused before anything was written: not even the tracking tables were made.
+    assert_eq!(bare.tables("public"), ["customers"]);
 
     // A database with part of the old history but no baseline: running the baseline there
     // would collide with the schema it has, so `up` refuses and says what to do.
