@@ -551,13 +551,6 @@ fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
     }
 }
 
-/// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
-pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
-    Timeout::parse(text).ok_or_else(|| {
-        format!("'{text}' is not a duration: use a number with ms, s, min or h (e.g. 30s), or off")
-    })
-}
-
 fn timeout_duration(t: Timeout) -> Duration {
     Duration::from_millis(t.millis)
 }

@@ -110,7 +110,9 @@ impl Session for Psql {
         let mut markers = Vec::with_capacity(steps.len());
         for step in steps {
             script.push_str(step);
-            script.push_str(";\n");
+            // On a line of its own: a step may end in a `--` comment, which would swallow
+            // a `;` written after it and run the next step's text with this one.
+            script.push_str("\n;\n");
             let (echo, marker) = self.session.marker();
             script.push_str(&echo);
             markers.push(marker);

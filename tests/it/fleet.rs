@@ -643,3 +643,38 @@ fn a_local_host_uses_this_machines_docker() {
             .success();
     }
 }
+
+/// A statement that ends in a `--` comment without a `;` (the last of its section) must
+/// not swallow psql's `;` into the comment: each statement runs, alone, in order.
+#[test]
+fn exec_runs_a_statement_ending_in_a_comment_alone() {
+    let dir = crate::harness::tempdir();
+    let inv = exec_inventory(
+        dir.path(),
+        "fleet_exec_comment",
+        &[
+            (
+                "001_things.sql",
+                "-- migrate:up\ncreate table things (id int) -- no semicolon after this\n-- migrate:down\ndrop table things -- nor here\n",
+            ),
+            (
+                "002_row.sql",
+                "-- migrate:up\ninsert into things values (1);\n-- migrate:down\ndelete from things;\n",
+            ),
+        ],
+    );
+    pgfleet(&inv)
+        .args(["up", "--limit", "alpha/app"])
+        .run()
+        .success()
+        .stdout_has("1 target: 1 ok; 2 migrations applied · exit 0");
+    pgfleet(&inv)
+        .args(["rollback", "-n", "2", "--limit", "alpha/app"])
+        .run()
+        .success();
+    pgfleet(&inv)
+        .args(["status", "--limit", "alpha/app"])
+        .run()
+        .success()
+        .stdout_has("1  alpha/app  0 applied, 2 pending");
+}
