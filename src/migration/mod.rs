@@ -2,6 +2,7 @@
 //! statement splitting that `transaction:false` files need.
 
 mod checksum;
+pub mod locks;
 mod parse;
 mod split;
 

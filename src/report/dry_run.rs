@@ -61,6 +61,9 @@ pub(super) fn plan_lines(
         if shown < lines.len() {
             out.push(format!("    … ({} more lines)", lines.len() - shown));
         }
+        for (statement, locks) in crate::migration::locks::migration_locks(m) {
+            out.push(format!("    locks: {statement} → {}", locks.describe()));
+        }
     }
     out.push(match (plan.pending.len(), mode, plan.rehearsed) {
         (0, _, _) => "Nothing to apply: the database is up to date.".to_string(),

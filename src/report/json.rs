@@ -124,6 +124,30 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
     m
 }
 
+/// Per statement of a pending migration: its summary and the locks it takes, or why they
+/// are not known.
+fn locks_json(migration: &crate::migration::Migration) -> Value {
+    use crate::migration::locks::{Locks, migration_locks};
+    migration_locks(migration)
+        .into_iter()
+        .map(|(statement, locks)| match locks {
+            Locks::Takes(locks) => json!({
+                "statement": statement,
+                "locks": locks
+                    .iter()
+                    .map(|l| json!({ "relation": l.relation, "mode": l.mode.name() }))
+                    .collect::<Vec<_>>(),
+                "unclassified": null,
+            }),
+            Locks::Unknown(kind) => json!({
+                "statement": statement,
+                "locks": null,
+                "unclassified": kind,
+            }),
+        })
+        .collect()
+}
+
 /// A run that failed before or outside its targets (bad input, an unwritable log folder):
 /// the common fields, no targets, and the error.
 fn failed_run(command: Option<&str>, e: &Error) -> Value {
@@ -328,6 +352,7 @@ fn plans(
                                 "checksum": p.checksum,
                                 "transactional": p.up_transactional(),
                                 "sql": sql,
+                                "locks": locks_json(p),
                             });
                             if mode == DryRun::Rehearse {
                                 e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));

@@ -9,6 +9,7 @@ mod fleet;
 mod harness;
 mod inventory;
 mod layers;
+mod locks;
 mod parser;
 mod runs;
 mod schema;

@@ -1,0 +1,413 @@
+//! What a statement locks: the relations it touches and the table-level lock mode it takes
+//! on each, read from libpg_query's parse tree and PostgreSQL's documented lock levels
+//! ("Explicit Locking", and each form on the ALTER TABLE page). A statement whose locks are
+//! not known here says so: a wrong answer would be worse than none.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar};
+
+use super::{Migration, split_statements};
+
+/// PostgreSQL's table-level lock modes, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockMode {
+    AccessShare,
+    RowShare,
+    RowExclusive,
+    ShareUpdateExclusive,
+    Share,
+    ShareRowExclusive,
+    Exclusive,
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// As PostgreSQL names it in its documentation (`pg_locks` says `AccessShareLock`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "ACCESS SHARE",
+            LockMode::RowShare => "ROW SHARE",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+}
+
+/// One relation a statement locks, named as the statement writes it (schema-qualified only
+/// when it is: the search_path decides the rest on the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub relation: String,
+    pub mode: LockMode,
+}
+
+/// What is known of a statement's locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locks {
+    /// These relations, each in its strongest mode (none: it locks no table, e.g. `SET` or
+    /// `CREATE FUNCTION`).
+    Takes(Vec<Lock>),
+    /// Not classified here; the statement's kind as libpg_query names it.
+    Unknown(String),
+}
+
+/// Each statement of a migration's up sections, as its one-line summary, with its locks.
+pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
+    migration
+        .up
+        .iter()
+        .flat_map(|section| split_statements(&section.sql))
+        .map(|stmt| {
+            let mut summary = stmt.summary();
+            // Its first line, and a sign when more of it follows.
+            let code_lines = stmt
+                .sql
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+                .count();
+            if code_lines > 1 && !summary.ends_with('…') {
+                summary.push_str(" …");
+            }
+            (summary, statement_locks(stmt.sql))
+        })
+        .collect()
+}
+
+impl Locks {
+    /// `ACCESS EXCLUSIVE on email_messages, ACCESS SHARE on users`, or what is not known.
+    pub fn describe(&self) -> String {
+        match self {
+            Locks::Takes(locks) if locks.is_empty() => "no table lock".to_string(),
+            Locks::Takes(locks) => locks
+                .iter()
+                .map(|l| format!("{} on {}", l.mode.name(), l.relation))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Locks::Unknown(kind) => format!("not classified ({kind}): its locks are not known"),
+        }
+    }
+}
+
+/// The locks of one statement (the text of one statement, as `split_statements` gives it).
+pub fn statement_locks(sql: &str) -> Locks {
+    let parsed = match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
+        Ok(p) => p,
+        Err(_) => return Locks::Unknown("unparsable".into()),
+    };
+    let mut stmts = parsed.protobuf.stmts.iter();
+    let node = match (stmts.next(), stmts.next()) {
+        (Some(raw), None) => raw.stmt.as_ref().and_then(|n| n.node.as_ref()),
+        _ => None,
+    };
+    let Some(node) = node else {
+        return Locks::Unknown("not one statement".into());
+    };
+    let mut locks = Vec::new();
+    let mut add = |relation: Option<&RangeVar>, mode: LockMode| {
+        if let Some(r) = relation {
+            locks.push(Lock {
+                relation: name(r),
+                mode,
+            });
+        }
+    };
+    use LockMode::*;
+    match node {
+        NodeEnum::SelectStmt(_) => {}
+        NodeEnum::InsertStmt(s) => add(s.relation.as_ref(), RowExclusive),
+        NodeEnum::UpdateStmt(s) => add(s.relation.as_ref(), RowExclusive),
+        NodeEnum::DeleteStmt(s) => add(s.relation.as_ref(), RowExclusive),
+        NodeEnum::MergeStmt(s) => add(s.relation.as_ref(), RowExclusive),
+        NodeEnum::AlterTableStmt(s) => {
+            // Several subcommands take the strongest of their levels; a foreign key also
+            // locks the table it references.
+            let mut mode = None;
+            for cmd in &s.cmds {
+                let Some(NodeEnum::AlterTableCmd(c)) = &cmd.node else {
+                    continue;
+                };
+                let (level, referenced) = alter_level(c);
+                mode = mode.max(Some(level));
+                add(referenced, ShareRowExclusive);
+            }
+            add(s.relation.as_ref(), mode.unwrap_or(AccessExclusive));
+        }
+        NodeEnum::IndexStmt(s) => add(
+            s.relation.as_ref(),
+            if s.concurrent {
+                ShareUpdateExclusive
+            } else {
+                Share
+            },
+        ),
+        NodeEnum::CreateStmt(s) => {
+            add(s.relation.as_ref(), AccessExclusive);
+            for element in s.constraints.iter().chain(&s.table_elts) {
+                for referenced in foreign_tables(element) {
+                    add(Some(referenced), ShareRowExclusive);
+                }
+            }
+        }
+        NodeEnum::CreateTrigStmt(s) => add(s.relation.as_ref(), ShareRowExclusive),
+        NodeEnum::TruncateStmt(s) => {
+            for r in &s.relations {
+                if let Some(NodeEnum::RangeVar(r)) = &r.node {
+                    add(Some(r), AccessExclusive);
+                }
+            }
+        }
+        NodeEnum::RefreshMatViewStmt(s) => add(
+            s.relation.as_ref(),
+            if s.concurrent {
+                Exclusive
+            } else {
+                AccessExclusive
+            },
+        ),
+        NodeEnum::RenameStmt(s) if s.relation.is_some() => {
+            add(s.relation.as_ref(), AccessExclusive)
+        }
+        NodeEnum::DropStmt(s) => match ObjectType::try_from(s.remove_type) {
+            Ok(ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview)
+            | Ok(ObjectType::ObjectSequence) => {
+                for name in s.objects.iter().filter_map(qualified_name) {
+                    locks.push(Lock {
+                        relation: name,
+                        mode: AccessExclusive,
+                    });
+                }
+            }
+            // DROP INDEX locks the index's table, which the statement does not name.
+            _ => return Locks::Unknown(kind(node)),
+        },
+        NodeEnum::VariableSetStmt(_)
+        | NodeEnum::CreateFunctionStmt(_)
+        | NodeEnum::CreateSchemaStmt(_)
+        | NodeEnum::CreateEnumStmt(_)
+        | NodeEnum::CreateSeqStmt(_)
+        | NodeEnum::CreateExtensionStmt(_)
+        | NodeEnum::CompositeTypeStmt(_)
+        | NodeEnum::CreateDomainStmt(_) => {}
+        _ => return Locks::Unknown(kind(node)),
+    }
+    // Tables only read (a sub-select, `INSERT … SELECT`, a view's query) take ACCESS SHARE.
+    for (table, context) in &parsed.tables {
+        if *context == pg_query::Context::Select && !locks.iter().any(|l| l.relation == *table) {
+            locks.push(Lock {
+                relation: table.clone(),
+                mode: AccessShare,
+            });
+        }
+    }
+    Locks::Takes(strongest_each(locks))
+}
+
+/// The level one ALTER TABLE subcommand takes, and the table a foreign key it adds
+/// references.
+fn alter_level(c: &pg_query::protobuf::AlterTableCmd) -> (LockMode, Option<&RangeVar>) {
+    use LockMode::*;
+    let foreign = match c.def.as_ref().and_then(|d| d.node.as_ref()) {
+        Some(NodeEnum::Constraint(k)) if k.contype == ConstrType::ConstrForeign as i32 => {
+            k.pktable.as_ref()
+        }
+        _ => None,
+    };
+    let level = match AlterTableType::try_from(c.subtype) {
+        _ if foreign.is_some() => ShareRowExclusive,
+        Ok(
+            AlterTableType::AtValidateConstraint
+            | AlterTableType::AtSetStatistics
+            | AlterTableType::AtClusterOn
+            | AlterTableType::AtDropCluster
+            | AlterTableType::AtAttachPartition,
+        ) => ShareUpdateExclusive,
+        Ok(AlterTableType::AtEnableTrig | AlterTableType::AtDisableTrig)
+        | Ok(
+            AlterTableType::AtEnableAlwaysTrig
+            | AlterTableType::AtEnableReplicaTrig
+            | AlterTableType::AtEnableTrigAll
+            | AlterTableType::AtDisableTrigAll
+            | AlterTableType::AtEnableTrigUser
+            | AlterTableType::AtDisableTrigUser,
+        ) => ShareRowExclusive,
+        _ => AccessExclusive,
+    };
+    (level, foreign)
+}
+
+/// Tables referenced by foreign keys declared in a CREATE TABLE element (a table
+/// constraint, or a column's REFERENCES).
+fn foreign_tables(element: &pg_query::protobuf::Node) -> Vec<&RangeVar> {
+    let constraints: Vec<&pg_query::protobuf::Node> = match &element.node {
+        Some(NodeEnum::Constraint(_)) => vec![element],
+        Some(NodeEnum::ColumnDef(c)) => c.constraints.iter().collect(),
+        _ => Vec::new(),
+    };
+    constraints
+        .into_iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::Constraint(k)) if k.contype == ConstrType::ConstrForeign as i32 => {
+                k.pktable.as_ref()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each relation once, in its strongest mode, in the order first named.
+fn strongest_each(locks: Vec<Lock>) -> Vec<Lock> {
+    let mut out: Vec<Lock> = Vec::new();
+    for lock in locks {
+        match out.iter_mut().find(|l| l.relation == lock.relation) {
+            Some(l) => l.mode = l.mode.max(lock.mode),
+            None => out.push(lock),
+        }
+    }
+    out
+}
+
+fn name(r: &RangeVar) -> String {
+    if r.schemaname.is_empty() {
+        r.relname.clone()
+    } else {
+        format!("{}.{}", r.schemaname, r.relname)
+    }
+}
+
+/// `DROP TABLE a.b` names its objects as lists of strings.
+fn qualified_name(node: &pg_query::protobuf::Node) -> Option<String> {
+    let Some(NodeEnum::List(list)) = &node.node else {
+        return None;
+    };
+    let parts: Vec<&str> = list
+        .items
+        .iter()
+        .filter_map(|i| match &i.node {
+            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("."))
+}
+
+/// libpg_query's name for the statement's node (`DropStmt`, `VacuumStmt`): precise, and
+/// searchable in PostgreSQL's sources and docs. Taken from the variant's Debug form, the
+/// one place the crate spells it.
+fn kind(node: &NodeEnum) -> String {
+    let debug = format!("{node:?}");
+    debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("statement")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LockMode::*;
+
+    fn takes(sql: &str) -> Vec<(String, LockMode)> {
+        match statement_locks(sql) {
+            Locks::Takes(l) => l.into_iter().map(|l| (l.relation, l.mode)).collect(),
+            Locks::Unknown(kind) => panic!("{sql}: unknown ({kind})"),
+        }
+    }
+
+    fn one(relation: &str, mode: LockMode) -> Vec<(String, LockMode)> {
+        vec![(relation.to_string(), mode)]
+    }
+
+    #[test]
+    fn dml_takes_row_exclusive_and_reads_access_share() {
+        assert_eq!(
+            takes("insert into email_messages (id) values (1)"),
+            one("email_messages", RowExclusive)
+        );
+        assert_eq!(
+            takes("update public.t set a = 1 where id in (select id from other)"),
+            vec![
+                ("public.t".to_string(), RowExclusive),
+                ("other".to_string(), AccessShare)
+            ]
+        );
+        assert_eq!(takes("delete from t"), one("t", RowExclusive));
+    }
+
+    #[test]
+    fn alter_table_forms_take_their_documented_levels() {
+        assert_eq!(
+            takes("alter table email_messages add column knowledge_extracted_at timestamptz"),
+            one("email_messages", AccessExclusive)
+        );
+        assert_eq!(
+            takes("alter table t validate constraint t_c"),
+            one("t", ShareUpdateExclusive)
+        );
+        assert_eq!(
+            takes("alter table t add constraint fk foreign key (a) references u (id) not valid"),
+            vec![
+                ("u".to_string(), ShareRowExclusive),
+                ("t".to_string(), ShareRowExclusive)
+            ]
+        );
+        // Several subcommands: the strongest.
+        assert_eq!(
+            takes("alter table t alter column a set statistics 100, alter column a set not null"),
+            one("t", AccessExclusive)
+        );
+    }
+
+    #[test]
+    fn indexes_triggers_and_the_rest() {
+        assert_eq!(takes("create index i on t (a)"), one("t", Share));
+        assert_eq!(
+            takes("create index concurrently i on s.t (a)"),
+            one("s.t", ShareUpdateExclusive)
+        );
+        assert_eq!(
+            takes("create trigger tr after insert on t for each row execute function f()"),
+            one("t", ShareRowExclusive)
+        );
+        assert_eq!(
+            takes("truncate a, b"),
+            vec![
+                ("a".to_string(), AccessExclusive),
+                ("b".to_string(), AccessExclusive)
+            ]
+        );
+        assert_eq!(
+            takes("refresh materialized view concurrently mv"),
+            one("mv", Exclusive)
+        );
+        assert_eq!(takes("drop table a.b"), one("a.b", AccessExclusive));
+        assert_eq!(
+            takes("create table orders (id int, customer_id int references customers)"),
+            vec![
+                ("orders".to_string(), AccessExclusive),
+                ("customers".to_string(), ShareRowExclusive)
+            ]
+        );
+        assert_eq!(takes("set lock_timeout = '1s'"), Vec::new());
+    }
+
+    #[test]
+    fn what_is_not_known_is_said_so() {
+        assert_eq!(
+            statement_locks("drop index i"),
+            Locks::Unknown("DropStmt".into())
+        );
+        assert_eq!(
+            statement_locks("vacuum full t"),
+            Locks::Unknown("VacuumStmt".into())
+        );
+        assert_eq!(
+            statement_locks("not sql at all"),
+            Locks::Unknown("unparsable".into())
+        );
+    }
+}
