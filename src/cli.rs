@@ -112,6 +112,10 @@ pub enum Command {
         /// Go on even though applied files were edited since they were applied
         #[arg(long)]
         allow_changed: bool,
+        /// When a migration gives up on a lock (lock_timeout), roll it back, back off and try
+        /// it again up to N times, naming who holds the lock
+        #[arg(long, default_value_t = LOCK_RETRIES, value_name = "N")]
+        lock_retries: u32,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -287,6 +291,7 @@ pub struct ApplyArgs {
 const LOCK_WAIT: &str = "60s";
 const LOCK_TIMEOUT: &str = "5s";
 const STATEMENT_TIMEOUT: &str = "off";
+const LOCK_RETRIES: u32 = 5;
 
 impl Cli {
     /// The command and the flags, as `settings::Run::new` takes them.
@@ -304,6 +309,10 @@ impl Cli {
             lock_timeout: apply.map_or_else(|| defaults(LOCK_TIMEOUT), |a| a.lock_timeout),
             statement_timeout: apply
                 .map_or_else(|| defaults(STATEMENT_TIMEOUT), |a| a.statement_timeout),
+            lock_retries: match &self.command {
+                Command::Up { lock_retries, .. } => *lock_retries,
+                _ => LOCK_RETRIES,
+            },
             wait_timeout: g.wait_timeout,
             inventory: g.inventory,
             limit: g.limit,

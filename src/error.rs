@@ -233,6 +233,11 @@ impl fmt::Display for MigrationFailure {
                 f,
                 "the connection was lost during {name}; PostgreSQL rolls back a transaction whose session ends, so nothing of it was kept: run the command again"
             )
+        } else if self.transactional && self.error.is_code("55P03") {
+            write!(
+                f,
+                "nothing of {name} was kept: its transaction was rolled back; the file is not at fault: run the command again once that lock is free"
+            )
         } else if self.transactional {
             write!(
                 f,

@@ -202,6 +202,8 @@ pub struct Options {
     pub lock_wait: Timeout,
     pub lock_timeout: Timeout,
     pub statement_timeout: Timeout,
+    /// `up`: how often a migration that gave up on a lock is tried again.
+    pub lock_retries: u32,
     pub wait_timeout: Timeout,
     pub inventory: PathBuf,
     pub limit: Vec<String>,
@@ -288,6 +290,7 @@ pub struct Run {
     pub accept_new_host_keys: bool,
     pub schedule: Schedule,
     pub lock_wait: Duration,
+    pub lock_retries: u32,
     pub wait_timeout: Duration,
     pub apply: ApplySettings,
     pub output: Output,
@@ -326,6 +329,7 @@ impl Run {
             accept_new_host_keys: o.accept_new_host_keys,
             schedule: o.schedule,
             lock_wait: timeout_duration(o.lock_wait),
+            lock_retries: o.lock_retries,
             wait_timeout: timeout_duration(o.wait_timeout),
             apply: ApplySettings {
                 lock_timeout: o.lock_timeout,

@@ -161,6 +161,21 @@ impl Audit {
             Event::Connected { via } => {
                 self.write(&[("target", id), ("event", "connected"), ("via", via)])
             }
+            Event::LockRetry {
+                migration,
+                attempt,
+                retries,
+                wait,
+                holders,
+            } => self.write(&[
+                ("target", id),
+                ("event", "lock_retry"),
+                ("file", migration),
+                ("attempt", &attempt.to_string()),
+                ("retries", &retries.to_string()),
+                ("wait_ms", &ms(wait)),
+                ("holders", holders),
+            ]),
             Event::Connecting
             | Event::Planned { .. }
             | Event::Rehearsing { .. }

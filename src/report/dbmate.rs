@@ -44,6 +44,16 @@ impl Dbmate {
                 self.out.line(&format!("Recorded checksum: {file}"))
             }
             Event::Connected { via } if self.verbose => self.err.line(&format!("Connected: {via}")),
+            Event::LockRetry {
+                migration,
+                attempt,
+                retries,
+                wait,
+                holders,
+            } => self.err.line(&format!(
+                "Retrying: {}",
+                super::retry_text(migration, *attempt, *retries, *wait, holders)
+            )),
             Event::Step { what } if self.verbose => self.err.line(&format!("{what}…")),
             Event::Connecting
             | Event::Connected { .. }

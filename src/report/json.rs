@@ -464,6 +464,20 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
             json!({ "event": "not_rehearsable", "file": migration.file_name })
         }
         Event::Step { what } => json!({ "event": "step", "what": what }),
+        Event::LockRetry {
+            migration,
+            attempt,
+            retries,
+            wait,
+            holders,
+        } => json!({
+            "event": "lock_retry",
+            "file": migration,
+            "attempt": attempt,
+            "retries": retries,
+            "wait_ms": wait.as_millis() as u64,
+            "holders": holders,
+        }),
     };
     e["schema"] = json!(SCHEMA_VERSION);
     e["at"] = json!(timestamp());

@@ -344,6 +344,16 @@ impl Live {
                 ),
             ),
             Event::Step { what } => self.step(target, what),
+            Event::LockRetry {
+                migration,
+                attempt,
+                retries,
+                wait,
+                holders,
+            } => self.note(
+                target,
+                &super::retry_text(migration, *attempt, *retries, *wait, holders),
+            ),
         }
     }
 

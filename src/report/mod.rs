@@ -307,3 +307,23 @@ impl Sink for Report {
         }
     }
 }
+
+/// `up` is trying a migration again after it gave up on a lock: one sentence, for the bars,
+/// the plain lines and dbmate's lines alike.
+fn retry_text(
+    migration: &str,
+    attempt: u32,
+    retries: u32,
+    wait: Duration,
+    holders: &str,
+) -> String {
+    let who = if holders.is_empty() {
+        "the lock was free again when looked at".to_string()
+    } else {
+        format!("held by {holders}")
+    };
+    format!(
+        "{migration} gave up on a lock (lock_timeout) and was rolled back; {who}; trying again in {} (retry {attempt} of {retries})",
+        format_duration(wait)
+    )
+}

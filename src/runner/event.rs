@@ -65,6 +65,16 @@ pub enum Event<'a> {
     NotRehearsable {
         migration: &'a Migration,
     },
+    /// `up`: `migration` gave up on a lock (lock_timeout) and was rolled back; it is tried
+    /// again after `wait` (attempt `attempt` of `retries`). `holders`: who held a lock on
+    /// what it touches when it gave up (empty when none was found any more).
+    LockRetry {
+        migration: &'a str,
+        attempt: u32,
+        retries: u32,
+        wait: Duration,
+        holders: &'a str,
+    },
     /// `baseline` and `drift`: what the target is busy with ("dumping the schema", …).
     Step {
         what: &'a str,

@@ -61,9 +61,74 @@ pub(super) async fn on_target(
     let table = run.migrations_table.as_deref();
     match &run.action {
         Action::Up { options } => {
-            let mut db = connect(backend, table, Missing::Create, emit).await?;
-            super::up(&mut db, files, *options, settings, emit).await?;
-            Ok(Output::Changed)
+            let mut backend = Some(backend);
+            let mut attempt = 0;
+            loop {
+                // A retry reaches the database again: with psql, the failed migration
+                // ended the session, and its run lock with it.
+                let next = match backend.take() {
+                    Some(b) => b,
+                    None => reach(target, shared).await?,
+                };
+                let mut db = connect(next, table, Missing::Create, emit).await?;
+                let failure = match super::up(&mut db, files, *options, settings, emit).await {
+                    Err(Error::Migration { target, failure })
+                        if failure.error.is_code("55P03") && failure.transactional =>
+                    {
+                        (target, failure)
+                    }
+                    other => {
+                        other?;
+                        return Ok(Output::Changed);
+                    }
+                };
+                let holders = match lock_holders(&mut db, files, &failure.1.file).await {
+                    Ok(holders) => holders,
+                    // psql's session ended with the failure: ask on a session of its own.
+                    Err(_) => {
+                        drop(db);
+                        let again = reach(target, shared).await?;
+                        let mut db = connect(again, table, Missing::Fail, emit).await?;
+                        lock_holders(&mut db, files, &failure.1.file)
+                            .await
+                            .unwrap_or_default()
+                    }
+                };
+                attempt += 1;
+                if attempt > run.lock_retries {
+                    let (target, mut failure) = failure;
+                    if !holders.is_empty() {
+                        failure.error.hint = Some(format!(
+                            "held by {}; raise --lock-retries or --lock-timeout, or end that transaction",
+                            holders.join("; ")
+                        ));
+                    }
+                    return Err(Error::Migration { target, failure });
+                }
+                let wait = backoff(attempt);
+                let file = failure
+                    .1
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                emit(Event::LockRetry {
+                    migration: file.as_deref().unwrap_or_default(),
+                    attempt,
+                    retries: run.lock_retries,
+                    wait,
+                    holders: &holders.join("; "),
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    reason = settings.stop.requested() => {
+                        return Err(Error::Stopped {
+                            target: failure.0,
+                            reason,
+                            next: file,
+                        });
+                    }
+                }
+            }
         }
         Action::Plan { options, mode } => {
             let target_name = backend.target();
@@ -187,6 +252,36 @@ pub(super) async fn on_target(
             "this command does not run on databases".into(),
         )),
     }
+}
+
+/// Who holds a lock on what the migration in `file` touches, as sentences.
+async fn lock_holders(
+    db: &mut Database,
+    files: &[Migration],
+    file: &Path,
+) -> Result<Vec<String>, Error> {
+    let Some(migration) = files.iter().find(|m| m.path == file) else {
+        return Ok(Vec::new());
+    };
+    let mut relations: Vec<String> = Vec::new();
+    for (_, locks) in crate::migration::locks::migration_locks(migration) {
+        if let crate::migration::locks::Locks::Takes(locks) = locks {
+            for lock in locks {
+                if !relations.contains(&lock.relation) {
+                    relations.push(lock.relation);
+                }
+            }
+        }
+    }
+    tracking::relation_lock_holders(db, &relations).await
+}
+
+/// Exponential from half a second, capped at 8 s, with ±25% jitter so that runners retrying
+/// against one database do not retry in step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(4));
+    let jitter = crate::transport::exec::rand_token() % (base / 2 + 1);
+    std::time::Duration::from_millis(base - base / 4 + jitter)
 }
 
 fn status_rows(files: &[Migration], applied: &[plan::AppliedRow]) -> Vec<StatusRow> {

@@ -61,6 +61,39 @@ pub async fn open(
     Database::open(opener, table_override, missing, on_create).await
 }
 
+/// Who else holds a lock on any of `relations` now, one sentence each ("pid 42 (psql,
+/// user app, idle in transaction for 12 s: update t set …)"), for the message of a
+/// migration that gave up on one.
+pub async fn relation_lock_holders(
+    db: &mut Database,
+    relations: &[String],
+) -> Result<Vec<String>, Error> {
+    if relations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query_text(
+            &sql::relation_lock_holders(relations),
+            "cannot read who holds the locks",
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let f = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            format!(
+                "pid {} ({}, user {}, {} for {} s: {})",
+                f(0),
+                f(1),
+                f(2),
+                f(3),
+                f(4),
+                f(5)
+            )
+        })
+        .collect())
+}
+
 /// Where the tracking tables live, resolved on the server (quote_ident, as dbmate does, so
 /// dumps match dbmate's byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -370,7 +370,8 @@ fn lock_timeout_flag_stops_a_blocked_alter() {
     let session = table_locked_elsewhere(&db);
     let (out, took) = timed(
         up(&db, dir.path())
-            .args(["--lock-timeout", "1s"])
+            // One try: this is about lock_timeout itself (retries have their own tests).
+            .args(["--lock-timeout", "1s", "--lock-retries", "0"])
             .timeout(Duration::from_secs(20)),
     );
     assert_alter_timed_out(&db, &out, took);
@@ -396,7 +397,7 @@ fn lock_timeout_marker_option_overrides_the_flag() {
     // With the flag's minute the run would outlast the command's timeout.
     let (out, took) = timed(
         up(&db, dir.path())
-            .args(["--lock-timeout", "1min"])
+            .args(["--lock-timeout", "1min", "--lock-retries", "0"])
             .timeout(Duration::from_secs(20)),
     );
     assert_alter_timed_out(&db, &out, took);
@@ -450,4 +451,56 @@ fn statement_timeout_marker_option_applies_without_the_flag() {
     );
     let (out, took) = timed(up(&db, dir.path()));
     assert_sleep_timed_out(&db, &out, took);
+}
+
+const ALTER_T: (&str, &str) = (
+    "20240101000002_alter.sql",
+    "-- migrate:up\nalter table t add column c int;\n\n-- migrate:down\nalter table t drop column c;\n",
+);
+
+/// A migration that gives up on a lock is rolled back and tried again, naming who holds
+/// the lock each time, and goes through once that transaction ends.
+#[test]
+fn a_migration_blocked_by_a_lock_is_retried_until_it_goes_through() {
+    let db = harness::fresh_db("conc_lock_retry");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[CREATE_U, ALTER_T]);
+    let session = table_locked_elsewhere(&db);
+    let release = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(2500));
+        drop(session);
+    });
+    let out = up(&db, dir.path())
+        .args(["--lock-timeout", "300ms", "--lock-retries", "20"])
+        .timeout(Duration::from_secs(60))
+        .run();
+    release.join().unwrap();
+    out.success()
+        .stderr_has("Retrying: 20240101000002_alter.sql gave up on a lock (lock_timeout) and was rolled back; held by pid ")
+        .stderr_has("(psql, user postgres, idle in transaction for ")
+        .stderr_has("(retry 1 of 20)")
+        .stdout_has("Applied: 20240101000002_alter.sql");
+    assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
+}
+
+/// Retries exhausted: the usual failure, with who held the lock and what to do.
+#[test]
+fn retries_exhausted_fail_cleanly_naming_the_holder() {
+    let db = harness::fresh_db("conc_lock_retry_out");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[CREATE_U, ALTER_T]);
+    let session = table_locked_elsewhere(&db);
+    let out = up(&db, dir.path())
+        .args(["--lock-timeout", "200ms", "--lock-retries", "2"])
+        .timeout(Duration::from_secs(60))
+        .run();
+    out.code_is(2)
+        .stderr_has("(retry 2 of 2)")
+        .stderr_has("55P03")
+        .stderr_has("HINT: held by pid ")
+        .stderr_has("raise --lock-retries or --lock-timeout, or end that transaction")
+        .stderr_has("the file is not at fault: run the command again once that lock is free");
+    assert!(!out.stderr.contains("(retry 3 of 2)"), "{out}");
+    assert_eq!(versions(&db), ["20240101000001"]);
+    drop(session);
 }

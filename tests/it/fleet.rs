@@ -678,3 +678,81 @@ fn exec_runs_a_statement_ending_in_a_comment_alone() {
         .success()
         .stdout_has("1  alpha/app  0 applied, 2 pending");
 }
+
+/// Lock retries through psql in the container: the failed migration ends psql's session
+/// (and its run lock), so each retry reaches the database again and asks who holds the
+/// lock on a session of its own.
+#[test]
+fn exec_retries_a_migration_blocked_by_a_lock() {
+    use std::io::Write;
+    let dir = crate::harness::tempdir();
+    let inv = exec_inventory(
+        dir.path(),
+        "fleet_exec_retry",
+        &[(
+            "001_t.sql",
+            "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+        )],
+    );
+    pgfleet(&inv)
+        .args(["up", "--limit", "alpha/app"])
+        .run()
+        .success();
+    crate::harness::write_migrations(
+        &dir.path().join("migrations"),
+        &[(
+            "002_c.sql",
+            "-- migrate:up\nalter table t add column c int;\n-- migrate:down\nalter table t drop column c;\n",
+        )],
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    let db = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("database: "))
+        .unwrap()
+        .to_string();
+    // A session in the container that holds the table until its stdin closes.
+    let mut holder = Command::new("docker")
+        .args([
+            "exec",
+            "-i",
+            "alpha-app",
+            "psql",
+            "-X",
+            "-q",
+            "-U",
+            "postgres",
+            "-d",
+            &db,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker exec psql");
+    let mut stdin = holder.stdin.take().unwrap();
+    writeln!(stdin, "begin; lock table t in access exclusive mode;").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        drop(stdin);
+        let _ = holder.wait();
+    });
+    let out = pgfleet(&inv)
+        .args([
+            "up",
+            "--limit",
+            "alpha/app",
+            "--lock-timeout",
+            "300ms",
+            "--lock-retries",
+            "20",
+        ])
+        .timeout(Duration::from_secs(90))
+        .run();
+    release.join().unwrap();
+    out.success()
+        .stderr_has("002_c.sql gave up on a lock (lock_timeout) and was rolled back; held by pid ")
+        .stderr_has("(psql, user postgres, idle in transaction for ")
+        .stdout_has("1 target: 1 ok; 1 migration applied · exit 0");
+}
