@@ -9,7 +9,7 @@ use super::event::{Event, Output};
 use super::migrate::dry_run_plan;
 use crate::error::Error;
 use crate::migration::Migration;
-use crate::plan::{self, StatusRow};
+use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
 use crate::tracking::{self, Database, Missing, dbmate_schema_dump};
 use crate::transport::Backend;
@@ -61,74 +61,8 @@ pub(super) async fn on_target(
     let table = run.migrations_table.as_deref();
     match &run.action {
         Action::Up { options } => {
-            let mut backend = Some(backend);
-            let mut attempt = 0;
-            loop {
-                // A retry reaches the database again: with psql, the failed migration
-                // ended the session, and its run lock with it.
-                let next = match backend.take() {
-                    Some(b) => b,
-                    None => reach(target, shared).await?,
-                };
-                let mut db = connect(next, table, Missing::Create, emit).await?;
-                let failure = match super::up(&mut db, files, *options, settings, emit).await {
-                    Err(Error::Migration { target, failure })
-                        if failure.error.is_code("55P03") && failure.transactional =>
-                    {
-                        (target, failure)
-                    }
-                    other => {
-                        other?;
-                        return Ok(Output::Changed);
-                    }
-                };
-                let holders = match lock_holders(&mut db, files, &failure.1.file).await {
-                    Ok(holders) => holders,
-                    // psql's session ended with the failure: ask on a session of its own.
-                    Err(_) => {
-                        drop(db);
-                        let again = reach(target, shared).await?;
-                        let mut db = connect(again, table, Missing::Fail, emit).await?;
-                        lock_holders(&mut db, files, &failure.1.file)
-                            .await
-                            .unwrap_or_default()
-                    }
-                };
-                attempt += 1;
-                if attempt > run.lock_retries {
-                    let (target, mut failure) = failure;
-                    if !holders.is_empty() {
-                        failure.error.hint = Some(format!(
-                            "held by {}; raise --lock-retries or --lock-timeout, or end that transaction",
-                            holders.join("; ")
-                        ));
-                    }
-                    return Err(Error::Migration { target, failure });
-                }
-                let wait = backoff(attempt);
-                let file = failure
-                    .1
-                    .file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned());
-                emit(Event::LockRetry {
-                    migration: file.as_deref().unwrap_or_default(),
-                    attempt,
-                    retries: run.lock_retries,
-                    wait,
-                    holders: &holders.join("; "),
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    reason = settings.stop.requested() => {
-                        return Err(Error::Stopped {
-                            target: failure.0,
-                            reason,
-                            next: file,
-                        });
-                    }
-                }
-            }
+            up_with_retries(backend, target, shared, *options, emit).await?;
+            Ok(Output::Changed)
         }
         Action::Plan { options, mode } => {
             let target_name = backend.target();
@@ -251,6 +185,83 @@ pub(super) async fn on_target(
         Action::New { .. } | Action::Wait | Action::Inventory => Err(Error::Config(
             "this command does not run on databases".into(),
         )),
+    }
+}
+
+/// `up`, with a migration that gives up on a lock (55P03, rolled back with its
+/// transaction) tried again after a backoff, up to `--lock-retries` times. Each try reaches
+/// and locks the database again and re-plans from what is applied, so the run resumes at
+/// that migration; with psql, the failure also ended the session and its run lock.
+async fn up_with_retries(
+    backend: Backend,
+    target: &Target,
+    shared: &Shared<'_>,
+    options: UpOptions,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<(), Error> {
+    let (run, settings) = (shared.run, shared.settings);
+    let files = &target.migrations[..];
+    let table = run.migrations_table.as_deref();
+    let mut backend = Some(backend);
+    let mut attempt = 0;
+    loop {
+        let next = match backend.take() {
+            Some(b) => b,
+            None => reach(target, shared).await?,
+        };
+        let mut db = connect(next, table, Missing::Create, emit).await?;
+        let (id, mut failure) = match super::up(&mut db, files, options, settings, emit).await {
+            Err(Error::Migration { target, failure })
+                if failure.error.is_code("55P03") && failure.transactional =>
+            {
+                (target, failure)
+            }
+            other => return other.map(|_| ()),
+        };
+        let holders = match lock_holders(&mut db, files, &failure.file).await {
+            Ok(holders) => holders,
+            // psql's session ended with the failure: ask on a session of its own.
+            Err(_) => {
+                drop(db);
+                let again = reach(target, shared).await?;
+                let mut db = connect(again, table, Missing::Fail, emit).await?;
+                lock_holders(&mut db, files, &failure.file)
+                    .await
+                    .unwrap_or_default()
+            }
+        };
+        attempt += 1;
+        if attempt > run.lock_retries {
+            if !holders.is_empty() {
+                failure.error.hint = Some(format!(
+                    "held by {}; raise --lock-retries or --lock-timeout, or end that transaction",
+                    holders.join("; ")
+                ));
+            }
+            return Err(Error::Migration {
+                target: id,
+                failure,
+            });
+        }
+        let wait = backoff(attempt);
+        let file = failure
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        emit(Event::LockRetry {
+            migration: &file,
+            attempt,
+            retries: run.lock_retries,
+            wait,
+            holders: &holders.join("; "),
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            reason = settings.stop.requested() => {
+                return Err(Error::Stopped { target: id, reason, next: Some(file) });
+            }
+        }
     }
 }
 
