@@ -77,14 +77,30 @@ pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
         .collect()
 }
 
+/// Every relation a migration's statements lock, once each, as they name them.
+pub fn relations(migration: &Migration) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (_, locks) in migration_locks(migration) {
+        if let Locks::Takes(locks) = locks {
+            for lock in locks {
+                if !names.contains(&lock.relation) {
+                    names.push(lock.relation);
+                }
+            }
+        }
+    }
+    names
+}
+
 impl Locks {
-    /// `ACCESS EXCLUSIVE on email_messages, ACCESS SHARE on users`, or what is not known.
-    pub fn describe(&self) -> String {
+    /// `ACCESS EXCLUSIVE on public.email_messages, ACCESS SHARE on public.users`, or what is
+    /// not known; `name` gives a relation's name as it is to be shown.
+    pub fn describe(&self, name: impl Fn(&str) -> String) -> String {
         match self {
             Locks::Takes(locks) if locks.is_empty() => "no table lock".to_string(),
             Locks::Takes(locks) => locks
                 .iter()
-                .map(|l| format!("{} on {}", l.mode.name(), l.relation))
+                .map(|l| format!("{} on {}", l.mode.name(), name(&l.relation)))
                 .collect::<Vec<_>>()
                 .join(", "),
             Locks::Unknown(kind) => format!("not classified ({kind}): its locks are not known"),

@@ -62,7 +62,13 @@ pub(super) fn plan_lines(
             out.push(format!("    … ({} more lines)", lines.len() - shown));
         }
         for (statement, locks) in crate::migration::locks::migration_locks(m) {
-            out.push(format!("    locks: {statement} → {}", locks.describe()));
+            let name = |r: &str| {
+                plan.relations
+                    .get(r)
+                    .cloned()
+                    .unwrap_or_else(|| r.to_string())
+            };
+            out.push(format!("    locks: {statement} → {}", locks.describe(name)));
         }
     }
     out.push(match (plan.pending.len(), mode, plan.rehearsed) {

@@ -126,7 +126,10 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
 
 /// Per statement of a pending migration: its summary and the locks it takes, or why they
 /// are not known.
-fn locks_json(migration: &crate::migration::Migration) -> Value {
+fn locks_json(
+    migration: &crate::migration::Migration,
+    qualified: &std::collections::BTreeMap<String, String>,
+) -> Value {
     use crate::migration::locks::{Locks, migration_locks};
     migration_locks(migration)
         .into_iter()
@@ -135,7 +138,13 @@ fn locks_json(migration: &crate::migration::Migration) -> Value {
                 "statement": statement,
                 "locks": locks
                     .iter()
-                    .map(|l| json!({ "relation": l.relation, "mode": l.mode.name() }))
+                    .map(|l| {
+                        json!({
+                            "relation": qualified.get(&l.relation).unwrap_or(&l.relation),
+                            "as_written": l.relation,
+                            "mode": l.mode.name(),
+                        })
+                    })
                     .collect::<Vec<_>>(),
                 "unclassified": null,
             }),
@@ -352,7 +361,7 @@ fn plans(
                                 "checksum": p.checksum,
                                 "transactional": p.up_transactional(),
                                 "sql": sql,
-                                "locks": locks_json(p),
+                                "locks": locks_json(p, &plan.relations),
                             });
                             if mode == DryRun::Rehearse {
                                 e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));

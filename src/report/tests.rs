@@ -368,11 +368,13 @@ fn a_dry_run_shows_each_targets_sql() {
             ),
         ],
         rehearsed: None,
+        relations: Default::default(),
     };
     let up_to_date = || Plan {
         creates_database: false,
         pending: Vec::new(),
         rehearsed: None,
+        relations: Default::default(),
     };
     target_finished(&report, 0, Ok(Output::Plan(plan())), ms(3));
     target_finished(&report, 1, Ok(Output::Plan(up_to_date())), ms(3));

@@ -251,6 +251,9 @@ pub struct Plan {
     pub pending: Vec<Migration>,
     /// For `rehearse`: how long the rehearsed migrations took (rolled back after).
     pub rehearsed: Option<Duration>,
+    /// The relations the pending migrations lock, as they name them → schema-qualified as
+    /// the target's search_path resolves them (those that exist there already).
+    pub relations: std::collections::BTreeMap<String, String>,
 }
 
 /// `up --dry-run`: from what is applied (nothing when the database does not exist yet),
@@ -267,6 +270,7 @@ pub fn plan(
         creates_database: !exists,
         pending: pending.into_iter().cloned().collect(),
         rehearsed: None,
+        relations: Default::default(),
     })
 }
 
@@ -328,7 +332,13 @@ pub(super) async fn dry_run_plan(
         return plan(target, &[], false, files, options);
     };
     let applied = db.applied().await?;
-    let planned = plan(target, &applied, true, files, options)?;
+    let mut planned = plan(target, &applied, true, files, options)?;
+    let written: Vec<String> = planned
+        .pending
+        .iter()
+        .flat_map(crate::migration::locks::relations)
+        .collect();
+    planned.relations = tracking::qualified_relations(&mut db, &written).await?;
     if rehearse {
         self::rehearse(&mut db, planned, settings, emit).await
     } else {

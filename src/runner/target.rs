@@ -274,16 +274,7 @@ async fn lock_holders(
     let Some(migration) = files.iter().find(|m| m.path == file) else {
         return Ok(Vec::new());
     };
-    let mut relations: Vec<String> = Vec::new();
-    for (_, locks) in crate::migration::locks::migration_locks(migration) {
-        if let crate::migration::locks::Locks::Takes(locks) = locks {
-            for lock in locks {
-                if !relations.contains(&lock.relation) {
-                    relations.push(lock.relation);
-                }
-            }
-        }
-    }
+    let relations = crate::migration::locks::relations(migration);
     tracking::relation_lock_holders(db, &relations).await
 }
 

@@ -94,6 +94,32 @@ pub async fn relation_lock_holders(
         .collect())
 }
 
+/// `relations` as statements name them → `schema.name` as this database's search_path
+/// resolves them; names of relations that do not exist (yet) are left out.
+pub async fn qualified_relations(
+    db: &mut Database,
+    relations: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    if relations.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = db
+        .query_text(
+            &sql::qualified_relations(relations),
+            "cannot resolve the relations the migrations lock",
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match (r.first(), r.get(1)) {
+            (Some(Some(written)), Some(Some(qualified))) => {
+                Some((written.clone(), qualified.clone()))
+            }
+            _ => None,
+        })
+        .collect())
+}
+
 /// Where the tracking tables live, resolved on the server (quote_ident, as dbmate does, so
 /// dumps match dbmate's byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -154,6 +154,18 @@ pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
     )
 }
 
+/// Each of `relations` (as written) with its schema-qualified name, when it exists.
+pub(crate) fn qualified_relations(relations: &[String]) -> String {
+    let names: Vec<String> = relations.iter().map(|r| literal(r)).collect();
+    format!(
+        "select n, quote_ident(s.nspname) || '.' || quote_ident(c.relname)
+           from unnest(array[{}]::text[]) n
+           join pg_class c on c.oid = to_regclass(n)
+           join pg_namespace s on s.oid = c.relnamespace",
+        names.join(", ")
+    )
+}
+
 /// The other sessions holding a granted lock on any of `relations` (as a migration names
 /// them, resolved by the server's search_path): pid, application, user, state, how long
 /// their transaction has been open, and the start of their query.

@@ -109,11 +109,19 @@ fn plan_shows_what_each_statement_locks() {
     plan()
         .run()
         .success()
-        .stdout_has("    locks: alter table email_messages … → ACCESS EXCLUSIVE on email_messages\n")
+        // Named as the target's search_path resolves it.
+        .stdout_has("    locks: alter table email_messages … → ACCESS EXCLUSIVE on public.email_messages\n")
         .stdout_has("    locks: drop index if exists nothing_here → not classified (DropStmt): its locks are not known\n");
     let doc = plan().args(["--format", "json"]).run().json();
     let locks = &doc["targets"][0]["pending"][0]["locks"];
-    assert_eq!(locks[0]["locks"][0]["relation"], "email_messages", "{doc}");
+    assert_eq!(
+        locks[0]["locks"][0]["relation"], "public.email_messages",
+        "{doc}"
+    );
+    assert_eq!(
+        locks[0]["locks"][0]["as_written"], "email_messages",
+        "{doc}"
+    );
     assert_eq!(locks[0]["locks"][0]["mode"], "ACCESS EXCLUSIVE", "{doc}");
     assert_eq!(locks[1]["locks"], serde_json::Value::Null, "{doc}");
     assert_eq!(locks[1]["unclassified"], "DropStmt", "{doc}");
