@@ -116,6 +116,10 @@ pub enum Command {
         /// it again up to N times, naming who holds the lock
         #[arg(long, default_value_t = LOCK_RETRIES, value_name = "N")]
         lock_retries: u32,
+        /// Skip the pre-flight check (other sessions in transactions older than
+        /// lock_timeout that hold or wait for locks a migration needs refuse it up front)
+        #[arg(long)]
+        no_preflight: bool,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -313,6 +317,13 @@ impl Cli {
                 Command::Up { lock_retries, .. } => *lock_retries,
                 _ => LOCK_RETRIES,
             },
+            preflight: !matches!(
+                &self.command,
+                Command::Up {
+                    no_preflight: true,
+                    ..
+                }
+            ),
             wait_timeout: g.wait_timeout,
             inventory: g.inventory,
             limit: g.limit,

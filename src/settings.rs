@@ -204,6 +204,8 @@ pub struct Options {
     pub statement_timeout: Timeout,
     /// `up`: how often a migration that gave up on a lock is tried again.
     pub lock_retries: u32,
+    /// `up`: check who is using what each migration locks before it runs.
+    pub preflight: bool,
     pub wait_timeout: Timeout,
     pub inventory: PathBuf,
     pub limit: Vec<String>,
@@ -291,6 +293,7 @@ pub struct Run {
     pub schedule: Schedule,
     pub lock_wait: Duration,
     pub lock_retries: u32,
+    pub preflight: bool,
     pub wait_timeout: Duration,
     pub apply: ApplySettings,
     pub output: Output,
@@ -330,6 +333,7 @@ impl Run {
             schedule: o.schedule,
             lock_wait: timeout_duration(o.lock_wait),
             lock_retries: o.lock_retries,
+            preflight: o.preflight,
             wait_timeout: timeout_duration(o.wait_timeout),
             apply: ApplySettings {
                 lock_timeout: o.lock_timeout,

@@ -37,6 +37,73 @@ impl LockMode {
     }
 }
 
+impl LockMode {
+    /// The modes that conflict with this one (PostgreSQL's "Conflicting Lock Modes" table).
+    pub fn conflicts(self) -> &'static [LockMode] {
+        use LockMode::*;
+        match self {
+            AccessShare => &[AccessExclusive],
+            RowShare => &[Exclusive, AccessExclusive],
+            RowExclusive => &[Share, ShareRowExclusive, Exclusive, AccessExclusive],
+            ShareUpdateExclusive => &[
+                ShareUpdateExclusive,
+                Share,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
+            Share => &[
+                RowExclusive,
+                ShareUpdateExclusive,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
+            ShareRowExclusive => &[
+                RowExclusive,
+                ShareUpdateExclusive,
+                Share,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
+            Exclusive => &[
+                RowShare,
+                RowExclusive,
+                ShareUpdateExclusive,
+                Share,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
+            AccessExclusive => &[
+                AccessShare,
+                RowShare,
+                RowExclusive,
+                ShareUpdateExclusive,
+                Share,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
+        }
+    }
+
+    /// As `pg_locks.mode` spells it: `AccessExclusiveLock`.
+    pub fn pg_locks_name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "AccessShareLock",
+            LockMode::RowShare => "RowShareLock",
+            LockMode::RowExclusive => "RowExclusiveLock",
+            LockMode::ShareUpdateExclusive => "ShareUpdateExclusiveLock",
+            LockMode::Share => "ShareLock",
+            LockMode::ShareRowExclusive => "ShareRowExclusiveLock",
+            LockMode::Exclusive => "ExclusiveLock",
+            LockMode::AccessExclusive => "AccessExclusiveLock",
+        }
+    }
+}
+
 /// One relation a statement locks, named as the statement writes it (schema-qualified only
 /// when it is: the search_path decides the rest on the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,6 +476,31 @@ mod tests {
             ]
         );
         assert_eq!(takes("set lock_timeout = '1s'"), Vec::new());
+    }
+
+    #[test]
+    fn conflicts_are_symmetric() {
+        let all = [
+            AccessShare,
+            RowShare,
+            RowExclusive,
+            ShareUpdateExclusive,
+            Share,
+            ShareRowExclusive,
+            Exclusive,
+            AccessExclusive,
+        ];
+        for a in all {
+            for b in all {
+                assert_eq!(
+                    a.conflicts().contains(&b),
+                    b.conflicts().contains(&a),
+                    "{a:?} / {b:?}"
+                );
+            }
+        }
+        assert!(!Share.conflicts().contains(&Share));
+        assert!(AccessShare.conflicts() == [AccessExclusive]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
-use crate::tracking::{self, Database, Missing, dbmate_schema_dump};
+use crate::tracking::{self, Database, Missing, Preflight, dbmate_schema_dump};
 use crate::transport::Backend;
 use crate::transport::fleet::Connections;
 
@@ -210,6 +210,9 @@ async fn up_with_retries(
             None => reach(target, shared).await?,
         };
         let mut db = connect(next, table, Missing::Create, emit).await?;
+        if run.preflight {
+            db.check_before_each(Box::new(Preflight::new(run.apply.lock_timeout)));
+        }
         let (id, mut failure) = match super::up(&mut db, files, options, settings, emit).await {
             Err(Error::Migration { target, failure })
                 if failure.error.is_code("55P03") && failure.transactional =>

@@ -24,6 +24,7 @@ pub mod adopt;
 pub mod check;
 mod dump;
 mod native;
+mod preflight;
 mod protocol;
 mod psql;
 pub mod session;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use check::Check;
 pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump};
+pub use preflight::Preflight;
 pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
 
 use crate::error::{Error, MigrationFailure, SqlError};

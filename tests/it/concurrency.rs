@@ -371,7 +371,13 @@ fn lock_timeout_flag_stops_a_blocked_alter() {
     let (out, took) = timed(
         up(&db, dir.path())
             // One try: this is about lock_timeout itself (retries have their own tests).
-            .args(["--lock-timeout", "1s", "--lock-retries", "0"])
+            .args([
+                "--lock-timeout",
+                "1s",
+                "--lock-retries",
+                "0",
+                "--no-preflight",
+            ])
             .timeout(Duration::from_secs(20)),
     );
     assert_alter_timed_out(&db, &out, took);
@@ -397,7 +403,13 @@ fn lock_timeout_marker_option_overrides_the_flag() {
     // With the flag's minute the run would outlast the command's timeout.
     let (out, took) = timed(
         up(&db, dir.path())
-            .args(["--lock-timeout", "1min", "--lock-retries", "0"])
+            .args([
+                "--lock-timeout",
+                "1min",
+                "--lock-retries",
+                "0",
+                "--no-preflight",
+            ])
             .timeout(Duration::from_secs(20)),
     );
     assert_alter_timed_out(&db, &out, took);
@@ -471,7 +483,14 @@ fn a_migration_blocked_by_a_lock_is_retried_until_it_goes_through() {
         drop(session);
     });
     let out = up(&db, dir.path())
-        .args(["--lock-timeout", "300ms", "--lock-retries", "20"])
+        // Without pre-flight, which would refuse the old holder up front (its own test).
+        .args([
+            "--lock-timeout",
+            "300ms",
+            "--lock-retries",
+            "20",
+            "--no-preflight",
+        ])
         .timeout(Duration::from_secs(60))
         .run();
     release.join().unwrap();
@@ -491,7 +510,13 @@ fn retries_exhausted_fail_cleanly_naming_the_holder() {
     harness::write_migrations(dir.path(), &[CREATE_U, ALTER_T]);
     let session = table_locked_elsewhere(&db);
     let out = up(&db, dir.path())
-        .args(["--lock-timeout", "200ms", "--lock-retries", "2"])
+        .args([
+            "--lock-timeout",
+            "200ms",
+            "--lock-retries",
+            "2",
+            "--no-preflight",
+        ])
         .timeout(Duration::from_secs(60))
         .run();
     out.code_is(2)
@@ -503,4 +528,38 @@ fn retries_exhausted_fail_cleanly_naming_the_holder() {
     assert!(!out.stderr.contains("(retry 3 of 2)"), "{out}");
     assert_eq!(versions(&db), ["20240101000001"]);
     drop(session);
+}
+
+/// Pre-flight: a session whose transaction is older than lock_timeout and holds a lock the
+/// migration needs refuses the migration up front, named, before anything of it runs.
+#[test]
+fn pre_flight_refuses_a_migration_an_old_transaction_would_block() {
+    let db = harness::fresh_db("conc_preflight");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[CREATE_U, ALTER_T]);
+    db.exec("create table t (id int)");
+    let mut session = Session::open(&db);
+    session.send("begin;");
+    session.send("select count(*) from t;");
+    thread::sleep(Duration::from_millis(1200));
+    let (out, took) = timed(
+        up(&db, dir.path())
+            .args(["--lock-timeout", "500ms"])
+            .timeout(Duration::from_secs(30)),
+    );
+    out.code_is(4)
+        .stderr_has("pre-flight refused 20240101000002_alter.sql")
+        .stderr_has("sessions in transactions older than lock_timeout hold or wait for locks this migration needs: pid ")
+        .stderr_has("(psql, user postgres, idle in transaction")
+        .stderr_has("select count(*) from t;")
+        .stdout_has("Applied: 20240101000001_create_u.sql");
+    assert!(
+        took < Duration::from_secs(5),
+        "refused up front, took {took:?}"
+    );
+    assert_eq!(versions(&db), ["20240101000001"]);
+    drop(session);
+    // Once that transaction is over, the same run goes through.
+    up(&db, dir.path()).run().success();
+    assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
 }

@@ -747,6 +747,7 @@ fn exec_retries_a_migration_blocked_by_a_lock() {
             "300ms",
             "--lock-retries",
             "20",
+            "--no-preflight",
         ])
         .timeout(Duration::from_secs(90))
         .run();

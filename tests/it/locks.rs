@@ -7,21 +7,6 @@ use pgfleet::migration::locks::{LockMode, Locks, statement_locks};
 
 use crate::harness::{self, Cmd};
 
-/// `ACCESS EXCLUSIVE` as pg_locks spells it: `AccessExclusiveLock`.
-fn pg_locks_name(mode: LockMode) -> String {
-    let mut name: String = mode
-        .name()
-        .split(' ')
-        .map(|w| {
-            let mut c = w.chars();
-            let first = c.next().unwrap_or_default();
-            format!("{first}{}", c.as_str().to_lowercase())
-        })
-        .collect();
-    name.push_str("Lock");
-    name
-}
-
 const MODES: [LockMode; 8] = [
     LockMode::AccessShare,
     LockMode::RowShare,
@@ -76,7 +61,7 @@ fn the_lock_levels_are_the_servers() {
             let strongest = MODES
                 .iter()
                 .rev()
-                .find(|m| held.contains(&pg_locks_name(**m)))
+                .find(|m| held.iter().any(|h| h == m.pg_locks_name()))
                 .map(|m| m.name());
             assert_eq!(
                 strongest,

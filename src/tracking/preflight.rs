@@ -1,0 +1,89 @@
+//! Pre-flight: right before a migration runs, on its own session and inside its
+//! transaction (a `Check`, so it rides the pipelined batch and costs no round trip when it
+//! finds nothing), look for other sessions that hold or wait for a lock conflicting with
+//! what the migration needs, in a transaction open longer than its lock_timeout. Such a
+//! session would make the migration wait, and the waiting migration would block every
+//! reader queued behind it; pgfleet refuses up front instead, naming each session.
+
+use super::check::Check;
+use super::sql::literal;
+use crate::migration::locks::{LockMode, Locks, migration_locks};
+use crate::migration::{Migration, Timeout};
+
+/// The pre-flight check of a run; `lock_timeout` is the run's (a file's marker wins).
+pub struct Preflight {
+    lock_timeout: Timeout,
+}
+
+impl Preflight {
+    pub fn new(lock_timeout: Timeout) -> Preflight {
+        Preflight { lock_timeout }
+    }
+}
+
+impl Check for Preflight {
+    fn name(&self) -> &str {
+        "pre-flight"
+    }
+
+    fn sql(&self, migration: &Migration) -> Option<String> {
+        // The strongest mode the migration takes on each relation it names.
+        let mut wanted: Vec<(String, LockMode)> = Vec::new();
+        for (_, locks) in migration_locks(migration) {
+            let Locks::Takes(locks) = locks else { continue };
+            for lock in locks {
+                match wanted.iter_mut().find(|(r, _)| *r == lock.relation) {
+                    Some((_, mode)) => *mode = (*mode).max(lock.mode),
+                    None => wanted.push((lock.relation, lock.mode)),
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return None;
+        }
+        let conflicting: Vec<String> = wanted
+            .iter()
+            .map(|(relation, mode)| {
+                let modes: Vec<String> = mode
+                    .conflicts()
+                    .iter()
+                    .map(|m| literal(m.pg_locks_name()))
+                    .collect();
+                format!(
+                    "(l.relation = to_regclass({}) and l.mode = any(array[{}]))",
+                    literal(relation),
+                    modes.join(", ")
+                )
+            })
+            .collect();
+        let timeout = migration
+            .up
+            .first()
+            .and_then(|s| s.options.lock_timeout)
+            .unwrap_or(self.lock_timeout);
+        Some(format!(
+            "do $pgfleet$
+declare found text;
+begin
+  select string_agg(format('pid %s (%s, user %s, %s%s for %s s: %s)', a.pid,
+           coalesce(nullif(a.application_name, ''), '?'), coalesce(a.usename::text, '?'),
+           coalesce(a.state, '?'), coalesce(', from ' || host(a.client_addr), ''),
+           extract(epoch from clock_timestamp() - a.xact_start)::bigint,
+           left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60)), '; ' order by a.pid)
+    into found
+    from pg_stat_activity a
+   where a.pid in (select l.pid from pg_locks l
+                    where l.locktype = 'relation' and l.pid <> pg_backend_pid()
+                      and ({conflicting}))
+     and a.xact_start < clock_timestamp() - interval '{millis} milliseconds';
+  if found is not null then
+    raise exception using errcode = 'P0001',
+      message = 'sessions in transactions older than lock_timeout hold or wait for locks this migration needs: ' || found,
+      hint = 'wait for them to finish (or end them), then run again; up --no-preflight leaves it to lock_timeout and --lock-retries';
+  end if;
+end $pgfleet$",
+            conflicting = conflicting.join(" or "),
+            millis = timeout.millis
+        ))
+    }
+}
