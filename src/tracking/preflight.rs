@@ -61,10 +61,20 @@ impl Check for Preflight {
             .first()
             .and_then(|s| s.options.lock_timeout)
             .unwrap_or(self.lock_timeout);
+        let existing: Vec<String> = wanted
+            .iter()
+            .map(|(relation, _)| format!("to_regclass({})", literal(relation)))
+            .collect();
+        // Cheapest first: relations that do not exist yet (made by this batch) or no
+        // conflicting lock at all end it before pg_stat_activity is read.
         Some(format!(
             "do $pgfleet$
 declare found text;
 begin
+  if coalesce({existing}) is null then return; end if;
+  if not exists (select 1 from pg_locks l
+                  where l.locktype = 'relation' and l.pid <> pg_backend_pid()
+                    and ({conflicting})) then return; end if;
   select string_agg(format('pid %s (%s, user %s, %s%s for %s s: %s)', a.pid,
            coalesce(nullif(a.application_name, ''), '?'), coalesce(a.usename::text, '?'),
            coalesce(a.state, '?'), coalesce(', from ' || host(a.client_addr), ''),
@@ -82,6 +92,7 @@ begin
       hint = 'wait for them to finish (or end them), then run again; up --no-preflight leaves it to lock_timeout and --lock-retries';
   end if;
 end $pgfleet$",
+            existing = existing.join(", "),
             conflicting = conflicting.join(" or "),
             millis = timeout.millis
         ))
