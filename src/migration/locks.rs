@@ -144,19 +144,25 @@ pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
         .collect()
 }
 
+/// Every relation a migration's statements lock, once each in its strongest mode, as they
+/// name them.
+pub fn strongest_locks(migration: &Migration) -> Vec<Lock> {
+    let all = migration_locks(migration)
+        .into_iter()
+        .flat_map(|(_, locks)| match locks {
+            Locks::Takes(locks) => locks,
+            Locks::Unknown(_) => Vec::new(),
+        })
+        .collect();
+    strongest_each(all)
+}
+
 /// Every relation a migration's statements lock, once each, as they name them.
 pub fn relations(migration: &Migration) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for (_, locks) in migration_locks(migration) {
-        if let Locks::Takes(locks) = locks {
-            for lock in locks {
-                if !names.contains(&lock.relation) {
-                    names.push(lock.relation);
-                }
-            }
-        }
-    }
-    names
+    strongest_locks(migration)
+        .into_iter()
+        .map(|l| l.relation)
+        .collect()
 }
 
 impl Locks {

@@ -7,7 +7,7 @@
 
 use super::check::Check;
 use super::sql::literal;
-use crate::migration::locks::{LockMode, Locks, migration_locks};
+use crate::migration::locks::strongest_locks;
 use crate::migration::{Migration, Timeout};
 
 /// The pre-flight check of a run; `lock_timeout` is the run's (a file's marker wins).
@@ -27,31 +27,22 @@ impl Check for Preflight {
     }
 
     fn sql(&self, migration: &Migration) -> Option<String> {
-        // The strongest mode the migration takes on each relation it names.
-        let mut wanted: Vec<(String, LockMode)> = Vec::new();
-        for (_, locks) in migration_locks(migration) {
-            let Locks::Takes(locks) = locks else { continue };
-            for lock in locks {
-                match wanted.iter_mut().find(|(r, _)| *r == lock.relation) {
-                    Some((_, mode)) => *mode = (*mode).max(lock.mode),
-                    None => wanted.push((lock.relation, lock.mode)),
-                }
-            }
-        }
+        let wanted = strongest_locks(migration);
         if wanted.is_empty() {
             return None;
         }
         let conflicting: Vec<String> = wanted
             .iter()
-            .map(|(relation, mode)| {
-                let modes: Vec<String> = mode
+            .map(|lock| {
+                let modes: Vec<String> = lock
+                    .mode
                     .conflicts()
                     .iter()
                     .map(|m| literal(m.pg_locks_name()))
                     .collect();
                 format!(
                     "(l.relation = to_regclass({}) and l.mode = any(array[{}]))",
-                    literal(relation),
+                    literal(&lock.relation),
                     modes.join(", ")
                 )
             })
@@ -63,7 +54,7 @@ impl Check for Preflight {
             .unwrap_or(self.lock_timeout);
         let existing: Vec<String> = wanted
             .iter()
-            .map(|(relation, _)| format!("to_regclass({})", literal(relation)))
+            .map(|lock| format!("to_regclass({})", literal(&lock.relation)))
             .collect();
         // Cheapest first: relations that do not exist yet (made by this batch) or no
         // conflicting lock at all end it before pg_stat_activity is read.
