@@ -2,6 +2,7 @@
 //! statement splitting that `transaction:false` files need.
 
 mod checksum;
+pub mod directive;
 pub mod locks;
 mod parse;
 mod split;
@@ -26,6 +27,8 @@ pub struct Migration {
     /// Written by `pgfleet baseline` (a `-- pgfleet:baseline` line before `-- migrate:up`):
     /// the whole schema as it was, which makes older files history rather than pending.
     pub baseline: bool,
+    /// `-- pgfleet:…` header directives, in file order.
+    pub directives: Vec<directive::Declared>,
 }
 
 impl Migration {

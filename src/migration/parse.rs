@@ -152,6 +152,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         up,
         down,
         baseline,
+        directives: Vec::new(),
     })
 }
 
