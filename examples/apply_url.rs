@@ -29,12 +29,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         stop: pgfleet::stop::Stop::default(),
     };
+    // No docker host: a URL has none (directives that need one refuse).
     // Events are plain data: print them however suits the embedding program.
-    let outcome = runner::up(&mut db, &files, UpOptions::default(), &settings, &mut |e| {
-        if let Event::Applied { migration, took } = e {
-            println!("{}: {took:?}", migration.file_name);
-        }
-    })
+    let outcome = runner::up(
+        &mut db,
+        &files,
+        UpOptions::default(),
+        &settings,
+        None,
+        &mut |e| {
+            if let Event::Applied { migration, took } = e {
+                println!("{}: {took:?}", migration.file_name);
+            }
+        },
+    )
     .await?;
     println!("{} migration(s) applied to {url}", outcome.done);
     Ok(())

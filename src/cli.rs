@@ -120,6 +120,11 @@ pub enum Command {
         /// lock_timeout that hold or wait for locks a migration needs refuse it up front)
         #[arg(long)]
         no_preflight: bool,
+        /// When a check finds the database busy before a migration (pre-flight, a
+        /// `precondition`, a `quiesce` lock), wait up to DURATION for it to be quiet,
+        /// looking again every half second, rather than refusing
+        #[arg(long, value_parser = timeout, value_name = "DURATION")]
+        wait_for_quiet: Option<Timeout>,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -324,6 +329,10 @@ impl Cli {
                     ..
                 }
             ),
+            wait_for_quiet: match &self.command {
+                Command::Up { wait_for_quiet, .. } => *wait_for_quiet,
+                _ => None,
+            },
             wait_timeout: g.wait_timeout,
             inventory: g.inventory,
             limit: g.limit,

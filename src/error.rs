@@ -355,6 +355,28 @@ pub enum Error {
     #[error("{target}: {reason}")]
     Refused { target: String, reason: String },
 
+    /// A check before a migration (pre-flight, a precondition, a quiesce lock) found the
+    /// database busy; the migration did not start (exit 4). `why` names who and what to do.
+    #[error("{target}: {check} refused {file}: {why}")]
+    NotQuiet {
+        target: String,
+        file: String,
+        check: String,
+        why: String,
+    },
+
+    /// Containers a `stop` directive stopped could not be started again (exit 1).
+    #[error(
+        "{target}: could not start {containers} again on host {host}: start them by hand with `{command}` on {host}; {migrated}"
+    )]
+    NotRestarted {
+        target: String,
+        host: String,
+        containers: String,
+        command: String,
+        migrated: String,
+    },
+
     #[error("{target}: {}", stopped(*.reason, .next.as_deref()))]
     Stopped {
         target: String,
@@ -408,6 +430,7 @@ impl Error {
             | Error::OutOfOrder { .. }
             | Error::LockBusy { .. }
             | Error::Refused { .. }
+            | Error::NotQuiet { .. }
             | Error::HandMadeHistory { .. } => ExitCode::Refused,
             Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
             Error::Shared(e) => e.exit_code(),
@@ -423,6 +446,7 @@ impl Error {
             | Error::Docker(_)
             | Error::PgDump { .. }
             | Error::Schema { .. }
+            | Error::NotRestarted { .. }
             | Error::Stopped { .. } => ExitCode::Failed,
         }
     }

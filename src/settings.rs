@@ -206,6 +206,8 @@ pub struct Options {
     pub lock_retries: u32,
     /// `up`: check who is using what each migration locks before it runs.
     pub preflight: bool,
+    /// `up --wait-for-quiet`: how long a busy database is waited for.
+    pub wait_for_quiet: Option<Timeout>,
     pub wait_timeout: Timeout,
     pub inventory: PathBuf,
     pub limit: Vec<String>,
@@ -294,6 +296,7 @@ pub struct Run {
     pub lock_wait: Duration,
     pub lock_retries: u32,
     pub preflight: bool,
+    pub wait_for_quiet: Option<Duration>,
     pub wait_timeout: Duration,
     pub apply: ApplySettings,
     pub output: Output,
@@ -334,6 +337,7 @@ impl Run {
             lock_wait: timeout_duration(o.lock_wait),
             lock_retries: o.lock_retries,
             preflight: o.preflight,
+            wait_for_quiet: o.wait_for_quiet.map(timeout_duration),
             wait_timeout: timeout_duration(o.wait_timeout),
             apply: ApplySettings {
                 lock_timeout: o.lock_timeout,

@@ -176,6 +176,38 @@ impl Audit {
                 ("wait_ms", &ms(wait)),
                 ("holders", holders),
             ]),
+            Event::QuietWait {
+                migration,
+                check,
+                why,
+                waited,
+                limit,
+            } => self.write(&[
+                ("target", id),
+                ("event", "quiet_wait"),
+                ("file", migration),
+                ("check", check),
+                ("why", why),
+                ("waited_ms", &ms(waited)),
+                ("limit_ms", &ms(limit)),
+            ]),
+            Event::Workload {
+                action,
+                container,
+                detail,
+            } => self.write(&[
+                ("target", id),
+                ("event", "workload"),
+                ("action", action),
+                ("container", container),
+                ("detail", detail),
+            ]),
+            Event::DirectiveHeld { migration, what } => self.write(&[
+                ("target", id),
+                ("event", "directive"),
+                ("file", migration),
+                ("what", what),
+            ]),
             Event::Connecting
             | Event::Planned { .. }
             | Event::Rehearsing { .. }

@@ -54,6 +54,27 @@ impl Dbmate {
                 "Retrying: {}",
                 super::retry_text(migration, *attempt, *retries, *wait, holders)
             )),
+            Event::QuietWait {
+                migration,
+                check,
+                why,
+                waited,
+                limit,
+            } => self.err.line(&format!(
+                "Waiting: {}",
+                super::quiet_text(migration, check, why, *waited, *limit)
+            )),
+            Event::Workload {
+                action,
+                container,
+                detail,
+            } => self.err.line(&format!(
+                "Workload: {}",
+                super::workload_text(action, container, detail)
+            )),
+            Event::DirectiveHeld { migration, what } if self.verbose => {
+                self.err.line(&format!("Directive: {migration}: {what}"))
+            }
             Event::Step { what } if self.verbose => self.err.line(&format!("{what}…")),
             Event::Connecting
             | Event::Connected { .. }
@@ -61,6 +82,7 @@ impl Dbmate {
             | Event::Rehearsing { .. }
             | Event::Rehearsed { .. }
             | Event::NotRehearsable { .. }
+            | Event::DirectiveHeld { .. }
             | Event::Step { .. } => {}
         }
     }

@@ -70,7 +70,9 @@ pub(super) fn plan_lines(
             };
             out.push(format!("    locks: {statement} → {}", locks.describe(name)));
         }
+        out.extend(in_use(plan, m));
     }
+    out.extend(connected(plan));
     out.push(match (plan.pending.len(), mode, plan.rehearsed) {
         (0, _, _) => "Nothing to apply: the database is up to date.".to_string(),
         (n, DryRun::Rehearse, Some(took)) => format!(
@@ -81,6 +83,64 @@ pub(super) fn plan_lines(
         ),
         (n, _, _) => format!("Would apply {n} migration{}.", plural(n)),
     });
+    out
+}
+
+/// Who holds or waits for a lock on what `m` touches, now: one line each, saying whether
+/// the migration would have to wait for it.
+fn in_use(plan: &Plan, m: &crate::migration::Migration) -> Vec<String> {
+    let wanted = crate::migration::locks::strongest_locks(m);
+    plan.sessions
+        .iter()
+        .filter_map(|a| {
+            let held: Vec<String> = a
+                .locks
+                .iter()
+                .filter(|l| wanted.iter().any(|w| w.relation == l.relation))
+                .map(|l| {
+                    let relation = plan.relations.get(&l.relation).unwrap_or(&l.relation);
+                    let how = if l.granted { "holds" } else { "waits for" };
+                    format!("{how} {} on {relation}", l.mode.name())
+                })
+                .collect();
+            if held.is_empty() {
+                return None;
+            }
+            let verdict = if a.conflicts_with(&wanted).next().is_some() {
+                "conflicts: the migration would wait for it"
+            } else {
+                "no conflict"
+            };
+            Some(format!(
+                "    in use now: {a}, {}; {verdict}",
+                held.join(", ")
+            ))
+        })
+        .collect()
+}
+
+/// The other sessions on the database, by container, with the long transactions marked.
+fn connected(plan: &Plan) -> Vec<String> {
+    const SHOWN: usize = 10;
+    if plan.sessions.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "Connected now: {} other session{}:",
+        plan.sessions.len(),
+        plural(plan.sessions.len())
+    )];
+    for a in plan.sessions.iter().take(SHOWN) {
+        let long = if a.older_than(plan.long_transaction_secs) {
+            " — a long transaction: a lock request on a table it touches would queue behind it"
+        } else {
+            ""
+        };
+        out.push(format!("    {a}{long}"));
+    }
+    if plan.sessions.len() > SHOWN {
+        out.push(format!("    … and {} more", plan.sessions.len() - SHOWN));
+    }
     out
 }
 

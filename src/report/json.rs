@@ -124,6 +124,52 @@ fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
     m
 }
 
+/// The other sessions on the database when the plan was made (`plan`'s "connected now").
+fn sessions_json(plan: &crate::runner::Plan) -> Value {
+    plan.sessions
+        .iter()
+        .map(|a| {
+            json!({
+                "pid": a.pid,
+                "application_name": a.application,
+                "user": a.user,
+                "state": a.state,
+                "client_addr": a.client_addr,
+                "container": a.container,
+                "transaction_seconds": a.transaction_secs,
+                "long_transaction": a.older_than(plan.long_transaction_secs),
+                "query": a.query,
+                "locks": a.locks.iter().map(|l| json!({
+                    "relation": plan.relations.get(&l.relation).unwrap_or(&l.relation),
+                    "mode": l.mode.name(),
+                    "granted": l.granted,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// The sessions holding or waiting for a lock on what `m` touches: pid, and whether the
+/// migration would wait for it.
+fn in_use_by(plan: &crate::runner::Plan, m: &crate::migration::Migration) -> Value {
+    let wanted = crate::migration::locks::strongest_locks(m);
+    plan.sessions
+        .iter()
+        .filter(|a| {
+            a.locks
+                .iter()
+                .any(|l| wanted.iter().any(|w| w.relation == l.relation))
+        })
+        .map(|a| {
+            json!({
+                "pid": a.pid,
+                "container": a.container,
+                "conflicts": a.conflicts_with(&wanted).next().is_some(),
+            })
+        })
+        .collect()
+}
+
 /// Per statement of a pending migration: its summary and the locks it takes, or why they
 /// are not known.
 fn locks_json(
@@ -362,6 +408,7 @@ fn plans(
                                 "transactional": p.up_transactional(),
                                 "sql": sql,
                                 "locks": locks_json(p, &plan.relations),
+                                "in_use_by": in_use_by(plan, p),
                             });
                             if mode == DryRun::Rehearse {
                                 e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));
@@ -373,6 +420,7 @@ fn plans(
                 if let Some(took) = plan.rehearsed {
                     m.insert("rehearsal_ms".into(), json!(took.as_millis() as u64));
                 }
+                m.insert("sessions".into(), sessions_json(plan));
             }
             Value::Object(m)
         })
@@ -487,6 +535,33 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
             "wait_ms": wait.as_millis() as u64,
             "holders": holders,
         }),
+        Event::QuietWait {
+            migration,
+            check,
+            why,
+            waited,
+            limit,
+        } => json!({
+            "event": "quiet_wait",
+            "file": migration,
+            "check": check,
+            "why": why,
+            "waited_ms": waited.as_millis() as u64,
+            "limit_ms": limit.as_millis() as u64,
+        }),
+        Event::Workload {
+            action,
+            container,
+            detail,
+        } => json!({
+            "event": "workload",
+            "action": action,
+            "container": container,
+            "detail": detail,
+        }),
+        Event::DirectiveHeld { migration, what } => {
+            json!({ "event": "directive", "file": migration, "what": what })
+        }
     };
     e["schema"] = json!(SCHEMA_VERSION);
     e["at"] = json!(timestamp());

@@ -344,6 +344,24 @@ impl Live {
                 ),
             ),
             Event::Step { what } => self.step(target, what),
+            Event::QuietWait {
+                migration,
+                check,
+                why,
+                waited,
+                limit,
+            } => self.step(
+                target,
+                &super::quiet_text(migration, check, why, *waited, *limit),
+            ),
+            Event::Workload {
+                action,
+                container,
+                detail,
+            } => self.note(target, &super::workload_text(action, container, detail)),
+            Event::DirectiveHeld { migration, what } => {
+                self.note(target, &format!("{migration}: {what}"))
+            }
             Event::LockRetry {
                 migration,
                 attempt,

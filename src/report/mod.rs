@@ -310,6 +310,30 @@ impl Sink for Report {
 
 /// `up` is trying a migration again after it gave up on a lock: one sentence, for the bars,
 /// the plain lines and dbmate's lines alike.
+/// A wait for quiet, as one line.
+fn quiet_text(
+    migration: &str,
+    check: &str,
+    why: &str,
+    waited: Duration,
+    limit: Duration,
+) -> String {
+    format!(
+        "waiting before {migration} ({check}, {} of {}): {why}",
+        format_duration(waited),
+        format_duration(limit)
+    )
+}
+
+/// What a directive did to a container, as one line.
+fn workload_text(action: &str, container: &str, detail: &str) -> String {
+    if detail.is_empty() {
+        format!("container {container} {action}")
+    } else {
+        format!("container {container} {action} {detail}")
+    }
+}
+
 fn retry_text(
     migration: &str,
     attempt: u32,

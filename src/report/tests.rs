@@ -369,12 +369,16 @@ fn a_dry_run_shows_each_targets_sql() {
         ],
         rehearsed: None,
         relations: Default::default(),
+        sessions: Vec::new(),
+        long_transaction_secs: 5.0,
     };
     let up_to_date = || Plan {
         creates_database: false,
         pending: Vec::new(),
         rehearsed: None,
         relations: Default::default(),
+        sessions: Vec::new(),
+        long_transaction_secs: 5.0,
     };
     target_finished(&report, 0, Ok(Output::Plan(plan())), ms(3));
     target_finished(&report, 1, Ok(Output::Plan(up_to_date())), ms(3));

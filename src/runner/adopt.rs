@@ -396,7 +396,7 @@ pub async fn register_where_matching(
         if live.is_empty() && baseline.baseline {
             let legacy = keep_history(db, options.legacy, hand_made.as_deref(), &taken).await?;
             db.ensure_tables().await?;
-            apply_told(db, &[baseline], settings, emit).await?;
+            apply_told(db, &[baseline], 0..1, settings, emit).await?;
             return Ok(Adopted {
                 outcome: Adoption::Executed,
                 legacy,

@@ -75,6 +75,28 @@ pub enum Event<'a> {
         wait: Duration,
         holders: &'a str,
     },
+    /// `up`: a check found the database busy before `migration` (`why`); it is tried again
+    /// (`--wait-for-quiet`, or a `quiesce` directive's wait) until `limit` has passed.
+    QuietWait {
+        migration: &'a str,
+        check: &'a str,
+        why: &'a str,
+        waited: Duration,
+        limit: Duration,
+    },
+    /// `up`: a directive acted on a container of the target's host (`stopping`, `stopped`,
+    /// `started`).
+    Workload {
+        action: &'a str,
+        container: &'a str,
+        detail: &'a str,
+    },
+    /// `up`: a migration committed after its `precondition` held or its `quiesce` lock was
+    /// taken (`what` says which, as a sentence).
+    DirectiveHeld {
+        migration: &'a str,
+        what: &'a str,
+    },
     /// `baseline` and `drift`: what the target is busy with ("dumping the schema", …).
     Step {
         what: &'a str,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::event::Event;
+use super::workloads::{self, Host};
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, Refusal, RollbackTo, UpOptions};
@@ -71,9 +72,11 @@ pub(super) fn step_error(e: StepError, target: &str, migration: &Migration) -> E
             reason,
             next: Some(migration.file_name.clone()),
         },
-        StepError::Refused { check, error } => Error::Refused {
+        StepError::Refused { check, error } => Error::NotQuiet {
             target: target.to_string(),
-            reason: format!("{check} refused {}: {error}", migration.file_name),
+            file: migration.file_name.clone(),
+            check,
+            why: error.message.clone(),
         },
     }
 }
@@ -115,6 +118,7 @@ pub async fn up(
     files: &[Migration],
     options: UpOptions,
     settings: &RunSettings,
+    host: Option<&Host>,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Outcome, Error> {
     locked(db, settings, emit, async |db, emit| {
@@ -135,9 +139,33 @@ pub async fn up(
                 });
             }
         }
+        workloads::refusals(&target, host, &pending).await?;
         db.ensure_tables().await?;
         emit(Event::Planned { files: &pending });
-        apply_told(db, &pending, settings, emit).await?;
+        // A migration with `stop` directives runs alone, between the stop and the start of
+        // its containers; the others go in pipelined batches around it.
+        let mut from = 0;
+        while from < pending.len() {
+            let alone = workloads::stops(pending[from]);
+            let to = if alone {
+                from + 1
+            } else {
+                (from..pending.len())
+                    .find(|&i| workloads::stops(pending[i]))
+                    .unwrap_or(pending.len())
+            };
+            match host.filter(|_| alone) {
+                Some(host) => {
+                    let migration = pending[from];
+                    workloads::with_stopped(db, host, migration, emit, async |db, emit| {
+                        apply_told(db, &pending, from..to, settings, emit).await
+                    })
+                    .await?
+                }
+                None => apply_told(db, &pending, from..to, settings, emit).await?,
+            }
+            from = to;
+        }
         Ok(Outcome {
             done: pending.len(),
         })
@@ -145,25 +173,34 @@ pub async fn up(
     .await
 }
 
-/// Applies `migrations` in order (`tracking::apply_all`), telling each start and commit.
+/// Applies `all[range]` in order (`tracking::apply_all`), telling each start and commit
+/// (counted within `all`), and what each one's checking directives held to.
 pub(super) async fn apply_told(
     db: &mut Database,
-    migrations: &[&Migration],
+    all: &[&Migration],
+    range: std::ops::Range<usize>,
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<(), Error> {
     let target = db.target().to_string();
-    let total = migrations.len();
+    let total = all.len();
+    let migrations = &all[range.clone()];
     let mut progress = |p: Applying| match p {
         Applying::Started(i) => emit(Event::Applying {
             migration: migrations[i],
-            index: i + 1,
+            index: range.start + i + 1,
             total,
         }),
-        Applying::Applied(i, took) => emit(Event::Applied {
-            migration: migrations[i],
-            took,
-        }),
+        Applying::Applied(i, took) => {
+            let migration = migrations[i];
+            emit(Event::Applied { migration, took });
+            for held in held_directives(migration) {
+                emit(Event::DirectiveHeld {
+                    migration: &migration.file_name,
+                    what: &held,
+                });
+            }
+        }
     };
     tracking::apply_all(
         db,
@@ -174,6 +211,28 @@ pub(super) async fn apply_told(
     )
     .await
     .map_err(|(i, e)| step_error(e, &target, migrations[i]))
+}
+
+/// What the checking directives of a committed migration held to, one sentence each (they
+/// ran inside its transaction, so its commit says they passed).
+fn held_directives(migration: &Migration) -> Vec<String> {
+    use crate::migration::directive::Directive;
+    migration
+        .directives
+        .iter()
+        .filter_map(|d| match &d.directive {
+            Directive::Precondition { sql } => Some(format!(
+                "precondition held (line {}): {}",
+                d.line,
+                sql.trim()
+            )),
+            Directive::Quiesce { name } => Some(format!(
+                "quiesce lock {name} taken (line {}), released at commit",
+                d.line
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `rollback`: reverts the newest applied migrations (file-name order), one transaction
@@ -254,6 +313,13 @@ pub struct Plan {
     /// The relations the pending migrations lock, as they name them → schema-qualified as
     /// the target's search_path resolves them (those that exist there already).
     pub relations: std::collections::BTreeMap<String, String>,
+    /// The other sessions on the database now, with their locks on those relations and
+    /// their containers: who is using what the migrations change.
+    pub sessions: Vec<tracking::Activity>,
+    /// A transaction open this long (the run's lock_timeout) is a long one: a migration's
+    /// ACCESS EXCLUSIVE request would queue behind it if it touches the table, and block
+    /// every reader queued behind that.
+    pub long_transaction_secs: f64,
 }
 
 /// `up --dry-run`: from what is applied (nothing when the database does not exist yet),
@@ -271,6 +337,8 @@ pub fn plan(
         pending: pending.into_iter().cloned().collect(),
         rehearsed: None,
         relations: Default::default(),
+        sessions: Vec::new(),
+        long_transaction_secs: 0.0,
     })
 }
 
@@ -319,6 +387,7 @@ pub async fn rehearse(
 /// the pending migrations also run in a transaction that is rolled back. No database
 /// (`db` None: it does not exist yet) reads as "everything pending"; it cannot be
 /// rehearsed against.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn dry_run_plan(
     db: Option<Database>,
     target: &str,
@@ -326,6 +395,7 @@ pub(super) async fn dry_run_plan(
     options: UpOptions,
     rehearse: bool,
     settings: &RunSettings,
+    host: Option<&Host>,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Plan, Error> {
     let Some(mut db) = db else {
@@ -339,6 +409,16 @@ pub(super) async fn dry_run_plan(
         .flat_map(crate::migration::locks::relations)
         .collect();
     planned.relations = tracking::qualified_relations(&mut db, &written).await?;
+    planned.sessions = tracking::sessions(&mut db, &written).await?;
+    let declared: Vec<_> = planned
+        .pending
+        .iter()
+        .flat_map(workloads::used_by)
+        .cloned()
+        .collect();
+    let declared: Vec<_> = declared.iter().collect();
+    workloads::name(target, host, &mut planned.sessions, &declared).await;
+    planned.long_transaction_secs = settings.apply.lock_timeout.millis as f64 / 1000.0;
     if rehearse {
         self::rehearse(&mut db, planned, settings, emit).await
     } else {

@@ -8,6 +8,7 @@ pub mod event;
 pub mod fleet;
 mod migrate;
 mod target;
+pub mod workloads;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -2,16 +2,20 @@
 
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::RunSettings;
 use super::adopt::{self, BaselineOptions};
 use super::event::{Event, Output};
 use super::migrate::dry_run_plan;
+use super::workloads::{self, Host};
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
-use crate::tracking::{self, Database, Missing, Preflight, dbmate_schema_dump};
+use crate::tracking::{
+    self, Database, Missing, Preconditions, Preflight, Quiesce, dbmate_schema_dump,
+};
 use crate::transport::Backend;
 use crate::transport::fleet::Connections;
 
@@ -73,8 +77,18 @@ pub(super) async fn on_target(
                 Err(e) => return Err(e),
             };
             let rehearse = *mode == DryRun::Rehearse;
-            let plan =
-                dry_run_plan(db, &target_name, files, *options, rehearse, settings, emit).await?;
+            let host = host_of(target, shared).await?;
+            let plan = dry_run_plan(
+                db,
+                &target_name,
+                files,
+                *options,
+                rehearse,
+                settings,
+                host.as_ref(),
+                emit,
+            )
+            .await?;
             Ok(Output::Plan(plan))
         }
         Action::Rollback { to } => {
@@ -188,10 +202,23 @@ pub(super) async fn on_target(
     }
 }
 
-/// `up`, with a migration that gives up on a lock (55P03, rolled back with its
-/// transaction) tried again after a backoff, up to `--lock-retries` times. Each try reaches
-/// and locks the database again and re-plans from what is applied, so the run resumes at
-/// that migration; with psql, the failure also ended the session and its run lock.
+/// The docker host beside the target's database (None for a `--url` target).
+pub(super) async fn host_of(target: &Target, shared: &Shared<'_>) -> Result<Option<Host>, Error> {
+    match (&target.address, &shared.connections) {
+        (Address::Inventory(t), Some(connections)) => Ok(Some(Host {
+            docker: connections.docker(t).await?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// `up`, tried again where waiting can help: a migration that gave up on a lock (55P03,
+/// rolled back with its transaction) after a backoff, up to `--lock-retries` times; a
+/// migration a check found the database busy for (pre-flight, a precondition, a quiesce
+/// lock) after a short pause, until `--wait-for-quiet` (a quiesce lock: or `--lock-wait`)
+/// has passed. Each try reaches and locks the database again and re-plans from what is
+/// applied, so the run resumes at that migration; with psql, the failure also ended the
+/// session and its run lock.
 async fn up_with_retries(
     backend: Backend,
     target: &Target,
@@ -202,8 +229,11 @@ async fn up_with_retries(
     let (run, settings) = (shared.run, shared.settings);
     let files = &target.migrations[..];
     let table = run.migrations_table.as_deref();
+    let host = host_of(target, shared).await?;
     let mut backend = Some(backend);
     let mut attempt = 0;
+    // The migration waited for and since when, and what was last said about it.
+    let mut waiting: Option<(String, Instant, String, Instant)> = None;
     loop {
         let next = match backend.take() {
             Some(b) => b,
@@ -213,52 +243,116 @@ async fn up_with_retries(
         if run.preflight {
             db.check_before_each(Box::new(Preflight::new(run.apply.lock_timeout)));
         }
-        let (id, mut failure) = match super::up(&mut db, files, options, settings, emit).await {
-            Err(Error::Migration { target, failure })
-                if failure.error.is_code("55P03") && failure.transactional =>
-            {
-                (target, failure)
+        db.check_before_each(Box::new(Preconditions));
+        db.check_before_each(Box::new(Quiesce));
+        let result = super::up(&mut db, files, options, settings, host.as_ref(), emit).await;
+        let (wait, stopped_at) = match result {
+            Err(Error::Migration {
+                target: id,
+                failure,
+            }) if failure.error.is_code("55P03") && failure.transactional => {
+                let file = failure.file.clone();
+                let migration = files.iter().find(|m| m.path == file);
+                let holders = match migration {
+                    Some(m) => holders(&mut db, target, shared, host.as_ref(), m, None, emit).await,
+                    None => Vec::new(),
+                };
+                attempt += 1;
+                let mut failure = failure;
+                if attempt > run.lock_retries {
+                    if !holders.is_empty() {
+                        failure.error.hint = Some(format!(
+                            "held by {}; raise --lock-retries or --lock-timeout, or end that transaction",
+                            holders.join("; ")
+                        ));
+                    }
+                    return Err(Error::Migration {
+                        target: id,
+                        failure,
+                    });
+                }
+                let wait = backoff(attempt);
+                let file = migration.map(|m| m.file_name.clone()).unwrap_or_default();
+                emit(Event::LockRetry {
+                    migration: &file,
+                    attempt,
+                    retries: run.lock_retries,
+                    wait,
+                    holders: &holders.join("; "),
+                });
+                (wait, (id, file))
+            }
+            Err(Error::NotQuiet {
+                target: id,
+                file,
+                check,
+                why,
+            }) => {
+                let migration = files.iter().find(|m| m.file_name == file);
+                let mut why = why;
+                if check == "pre-flight" {
+                    if let Some(m) = migration {
+                        let older = run.apply.lock_timeout.millis as f64 / 1000.0;
+                        let found =
+                            holders(&mut db, target, shared, host.as_ref(), m, Some(older), emit)
+                                .await;
+                        if !found.is_empty() {
+                            why = format!(
+                                "sessions in transactions older than lock_timeout hold or wait for locks it needs: {}",
+                                found.join("; ")
+                            );
+                        }
+                    }
+                }
+                let limit = match (check.as_str(), run.wait_for_quiet) {
+                    (_, Some(limit)) => Some(limit),
+                    ("quiesce", None) => Some(run.lock_wait),
+                    _ => None,
+                };
+                let since = match &waiting {
+                    Some((f, since, _, _)) if *f == file => *since,
+                    _ => Instant::now(),
+                };
+                let waited = since.elapsed();
+                match limit {
+                    Some(limit) if waited < limit => {
+                        // Said again when the reason changes, or every 10 s.
+                        let said = match &waiting {
+                            Some((f, _, said, at))
+                                if *f == file
+                                    && *said == why
+                                    && at.elapsed() < Duration::from_secs(10) =>
+                            {
+                                *at
+                            }
+                            _ => {
+                                emit(Event::QuietWait {
+                                    migration: &file,
+                                    check: &check,
+                                    why: &why,
+                                    waited,
+                                    limit,
+                                });
+                                Instant::now()
+                            }
+                        };
+                        waiting = Some((file.clone(), since, why, said));
+                        (QUIET_POLL, (id, file))
+                    }
+                    _ => {
+                        return Err(Error::NotQuiet {
+                            target: id,
+                            file,
+                            why: not_quiet_advice(&check, why, limit.map(|_| waited)),
+                            check,
+                        });
+                    }
+                }
             }
             other => return other.map(|_| ()),
         };
-        let holders = match lock_holders(&mut db, files, &failure.file).await {
-            Ok(holders) => holders,
-            // psql's session ended with the failure: ask on a session of its own.
-            Err(_) => {
-                drop(db);
-                let again = reach(target, shared).await?;
-                let mut db = connect(again, table, Missing::Fail, emit).await?;
-                lock_holders(&mut db, files, &failure.file)
-                    .await
-                    .unwrap_or_default()
-            }
-        };
-        attempt += 1;
-        if attempt > run.lock_retries {
-            if !holders.is_empty() {
-                failure.error.hint = Some(format!(
-                    "held by {}; raise --lock-retries or --lock-timeout, or end that transaction",
-                    holders.join("; ")
-                ));
-            }
-            return Err(Error::Migration {
-                target: id,
-                failure,
-            });
-        }
-        let wait = backoff(attempt);
-        let file = failure
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        emit(Event::LockRetry {
-            migration: &file,
-            attempt,
-            retries: run.lock_retries,
-            wait,
-            holders: &holders.join("; "),
-        });
+        drop(db);
+        let (id, file) = stopped_at;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             reason = settings.stop.requested() => {
@@ -267,18 +361,56 @@ async fn up_with_retries(
         }
     }
 }
+/// How often a busy database is looked at again.
+const QUIET_POLL: Duration = Duration::from_millis(500);
 
-/// Who holds a lock on what the migration in `file` touches, as sentences.
-async fn lock_holders(
+/// The sessions whose locks conflict with what `migration` needs (`older_than`: in
+/// transactions open that long), as sentences naming their containers: asked on `db`, or
+/// on a session of its own when psql's session ended with the failure.
+async fn holders(
     db: &mut Database,
-    files: &[Migration],
-    file: &Path,
-) -> Result<Vec<String>, Error> {
-    let Some(migration) = files.iter().find(|m| m.path == file) else {
-        return Ok(Vec::new());
+    target: &Target,
+    shared: &Shared<'_>,
+    host: Option<&Host>,
+    migration: &Migration,
+    older_than: Option<f64>,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Vec<String> {
+    let found = match workloads::blockers(db, host, migration, older_than).await {
+        Ok(found) => found,
+        Err(_) => {
+            let table = shared.run.migrations_table.as_deref();
+            let Ok(again) = reach(target, shared).await else {
+                return Vec::new();
+            };
+            let Ok(mut db) = connect(again, table, Missing::Fail, emit).await else {
+                return Vec::new();
+            };
+            workloads::blockers(&mut db, host, migration, older_than)
+                .await
+                .unwrap_or_default()
+        }
     };
-    let relations = crate::migration::locks::relations(migration);
-    tracking::relation_lock_holders(db, &relations).await
+    found.iter().map(ToString::to_string).collect()
+}
+
+/// What to do about a busy database, after what was found.
+fn not_quiet_advice(check: &str, why: String, waited: Option<Duration>) -> String {
+    let waited = waited
+        .map(|w| format!(" (waited {} s)", w.as_secs()))
+        .unwrap_or_default();
+    match check {
+        "pre-flight" => format!(
+            "{why}{waited}; wait for them to finish (or end them), or run with --wait-for-quiet DURATION to wait here; up --no-preflight leaves it to lock_timeout and --lock-retries"
+        ),
+        "precondition" => format!(
+            "{why}{waited}; the migration waits for it to hold with --wait-for-quiet DURATION"
+        ),
+        "quiesce" => format!(
+            "{why}{waited}; a worker's batch did not end in time: raise --wait-for-quiet, or check that the worker releases its shared lock between batches"
+        ),
+        _ => format!("{why}{waited}"),
+    }
 }
 
 /// Exponential from half a second, capped at 8 s, with ±25% jitter so that runners retrying

@@ -20,8 +20,10 @@
 //! - `sql`: the tracking SQL as text; `dump` and `adopt`: dumps and adoption over a
 //!   `Database`.
 
+pub mod activity;
 pub mod adopt;
 pub mod check;
+pub mod directives;
 mod dump;
 mod native;
 mod preflight;
@@ -32,7 +34,9 @@ mod sql;
 
 use std::time::Duration;
 
+pub use activity::{Activity, HeldLock, sessions};
 pub use check::Check;
+pub use directives::{Preconditions, Quiesce};
 pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump};
 pub use preflight::Preflight;
 pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
@@ -61,39 +65,6 @@ pub async fn open(
         } => psql::opener(docker, container, user, dbname, target),
     };
     Database::open(opener, table_override, missing, on_create).await
-}
-
-/// Who else holds a lock on any of `relations` now, one sentence each ("pid 42 (psql,
-/// user app, idle in transaction for 12 s: update t set …)"), for the message of a
-/// migration that gave up on one.
-pub async fn relation_lock_holders(
-    db: &mut Database,
-    relations: &[String],
-) -> Result<Vec<String>, Error> {
-    if relations.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = db
-        .query_text(
-            &sql::relation_lock_holders(relations),
-            "cannot read who holds the locks",
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let f = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-            format!(
-                "pid {} ({}, user {}, {} for {} s: {})",
-                f(0),
-                f(1),
-                f(2),
-                f(3),
-                f(4),
-                f(5)
-            )
-        })
-        .collect())
 }
 
 /// `relations` as statements name them → `schema.name` as this database's search_path

@@ -66,11 +66,7 @@ begin
   if not exists (select 1 from pg_locks l
                   where l.locktype = 'relation' and l.pid <> pg_backend_pid()
                     and ({conflicting})) then return; end if;
-  select string_agg(format('pid %s (%s, user %s, %s%s for %s s: %s)', a.pid,
-           coalesce(nullif(a.application_name, ''), '?'), coalesce(a.usename::text, '?'),
-           coalesce(a.state, '?'), coalesce(', from ' || host(a.client_addr), ''),
-           extract(epoch from clock_timestamp() - a.xact_start)::bigint,
-           left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60)), '; ' order by a.pid)
+  select string_agg(a.pid::text, ', ' order by a.pid)
     into found
     from pg_stat_activity a
    where a.pid in (select l.pid from pg_locks l
@@ -79,8 +75,7 @@ begin
      and a.xact_start < clock_timestamp() - interval '{millis} milliseconds';
   if found is not null then
     raise exception using errcode = 'P0001',
-      message = 'sessions in transactions older than lock_timeout hold or wait for locks this migration needs: ' || found,
-      hint = 'wait for them to finish (or end them), then run again; up --no-preflight leaves it to lock_timeout and --lock-retries';
+      message = 'sessions in transactions older than lock_timeout hold or wait for locks it needs: pid ' || found;
   end if;
 end $pgfleet$",
             existing = existing.join(", "),

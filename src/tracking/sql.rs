@@ -166,24 +166,6 @@ pub(crate) fn qualified_relations(relations: &[String]) -> String {
     )
 }
 
-/// The other sessions holding a granted lock on any of `relations` (as a migration names
-/// them, resolved by the server's search_path): pid, application, user, state, how long
-/// their transaction has been open, and the start of their query.
-pub(crate) fn relation_lock_holders(relations: &[String]) -> String {
-    let names: Vec<String> = relations.iter().map(|r| literal(r)).collect();
-    format!(
-        "select distinct a.pid, coalesce(nullif(a.application_name, ''), '?'),
-                coalesce(a.usename::text, '?'), coalesce(a.state, '?'),
-                coalesce(extract(epoch from clock_timestamp() - a.xact_start)::bigint::text, '?'),
-                left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60)
-           from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where l.locktype = 'relation' and l.granted and l.pid <> pg_backend_pid()
-            and l.relation in (select to_regclass(n) from unnest(array[{}]::text[]) n)
-          order by a.pid",
-        names.join(", ")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

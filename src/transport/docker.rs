@@ -41,6 +41,22 @@ pub struct Container {
     pub address: Option<String>,
 }
 
+/// Any container on the host, as the workload directives and the naming of sessions need
+/// it: what runs there, from which image, and at which addresses its sessions arrive.
+#[derive(Debug, Clone, Default)]
+pub struct Workload {
+    pub id: String,
+    pub name: String,
+    /// The image as the container was created from it (`classifier:2.1`).
+    pub image: String,
+    /// `sha256:…` of that image.
+    pub image_id: String,
+    pub labels: HashMap<String, String>,
+    /// Its addresses on its networks: a session's `client_addr` is one of them.
+    pub addresses: Vec<String>,
+    pub running: bool,
+}
+
 /// Where an exec's stdin is written (shut it down for EOF).
 pub type ExecInput = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
 /// An exec's output, stdout and stderr apart.
@@ -254,6 +270,97 @@ impl DockerApi {
             String::from_utf8_lossy(&stdout).into_owned(),
             String::from_utf8_lossy(&stderr).into_owned(),
         ))
+    }
+
+    /// Every container of the host, running or not, in one request.
+    pub async fn workloads(&self) -> Result<Vec<Workload>, DockerError> {
+        let listed = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await;
+        let all = match listed {
+            Ok(all) => all,
+            Err(e) => return Err(self.api_error(e).await),
+        };
+        Ok(all
+            .into_iter()
+            .map(|c| {
+                let mut addresses: Vec<String> = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .unwrap_or_default()
+                    .into_values()
+                    .filter_map(|e| e.ip_address)
+                    .filter(|ip| !ip.is_empty())
+                    .collect();
+                addresses.sort();
+                Workload {
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    id: c.id.unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default(),
+                    addresses,
+                    running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                }
+            })
+            .collect())
+    }
+
+    /// `docker stop`: the image's stop signal, then SIGKILL after `grace` (docker's own
+    /// default, 10 s, when None), so a worker that handles SIGTERM finishes its batch.
+    pub async fn stop(
+        &self,
+        name: &str,
+        grace: Option<std::time::Duration>,
+    ) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::StopContainerOptions {
+            t: grace.map(|g| g.as_secs().min(i32::MAX as u64) as i32),
+            signal: None,
+        };
+        match self.docker.stop_container(name, Some(options)).await {
+            // 304: already stopped.
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
+    /// `docker start`; a container already running is fine.
+    pub async fn start(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.start_container(name, None).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
+    /// The id (`sha256:…`) an image reference resolves to on this host, None when the host
+    /// has no such image.
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>, DockerError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
+    /// The host's name, as the inventory gives it.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// Finds the container, refusing clearly when it is missing, ambiguous, or not running.

@@ -183,6 +183,19 @@ impl<'a> Connections<'a> {
         })
     }
 
+    /// The Docker API of the target's host (connecting the host once): the workloads
+    /// beside its database.
+    pub async fn docker(&self, target: &Target) -> Result<Arc<DockerApi>, Error> {
+        let host = self.inventory.host(&target.host).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: host {} is not in the inventory",
+                target.id(),
+                target.host
+            ))
+        })?;
+        Ok(self.link(host).await?.docker)
+    }
+
     /// Connects the target's host (once), finds its container and its credentials, and
     /// says how to reach its database.
     pub async fn backend(&self, target: &Target) -> Result<Backend, Error> {

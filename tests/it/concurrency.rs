@@ -549,7 +549,8 @@ fn pre_flight_refuses_a_migration_an_old_transaction_would_block() {
     );
     out.code_is(4)
         .stderr_has("pre-flight refused 20240101000002_alter.sql")
-        .stderr_has("sessions in transactions older than lock_timeout hold or wait for locks this migration needs: pid ")
+        .stderr_has("sessions in transactions older than lock_timeout hold or wait for locks it needs: pid ")
+        .stderr_has("--wait-for-quiet DURATION")
         .stderr_has("(psql, user postgres, idle in transaction")
         .stderr_has("select count(*) from t;")
         .stdout_has("Applied: 20240101000001_create_u.sql");
@@ -562,4 +563,47 @@ fn pre_flight_refuses_a_migration_an_old_transaction_would_block() {
     // Once that transaction is over, the same run goes through.
     up(&db, dir.path()).run().success();
     assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
+}
+
+/// `--wait-for-quiet`: the migration pre-flight refuses is looked at again, the wait is
+/// said (with who is in the way), and it runs once that transaction is over; a wait that
+/// runs out refuses as without it, saying how long it waited.
+#[test]
+fn wait_for_quiet_waits_out_an_old_transaction() {
+    let db = harness::fresh_db("conc_quiet");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[CREATE_U, ALTER_T]);
+    db.exec("create table t (id int)");
+    let mut session = Session::open(&db);
+    session.send("begin;");
+    session.send("select count(*) from t;");
+    thread::sleep(Duration::from_millis(800));
+
+    let out = up(&db, dir.path())
+        .args(["--lock-timeout", "500ms", "--wait-for-quiet", "1s"])
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.code_is(4)
+        .stderr_has("Waiting: waiting before 20240101000002_alter.sql (pre-flight")
+        .stderr_has("(psql, user postgres, idle in transaction")
+        .stderr_has("(waited 1 s)");
+    assert_eq!(versions(&db), ["20240101000001"]);
+
+    // The transaction ends while the run waits: it goes through.
+    let ender = thread::spawn(move || {
+        thread::sleep(Duration::from_secs(2));
+        session.send("commit;");
+        session
+    });
+    let (out, took) = timed(
+        up(&db, dir.path())
+            .args(["--lock-timeout", "500ms", "--wait-for-quiet", "30s"])
+            .timeout(Duration::from_secs(60)),
+    );
+    out.success()
+        .stderr_has("Waiting: waiting before 20240101000002_alter.sql (pre-flight")
+        .stdout_has("Applied: 20240101000002_alter.sql");
+    assert!(took < Duration::from_secs(15), "waited {took:?}");
+    assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
+    drop(ender.join());
 }
