@@ -56,7 +56,7 @@ impl ExitCode {
         ),
         (
             ExitCode::Refused,
-            "refused before anything ran: applied files edited (see `--allow-changed`), `--strict` order, the lock held by another run for longer than `--lock-wait`, a baseline on a database with pgfleet history or a hand-made history table, or `up` running a baseline where other versions are applied",
+            "refused before anything ran (on `up`: before the migration concerned started): applied files edited (see `--allow-changed`), `--strict` order, the lock held by another run for longer than `--lock-wait`, a baseline on a database with pgfleet history or a hand-made history table, `up` running a baseline where other versions are applied, the database busy before a migration (pre-flight, a `precondition`, a `quiesce` lock; `--wait-for-quiet` run out), or a `requires` directive not met",
         ),
         (
             ExitCode::Interrupted,
