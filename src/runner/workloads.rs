@@ -379,3 +379,85 @@ async fn drained(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(name: &str, address: &str, labels: &[(&str, &str)]) -> Workload {
+        Workload {
+            name: name.into(),
+            addresses: vec![address.into()],
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            running: true,
+            ..Default::default()
+        }
+    }
+
+    fn session(pid: i32, addr: Option<&str>) -> Activity {
+        Activity {
+            pid,
+            application: "x".into(),
+            user: "app".into(),
+            state: "idle".into(),
+            client_addr: addr.map(String::from),
+            transaction_secs: None,
+            query: String::new(),
+            locks: Vec::new(),
+            container: None,
+        }
+    }
+
+    #[test]
+    fn selectors_match_by_name_label_and_label_value() {
+        let w = workload("classifier-1", "172.17.0.9", &[("app", "classifier")]);
+        let label = |key: &str, value: Option<&str>| Selector::Label {
+            key: key.into(),
+            value: value.map(String::from),
+        };
+        assert!(matches(&w, &Selector::Name("classifier-1".into())));
+        assert!(!matches(&w, &Selector::Name("classifier".into())));
+        assert!(matches(&w, &label("app", None)));
+        assert!(matches(&w, &label("app", Some("classifier"))));
+        assert!(!matches(&w, &label("app", Some("billing"))));
+        assert!(!matches(&w, &label("tier", None)));
+    }
+
+    #[test]
+    fn sessions_are_named_by_address_and_declared_workloads_come_first() {
+        let workloads = [
+            workload("web", "172.17.0.5", &[]),
+            workload("classifier-1", "172.17.0.9", &[("app", "classifier")]),
+        ];
+        let mut sessions = [
+            session(10, Some("172.17.0.5")),
+            session(20, None),
+            session(30, Some("172.17.0.9")),
+            session(40, Some("10.0.0.1")),
+        ];
+        let declared = Selector::Label {
+            key: "app".into(),
+            value: None,
+        };
+        name_sessions(&mut sessions, &workloads, &[&declared]);
+        let order: Vec<(i32, Option<&str>)> = sessions
+            .iter()
+            .map(|s| (s.pid, s.container.as_deref()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (30, Some("classifier-1")),
+                (10, Some("web")),
+                (20, None),
+                (40, None)
+            ]
+        );
+        assert!(sessions[0].to_string().contains("from container classifier-1"));
+        assert!(sessions[2].to_string().contains("local socket"));
+        assert!(sessions[3].to_string().contains("from 10.0.0.1"));
+    }
+}
