@@ -406,6 +406,8 @@ pub(crate) struct Outcome {
     pub(crate) started_into_work: f64,
     /// The worker's whole log.
     pub(crate) worker_log: String,
+    /// The database in `alpha-app` (kept when the test fails).
+    pub(crate) db: String,
 }
 
 impl std::fmt::Display for Outcome {
@@ -413,13 +415,14 @@ impl std::fmt::Display for Outcome {
         write!(
             f,
             "stranded: {}, rename applied: {}, batches after the command: {}, \
-             command started {:.2} s into a batch's work and took {:.2} s\n\
-             --- pgfleet ---\n{}\n--- worker log ---\n{}",
+             command started {:.2} s into a batch's work and took {:.2} s \
+             (database {} in {TARGET})\n--- pgfleet ---\n{}\n--- worker log ---\n{}",
             self.stranded,
             self.applied,
             self.batches_after,
             self.started_into_work,
             self.took.as_secs_f64(),
+            self.db,
             self.output,
             self.worker_log
         )
@@ -526,6 +529,7 @@ impl Incident {
             batches_after,
             started_into_work: into_work,
             worker_log: worker.logs(),
+            db: story.db.clone(),
         }
     }
 }
