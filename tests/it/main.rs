@@ -15,3 +15,4 @@ mod runs;
 mod schema;
 mod smoke;
 mod ssh;
+mod workloads;

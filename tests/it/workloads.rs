@@ -1,0 +1,603 @@
+//! Workloads that share a database with a migration, for real: issue 11's classification
+//! worker runs in a container of the fleet, next to `alpha-app`, while pgfleet migrates.
+//!
+//! The story: the worker marks a batch of emails `in_progress`, works a few seconds, then
+//! inserts the results and clears the flag. A column rename lands mid-batch, the final
+//! INSERT fails, and the batch's rows stay `in_progress` for ever.
+//!
+//! [`Incident`] plays that story with any pgfleet command and says what came of it, so a
+//! test of a coordination directive is a few lines:
+//!
+//! ```ignore
+//! let out = Incident::new("quiesce")
+//!     .quiesce("classifier")
+//!     .header("-- pgfleet:quiesce classifier\n")
+//!     .run(|pgfleet| pgfleet.arg("up"));
+//! assert_eq!((out.stranded, out.applied), (0, true), "{out}");
+//! ```
+//!
+//! The pieces ([`StoryDb`], [`Worker`], [`sleeping_batch`], [`stranded`]) serve other
+//! scenarios too. The worker is `tests/fixtures/workloads/classifier.sh`.
+
+// Pieces for the directives' tests to come (stop, quiesce, precondition, wait-for-quiet);
+// not each is used yet.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::fleet::{fleet, unique_db};
+use crate::harness::{Cmd, Output, tempdir, write_migrations};
+use tempfile::TempDir;
+
+/// The worker: a busybox sh loop around one psql session per batch.
+const CLASSIFIER: &str = include_str!("../fixtures/workloads/classifier.sh");
+
+/// The fleet's postgres image: it has psql and busybox's sh, all the worker needs.
+const IMAGE: &str = "pgfleet/postgres:15";
+
+/// The container the story's database lives in.
+const TARGET: &str = "alpha-app";
+
+/// The schema the worker expects, with 200 emails to classify.
+pub(crate) const SCHEMA: (&str, &str) = (
+    "20260101000000_emails.sql",
+    "-- migrate:up
+create table email_messages (
+    id serial primary key,
+    subject text,
+    status text not null default 'new',
+    claimed_by int
+);
+insert into email_messages (subject) select 'email ' || g from generate_series(1, 200) g;
+create table classifications (
+    email_id int not null,
+    label text not null,
+    classified_at timestamptz not null default now()
+);
+-- migrate:down
+drop table classifications;
+drop table email_messages;
+",
+);
+
+/// The migration of the incident: harmless between batches (the next one reads the new
+/// name), fatal to a batch in flight.
+pub(crate) const RENAME_VERSION: &str = "20260102000000";
+const RENAME_FILE: &str = "20260102000000_rename_label.sql";
+const RENAME_BODY: &str = "-- migrate:up
+alter table classifications rename column label to category;
+-- migrate:down
+alter table classifications rename column category to label;
+";
+
+// ---------------------------------------------------------------------------------------
+// docker and psql
+
+/// Runs `docker ARGS`, panicking with its stderr when it fails.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.first().copied().unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `sql` with psql inside `container` (over its socket: no password), unaligned and
+/// tuples only, and returns what it printed, trimmed.
+pub(crate) fn psql(container: &str, db: &str, sql: &str) -> String {
+    docker(&[
+        "exec",
+        container,
+        "psql",
+        "-U",
+        "postgres",
+        "-d",
+        db,
+        "-XAtq",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ])
+    .trim()
+    .to_string()
+}
+
+/// The container's address on the default bridge.
+fn bridge_ip(container: &str) -> String {
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        container,
+    ]);
+    let ip = ip.trim().to_string();
+    assert!(!ip.is_empty(), "{container} has no bridge address");
+    ip
+}
+
+/// The value of `key` in the container's environment (never printed).
+fn container_env(container: &str, key: &str) -> String {
+    let env = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        container,
+    ]);
+    env.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{container} has no {key} in its environment"))
+        .to_string()
+}
+
+/// Polls `probe` every `every` until it gives a value or `timeout` has passed.
+fn poll<T>(timeout: Duration, every: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the database
+
+/// A fresh database in `alpha-app` with the story's schema, made by pgfleet `up` through
+/// an inventory of its own (host alpha, target `alpha/app`); dropped when this goes, unless
+/// the test failed (then it is kept to look at).
+pub(crate) struct StoryDb {
+    pub(crate) dir: TempDir,
+    pub(crate) db: String,
+    pub(crate) inventory: PathBuf,
+    pub(crate) migrations: PathBuf,
+}
+
+impl StoryDb {
+    /// `method`: `tunnel` or `exec`.
+    pub(crate) fn create(hint: &str, method: &str) -> Self {
+        let fleet = fleet();
+        let dir = tempdir();
+        let db = unique_db(hint);
+        let migrations = dir.path().join("migrations");
+        write_migrations(&migrations, &[SCHEMA]);
+        let inventory = dir.path().join("inventory.yml");
+        std::fs::write(
+            &inventory,
+            format!(
+                "defaults:\n  user: pgfleet\n  identity_file: {key}\n  known_hosts: {known}\n  connect_timeout: 3s\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\n  method: {method}\nhosts:\n  alpha:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      app:\n        container: {TARGET}\n        database: {db}\n",
+                key = fleet.join("id_ed25519").display(),
+                known = fleet.join("known_hosts").display(),
+                migrations = migrations.display(),
+            ),
+        )
+        .unwrap();
+        let story = StoryDb {
+            dir,
+            db,
+            inventory,
+            migrations,
+        };
+        story.pgfleet().arg("up").run().success();
+        story
+    }
+
+    /// `pgfleet -i INVENTORY`, for the caller to add a command to.
+    pub(crate) fn pgfleet(&self) -> Cmd {
+        Cmd::new().arg("-i").arg(&self.inventory)
+    }
+
+    pub(crate) fn psql(&self, sql: &str) -> String {
+        psql(TARGET, &self.db, sql)
+    }
+
+    /// Adds the rename migration, `header` (directives, each line `-- pgfleet:…`) on top.
+    pub(crate) fn add_rename(&self, header: &str) {
+        write_migrations(
+            &self.migrations,
+            &[(RENAME_FILE, &format!("{header}{RENAME_BODY}"))],
+        );
+    }
+
+    /// The rename is recorded as applied and the column has its new name.
+    pub(crate) fn rename_applied(&self) -> bool {
+        self.psql(&format!(
+            "select exists (select from schema_migrations where version = '{RENAME_VERSION}')
+                and exists (select from information_schema.columns
+                             where table_name = 'classifications' and column_name = 'category')"
+        )) == "t"
+    }
+}
+
+impl Drop for StoryDb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = Command::new("docker")
+                .args(["exec", TARGET, "psql", "-U", "postgres", "-Xqc"])
+                .arg(format!(
+                    "drop database if exists \"{}\" with (force)",
+                    self.db
+                ))
+                .output();
+        }
+    }
+}
+
+/// Rows `in_progress` whose claiming session is gone: nobody will ever finish them.
+pub(crate) fn stranded(container: &str, db: &str) -> i64 {
+    psql(
+        container,
+        db,
+        "select count(*) from email_messages m where status = 'in_progress'
+            and not exists (select from pg_stat_activity a where a.pid = m.claimed_by)",
+    )
+    .parse()
+    .expect("a count")
+}
+
+/// The worker's session that is in its work phase (`select pg_sleep…`), if any: its pid and
+/// for how many seconds it has been sleeping.
+pub(crate) fn sleeping_batch(container: &str, db: &str) -> Option<(i32, f64)> {
+    let row = psql(
+        container,
+        db,
+        "select pid || ' ' || extract(epoch from clock_timestamp() - query_start)
+           from pg_stat_activity
+          where datname = current_database() and application_name = 'classifier'
+            and state = 'active' and query like 'select pg_sleep%'",
+    );
+    let (pid, secs) = row.lines().next()?.split_once(' ')?;
+    Some((pid.parse().ok()?, secs.parse().ok()?))
+}
+
+// ---------------------------------------------------------------------------------------
+// the worker
+
+/// The classification worker in a container of its own (labels `pgfleet.fleet=1`, so that
+/// `scripts/fleet down` takes it too, and `pgfleet.worker=NAME`), on the default bridge,
+/// reaching its database over TCP. Removed (`docker rm -f`) when dropped, failed test or not.
+pub(crate) struct Worker {
+    name: String,
+}
+
+impl Worker {
+    /// A unique container name for a worker.
+    pub(crate) fn unique_name(hint: &str) -> String {
+        unique_db(hint)
+            .replace('_', "-")
+            .replacen("it-", "it-worker-", 1)
+    }
+
+    /// Starts the worker against `db` in `container`; `work_seconds` is each batch's work
+    /// phase, `quiesce` the name of the advisory lock each batch holds shared.
+    pub(crate) fn start(
+        name: &str,
+        container: &str,
+        db: &str,
+        work_seconds: f64,
+        quiesce: Option<&str>,
+    ) -> Worker {
+        let worker = Worker {
+            name: name.to_string(),
+        };
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "-d", "--name", name])
+            .args(["--label", "pgfleet.fleet=1", "--label"])
+            .arg(format!("pgfleet.worker={name}"))
+            // The image's STOPSIGNAL is SIGINT (for postgres); the worker traps both.
+            .args(["--stop-signal", "SIGTERM"])
+            .arg("-e")
+            .arg(format!("PGHOST={}", bridge_ip(container)))
+            .arg("-e")
+            .arg(format!("PGDATABASE={db}"))
+            .args(["-e", "PGUSER=postgres", "-e", "PGPASSWORD"])
+            .env("PGPASSWORD", container_env(container, "POSTGRES_PASSWORD"))
+            .arg("-e")
+            .arg(format!("WORK_SECONDS={work_seconds}"));
+        if let Some(lock) = quiesce {
+            cmd.arg("-e").arg(format!("QUIESCE={lock}"));
+        }
+        cmd.args(["--entrypoint", "/bin/sh", IMAGE, "-c", CLASSIFIER]);
+        let out = cmd.output().expect("run docker run");
+        assert!(
+            out.status.success(),
+            "cannot start the worker {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        worker
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What it printed so far (stdout and stderr), every run of the container included.
+    pub(crate) fn logs(&self) -> String {
+        let out = Command::new("docker")
+            .args(["logs", &self.name])
+            .output()
+            .expect("run docker logs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Batches finished without error so far.
+    pub(crate) fn batches_done(&self) -> usize {
+        self.logs()
+            .lines()
+            .filter(|l| l.starts_with("batch ") && l.ends_with(": done"))
+            .count()
+    }
+
+    /// Waits until `n` batches are done; false after `timeout`.
+    pub(crate) fn wait_for_batches(&self, n: usize, timeout: Duration) -> bool {
+        poll(timeout, Duration::from_millis(100), || {
+            (self.batches_done() >= n).then_some(())
+        })
+        .is_some()
+    }
+
+    /// `docker stop -t 20`: SIGTERM, the batch in flight finishes, the loop ends. Panics
+    /// when it did not go that way (killed, or a non-zero exit).
+    pub(crate) fn stop_gracefully(&self) {
+        docker(&["stop", "-t", "20", &self.name]);
+        let code = docker(&["inspect", "-f", "{{.State.ExitCode}}", &self.name]);
+        let logs = self.logs();
+        assert!(
+            code.trim() == "0" && logs.trim_end().ends_with("stopping after it, as asked"),
+            "worker {} did not stop gracefully (exit code {})\n--- worker log ---\n{logs}",
+            self.name,
+            code.trim()
+        );
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the scenario
+
+/// Issue 11's incident, with the pgfleet command (and the rename's directives) chosen by
+/// the test. See [`Incident::run`] for the steps.
+pub(crate) struct Incident {
+    hint: String,
+    worker: String,
+    header: String,
+    quiesce: Option<String>,
+    work_seconds: f64,
+    method: String,
+}
+
+/// What came of it.
+pub(crate) struct Outcome {
+    /// Rows left `in_progress` by a session that is gone (after the worker was stopped).
+    pub(crate) stranded: i64,
+    /// The rename is recorded in schema_migrations and the column is renamed.
+    pub(crate) applied: bool,
+    /// The caller's pgfleet command.
+    pub(crate) output: Output,
+    /// How long that command took.
+    pub(crate) took: Duration,
+    /// Batches the worker finished after the command ended (it carries on, or is started
+    /// again after a `stop`).
+    pub(crate) batches_after: usize,
+    /// Seconds the batch had been in its work phase when the command started.
+    pub(crate) started_into_work: f64,
+    /// The worker's whole log.
+    pub(crate) worker_log: String,
+    /// The database in `alpha-app` (kept when the test fails).
+    pub(crate) db: String,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stranded: {}, rename applied: {}, batches after the command: {}, \
+             command started {:.2} s into a batch's work and took {:.2} s \
+             (database {} in {TARGET})\n--- pgfleet ---\n{}\n--- worker log ---\n{}",
+            self.stranded,
+            self.applied,
+            self.batches_after,
+            self.started_into_work,
+            self.took.as_secs_f64(),
+            self.db,
+            self.output,
+            self.worker_log
+        )
+    }
+}
+
+impl Incident {
+    /// Work phase 2 s, no quiesce lock, method tunnel, no directives.
+    pub(crate) fn new(hint: &str) -> Self {
+        Incident {
+            hint: hint.to_string(),
+            worker: Worker::unique_name(hint),
+            header: String::new(),
+            quiesce: None,
+            work_seconds: 2.0,
+            method: "tunnel".into(),
+        }
+    }
+
+    /// The worker's container name (also its label `pgfleet.worker=NAME`).
+    pub(crate) fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Header lines for the rename migration, e.g. `"-- pgfleet:stop {worker}\n"`;
+    /// `{worker}` stands for the worker's container name.
+    pub(crate) fn header(mut self, lines: &str) -> Self {
+        self.header = lines.replace("{worker}", &self.worker);
+        self
+    }
+
+    /// The worker holds advisory lock `name` shared for each batch (`-- pgfleet:quiesce`).
+    pub(crate) fn quiesce(mut self, name: &str) -> Self {
+        self.quiesce = Some(name.to_string());
+        self
+    }
+
+    pub(crate) fn work_seconds(mut self, seconds: f64) -> Self {
+        self.work_seconds = seconds;
+        self
+    }
+
+    /// `tunnel` (default) or `exec`.
+    pub(crate) fn method(mut self, method: &str) -> Self {
+        self.method = method.to_string();
+        self
+    }
+
+    /// Plays the incident:
+    /// 1. a fresh database with the schema, through pgfleet `up`;
+    /// 2. the worker starts and finishes one batch;
+    /// 3. the rename migration (with the header) is added;
+    /// 4. once a batch has *just* entered its work phase (≤ 0.3 s in, seen in
+    ///    pg_stat_activity), `command(pgfleet -i INVENTORY)` runs (killed after 40 s);
+    /// 5. the worker is given time for one more batch (it may be stopped or waiting);
+    /// 6. it is stopped gracefully, and the stranded rows are counted.
+    ///
+    /// Panics, with the worker's log, only when the stage could not be set (no first batch,
+    /// no batch in flight to aim at, or no graceful stop); what pgfleet did is the caller's
+    /// to judge.
+    pub(crate) fn run(self, command: impl FnOnce(Cmd) -> Cmd) -> Outcome {
+        let story = StoryDb::create(&self.hint, &self.method);
+        let worker = Worker::start(
+            &self.worker,
+            TARGET,
+            &story.db,
+            self.work_seconds,
+            self.quiesce.as_deref(),
+        );
+        let batch = Duration::from_secs_f64(self.work_seconds + 1.0);
+        assert!(
+            worker.wait_for_batches(1, batch * 4),
+            "the worker finished no batch\n--- worker log ---\n{}",
+            worker.logs()
+        );
+        story.add_rename(&self.header);
+
+        // Aim at a batch that has just started its work: the command then has the rest of
+        // the work phase (work_seconds - 0.3 s at least) to land in it.
+        let into_work = poll(batch * 2, Duration::from_millis(20), || {
+            sleeping_batch(TARGET, &story.db).and_then(|(_, secs)| (secs <= 0.3).then_some(secs))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no batch entered its work phase\n--- worker log ---\n{}",
+                worker.logs()
+            )
+        });
+        let started = Instant::now();
+        let output = command(story.pgfleet())
+            .timeout(Duration::from_secs(40))
+            .run();
+        let took = started.elapsed();
+
+        let done = worker.batches_done();
+        worker.wait_for_batches(done + 1, batch * 2);
+        let batches_after = worker.batches_done() - done;
+        worker.stop_gracefully();
+        Outcome {
+            stranded: stranded(TARGET, &story.db),
+            applied: story.rename_applied(),
+            output,
+            took,
+            batches_after,
+            started_into_work: into_work,
+            worker_log: worker.logs(),
+            db: story.db.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the tests
+
+/// Today's pgfleet knows nothing of the worker: the rename lands while a batch works, that
+/// batch's INSERT names the old column, and its five rows stay `in_progress` for ever.
+#[test]
+fn the_incident_strands_rows_without_coordination() {
+    let started = Instant::now();
+    let out = Incident::new("incident").run(|pgfleet| pgfleet.arg("up"));
+    eprintln!("{out}");
+    out.output.success();
+    assert!(out.applied, "the rename was not applied\n{out}");
+    assert!(
+        out.worker_log
+            .contains("ERROR:  column \"label\" of relation \"classifications\" does not exist"),
+        "the batch in flight did not fail on the renamed column\n{out}"
+    );
+    assert_eq!(
+        out.stranded, 5,
+        "expected the five rows of the batch in flight to be stranded\n{out}"
+    );
+    // Between batches the rename does no harm: the next batch learns the new name.
+    assert!(
+        out.batches_after >= 1 && out.worker_log.contains("results go to column category"),
+        "the worker did not carry on with the new column\n{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// What the `stop` directive will count on: `docker stop` lets the batch in flight finish
+/// (the shell's trap runs once psql returns), so a stop mid-batch strands nothing.
+#[test]
+fn the_worker_finishes_its_batch_when_stopped() {
+    let story = StoryDb::create("worker_stop", "tunnel");
+    let worker = Worker::start(&Worker::unique_name("stop"), TARGET, &story.db, 2.0, None);
+    let (pid, _) = poll(Duration::from_secs(10), Duration::from_millis(20), || {
+        sleeping_batch(TARGET, &story.db).filter(|&(_, secs)| secs <= 0.5)
+    })
+    .unwrap_or_else(|| panic!("no batch entered its work phase\n{}", worker.logs()));
+    worker.stop_gracefully();
+    let logs = worker.logs();
+    // "batch N: claimed 5 rows (…) as pid PID, …" names the batch that was in flight.
+    let in_flight = logs
+        .lines()
+        .find(|l| l.contains(&format!(" as pid {pid},")))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("no batch ran as pid {pid}\n{logs}"));
+    let tail: Vec<&str> = logs.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("{in_flight}: stopping after it, as asked"),
+            format!("{in_flight}: done")
+        ],
+        "the batch in flight did not finish before the worker stopped\n{logs}"
+    );
+    assert_eq!(stranded(TARGET, &story.db), 0, "{logs}");
+    assert_eq!(
+        story.psql("select count(*) from classifications"),
+        "5",
+        "{logs}"
+    );
+}
