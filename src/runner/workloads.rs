@@ -456,7 +456,11 @@ mod tests {
                 (40, None)
             ]
         );
-        assert!(sessions[0].to_string().contains("from container classifier-1"));
+        assert!(
+            sessions[0]
+                .to_string()
+                .contains("from container classifier-1")
+        );
         assert!(sessions[2].to_string().contains("local socket"));
         assert!(sessions[3].to_string().contains("from 10.0.0.1"));
     }

@@ -601,3 +601,268 @@ fn the_worker_finishes_its_batch_when_stopped() {
         "{logs}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// the incident prevented, by each mechanism
+
+const IN_PROGRESS_NONE: &str = "-- pgfleet:precondition select not exists (select 1 from email_messages where status = 'in_progress')\n";
+
+/// `stop`: the worker is stopped (its batch in flight finishes on SIGTERM), the rename runs
+/// once its sessions are gone, and the worker is started again and carries on with the new
+/// column.
+#[test]
+fn a_stop_directive_lets_the_batch_finish_and_starts_the_worker_again() {
+    let incident = Incident::new("stop_dir").header("-- pgfleet:stop {worker}\n");
+    let worker = incident.worker().to_string();
+    let out = incident.run(|pgfleet| pgfleet.arg("up"));
+    out.output
+        .success()
+        .stderr_has(&format!("container {worker} stopping for {RENAME_FILE}"))
+        .stderr_has(&format!("container {worker} stopped"))
+        .stderr_has(&format!("container {worker} started"));
+    assert_eq!((out.stranded, out.applied), (0, true), "{out}");
+    assert!(
+        out.batches_after >= 1 && out.worker_log.contains("results go to column category"),
+        "the worker did not carry on after its restart\n{out}"
+    );
+}
+
+/// `quiesce`: pgfleet waits for the batch in flight to release its shared lock, renames
+/// while holding it exclusively (no new batch starts), and releases it at commit.
+#[test]
+fn a_quiesce_directive_waits_for_the_batch_in_flight() {
+    let out = Incident::new("quiesce_dir")
+        .quiesce("classifier")
+        .header("-- pgfleet:quiesce classifier\n")
+        .run(|pgfleet| pgfleet.arg("up"));
+    out.output
+        .success()
+        .stderr_has(&format!("waiting before {RENAME_FILE} (quiesce"));
+    assert_eq!((out.stranded, out.applied), (0, true), "{out}");
+    // It waited out the rest of the batch's work rather than landing in it.
+    let rest = 2.0 - out.started_into_work;
+    assert!(
+        out.took.as_secs_f64() >= rest - 0.2,
+        "returned before the batch could end\n{out}"
+    );
+    assert!(
+        out.worker_log.contains("results go to column category"),
+        "{out}"
+    );
+}
+
+/// `precondition`: while a batch is in flight it is false, and the migration is refused
+/// before it runs (nothing stranded, nothing applied); with `--wait-for-quiet` the same
+/// file waits until it holds, then runs.
+#[test]
+fn a_precondition_refuses_mid_batch_and_wait_for_quiet_waits_for_it() {
+    let out = Incident::new("precond_dir")
+        .header(IN_PROGRESS_NONE)
+        .run(|pgfleet| pgfleet.arg("up"));
+    out.output
+        .code_is(4)
+        .stderr_has(&format!("precondition refused {RENAME_FILE}"))
+        .stderr_has("returned false")
+        .stderr_has("--wait-for-quiet");
+    assert_eq!((out.stranded, out.applied), (0, false), "{out}");
+
+    let out = Incident::new("precond_wait")
+        .header(IN_PROGRESS_NONE)
+        .run(|pgfleet| pgfleet.args(["up", "--wait-for-quiet", "30s"]));
+    out.output
+        .success()
+        .stderr_has(&format!("waiting before {RENAME_FILE} (precondition"));
+    assert_eq!((out.stranded, out.applied), (0, true), "{out}");
+}
+
+/// A session from another container holding a lock on what the migration changes.
+struct Blocker {
+    name: String,
+}
+
+impl Blocker {
+    /// Holds ACCESS SHARE on `classifications` in a transaction for `seconds`, over TCP
+    /// from a container of its own (application `reporting`).
+    fn start(db: &str, seconds: u32) -> Blocker {
+        let name = Worker::unique_name("blocker");
+        let blocker = Blocker { name: name.clone() };
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "pgfleet.fleet=1",
+            "-e",
+            &format!("PGHOST={}", bridge_ip(TARGET)),
+            "-e",
+            &format!("PGDATABASE={db}"),
+            "-e",
+            "PGUSER=postgres",
+            "-e",
+            &format!("PGPASSWORD={}", container_env(TARGET, "POSTGRES_PASSWORD")),
+            "-e",
+            "PGAPPNAME=reporting",
+            "--entrypoint",
+            "psql",
+            IMAGE,
+            "-Xc",
+            &format!(
+                "begin; lock table classifications in access share mode; select pg_sleep({seconds}); commit;"
+            ),
+        ]);
+        // Holding the lock before the test goes on.
+        poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            (psql(
+                TARGET,
+                db,
+                "select count(*) from pg_locks l join pg_stat_activity a using (pid)
+                  where a.application_name = 'reporting' and l.granted
+                    and l.relation = 'classifications'::regclass",
+            ) == "1")
+                .then_some(())
+        })
+        .expect("the blocker holds its lock");
+        blocker
+    }
+}
+
+impl Drop for Blocker {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
+    }
+}
+
+/// A transaction from another container holds a lock the rename needs: `plan` says who,
+/// by container; pre-flight refuses naming it; without pre-flight the migration retries,
+/// names it each time, and fails cleanly naming it when the retries run out; once such a
+/// transaction ends while retrying, the migration goes through.
+#[test]
+fn a_blocking_transaction_is_named_by_container_retried_and_waited_out() {
+    let story = StoryDb::create("blocker", "tunnel");
+    story.add_rename("");
+    let blocker = Blocker::start(&story.db, 60);
+    let from = format!("from container {}", blocker.name);
+
+    let plan = story.pgfleet().arg("plan").run();
+    plan.success()
+        .stdout_has("in use now: pid ")
+        .stdout_has(&from)
+        .stdout_has("holds ACCESS SHARE on public.classifications; conflicts: the migration would wait for it");
+    let json = story.pgfleet().args(["--format", "json", "plan"]).run();
+    let doc = json.json();
+    let sessions = doc["targets"][0]["sessions"].as_array().expect("sessions");
+    assert!(
+        sessions.iter().any(
+            |s| s["container"] == blocker.name.as_str() && s["application_name"] == "reporting"
+        ),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["targets"][0]["pending"][0]["in_use_by"][0]["conflicts"], true,
+        "{doc}"
+    );
+
+    std::thread::sleep(Duration::from_millis(600));
+    story
+        .pgfleet()
+        .args(["up", "--lock-timeout", "500ms"])
+        .run()
+        .code_is(4)
+        .stderr_has(&format!("pre-flight refused {RENAME_FILE}"))
+        .stderr_has("(reporting, user postgres, ")
+        .stderr_has(&from);
+
+    story
+        .pgfleet()
+        .args([
+            "up",
+            "--no-preflight",
+            "--lock-timeout",
+            "300ms",
+            "--lock-retries",
+            "1",
+        ])
+        .run()
+        .code_is(2)
+        .stderr_has("(retry 1 of 1)")
+        .stderr_has("HINT: held by pid ")
+        .stderr_has(&from);
+    assert!(!story.rename_applied());
+    drop(blocker);
+
+    let blocker = Blocker::start(&story.db, 3);
+    let out = story
+        .pgfleet()
+        .args([
+            "up",
+            "--no-preflight",
+            "--lock-timeout",
+            "300ms",
+            "--lock-retries",
+            "10",
+        ])
+        .timeout(Duration::from_secs(60))
+        .run();
+    out.success()
+        .stderr_has("gave up on a lock (lock_timeout) and was rolled back; held by pid ")
+        .stderr_has(&format!("from container {}", blocker.name));
+    assert!(story.rename_applied());
+}
+
+/// `requires`: refused until the running worker is at the image or label asked for; and a
+/// `--url` run refuses the directives that need a docker host.
+#[test]
+fn requires_refuses_until_the_workload_is_deployed() {
+    let story = StoryDb::create("requires", "tunnel");
+    let worker = Worker::start(&Worker::unique_name("req"), TARGET, &story.db, 0.5, None);
+    let selector = format!("label=pgfleet.worker={}", worker.name());
+
+    story.add_rename(&format!(
+        "-- pgfleet:requires {selector} image=classifier:2.1\n"
+    ));
+    story
+        .pgfleet()
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has(&format!(
+            "requires `{selector}` at image=classifier:2.1, but container {} runs image {IMAGE}: deploy the updated workload first",
+            worker.name()
+        ));
+    story.add_rename(&format!("-- pgfleet:requires {selector} label=version=2\n"));
+    story
+        .pgfleet()
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("has no label version");
+    assert!(!story.rename_applied());
+
+    story.add_rename(&format!("-- pgfleet:requires {selector} image={IMAGE}\n"));
+    story.pgfleet().arg("up").run().success();
+    assert!(story.rename_applied());
+}
+
+#[test]
+fn a_url_run_refuses_directives_that_need_a_docker_host() {
+    let db = crate::harness::fresh_db("url_stop");
+    let dir = tempdir();
+    write_migrations(
+        dir.path(),
+        &[(
+            "20260101000000_t.sql",
+            "-- pgfleet:stop worker\n-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+        )],
+    );
+    Cmd::new()
+        .args(["--url", db.url(), "-d"])
+        .arg(dir.path())
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("20260101000000_t.sql:1: `worker` names containers on the target's docker host, and a --url target has none");
+    assert!(db.tables("public").is_empty());
+}
