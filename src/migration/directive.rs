@@ -79,6 +79,51 @@ pub struct Declared {
 /// The directives' names, as written after `pgfleet:`.
 pub const NAMES: [&str; 5] = ["used-by", "stop", "requires", "precondition", "quiesce"];
 
+impl Directive {
+    /// Its name, as written after `pgfleet:`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Directive::UsedBy { .. } => "used-by",
+            Directive::Stop { .. } => "stop",
+            Directive::Requires { .. } => "requires",
+            Directive::Precondition { .. } => "precondition",
+            Directive::Quiesce { .. } => "quiesce",
+        }
+    }
+
+    /// What it asks, in words, for `plan`: `used by: worker (the pipeline)`, `stops: worker`.
+    pub fn describe(&self) -> String {
+        match self {
+            Directive::UsedBy {
+                selector,
+                note: None,
+            } => format!("used by: {selector}"),
+            Directive::UsedBy {
+                selector,
+                note: Some(note),
+            } => format!("used by: {selector} ({note})"),
+            Directive::Stop { selector } => format!("stops: {selector}"),
+            Directive::Requires {
+                selector,
+                requirement,
+            } => format!("requires: {selector} at {requirement}"),
+            Directive::Precondition { sql } => format!("precondition: {sql}"),
+            Directive::Quiesce { name } => format!("quiesce: {name}"),
+        }
+    }
+}
+
+/// The selectors of a file's `used-by` directives, in file order.
+pub fn used_by(directives: &[Declared]) -> Vec<Selector> {
+    directives
+        .iter()
+        .filter_map(|d| match &d.directive {
+            Directive::UsedBy { selector, .. } => Some(selector.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The first word of `text` and the rest, trimmed.
 fn first_word(text: &str) -> (&str, &str) {
     let text = text.trim_start();
