@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::migration::Migration;
+use crate::migration::directive::{self, Selector};
 
 /// One applied version, as read from the tracking tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub struct StatusRow {
     /// The file's checksum now.
     pub checksum: Option<String>,
     pub state: State,
+    /// The file's `-- pgfleet:used-by` selectors: who else reads or writes what it changes.
+    pub used_by: Vec<Selector>,
 }
 
 impl StatusRow {
@@ -84,6 +87,10 @@ impl From<&Entry<'_>> for StatusRow {
             file: e.file.map(|f| f.file_name.clone()),
             checksum: e.file.map(|f| f.checksum.clone()),
             state: e.state.clone(),
+            used_by: e
+                .file
+                .map(|f| directive::used_by(&f.directives))
+                .unwrap_or_default(),
         }
     }
 }

@@ -402,7 +402,7 @@ fn qualified_name(node: &pg_query::protobuf::Node) -> Option<String> {
 /// libpg_query's name for the statement's node (`DropStmt`, `VacuumStmt`): precise, and
 /// searchable in PostgreSQL's sources and docs. Taken from the variant's Debug form, the
 /// one place the crate spells it.
-fn kind(node: &NodeEnum) -> String {
+pub(super) fn kind(node: &NodeEnum) -> String {
     let debug = format!("{node:?}");
     debug
         .split(|c: char| !c.is_alphanumeric())

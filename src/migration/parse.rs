@@ -1,8 +1,10 @@
 //! dbmate's file grammar: `-- migrate:up` / `-- migrate:down` markers with `key:value`
-//! options, several pairs per file allowed. Every failure names the file and line.
+//! options, several pairs per file allowed; and pgfleet's `-- pgfleet:…` header directives
+//! (`directive`). Every failure names the file and line.
 
 use std::path::{Path, PathBuf};
 
+use super::directive::{self, Declared};
 use super::{
     Direction, Migration, Section, SectionOptions, Timeout, checksum, normalize, version_of,
 };
@@ -61,6 +63,54 @@ pub enum ParseErrorKind {
     MixedTransaction,
     #[error("version {version} is also used by {other}: each version must belong to one file")]
     DuplicateVersion { version: String, other: String },
+    #[error(
+        "'-- pgfleet:' with no directive name right after the colon: write it there, e.g. '-- pgfleet:used-by worker'"
+    )]
+    MissingDirective,
+    #[error("unknown directive 'pgfleet:{name}'{} (known: {}, baseline; a plain comment must not start with 'pgfleet:')", suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default(), directive::NAMES.join(", "))]
+    UnknownDirective {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "'-- pgfleet:{directive}' needs a selector: a container name such as 'worker', or label=KEY or label=KEY=VALUE"
+    )]
+    MissingSelector { directive: &'static str },
+    #[error("'{selector}' is not a selector for '-- pgfleet:{directive}': {why}")]
+    BadSelector {
+        directive: &'static str,
+        selector: String,
+        why: &'static str,
+    },
+    #[error(
+        "'-- pgfleet:requires' needs what the container must run after the selector, image=REF or label=KEY=VALUE (e.g. '-- pgfleet:requires classifier image=classifier:2.1'), not {}",
+        quoted(found)
+    )]
+    BadRequirement { found: String },
+    #[error("unexpected '{extra}': write '{usage}', one per line")]
+    ExtraWords { extra: String, usage: &'static str },
+    #[error(
+        "'-- pgfleet:precondition' takes one SELECT that returns true when the migration may go ahead, e.g. '-- pgfleet:precondition select not exists (select 1 from jobs where running)'; {reason}"
+    )]
+    BadPrecondition { reason: String },
+    #[error(
+        "'-- pgfleet:quiesce' takes one name of letters, digits, '_', '.', ':' and '-' (the advisory lock the batch workers share), not {}",
+        quoted(name)
+    )]
+    BadQuiesceName { name: String },
+    #[error(
+        "'-- pgfleet:{name}' after the first '-- migrate:up': directives go before it; there dbmate would run the line as a comment and pgfleet would ignore it, so move it up"
+    )]
+    DirectiveAfterUp { name: &'static str },
+}
+
+/// A word from the file as an error shows it, or `nothing` when there was none.
+fn quoted(word: &str) -> String {
+    if word.is_empty() {
+        "nothing".to_string()
+    } else {
+        format!("'{word}'")
+    }
 }
 
 /// The line that marks a file written by `pgfleet baseline` (dbmate reads it as a comment).
@@ -95,6 +145,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
     let mut current: Option<(Direction, SectionOptions, usize, usize)> = None;
     let mut offset = 0;
     let mut baseline = false;
+    let mut directives = Vec::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let line_no = index + 1;
         if let Some((direction, options_text)) = marker(line) {
@@ -116,6 +167,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
                     ParseErrorKind::SqlBeforeFirstMarker,
                 ));
             }
+            if let Some(rest) = pgfleet_line(t) {
+                if let Some(directive) =
+                    directive::parse(rest).map_err(|k| ParseError::new(path, line_no, k))?
+                {
+                    directives.push(Declared {
+                        line: line_no,
+                        directive,
+                    });
+                }
+            }
+        } else if let Some(name) = pgfleet_line(line).and_then(directive::known_name) {
+            return Err(ParseError::new(
+                path,
+                line_no,
+                ParseErrorKind::DirectiveAfterUp { name },
+            ));
         }
         offset += line.len();
     }
@@ -152,7 +219,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         up,
         down,
         baseline,
-        directives: Vec::new(),
+        directives,
     })
 }
 
@@ -189,6 +256,15 @@ fn marker(line: &str) -> Option<(Direction, &str)> {
         }
     }
     None
+}
+
+/// What follows `pgfleet:` on a `-- pgfleet:…` comment line (`--pgfleet:` and more spaces
+/// after `--` too, as markers allow).
+fn pgfleet_line(line: &str) -> Option<&str> {
+    line.trim()
+        .strip_prefix("--")?
+        .trim_start()
+        .strip_prefix("pgfleet:")
 }
 
 fn parse_options(text: &str) -> Result<SectionOptions, ParseErrorKind> {
@@ -370,5 +446,289 @@ mod tests {
         let crlf = parse_str("\u{feff}-- migrate:up\r\nselect 1;\r\n-- migrate:down\r\n").unwrap();
         assert_eq!(lf.checksum, crlf.checksum);
         assert_eq!(lf.up, crlf.up);
+    }
+
+    use crate::migration::directive::{Directive, Requirement, Selector};
+
+    /// The directives of a file whose header is `header`.
+    fn directives(header: &str) -> Vec<(usize, Directive)> {
+        parse_str(&format!(
+            "{header}-- migrate:up\nselect 1;\n-- migrate:down\n"
+        ))
+        .unwrap()
+        .directives
+        .into_iter()
+        .map(|d| (d.line, d.directive))
+        .collect()
+    }
+
+    fn name(n: &str) -> Selector {
+        Selector::Name(n.into())
+    }
+
+    #[test]
+    fn every_directive_form_parses_with_its_line() {
+        let found = directives(
+            "-- Splits documents.classification: the classifier writes it.\n\
+             -- pgfleet:used-by worker   classification pipeline \n\
+             --pgfleet:used-by label=app\n\
+             --    pgfleet:stop label=app=classifier\n\
+             -- pgfleet:requires classifier image=classifier:2.1\n\
+             -- pgfleet:requires classifier label=schema=v7\n\
+             -- pgfleet:precondition select not exists (select 1 from jobs where running)\n\
+             -- pgfleet:quiesce classifier.batch:v1\n\
+             \n\
+             -- pgfleet:stop worker-2_b.c\n",
+        );
+        assert_eq!(
+            found,
+            vec![
+                (
+                    2,
+                    Directive::UsedBy {
+                        selector: name("worker"),
+                        note: Some("classification pipeline".into())
+                    }
+                ),
+                (
+                    3,
+                    Directive::UsedBy {
+                        selector: Selector::Label {
+                            key: "app".into(),
+                            value: None
+                        },
+                        note: None
+                    }
+                ),
+                (
+                    4,
+                    Directive::Stop {
+                        selector: Selector::Label {
+                            key: "app".into(),
+                            value: Some("classifier".into())
+                        }
+                    }
+                ),
+                (
+                    5,
+                    Directive::Requires {
+                        selector: name("classifier"),
+                        requirement: Requirement::Image("classifier:2.1".into())
+                    }
+                ),
+                (
+                    6,
+                    Directive::Requires {
+                        selector: name("classifier"),
+                        requirement: Requirement::Label {
+                            key: "schema".into(),
+                            value: "v7".into()
+                        }
+                    }
+                ),
+                (
+                    7,
+                    Directive::Precondition {
+                        sql: "select not exists (select 1 from jobs where running)".into()
+                    }
+                ),
+                (
+                    8,
+                    Directive::Quiesce {
+                        name: "classifier.batch:v1".into()
+                    }
+                ),
+                (
+                    10,
+                    Directive::Stop {
+                        selector: name("worker-2_b.c")
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_baseline_mark_and_plain_comments_are_not_directives() {
+        let m = parse_str(
+            "-- pgfleet:baseline\n-- pgfleet is what runs this\n-- see pgfleet: the docs\n-- migrate:up\nselect 1;\n-- pgfleet:baseline\n-- pgfleet:stopp worker\n-- migrate:down\n",
+        )
+        .unwrap();
+        assert!(m.baseline);
+        assert!(m.directives.is_empty());
+    }
+
+    #[test]
+    fn each_bad_directive_is_named_with_its_line() {
+        let header = |line: &str| kind(&format!("-- ok\n{line}\n-- migrate:up\n-- migrate:down\n"));
+        assert_eq!(
+            header("-- pgfleet: stop worker"),
+            (2, ParseErrorKind::MissingDirective)
+        );
+        assert_eq!(header("-- pgfleet:"), (2, ParseErrorKind::MissingDirective));
+        assert_eq!(
+            header("-- pgfleet:stop"),
+            (2, ParseErrorKind::MissingSelector { directive: "stop" })
+        );
+        assert_eq!(
+            header("-- pgfleet:used-by"),
+            (
+                2,
+                ParseErrorKind::MissingSelector {
+                    directive: "used-by"
+                }
+            )
+        );
+        let bad_selector = |line: &str| match header(line) {
+            (2, ParseErrorKind::BadSelector { selector, .. }) => selector,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(bad_selector("-- pgfleet:stop /worker"), "/worker");
+        assert_eq!(bad_selector("-- pgfleet:stop _worker"), "_worker");
+        assert_eq!(bad_selector("-- pgfleet:used-by label="), "label=");
+        assert_eq!(
+            bad_selector("-- pgfleet:requires label==x image=a"),
+            "label==x"
+        );
+        for (line, found) in [
+            ("-- pgfleet:requires classifier", ""),
+            (
+                "-- pgfleet:requires classifier classifier:2.1",
+                "classifier:2.1",
+            ),
+            ("-- pgfleet:requires classifier image=", "image="),
+            (
+                "-- pgfleet:requires classifier label=schema",
+                "label=schema",
+            ),
+            ("-- pgfleet:requires classifier label==v7", "label==v7"),
+        ] {
+            assert_eq!(
+                header(line),
+                (
+                    2,
+                    ParseErrorKind::BadRequirement {
+                        found: found.into()
+                    }
+                ),
+                "{line}"
+            );
+        }
+        for (line, extra, usage) in [
+            (
+                "-- pgfleet:stop worker now",
+                "now",
+                "-- pgfleet:stop SELECTOR",
+            ),
+            (
+                "-- pgfleet:requires w image=a:1 or newer",
+                "or newer",
+                "-- pgfleet:requires SELECTOR image=REF|label=KEY=VALUE",
+            ),
+            ("-- pgfleet:quiesce a b", "b", "-- pgfleet:quiesce NAME"),
+        ] {
+            assert_eq!(
+                header(line),
+                (
+                    2,
+                    ParseErrorKind::ExtraWords {
+                        extra: extra.into(),
+                        usage
+                    }
+                ),
+                "{line}"
+            );
+        }
+        for (line, name) in [
+            ("-- pgfleet:quiesce", ""),
+            ("-- pgfleet:quiesce batch/lock", "batch/lock"),
+        ] {
+            assert_eq!(
+                header(line),
+                (2, ParseErrorKind::BadQuiesceName { name: name.into() }),
+                "{line}"
+            );
+        }
+        let precondition = |sql: &str| match header(&format!("-- pgfleet:precondition {sql}")) {
+            (2, ParseErrorKind::BadPrecondition { reason }) => reason,
+            other => panic!("{sql}: {other:?}"),
+        };
+        assert_eq!(precondition(""), "there is no SQL after it");
+        assert!(
+            precondition("selct 1")
+                .starts_with("PostgreSQL's parser says: syntax error at or near \"selct\""),
+            "{}",
+            precondition("selct 1")
+        );
+        assert_eq!(precondition("select 1; select 2"), "it holds 2 statements");
+        assert_eq!(
+            precondition("delete from jobs"),
+            "it is not a SELECT: PostgreSQL's parser reads DeleteStmt"
+        );
+        assert_eq!(
+            precondition("select true into ok"),
+            "SELECT … INTO would create a table"
+        );
+        assert_eq!(precondition(";"), "it holds no statement");
+    }
+
+    #[test]
+    fn an_unknown_directive_suggests_the_one_meant() {
+        let unknown = |line: &str| kind(&format!("{line}\n-- migrate:up\n-- migrate:down\n"));
+        assert_eq!(
+            unknown("-- pgfleet:stopp worker"),
+            (
+                1,
+                ParseErrorKind::UnknownDirective {
+                    name: "stopp".into(),
+                    suggestion: Some("stop".into())
+                }
+            )
+        );
+        assert_eq!(
+            unknown("-- pgfleet:usedby worker").1,
+            ParseErrorKind::UnknownDirective {
+                name: "usedby".into(),
+                suggestion: Some("used-by".into())
+            }
+        );
+        assert_eq!(
+            unknown("-- pgfleet:teleport worker").1,
+            ParseErrorKind::UnknownDirective {
+                name: "teleport".into(),
+                suggestion: None
+            }
+        );
+        let e = parse_str("-- pgfleet:stopp worker\n-- migrate:up\n-- migrate:down\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "migrations/001_test.sql:1: unknown directive 'pgfleet:stopp'; did you mean 'stop'? \
+             (known: used-by, stop, requires, precondition, quiesce, baseline; a plain comment \
+             must not start with 'pgfleet:')"
+        );
+    }
+
+    #[test]
+    fn a_directive_after_migrate_up_is_refused() {
+        assert_eq!(
+            kind("-- migrate:up\nselect 1;\n  -- pgfleet:stop worker\n-- migrate:down\n"),
+            (3, ParseErrorKind::DirectiveAfterUp { name: "stop" })
+        );
+        assert_eq!(
+            kind("-- migrate:up\n-- migrate:down\n--pgfleet:quiesce q\n").0,
+            3
+        );
+    }
+
+    #[test]
+    fn a_changed_directive_changes_the_checksum() {
+        let with = |selector: &str| {
+            parse_str(&format!(
+                "-- pgfleet:stop {selector}\n-- migrate:up\nselect 1;\n-- migrate:down\n"
+            ))
+            .unwrap()
+            .checksum
+        };
+        assert_ne!(with("worker"), with("label=app=worker"));
     }
 }

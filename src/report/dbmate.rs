@@ -1,7 +1,7 @@
 //! One database named by `--url`: the lines dbmate prints as it works (`Applying: …`), on
 //! stdout, and its error after the summary, on stderr; `status`'s `[X]` listing.
 
-use super::{Renderer, Run, Stream, error_line, format_duration};
+use super::{Renderer, Run, Stream, error_line, format_duration, used_by_note};
 use crate::plan::{State, StatusRow};
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Event, RunEvent};
@@ -119,7 +119,11 @@ pub(super) fn status_lines(rows: &[StatusRow]) -> Vec<String> {
             State::NoFile => "  (applied in the database, no file)",
             State::BelowBaseline => "  (below the baseline: history, not run here)",
         };
-        lines.push(format!("{mark} {}{note}", e.name()));
+        lines.push(format!(
+            "{mark} {}{note}{}",
+            e.name(),
+            used_by_note(&e.used_by)
+        ));
     }
     let count = |f: &dyn Fn(&State) -> bool| rows.iter().filter(|e| f(&e.state)).count();
     lines.push(String::new());

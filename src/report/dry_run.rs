@@ -1,5 +1,5 @@
-//! What `plan` and `up --dry-run` print: per target, what would run and its SQL (or its
-//! first lines), then on a fleet a line of totals.
+//! What `plan` and `up --dry-run` print: per target, what would run, its SQL (or its first
+//! lines), the locks it takes and its header directives, then on a fleet a line of totals.
 
 use super::{format_duration, plural, tables::failed_footer};
 use crate::error::ExitCode;
@@ -69,6 +69,9 @@ pub(super) fn plan_lines(
                     .unwrap_or_else(|| r.to_string())
             };
             out.push(format!("    locks: {statement} → {}", locks.describe(name)));
+        }
+        for declared in &m.directives {
+            out.push(format!("    {}", declared.directive.describe()));
         }
         out.extend(in_use(plan, m));
     }

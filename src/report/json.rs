@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Record, Renderer, Run, Stream, adopt, live::timestamp};
 use crate::error::{Error, ExitCode};
+use crate::migration::directive::{Declared, Directive, Requirement};
 use crate::plan::State;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
 use crate::runner::{Event, Output, RunEvent};
@@ -203,6 +204,31 @@ fn locks_json(
         .collect()
 }
 
+/// A header directive: its name and line, and its words as fields.
+fn directive_json(declared: &Declared) -> Value {
+    let mut e = json!({ "directive": declared.directive.name(), "line": declared.line });
+    match &declared.directive {
+        Directive::UsedBy { selector, note } => {
+            e["selector"] = json!(selector.to_string());
+            e["note"] = json!(note);
+        }
+        Directive::Stop { selector } => e["selector"] = json!(selector.to_string()),
+        Directive::Requires {
+            selector,
+            requirement,
+        } => {
+            e["selector"] = json!(selector.to_string());
+            match requirement {
+                Requirement::Image(image) => e["image"] = json!(image),
+                Requirement::Label { key, value } => e["label"] = json!(format!("{key}={value}")),
+            }
+        }
+        Directive::Precondition { sql } => e["sql"] = json!(sql),
+        Directive::Quiesce { name } => e["name"] = json!(name),
+    }
+    e
+}
+
 /// A run that failed before or outside its targets (bad input, an unwritable log folder):
 /// the common fields, no targets, and the error.
 fn failed_run(command: Option<&str>, e: &Error) -> Value {
@@ -343,11 +369,17 @@ fn status(verb: Verb, ids: &[String], ends: &[Finished<Output>], code: ExitCode)
                                 .entry(&r.version)
                                 .or_default()
                                 .insert(id.clone(), json!(state(&r.state)));
-                            json!({
+                            let mut e = json!({
                                 "version": r.version,
                                 "file": r.file,
                                 "state": state(&r.state),
-                            })
+                            });
+                            if !r.used_by.is_empty() {
+                                e["used_by"] = json!(
+                                    r.used_by.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+                                );
+                            }
+                            e
                         })
                         .collect(),
                 );
@@ -409,6 +441,7 @@ fn plans(
                                 "sql": sql,
                                 "locks": locks_json(p, &plan.relations),
                                 "in_use_by": in_use_by(plan, p),
+                                "directives": p.directives.iter().map(directive_json).collect::<Vec<_>>(),
                             });
                             if mode == DryRun::Rehearse {
                                 e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));
@@ -586,6 +619,7 @@ mod tests {
                         file: Some(format!("{v}_x.sql")),
                         checksum: None,
                         state: state.clone(),
+                        used_by: Vec::new(),
                     })
                     .collect(),
             )),

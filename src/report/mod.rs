@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::migration::directive::Selector;
 use crate::runner::{Event, RunEvent, RunStart, Sink};
 use crate::settings::{self, DryRun, Format, Verb};
 
@@ -306,6 +307,16 @@ impl Sink for Report {
             renderer.event(run.as_ref(), &event);
         }
     }
+}
+
+/// `  (used by worker, label=app=x)` for a file with `used-by` directives, else nothing:
+/// `status` puts it at the end of a row, so a `[X] file` line still starts as dbmate's.
+fn used_by_note(used_by: &[Selector]) -> String {
+    if used_by.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = used_by.iter().map(Selector::to_string).collect();
+    format!("  (used by {})", names.join(", "))
 }
 
 /// `up` is trying a migration again after it gave up on a lock: one sentence, for the bars,

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use console::style;
 
-use super::{Record, plural};
+use super::{Record, plural, used_by_note};
 use crate::error::{Error, ExitCode};
+use crate::migration::directive::Selector;
 use crate::plan::{State, StatusRow};
 use crate::runner::Output;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
@@ -214,6 +215,9 @@ pub(super) fn status_matrix(
 ) -> Vec<String> {
     // version → (label, state per target)
     let mut rows: BTreeMap<String, (String, Vec<Option<&State>>)> = BTreeMap::new();
+    // version → its file's used-by selectors. Targets may read different folders: where
+    // any file names them.
+    let mut used_by: BTreeMap<&str, &[Selector]> = BTreeMap::new();
     for (t, end) in ends.iter().enumerate() {
         if let TargetResult::Done(Output::Status(list)) = &end.result {
             for r in list {
@@ -222,6 +226,9 @@ pub(super) fn status_matrix(
                     .or_insert_with(|| (r.name().to_string(), vec![None; ids.len()]));
                 if r.file.is_some() {
                     row.0 = r.name().to_string();
+                }
+                if !r.used_by.is_empty() {
+                    used_by.insert(&r.version, &r.used_by);
                 }
                 row.1[t] = Some(&r.state);
             }
@@ -253,7 +260,7 @@ pub(super) fn status_matrix(
         (1..=cols).map(|c| format!("{c:>cw$}")).collect::<String>()
     )];
     let mut disagree = 0;
-    for (label, states) in rows.values() {
+    for (version, (label, states)) in &rows {
         // Targets whose migrations do not include the version have no say in it.
         let kinds: Vec<&str> = reachable
             .iter()
@@ -276,9 +283,13 @@ pub(super) fn status_matrix(
                 format!("{c:>cw$}")
             })
             .collect();
-        let line = format!("{} {label:lw$} {cells}", if differs { "*" } else { " " })
-            .trim_end()
-            .to_string();
+        let line = format!(
+            "{} {label:lw$} {cells}{}",
+            if differs { "*" } else { " " },
+            used_by_note(used_by.get(version.as_str()).copied().unwrap_or_default())
+        )
+        .trim_end()
+        .to_string();
         lines.push(if differs {
             paint(&line, color, |s| s.yellow())
         } else {
@@ -466,6 +477,7 @@ mod tests {
             file: Some(format!("{version}_x.sql")),
             checksum: Some("c".repeat(64)),
             state,
+            used_by: Vec::new(),
         }
     }
 

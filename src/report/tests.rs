@@ -14,6 +14,7 @@ use crate::inventory::{
     Connection, ContainerRef, Host, Inventory, Jump, Method, PasswordSource, SshSettings, Target,
 };
 use crate::migration::Migration;
+use crate::migration::directive::Selector;
 use crate::plan::{State, StatusRow};
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Output, Plan};
@@ -278,6 +279,7 @@ fn row(version: &str, state: State) -> StatusRow {
         file: Some(format!("{version}_x.sql")),
         checksum: Some("c".repeat(64)),
         state,
+        used_by: Vec::new(),
     }
 }
 
@@ -413,6 +415,133 @@ fn a_dry_run_shows_each_targets_sql() {
         ])
     );
     assert_eq!(err.text(), "");
+}
+
+/// A file that says who else uses what it changes, and how to keep them safe meanwhile.
+fn with_directives() -> Migration {
+    let text = "-- Splits documents.classification.\n\
+                -- pgfleet:used-by worker classification pipeline\n\
+                -- pgfleet:stop label=app=classifier\n\
+                -- pgfleet:requires classifier image=classifier:2.1\n\
+                -- pgfleet:requires classifier label=schema=v7\n\
+                -- pgfleet:precondition select not exists (select 1 from jobs)\n\
+                -- pgfleet:quiesce classifier\n\
+                -- migrate:up\nselect 1;\n-- migrate:down\n";
+    crate::migration::parse(Path::new("3_split.sql"), text.as_bytes()).unwrap()
+}
+
+#[test]
+fn a_dry_run_shows_each_migrations_directives() {
+    let plan = || Plan {
+        creates_database: false,
+        pending: vec![with_directives()],
+        rehearsed: None,
+        relations: Default::default(),
+        sessions: Vec::new(),
+        long_transaction_secs: 5.0,
+    };
+    let (text, out, err) = report(Format::Text);
+    start(&text, Verb::Plan, true, &ids(&["app"]));
+    target_finished(&text, 0, Ok(Output::Plan(plan())), ms(3));
+    finish(&text, &[done(Output::Plan(plan()), ms(3))], ExitCode::Ok);
+    assert_eq!(
+        out.text(),
+        lines(&[
+            "Dry run on app: nothing is written and no lock is taken.",
+            "Would apply: 3_split.sql (in one transaction)",
+            "    select 1;",
+            "    locks: select 1 → no table lock",
+            "    used by: worker (classification pipeline)",
+            "    stops: label=app=classifier",
+            "    requires: classifier at image=classifier:2.1",
+            "    requires: classifier at label=schema=v7",
+            "    precondition: select not exists (select 1 from jobs)",
+            "    quiesce: classifier",
+            "Would apply 1 migration.",
+        ])
+    );
+    assert_eq!(err.text(), "");
+
+    let (json, out, _) = report(Format::Json);
+    start(&json, Verb::Plan, true, &ids(&["app"]));
+    finish(&json, &[done(Output::Plan(plan()), ms(3))], ExitCode::Ok);
+    let doc: serde_json::Value = serde_json::from_str(&out.text()).unwrap();
+    assert_eq!(
+        doc["targets"][0]["pending"][0]["directives"],
+        json!([
+            { "directive": "used-by", "line": 2, "selector": "worker", "note": "classification pipeline" },
+            { "directive": "stop", "line": 3, "selector": "label=app=classifier" },
+            { "directive": "requires", "line": 4, "selector": "classifier", "image": "classifier:2.1" },
+            { "directive": "requires", "line": 5, "selector": "classifier", "label": "schema=v7" },
+            { "directive": "precondition", "line": 6, "sql": "select not exists (select 1 from jobs)" },
+            { "directive": "quiesce", "line": 7, "name": "classifier" },
+        ])
+    );
+}
+
+/// `status` says who uses a migration at the end of its row: on one database after dbmate's
+/// words, on a fleet after the cells; in JSON as `used_by`, only where there is one.
+#[test]
+fn status_says_who_uses_each_migration() {
+    let used = |version: &str, state: State| StatusRow {
+        used_by: vec![
+            Selector::Name("worker".into()),
+            Selector::Label {
+                key: "app".into(),
+                value: Some("x".into()),
+            },
+        ],
+        ..row(version, state)
+    };
+    let rows = || {
+        Output::Status(vec![
+            used("1", State::Unverified),
+            used("2", State::Pending),
+            row("3", State::Pending),
+        ])
+    };
+    let (text, out, _) = report(Format::Text);
+    start(&text, Verb::Status, true, &ids(&["app"]));
+    finish(&text, &[done(rows(), ms(4))], ExitCode::Ok);
+    assert_eq!(
+        out.text(),
+        lines(&[
+            "[X] 1_x.sql  (unverified: applied without a checksum)  (used by worker, label=app=x)",
+            "[ ] 2_x.sql  (used by worker, label=app=x)",
+            "[ ] 3_x.sql",
+            "",
+            "Applied: 1",
+            "Pending: 2",
+            "Unverified: 1",
+        ])
+    );
+
+    let (text, out, _) = report(Format::Text);
+    start(&text, Verb::Status, false, &ids(&["a/app", "b/app"]));
+    let b = || Output::Status(vec![row("1", State::Applied)]);
+    finish(
+        &text,
+        &[done(rows(), ms(4)), done(b(), ms(4))],
+        ExitCode::Ok,
+    );
+    let text = out.text();
+    assert!(
+        text.starts_with(&lines(&[
+            "  MIGRATION  1 2",
+            "  1_x.sql    x X  (used by worker, label=app=x)",
+            "  2_x.sql    .    (used by worker, label=app=x)",
+            "  3_x.sql    .",
+        ])),
+        "{text}"
+    );
+
+    let (json, out, _) = report(Format::Json);
+    start(&json, Verb::Status, true, &ids(&["app"]));
+    finish(&json, &[done(rows(), ms(4))], ExitCode::Ok);
+    let doc: serde_json::Value = serde_json::from_str(&out.text()).unwrap();
+    let migrations = &doc["targets"][0]["migrations"];
+    assert_eq!(migrations[1]["used_by"], json!(["worker", "label=app=x"]));
+    assert_eq!(migrations[2].get("used_by"), None, "{doc}");
 }
 
 #[test]
