@@ -3,6 +3,7 @@
 mod adopt;
 mod concurrency;
 mod dbmate_compat;
+mod directives;
 mod docs;
 mod engine;
 mod fleet;
