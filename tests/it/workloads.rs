@@ -19,10 +19,6 @@
 //! The pieces ([`StoryDb`], [`Worker`], [`sleeping_batch`], [`stranded`]) serve other
 //! scenarios too. The worker is `tests/fixtures/workloads/classifier.sh`.
 
-// Pieces for the directives' tests to come (stop, quiesce, precondition, wait-for-quiet);
-// not each is used yet.
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -159,7 +155,8 @@ fn poll<T>(timeout: Duration, every: Duration, mut probe: impl FnMut() -> Option
 /// an inventory of its own (host alpha, target `alpha/app`); dropped when this goes, unless
 /// the test failed (then it is kept to look at).
 pub(crate) struct StoryDb {
-    pub(crate) dir: TempDir,
+    /// Holds the inventory and migrations for as long as the database is used.
+    pub(crate) _dir: TempDir,
     pub(crate) db: String,
     pub(crate) inventory: PathBuf,
     pub(crate) migrations: PathBuf,
@@ -185,7 +182,7 @@ impl StoryDb {
         )
         .unwrap();
         let story = StoryDb {
-            dir,
+            _dir: dir,
             db,
             inventory,
             migrations,
@@ -460,11 +457,6 @@ impl Incident {
         self
     }
 
-    pub(crate) fn work_seconds(mut self, seconds: f64) -> Self {
-        self.work_seconds = seconds;
-        self
-    }
-
     /// `tunnel` (default) or `exec`.
     pub(crate) fn method(mut self, method: &str) -> Self {
         self.method = method.to_string();
@@ -628,10 +620,12 @@ fn a_stop_directive_lets_the_batch_finish_and_starts_the_worker_again() {
 }
 
 /// `quiesce`: pgfleet waits for the batch in flight to release its shared lock, renames
-/// while holding it exclusively (no new batch starts), and releases it at commit.
+/// while holding it exclusively (no new batch starts), and releases it at commit. Through
+/// psql in the container (method exec), so the check is known to ride that backend too.
 #[test]
 fn a_quiesce_directive_waits_for_the_batch_in_flight() {
     let out = Incident::new("quiesce_dir")
+        .method("exec")
         .quiesce("classifier")
         .header("-- pgfleet:quiesce classifier\n")
         .run(|pgfleet| pgfleet.arg("up"));
@@ -678,6 +672,7 @@ fn a_precondition_refuses_mid_batch_and_wait_for_quiet_waits_for_it() {
 /// A session from another container holding a lock on what the migration changes.
 struct Blocker {
     name: String,
+    db: String,
 }
 
 impl Blocker {
@@ -685,7 +680,10 @@ impl Blocker {
     /// from a container of its own (application `reporting`).
     fn start(db: &str, seconds: u32) -> Blocker {
         let name = Worker::unique_name("blocker");
-        let blocker = Blocker { name: name.clone() };
+        let blocker = Blocker {
+            name: name.clone(),
+            db: db.to_string(),
+        };
         docker(&[
             "run",
             "-d",
@@ -728,7 +726,13 @@ impl Blocker {
 }
 
 impl Drop for Blocker {
+    /// Ends its transaction, then its container: a backend in pg_sleep notices a vanished
+    /// client only when the sleep ends, and would keep its lock until then.
     fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["exec", TARGET, "psql", "-U", "postgres", "-Xq", "-d", &self.db, "-c"])
+            .arg("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'reporting'")
+            .output();
         let _ = Command::new("docker")
             .args(["rm", "-f", &self.name])
             .output();
