@@ -181,6 +181,34 @@ pub fn relations(migration: &Migration) -> Vec<String> {
         .collect()
 }
 
+/// True when the statement builds or drops an index CONCURRENTLY (or reindexes so): it then
+/// waits for every transaction of the database that holds an older snapshot, whatever
+/// tables they touch — so any long transaction stalls it, not only a conflicting lock.
+pub fn waits_for_old_transactions(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
+        return false;
+    };
+    parsed.protobuf.stmts.iter().any(
+        |raw| match raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
+            Some(NodeEnum::IndexStmt(s)) => s.concurrent,
+            Some(NodeEnum::DropStmt(s)) => s.concurrent,
+            Some(NodeEnum::ReindexStmt(s)) => s.params.iter().any(
+                |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
+            ),
+            _ => false,
+        },
+    )
+}
+
+/// Any statement of the migration's up sections waits for old transactions.
+pub fn migration_waits_for_old_transactions(migration: &Migration) -> bool {
+    migration
+        .up
+        .iter()
+        .flat_map(|section| split_statements(&section.sql))
+        .any(|stmt| waits_for_old_transactions(stmt.sql))
+}
+
 impl Locks {
     /// `ACCESS EXCLUSIVE on public.email_messages, ACCESS SHARE on public.users`, or what is
     /// not known; `name` gives a relation's name as it is to be shown.
@@ -498,6 +526,25 @@ mod tests {
             ]
         );
         assert_eq!(takes("set lock_timeout = '1s'"), Vec::new());
+    }
+
+    #[test]
+    fn concurrent_index_work_waits_for_old_transactions() {
+        for sql in [
+            "create index concurrently i on t (a)",
+            "drop index concurrently i",
+            "reindex (concurrently) index i",
+            "reindex index concurrently i",
+        ] {
+            assert!(waits_for_old_transactions(sql), "{sql}");
+        }
+        for sql in [
+            "create index i on t (a)",
+            "alter table t add column c int",
+            "reindex index i",
+        ] {
+            assert!(!waits_for_old_transactions(sql), "{sql}");
+        }
     }
 
     #[test]

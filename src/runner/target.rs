@@ -11,6 +11,7 @@ use super::migrate::dry_run_plan;
 use super::workloads::{self, Host};
 use crate::error::Error;
 use crate::migration::Migration;
+use crate::migration::locks::migration_waits_for_old_transactions;
 use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
 use crate::tracking::{
@@ -297,8 +298,13 @@ async fn up_with_retries(
                             holders(&mut db, target, shared, host.as_ref(), m, Some(older), emit)
                                 .await;
                         if !found.is_empty() {
+                            let what = if migration_waits_for_old_transactions(m) {
+                                "hold or wait for locks it needs, or hold snapshots its concurrent index build waits for"
+                            } else {
+                                "hold or wait for locks it needs"
+                            };
                             why = format!(
-                                "sessions in transactions older than lock_timeout hold or wait for locks it needs: {}",
+                                "sessions in transactions older than lock_timeout {what}: {}",
                                 found.join("; ")
                             );
                         }

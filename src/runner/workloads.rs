@@ -11,7 +11,7 @@ use super::event::Event;
 use crate::error::Error;
 use crate::migration::Migration;
 use crate::migration::directive::{Directive, Requirement, Selector};
-use crate::migration::locks::strongest_locks;
+use crate::migration::locks::{migration_waits_for_old_transactions, strongest_locks};
 use crate::tracking::{self, Activity, Database};
 use crate::transport::docker::{DockerApi, Workload};
 
@@ -92,9 +92,10 @@ pub(super) fn name_sessions(
     sessions.sort_by_key(|s| (!is_declared(s), s.pid));
 }
 
-/// The other sessions whose locks conflict with what `migration` needs (held or queued),
-/// in transactions open at least `older_than` seconds (None: any), named by container
-/// when the host is known.
+/// The other sessions whose locks conflict with what `migration` needs (held or queued) —
+/// or, for a migration that waits for old transactions (CREATE INDEX CONCURRENTLY), that
+/// hold a snapshot — in transactions open at least `older_than` seconds (None: any), named
+/// by container when the host is known.
 pub(super) async fn blockers(
     db: &mut Database,
     host: Option<&Host>,
@@ -102,11 +103,12 @@ pub(super) async fn blockers(
     older_than: Option<f64>,
 ) -> Result<Vec<Activity>, Error> {
     let wanted = strongest_locks(migration);
+    let snapshots = migration_waits_for_old_transactions(migration);
     let relations: Vec<String> = wanted.iter().map(|l| l.relation.clone()).collect();
     let mut found: Vec<Activity> = tracking::sessions(db, &relations)
         .await?
         .into_iter()
-        .filter(|a| a.conflicts_with(&wanted).next().is_some())
+        .filter(|a| a.conflicts_with(&wanted).next().is_some() || (snapshots && a.holds_snapshot))
         .filter(|a| older_than.is_none_or(|secs| a.older_than(secs)))
         .collect();
     name(db.target(), host, &mut found, &used_by(migration)).await;
@@ -407,6 +409,7 @@ mod tests {
             transaction_secs: None,
             query: String::new(),
             locks: Vec::new(),
+            holds_snapshot: false,
             container: None,
         }
     }

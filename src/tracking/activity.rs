@@ -25,6 +25,8 @@ pub struct Activity {
     pub query: String,
     /// Its locks on the relations asked about.
     pub locks: Vec<HeldLock>,
+    /// It holds a snapshot (`backend_xmin`): CREATE INDEX CONCURRENTLY waits for it.
+    pub holds_snapshot: bool,
     /// The container it comes from, when the host's Docker API could say (filled by the
     /// runner, which holds the host's connection).
     pub container: Option<String>,
@@ -109,6 +111,7 @@ pub async fn sessions(db: &mut Database, relations: &[String]) -> Result<Vec<Act
                 transaction_secs: f(5).and_then(|s| s.parse().ok()),
                 query: f(6).unwrap_or_default(),
                 locks: Vec::new(),
+                holds_snapshot: matches!(f(10).as_deref(), Some("t" | "true")),
                 container: None,
             });
         }
@@ -120,7 +123,7 @@ pub async fn sessions(db: &mut Database, relations: &[String]) -> Result<Vec<Act
             activity.locks.push(HeldLock {
                 relation,
                 mode,
-                granted: f(9).as_deref() == Some("t") || f(9).as_deref() == Some("true"),
+                granted: matches!(f(9).as_deref(), Some("t" | "true")),
             });
         }
     }
@@ -145,7 +148,7 @@ fn sessions_sql(relations: &[String]) -> String {
                 host(a.client_addr),
                 extract(epoch from clock_timestamp() - a.xact_start)::bigint,
                 left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60),
-                asked.n, l.mode, l.granted
+                asked.n, l.mode, l.granted, a.backend_xmin is not null
            from pg_stat_activity a
            left join pg_locks l on l.pid = a.pid and l.locktype = 'relation'
                 and l.relation in (select oid from asked where oid is not null)

@@ -7,7 +7,7 @@
 
 use super::check::Check;
 use super::sql::literal;
-use crate::migration::locks::strongest_locks;
+use crate::migration::locks::{migration_waits_for_old_transactions, strongest_locks};
 use crate::migration::{Migration, Timeout};
 
 /// The pre-flight check of a run; `lock_timeout` is the run's (a file's marker wins).
@@ -56,13 +56,32 @@ impl Check for Preflight {
             .iter()
             .map(|lock| format!("to_regclass({})", literal(&lock.relation)))
             .collect();
+        // CREATE INDEX CONCURRENTLY and the like wait for every transaction holding an
+        // older snapshot, whatever it touches.
+        let snapshots = if migration_waits_for_old_transactions(migration) {
+            format!(
+                "
+  select string_agg(a.pid::text, ', ' order by a.pid) into found
+    from pg_stat_activity a
+   where a.datname = current_database() and a.pid <> pg_backend_pid()
+     and a.backend_xmin is not null
+     and a.xact_start < clock_timestamp() - interval '{millis} milliseconds';
+  if found is not null then
+    raise exception using errcode = 'P0001',
+      message = 'transactions older than lock_timeout hold snapshots that a concurrent index build waits for: pid ' || found;
+  end if;",
+                millis = timeout.millis
+            )
+        } else {
+            String::new()
+        };
         // Cheapest first: relations that do not exist yet (made by this batch) or no
         // conflicting lock at all end it before pg_stat_activity is read.
         Some(format!(
             "do $pgfleet$
 declare found text;
 begin
-  if coalesce({existing}) is null then return; end if;
+  if coalesce({existing}) is null then return; end if;{snapshots}
   if not exists (select 1 from pg_locks l
                   where l.locktype = 'relation' and l.pid <> pg_backend_pid()
                     and ({conflicting})) then return; end if;

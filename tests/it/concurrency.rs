@@ -607,3 +607,39 @@ fn wait_for_quiet_waits_out_an_old_transaction() {
     assert_eq!(versions(&db), ["20240101000001", "20240101000002"]);
     drop(ender.join());
 }
+
+/// A concurrent index build waits for every transaction holding an older snapshot, not only
+/// for conflicting locks: pre-flight refuses it while one has been open longer than
+/// lock_timeout, even on another table, naming it.
+#[test]
+fn pre_flight_refuses_a_concurrent_index_build_an_old_snapshot_would_stall() {
+    let db = harness::fresh_db("conc_cic");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_index.sql",
+            "-- migrate:up transaction:false\ncreate index concurrently t_id on t (id);\n\n-- migrate:down transaction:false\ndrop index concurrently t_id;\n",
+        )],
+    );
+    db.exec("create table t (id int); create table other (id int)");
+    let mut session = Session::open(&db);
+    // Repeatable read keeps its snapshot while idle: what a concurrent build waits for.
+    session.send("begin isolation level repeatable read;");
+    session.send("select count(*) from other;");
+    thread::sleep(Duration::from_millis(800));
+    up(&db, dir.path())
+        .args(["--lock-timeout", "500ms"])
+        .timeout(Duration::from_secs(30))
+        .run()
+        .code_is(4)
+        .stderr_has("pre-flight refused 20240101000001_index.sql")
+        .stderr_has("hold snapshots its concurrent index build waits for: pid ")
+        .stderr_has("select count(*) from other;");
+    assert_eq!(
+        db.scalar("select count(*) from pg_indexes where indexname = 't_id'"),
+        Some("0".into())
+    );
+    drop(session);
+    up(&db, dir.path()).run().success();
+}
