@@ -870,3 +870,56 @@ fn a_url_run_refuses_directives_that_need_a_docker_host() {
         .stderr_has("20260101000000_t.sql:1: `worker` names containers on the target's docker host, and a --url target has none");
     assert!(db.tables("public").is_empty());
 }
+
+/// Whether the container runs now.
+fn running(name: &str) -> bool {
+    docker(&["inspect", "-f", "{{.State.Running}}", name]).trim() == "true"
+}
+
+/// What `stop` stopped is started again whatever happens to the migration: after it fails,
+/// and after a Ctrl-C that came while the worker was being stopped (the migration then
+/// does not run).
+#[test]
+fn stopped_workloads_are_started_again_after_a_failure_and_a_ctrl_c() {
+    let story = StoryDb::create("stop_fail", "tunnel");
+    let worker = Worker::start(&Worker::unique_name("stopf"), TARGET, &story.db, 0.5, None);
+    assert!(
+        worker.wait_for_batches(1, Duration::from_secs(10)),
+        "{}",
+        worker.logs()
+    );
+    let name = worker.name().to_string();
+
+    write_migrations(
+        &story.migrations,
+        &[(
+            "20260103000000_broken.sql",
+            &format!(
+                "-- pgfleet:stop {name}\n-- migrate:up\nalter table classifications add column x int;\nselect no_such_function();\n-- migrate:down\n"
+            ),
+        )],
+    );
+    story
+        .pgfleet()
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has(&format!("container {name} stopped"))
+        .stderr_has(&format!("container {name} started"))
+        .stderr_has("no_such_function");
+    assert!(running(&name), "{} was left stopped", name);
+
+    std::fs::remove_file(story.migrations.join("20260103000000_broken.sql")).unwrap();
+    story.add_rename(&format!("-- pgfleet:stop {name}\n"));
+    story
+        .pgfleet()
+        .arg("up")
+        .interrupt_when(&format!("container {name} stopping"), 1)
+        .timeout(Duration::from_secs(60))
+        .run()
+        .code_is(130)
+        .stderr_has(&format!("container {name} started"));
+    assert!(running(&name), "{} was left stopped after Ctrl-C", name);
+    assert!(!story.rename_applied());
+    assert!(worker.wait_for_batches(worker.batches_done() + 1, Duration::from_secs(10)));
+}
