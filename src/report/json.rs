@@ -331,6 +331,7 @@ fn run_doc<T>(
             m.insert("done".into(), json!(r.done));
             m.insert("remaining".into(), json!(remaining));
             m.insert("created_database".into(), json!(r.created));
+            m.insert("actions".into(), json!(r.actions));
             Value::Object(m)
         })
         .collect();

@@ -110,6 +110,9 @@ struct Record {
     done: Vec<String>,
     not_rehearsable: Vec<String>,
     created: bool,
+    /// What was done about the workloads sharing the database (containers stopped and
+    /// started, checks that held, waits, lock retries), one sentence each, in order.
+    actions: Vec<String>,
 }
 
 /// A run's facts and what each target's events recorded so far: what renderers may read.
@@ -140,6 +143,32 @@ impl Run {
                 r.not_rehearsable.push(migration.file_name.clone())
             }
             Event::CreatingDatabase { .. } => r.created = true,
+            Event::Workload {
+                action,
+                container,
+                detail,
+            } => r.actions.push(workload_text(action, container, detail)),
+            Event::DirectiveHeld { migration, what } => {
+                r.actions.push(format!("{migration}: {what}"))
+            }
+            Event::QuietWait {
+                migration,
+                check,
+                why,
+                waited,
+                limit,
+            } => r
+                .actions
+                .push(quiet_text(migration, check, why, *waited, *limit)),
+            Event::LockRetry {
+                migration,
+                attempt,
+                retries,
+                wait,
+                holders,
+            } => r
+                .actions
+                .push(retry_text(migration, *attempt, *retries, *wait, holders)),
             _ => {}
         }
     }

@@ -109,7 +109,7 @@ pub async fn sessions(db: &mut Database, relations: &[String]) -> Result<Vec<Act
                 state: f(3).unwrap_or_else(|| "?".into()),
                 client_addr: f(4),
                 transaction_secs: f(5).and_then(|s| s.parse().ok()),
-                query: f(6).unwrap_or_default(),
+                query: shown_query(&f(6).unwrap_or_default()),
                 locks: Vec::new(),
                 holds_snapshot: matches!(f(10).as_deref(), Some("t" | "true")),
                 container: None,
@@ -130,6 +130,26 @@ pub async fn sessions(db: &mut Database, relations: &[String]) -> Result<Vec<Act
     Ok(out)
 }
 
+/// Another session's query as pgfleet shows it: its constants replaced by `$n` (libpg_query's
+/// normalisation — another session's SQL may carry a password or personal data), on one
+/// line, truncated. Text that does not parse (cut off by track_activity_query_size) is
+/// shown up to its first literal.
+fn shown_query(query: &str) -> String {
+    const SHOWN: usize = 60;
+    let text = match pg_query::normalize(query) {
+        Ok(normalized) => normalized,
+        Err(_) => {
+            let cut = query.find(['\'', '$', '"']).unwrap_or(query.len());
+            format!("{}…", &query[..cut])
+        }
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &one_line[..at]),
+        None => one_line,
+    }
+}
+
 /// One row per (session, lock on an asked relation), or one row with empty lock columns
 /// for a session holding none of them.
 fn sessions_sql(relations: &[String]) -> String {
@@ -147,7 +167,7 @@ fn sessions_sql(relations: &[String]) -> String {
          select a.pid, a.application_name, coalesce(a.usename::text, '?'), coalesce(a.state, '?'),
                 host(a.client_addr),
                 extract(epoch from clock_timestamp() - a.xact_start)::bigint,
-                left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60),
+                coalesce(a.query, ''),
                 asked.n, l.mode, l.granted, a.backend_xmin is not null
            from pg_stat_activity a
            left join pg_locks l on l.pid = a.pid and l.locktype = 'relation'
@@ -157,4 +177,27 @@ fn sessions_sql(relations: &[String]) -> String {
             and a.backend_type = 'client backend'
           order by a.pid, asked.n, l.mode"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_query;
+
+    #[test]
+    fn other_sessions_queries_are_shown_without_their_literals() {
+        assert_eq!(
+            shown_query("alter role app password 'hunter2'"),
+            "alter role app password $1"
+        );
+        assert_eq!(
+            shown_query("select *\n  from t where secret = 'x' and n = 42"),
+            "select * from t where secret = $1 and n = $2"
+        );
+        // Cut off mid-literal: not parseable, shown up to the literal.
+        assert_eq!(
+            shown_query("insert into t values ('s3cr"),
+            "insert into t values (…"
+        );
+        assert_eq!(shown_query(&"select 1, ".repeat(20)).chars().count(), 61);
+    }
 }

@@ -899,14 +899,39 @@ fn stopped_workloads_are_started_again_after_a_failure_and_a_ctrl_c() {
             ),
         )],
     );
-    story
+    let logs = tempdir();
+    let out = story
         .pgfleet()
+        .args(["--format", "json", "--log-dir"])
+        .arg(logs.path())
         .arg("up")
-        .run()
-        .code_is(2)
-        .stderr_has(&format!("container {name} stopped"))
-        .stderr_has(&format!("container {name} started"))
-        .stderr_has("no_such_function");
+        .run();
+    out.code_is(2).stdout_has("no_such_function");
+    // Each action is in the JSON document and in the audit log.
+    let doc = out.json();
+    let actions: Vec<&str> = doc["targets"][0]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.starts_with(&format!(
+            "container {name} stopping for 20260103000000_broken.sql"
+        ))) && actions.contains(&format!("container {name} stopped").as_str())
+            && actions.contains(&format!("container {name} started").as_str()),
+        "{doc}"
+    );
+    let log = std::fs::read_dir(logs.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    for action in ["stopping", "stopped", "started"] {
+        assert!(
+            log.contains(&format!("event=workload action={action} container={name}")),
+            "{log}"
+        );
+    }
     assert!(running(&name), "{} was left stopped", name);
 
     std::fs::remove_file(story.migrations.join("20260103000000_broken.sql")).unwrap();
