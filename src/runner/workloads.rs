@@ -134,8 +134,8 @@ pub(super) async fn name(
 }
 
 /// Refuses, before anything runs, pending migrations whose directives cannot be honoured:
-/// `stop`/`requires` without a docker host (a `--url` target), `requires` not met by the
-/// running container, `quiesce` in a file without a transaction (the lock would end with
+/// `stop`/`requires` without a docker host (a `--url` target), a `stop` that matches no
+/// container, `requires` not met by the running container, `quiesce` in a file without a transaction (the lock would end with
 /// its first statement).
 pub(super) async fn refusals(
     target: &str,
@@ -160,6 +160,23 @@ pub(super) async fn refusals(
                     return Err(refuse(format!(
                         "{at}: `{selector}` names containers on the target's docker host, and a --url target has none: run it through an inventory (-i), or stop/deploy the workload by hand and remove the directive"
                     )));
+                }
+                // A `stop` that names nothing is most likely a typo, and would let the
+                // workload run through the migration: the very incident it is there for.
+                (Directive::Stop { selector }, Some(h)) => {
+                    if listed.is_none() {
+                        listed = Some(h.workloads(target).await?);
+                    }
+                    let all = listed.as_deref().unwrap_or_default();
+                    if !all.iter().any(|w| matches(w, selector)) {
+                        let mut names: Vec<&str> = all.iter().map(|w| w.name.as_str()).collect();
+                        names.sort();
+                        return Err(refuse(format!(
+                            "{at}: stop `{selector}` matches no container on {} (there: {}): correct the selector, or remove the directive if that workload is gone",
+                            h.name(),
+                            names.join(", ")
+                        )));
+                    }
                 }
                 (
                     Directive::Requires {

@@ -935,6 +935,17 @@ fn stopped_workloads_are_started_again_after_a_failure_and_a_ctrl_c() {
     assert!(running(&name), "{} was left stopped", name);
 
     std::fs::remove_file(story.migrations.join("20260103000000_broken.sql")).unwrap();
+    // A misspelt container would leave the worker running through the migration.
+    story.add_rename(&format!("-- pgfleet:stop {name}x\n"));
+    story
+        .pgfleet()
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has(&format!(
+            "stop `{name}x` matches no container on alpha (there: "
+        ));
+
     story.add_rename(&format!("-- pgfleet:stop {name}\n"));
     story
         .pgfleet()
