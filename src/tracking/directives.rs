@@ -17,6 +17,27 @@ pub fn quiesce_key(name: &str) -> String {
     )
 }
 
+/// One DO block of `each`'s statement for every directive it picks, or None when it picks
+/// none (a migration without these directives gets no check at all).
+fn do_block(
+    migration: &Migration,
+    declare: &str,
+    each: impl Fn(&Directive, usize) -> Option<String>,
+) -> Option<String> {
+    let body: Vec<String> = migration
+        .directives
+        .iter()
+        .filter_map(|d| each(&d.directive, d.line))
+        .collect();
+    if body.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "do $pgfleet$\n{declare}begin\n{}\nend $pgfleet$",
+        body.join("\n")
+    ))
+}
+
 /// `-- pgfleet:precondition SQL`: false or null refuses the migration.
 pub struct Preconditions;
 
@@ -26,10 +47,10 @@ impl Check for Preconditions {
     }
 
     fn sql(&self, migration: &Migration) -> Option<String> {
-        let checks: Vec<String> = migration
-            .directives
-            .iter()
-            .filter_map(|d| match &d.directive {
+        do_block(
+            migration,
+            "declare ok boolean;\n",
+            |directive, line| match directive {
                 Directive::Precondition { sql } => Some(format!(
                     "  execute {query} into ok;
   if ok is not true then
@@ -37,19 +58,11 @@ impl Check for Preconditions {
       message = format('line %s: %s returned %s', {line}, {shown}, coalesce(ok::text, 'null'));
   end if;",
                     query = literal(sql.trim().trim_end_matches(';')),
-                    line = d.line,
                     shown = literal(sql.trim()),
                 )),
                 _ => None,
-            })
-            .collect();
-        if checks.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "do $pgfleet$\ndeclare ok boolean;\nbegin\n{}\nend $pgfleet$",
-            checks.join("\n")
-        ))
+            },
+        )
     }
 }
 
@@ -66,28 +79,49 @@ impl Check for Quiesce {
     }
 
     fn sql(&self, migration: &Migration) -> Option<String> {
-        let takes: Vec<String> = migration
-            .directives
-            .iter()
-            .filter_map(|d| match &d.directive {
-                Directive::Quiesce { name } => Some(format!(
-                    "  if not pg_try_advisory_xact_lock({key}) then
+        do_block(migration, "", |directive, line| match directive {
+            Directive::Quiesce { name } => Some(format!(
+                "  if not pg_try_advisory_xact_lock({key}) then
     raise exception using errcode = 'P0001',
       message = format('line %s: a worker holds %s (a batch is in progress)', {line}, {shown});
   end if;",
-                    key = quiesce_key(name),
-                    line = d.line,
-                    shown = literal(name),
-                )),
-                _ => None,
-            })
-            .collect();
-        if takes.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "do $pgfleet$\nbegin\n{}\nend $pgfleet$",
-            takes.join("\n")
-        ))
+                key = quiesce_key(name),
+                shown = literal(name),
+            )),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(text: &str) -> Migration {
+        crate::migration::parse(std::path::Path::new("1_m.sql"), text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_migration_without_these_directives_gets_no_check() {
+        let plain =
+            migration("-- pgfleet:used-by worker\n-- migrate:up\nselect 1;\n-- migrate:down\n");
+        assert_eq!(Preconditions.sql(&plain), None);
+        assert_eq!(Quiesce.sql(&plain), None);
+        let both = migration(
+            "-- pgfleet:precondition select true\n-- pgfleet:quiesce batch\n-- migrate:up\nselect 1;\n-- migrate:down\n",
+        );
+        let pre = Preconditions.sql(&both).unwrap();
+        assert!(pre.contains("execute 'select true' into ok;"), "{pre}");
+        assert!(
+            pre.contains("format('line %s: %s returned %s', 1,"),
+            "{pre}"
+        );
+        let quiesce = Quiesce.sql(&both).unwrap();
+        assert!(
+            quiesce.contains(
+                "pg_try_advisory_xact_lock(('x' || substr(md5('batch'), 1, 16))::bit(64)::bigint)"
+            ),
+            "{quiesce}"
+        );
     }
 }

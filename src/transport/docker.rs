@@ -272,8 +272,8 @@ impl DockerApi {
         ))
     }
 
-    /// Every container of the host, running or not, in one request.
-    pub async fn workloads(&self) -> Result<Vec<Workload>, DockerError> {
+    /// `docker ps -a`, as the API lists it.
+    async fn list_all(&self) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
         let listed = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -281,10 +281,15 @@ impl DockerApi {
                 ..Default::default()
             }))
             .await;
-        let all = match listed {
-            Ok(all) => all,
-            Err(e) => return Err(self.api_error(e).await),
-        };
+        match listed {
+            Ok(all) => Ok(all),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
+    /// Every container of the host, running or not, in one request.
+    pub async fn workloads(&self) -> Result<Vec<Workload>, DockerError> {
+        let all = self.list_all().await?;
         Ok(all
             .into_iter()
             .map(|c| {
@@ -383,17 +388,7 @@ impl DockerApi {
                 Err(e) => return Err(self.api_error(e).await),
             }
         }
-        let listed = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
-            .await;
-        let all = match listed {
-            Ok(all) => all,
-            Err(e) => return Err(self.api_error(e).await),
-        };
+        let all = self.list_all().await?;
         let name_of = |c: &bollard::models::ContainerSummary| {
             c.names
                 .as_ref()
