@@ -9,6 +9,13 @@ use crate::settings::Run;
 /// Runs pgfleet with these arguments (the program name first) and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     use clap::Parser;
+    // A panic message may quote what it was handling: through the redaction too.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "pgfleet crashed, which is a bug (please report it): {}",
+            crate::transport::redact(&info.to_string())
+        );
+    }));
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -25,9 +32,12 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                     });
                     report.fatal(None, &crate::error::Error::Usage(message));
                 }
-                _ => {
+                // Help and --version as clap prints them; an error may quote an argument
+                // (a URL given where a flag was meant): through the redaction.
+                _ if code == ExitCode::Ok => {
                     let _ = e.print();
                 }
+                _ => eprint!("{}", crate::transport::redact(&e.render().to_string())),
             }
             return code;
         }

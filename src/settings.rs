@@ -544,11 +544,30 @@ fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
         {
             Ok(())
         }
+        // dotenvy's message quotes the line, value and all: say where, not what.
+        Err(dotenvy::Error::LineParse(line, at)) => Err(Error::Config(format!(
+            "cannot load the env file {}: line {} is not KEY=VALUE (at character {}; its text is not shown: it may hold a secret)",
+            path.display(),
+            env_line_number(path, &line),
+            at + 1
+        ))),
         Err(e) => Err(Error::Config(format!(
             "cannot load the env file {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// The 1-based number of the first line of the env file that is `line` ("?" if the file
+/// cannot be read again).
+fn env_line_number(path: &Path, line: &str) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            let wanted = line.lines().next().unwrap_or(line).trim();
+            text.lines().position(|l| l.trim() == wanted)
+        })
+        .map_or_else(|| "?".to_string(), |i| (i + 1).to_string())
 }
 
 /// The database URL when one is given (`--url` or `DATABASE_URL`); None means "use the

@@ -149,7 +149,7 @@ impl Live {
         match self.mode {
             Mode::Bars => {
                 if let Some(bar) = self.bar(target) {
-                    bar.set_message(text.to_string());
+                    bar.set_message(crate::transport::redact(text));
                 }
             }
             Mode::Lines => self.line(target, text),
@@ -221,7 +221,7 @@ impl Live {
     /// Any stderr text while bars may be drawn (errors), so it does not tear them.
     fn println(&self, text: &str) {
         if self.mode == Mode::Bars {
-            let _ = self.multi.println(text);
+            let _ = self.multi.println(crate::transport::redact(text));
         } else {
             self.err.line(text);
         }

@@ -82,8 +82,10 @@ impl Stream {
 
     fn line(&self, text: &str) {
         let mut writer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Every line out goes through the one redaction: whatever a message quotes (a URL
+        // that did not parse, a server's error), no password leaves.
         // A closed pipe (`pgfleet status | head`) is not an error worth a panic.
-        let _ = writeln!(writer, "{text}");
+        let _ = writeln!(writer, "{}", crate::transport::redact(text));
     }
 
     fn lines<S: AsRef<str>>(&self, lines: impl IntoIterator<Item = S>) {

@@ -34,37 +34,92 @@ impl std::fmt::Debug for DbUrl {
 /// The URL with its password shown as `********`, as dbmate prints it.
 impl std::fmt::Display for DbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut shown = self.url.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("********"));
-        }
-        write!(f, "{shown}")
+        f.write_str(&redact(self.url.as_str()))
     }
 }
 
-/// Redacts the password of anything that looks like a URL with credentials in `text`.
+/// How a hidden password is shown, as dbmate shows it.
+const HIDDEN: &str = "********";
+
+/// Redacts every password `text` may carry: the userinfo password of anything that looks
+/// like a URL — whether it parses or not, since a port typo or an unencoded `#` or `/` in
+/// the password must not echo it — and the value of any `…password=` setting (a URL's
+/// `?password=`, `PGPASSWORD=…`). Every line pgfleet writes goes through it.
 pub fn redact(text: &str) -> String {
-    text.split(' ')
-        .map(redact_word)
-        .collect::<Vec<_>>()
-        .join(" ")
+    if !text.contains("://") && !text.to_ascii_lowercase().contains("password=") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            out.push_str(&redact_word(&text[start..i]));
+            out.push(c);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push_str(&redact_word(&text[start..]));
+    out
 }
 
-/// A word holding a URL with a password, perhaps after a prefix (`--url=…`, `(…`).
+/// Where a URL or a setting's value ends inside a word: an unescaped quote or bracket (a
+/// JSON string, a quoted URL), not `/`, `#` or `@`, which a malformed password may hold.
+fn token_end(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    (0..bytes.len())
+        .find(|&i| {
+            matches!(bytes[i], b'"' | b'\'' | b'<' | b'>' | b'`')
+                && (i == 0 || bytes[i - 1] != b'\\')
+        })
+        .unwrap_or(text.len())
+}
+
 fn redact_word(word: &str) -> String {
-    let Some(colon) = word.find("://") else {
+    redact_settings(&redact_userinfo(word))
+}
+
+/// `scheme://user:secret@…` → `scheme://user:********@…`; the userinfo ends at the last
+/// `@` of the URL (an unencoded `@` may be part of the password).
+fn redact_userinfo(word: &str) -> String {
+    let Some(scheme_end) = word.find("://") else {
         return word.to_string();
     };
-    let start = word[..colon]
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
-        .map_or(0, |i| i + 1);
-    match url::Url::parse(&word[start..]) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("********"));
-            format!("{}{u}", &word[..start])
-        }
-        _ => word.to_string(),
+    let from = scheme_end + 3;
+    let url = &word[from..from + token_end(&word[from..])];
+    let userinfo = url
+        .rfind('@')
+        .and_then(|at| url[..at].find(':').map(|colon| (colon, at)));
+    match userinfo {
+        Some((colon, at)) if &url[colon + 1..at] != HIDDEN => format!(
+            "{}{}:{HIDDEN}{}",
+            &word[..from],
+            &url[..colon],
+            redact_userinfo(&word[from + at..])
+        ),
+        // No password in this one: look on after it.
+        _ => format!(
+            "{}{}",
+            &word[..from + url.len()],
+            redact_userinfo(&word[from + url.len()..])
+        ),
     }
+}
+
+/// `…password=secret` (any case, any prefix: `?password=`, `PGPASSWORD=`) → the value
+/// hidden, up to `&` or the end of the token.
+fn redact_settings(word: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = word.to_ascii_lowercase();
+    let Some(found) = lower.find(KEY) else {
+        return word.to_string();
+    };
+    let from = found + KEY.len();
+    let value = &word[from..from + token_end(&word[from..])];
+    let end = from + value.find('&').unwrap_or(value.len());
+    if &word[from..end] == HIDDEN || from == end {
+        return format!("{}{}", &word[..end], redact_settings(&word[end..]));
+    }
+    format!("{}{HIDDEN}{}", &word[..from], redact_settings(&word[end..]))
 }
 
 impl DbUrl {
@@ -303,6 +358,41 @@ mod tests {
         ] {
             let e = DbUrl::parse(bad).unwrap_err().to_string();
             assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn redact_hides_passwords_of_urls_that_do_not_parse_and_of_settings() {
+        for (text, shown) in [
+            (
+                "invalid database URL postgres://app:SECRET@127.0.0.1:99999/x: invalid port number",
+                "invalid database URL postgres://app:********@127.0.0.1:99999/x: invalid port number",
+            ),
+            (
+                "postgres://app:SECRET@h:5432x/db",
+                "postgres://app:********@h:5432x/db",
+            ),
+            (
+                "postgres://app:se#cr/et@h/db",
+                "postgres://app:********@h/db",
+            ),
+            ("postgres://app:p@ss@h/db", "postgres://app:********@h/db"),
+            (
+                "postgres://app@h/db?sslmode=disable&password=SECRET&x=1",
+                "postgres://app@h/db?sslmode=disable&password=********&x=1",
+            ),
+            ("PGPASSWORD=SECRET psql", "PGPASSWORD=******** psql"),
+            (
+                r#"{"target":"postgres://u:SECRET@h/db","note":"a@b","url":"postgres://v:S2@h/d?Password=S3"}"#,
+                r#"{"target":"postgres://u:********@h/db","note":"a@b","url":"postgres://v:********@h/d?Password=********"}"#,
+            ),
+            (
+                "line one\npostgres://u:SECRET@h/db",
+                "line one\npostgres://u:********@h/db",
+            ),
+            ("no secret here: a@b c:d", "no secret here: a@b c:d"),
+        ] {
+            assert_eq!(redact(text), shown, "{text}");
         }
     }
 

@@ -14,6 +14,7 @@ mod locks;
 mod parser;
 mod runs;
 mod schema;
+mod secrets;
 mod smoke;
 mod ssh;
 mod workloads;
