@@ -223,7 +223,19 @@ async fn wait(
     let deadline = Instant::now() + timeout;
     let mut said = false;
     loop {
-        match url.open().await {
+        // Each try ends with the wait (a server that accepts and never answers), or at the
+        // first Ctrl-C.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        let attempt = tokio::select! {
+            biased;
+            _ = stop.requested() => return Ok(ExitCode::of_run(&[], true)),
+            attempt = tokio::time::timeout(left, url.open()) => {
+                attempt.unwrap_or_else(|_| Err(crate::transport::no_answer(left)))
+            }
+        };
+        match attempt {
             Ok(_) => return Ok(ExitCode::Ok),
             Err(e) if e.is_code("3D000") => return Ok(ExitCode::Ok),
             Err(error) if Instant::now() >= deadline => {

@@ -14,6 +14,7 @@ use crate::migration::Migration;
 use crate::migration::locks::migration_waits_for_old_transactions;
 use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
+use crate::stop::Stop;
 use crate::tracking::{
     self, Database, Missing, Preconditions, Preflight, Quiesce, dbmate_schema_dump,
 };
@@ -42,14 +43,21 @@ pub(super) async fn reach(target: &Target, shared: &Shared<'_>) -> Result<Backen
 }
 
 /// Opens the target's database with the backend its backend names (`tracking::open`).
+/// A stop (the first Ctrl-C) ends the wait for a server that does not answer.
 pub(super) async fn connect(
     backend: Backend,
     table: Option<&str>,
     missing: Missing,
+    stop: &Stop,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Database, Error> {
+    let target = backend.target();
     let mut on_create = |name: &str| emit(Event::CreatingDatabase { name });
-    tracking::open(backend, table, missing, &mut on_create).await
+    tokio::select! {
+        biased;
+        reason = stop.requested() => Err(Error::Stopped { target, reason, next: None }),
+        db = tracking::open(backend, table, missing, &mut on_create) => db,
+    }
 }
 
 /// The command on one target, whatever reaches it.
@@ -71,7 +79,7 @@ pub(super) async fn on_target(
         }
         Action::Plan { options, mode } => {
             let target_name = backend.target();
-            let db = match connect(backend, table, Missing::Fail, emit).await {
+            let db = match connect(backend, table, Missing::Fail, &settings.stop, emit).await {
                 Ok(db) => Some(db),
                 // A missing database reads as "everything pending" (`up` would create it).
                 Err(Error::Connect { error, .. }) if error.is_code("3D000") => None,
@@ -93,24 +101,24 @@ pub(super) async fn on_target(
             Ok(Output::Plan(plan))
         }
         Action::Rollback { to } => {
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             super::rollback(&mut db, files, to, settings, emit).await?;
             Ok(Output::Changed)
         }
         Action::Status { .. } | Action::Verify { record: false } => {
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let applied = db.applied().await?;
             Ok(Output::Status(status_rows(files, &applied)))
         }
         Action::Verify { record: true } => {
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             super::record_checksums(&mut db, files, settings, emit).await?;
             let applied = db.applied().await?;
             Ok(Output::Status(status_rows(files, &applied)))
         }
         Action::Dump => {
             let search_path = backend.search_path();
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let restrict = db
                 .pg_dump(&["--help"])
                 .await
@@ -138,7 +146,7 @@ pub(super) async fn on_target(
             } else {
                 Missing::Create
             };
-            let mut db = connect(backend, table, missing, emit).await?;
+            let mut db = connect(backend, table, missing, &settings.stop, emit).await?;
             if source {
                 let (adopted, baseline) = adopt::take_baseline(
                     &mut db,
@@ -172,20 +180,20 @@ pub(super) async fn on_target(
                 .to_register
                 .get()
                 .ok_or_else(|| Error::Config("no migration to register".into()))?;
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let adopted =
                 adopt::register_where_matching(&mut db, files, migration, &options, settings, emit)
                     .await?;
             Ok(Output::Adopted(adopted))
         }
         Action::Drift { between, .. } if !between.is_empty() => {
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut db).await?)))
         }
         Action::Drift {
             write_migration, ..
         } => {
-            let mut db = connect(backend, table, Missing::Fail, emit).await?;
+            let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let drift = adopt::drift(
                 &mut db,
                 files,
@@ -240,7 +248,7 @@ async fn up_with_retries(
             Some(b) => b,
             None => reach(target, shared).await?,
         };
-        let mut db = connect(next, table, Missing::Create, emit).await?;
+        let mut db = connect(next, table, Missing::Create, &settings.stop, emit).await?;
         if run.preflight {
             db.check_before_each(Box::new(Preflight::new(run.apply.lock_timeout)));
         }
@@ -389,7 +397,9 @@ async fn holders(
             let Ok(again) = reach(target, shared).await else {
                 return Vec::new();
             };
-            let Ok(mut db) = connect(again, table, Missing::Fail, emit).await else {
+            let Ok(mut db) =
+                connect(again, table, Missing::Fail, &shared.settings.stop, emit).await
+            else {
                 return Vec::new();
             };
             workloads::blockers(&mut db, host, migration, older_than)

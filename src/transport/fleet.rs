@@ -313,7 +313,40 @@ impl Endpoint for TunnelEndpoint {
         &[]
     }
 
+    /// Bounded as a URL's session is: a tunnel to a container that accepts and never
+    /// answers must not hold the run.
     async fn connect(&self, dbname: &str) -> Result<Client, SqlError> {
+        match tokio::time::timeout(super::CONNECT_TIMEOUT, self.connect_unbounded(dbname)).await {
+            Ok(connected) => connected,
+            Err(_) => Err(super::no_answer(super::CONNECT_TIMEOUT)),
+        }
+    }
+
+    fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint> {
+        Box::new(TunnelEndpoint {
+            id: format!("{} [{dbname}]", self.id),
+            dbname: dbname.to_string(),
+            ..self.clone()
+        })
+    }
+
+    /// pg_dump inside the container, so its version is the server's; the container's
+    /// local socket needs no password.
+    async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
+        super::exec::pg_dump_in(
+            &self.docker,
+            &self.container,
+            &self.user,
+            &self.dbname,
+            args,
+            &self.id,
+        )
+        .await
+    }
+}
+
+impl TunnelEndpoint {
+    async fn connect_unbounded(&self, dbname: &str) -> Result<Client, SqlError> {
         let mut config = tokio_postgres::Config::new();
         config
             .user(&self.user)
@@ -348,27 +381,5 @@ impl Endpoint for TunnelEndpoint {
                 Ok(client)
             }
         }
-    }
-
-    fn with_dbname(&self, dbname: &str) -> Box<dyn Endpoint> {
-        Box::new(TunnelEndpoint {
-            id: format!("{} [{dbname}]", self.id),
-            dbname: dbname.to_string(),
-            ..self.clone()
-        })
-    }
-
-    /// pg_dump inside the container, so its version is the server's; the container's
-    /// local socket needs no password.
-    async fn pg_dump(&self, args: &[&str]) -> Result<String, Error> {
-        super::exec::pg_dump_in(
-            &self.docker,
-            &self.container,
-            &self.user,
-            &self.dbname,
-            args,
-            &self.id,
-        )
-        .await
     }
 }

@@ -17,6 +17,24 @@ use self::docker::DockerApi;
 pub use self::url::{DbUrl, redact};
 use crate::error::{Error, SqlError};
 
+/// How long reaching a database may take, TCP to a session ready for queries, unless the
+/// URL's `connect_timeout` says otherwise.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a connection that got no answer in time says.
+pub fn no_answer(limit: std::time::Duration) -> SqlError {
+    SqlError {
+        code: None,
+        message: format!(
+            "the server accepted the connection but did not complete it within {} s (connect_timeout): is PostgreSQL what listens there, and is it overloaded? Raise connect_timeout=N in the URL to wait longer",
+            limit.as_secs()
+        ),
+        detail: None,
+        hint: None,
+        position: None,
+    }
+}
+
 /// One database as a transport reaches it: sessions on demand, and pg_dump.
 #[async_trait]
 pub trait Endpoint: Send + Sync {

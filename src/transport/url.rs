@@ -202,7 +202,18 @@ impl DbUrl {
 
     /// Connects with the native protocol. The connection task runs on its own; when the
     /// server goes away, the client's next call fails with "connection closed".
+    /// A session on this database. The whole of it — TCP, TLS refusal, authentication,
+    /// the search_path — is bounded by `connect_timeout` (default 10 s): a server that
+    /// accepts the connection and never answers must not hold pgfleet for ever.
     pub async fn open(&self) -> Result<Client, SqlError> {
+        let limit = self.connect_timeout.unwrap_or(super::CONNECT_TIMEOUT);
+        match tokio::time::timeout(limit, self.open_unbounded()).await {
+            Ok(opened) => opened,
+            Err(_) => Err(super::no_answer(limit)),
+        }
+    }
+
+    async fn open_unbounded(&self) -> Result<Client, SqlError> {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
@@ -210,7 +221,7 @@ impl DbUrl {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("pgfleet")
-            .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)));
+            .connect_timeout(self.connect_timeout.unwrap_or(super::CONNECT_TIMEOUT));
         if let Some(p) = &self.password {
             config.password(p);
         }

@@ -7,6 +7,7 @@ mod directives;
 mod docs;
 mod engine;
 mod fleet;
+mod hangs;
 mod harness;
 mod inventory;
 mod layers;

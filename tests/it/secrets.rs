@@ -86,10 +86,7 @@ fn no_failure_path_prints_the_password() {
                     .args(form)
                     .args(command);
                 let out = swept(by_flag, SECRET);
-                assert!(
-                    matches!(out.code, Some(2 | 3)),
-                    "expected a failure\n{out}"
-                );
+                assert!(matches!(out.code, Some(2 | 3)), "expected a failure\n{out}");
             }
             let by_env = Cmd::new()
                 .env("DATABASE_URL", url)
