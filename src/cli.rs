@@ -13,9 +13,23 @@ use crate::settings::{Action, DryRun, Format, Options, Output, Schedule};
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
 fn timeout(text: &str) -> Result<Timeout, String> {
+    if Timeout::needs_unit(text) {
+        let t = text.trim();
+        return Err(format!(
+            "'{t}' needs a unit: {t}s for seconds, {t}ms for milliseconds"
+        ));
+    }
     Timeout::parse(text).ok_or_else(|| {
         format!("'{text}' is not a duration: use a number with ms, s, min or h (e.g. 30s), or off")
     })
+}
+
+/// A count that must be 1 or more (`-n 0` would roll back nothing, and say it did).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{text}' is not a count of 1 or more")),
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -136,7 +150,7 @@ pub enum Command {
     #[command(alias = "down")]
     Rollback {
         /// How many migrations to roll back
-        #[arg(short = 'n', long = "count", conflicts_with = "to")]
+        #[arg(short = 'n', long = "count", conflicts_with = "to", value_parser = at_least_one, value_name = "N", allow_negative_numbers = true)]
         count: Option<usize>,
         /// Roll back every migration newer than this applied version (0: all)
         #[arg(long)]
@@ -267,7 +281,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct FleetArgs {
     /// How many targets run at once (each host's SSH connection is shared by its targets)
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", allow_negative_numbers = true)]
     pub parallel: u16,
     /// Run the first N targets first, and the rest only if all of those succeeded
     #[arg(long, default_value_t = 0, value_name = "N")]

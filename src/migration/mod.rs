@@ -120,8 +120,9 @@ pub struct Timeout {
 }
 
 impl Timeout {
-    /// Parses `500ms`, `5s`, `2min`, `1h`, `0`, `off` (a bare number is milliseconds, as in
-    /// PostgreSQL).
+    /// Parses `500ms`, `5s`, `2min`, `1h`, `0`, `off`. A bare number other than 0 is refused
+    /// (PostgreSQL would read it as milliseconds, and `--lock-timeout 5` meaning 5 ms is a
+    /// trap): see `needs_unit` for the message.
     pub fn parse(text: &str) -> Option<Timeout> {
         let t = text.trim();
         if t.eq_ignore_ascii_case("off") {
@@ -133,13 +134,20 @@ impl Timeout {
         }
         let n: u64 = t[..digits_end].parse().ok()?;
         let factor = match &t[digits_end..] {
-            "" | "ms" => 1,
+            "" if n == 0 => 1,
+            "ms" => 1,
             "s" => 1000,
             "min" | "m" => 60_000,
             "h" => 3_600_000,
             _ => return None,
         };
         n.checked_mul(factor).map(|millis| Timeout { millis })
+    }
+
+    /// A bare number other than 0: refused for want of a unit.
+    pub fn needs_unit(text: &str) -> bool {
+        let t = text.trim();
+        !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.bytes().any(|b| b != b'0')
     }
 
     /// The value as PostgreSQL's `SET` accepts it.
@@ -263,11 +271,22 @@ pub fn write_new(
     text: &str,
 ) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}_{}.sql", now.format("%Y%m%d%H%M%S"), name));
+    // Two files made within one second would share a version (dbmate's timestamps have
+    // seconds): the next free second is taken instead.
+    let taken: std::collections::HashSet<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| version_of(&e.file_name().to_string_lossy()).map(str::to_string))
+        .collect();
+    let mut at = now;
+    while taken.contains(&at.format("%Y%m%d%H%M%S").to_string()) {
+        at += chrono::Duration::seconds(1);
+    }
+    let path = dir.join(format!("{}_{}.sql", at.format("%Y%m%d%H%M%S"), name));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&path)?;
+        .open(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     std::io::Write::write_all(&mut file, text.as_bytes())?;
     Ok(path)
 }
@@ -275,6 +294,18 @@ pub fn write_new(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_files_made_in_one_second_get_versions_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let a = create_new(dir.path(), "a", now).unwrap();
+        let b = create_new(dir.path(), "b", now).unwrap();
+        let version =
+            |p: &Path| version_of(&p.file_name().unwrap().to_string_lossy()).map(String::from);
+        assert_ne!(version(&a), version(&b));
+        assert!(load_dir(dir.path()).is_ok());
+    }
 
     #[test]
     fn a_baseline_file_parses_as_a_baseline() {
@@ -303,7 +334,9 @@ mod tests {
         assert_eq!(Timeout::parse("30s"), Some(Timeout { millis: 30_000 }));
         assert_eq!(Timeout::parse("500ms"), Some(Timeout { millis: 500 }));
         assert_eq!(Timeout::parse("2min"), Some(Timeout { millis: 120_000 }));
-        assert_eq!(Timeout::parse("250"), Some(Timeout { millis: 250 }));
+        assert_eq!(Timeout::parse("250"), None);
+        assert!(Timeout::needs_unit("250") && !Timeout::needs_unit("0"));
+        assert_eq!(Timeout::parse("0"), Some(Timeout { millis: 0 }));
         assert_eq!(Timeout::parse("off"), Some(Timeout { millis: 0 }));
         assert_eq!(Timeout::parse("soon"), None);
         assert_eq!(Timeout::parse("5 parsecs"), None);

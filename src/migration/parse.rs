@@ -289,8 +289,13 @@ fn parse_options(text: &str) -> Result<SectionOptions, ParseErrorKind> {
                 }
             }
             "lock_timeout" | "statement_timeout" => {
-                let t = Timeout::parse(value)
-                    .ok_or_else(|| bad("a duration such as 500ms, 30s, 2min, 1h or off"))?;
+                let t = Timeout::parse(value).ok_or_else(|| {
+                    if Timeout::needs_unit(value) {
+                        bad("a duration with a unit (a bare number would mean milliseconds): 5s or 5ms")
+                    } else {
+                        bad("a duration such as 500ms, 30s, 2min, 1h or off")
+                    }
+                })?;
                 if key == "lock_timeout" {
                     options.lock_timeout = Some(t);
                 } else {

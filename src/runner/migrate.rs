@@ -252,6 +252,11 @@ pub async fn rollback(
             what,
         })?;
         let total = chosen.len();
+        // A database dbmate migrated has no table of ours yet: made here, as `up` does,
+        // so the first rollback there does not fail on it.
+        if total > 0 {
+            db.ensure_tables().await?;
+        }
         emit(Event::Planned { files: &chosen });
         for (i, migration) in chosen.iter().enumerate() {
             check_stop(settings, &target, migration)?;
@@ -399,6 +404,12 @@ pub(super) async fn dry_run_plan(
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Plan, Error> {
     let Some(mut db) = db else {
+        if rehearse {
+            return Err(Error::Refused {
+                target: target.to_string(),
+                reason: "cannot rehearse: the database does not exist (up would create it), so there is no live data to prove the migrations against; plan without --rehearse shows what up would do".into(),
+            });
+        }
         return plan(target, &[], false, files, options);
     };
     let applied = db.applied().await?;

@@ -64,6 +64,11 @@ async fn dispatch(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode, E
     match &run.action {
         Action::New { name } => {
             let dir = &run.migrations_dir;
+            if name.trim().is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(Error::Usage(format!(
+                    "`new` needs a name for the file, without / or a leading dot (e.g. `pgfleet new add_orders`), not {name:?}"
+                )));
+            }
             let path = migration::create_new(dir, name, chrono::Utc::now()).map_err(|error| {
                 Error::Io {
                     what: format!("cannot create a migration in {}", dir.display()),

@@ -12,6 +12,7 @@ mod harness;
 mod inventory;
 mod layers;
 mod locks;
+mod outcomes;
 mod parser;
 mod runs;
 mod schema;

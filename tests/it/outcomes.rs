@@ -1,0 +1,124 @@
+//! Wrong outcomes found by issue 12's tries, each pinned: what used to succeed silently
+//! or fail on the wrong thing now says what it is.
+
+use std::time::Duration;
+
+use crate::harness::{self, Cmd};
+
+const T: (&str, &str) = (
+    "20240101000001_t.sql",
+    "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+);
+
+fn pgfleet(url: &str, dir: &std::path::Path) -> Cmd {
+    Cmd::new().args(["--url", url, "-d"]).arg(dir)
+}
+
+/// A duration without a unit would mean milliseconds (`--lock-timeout 5` = 5 ms): refused
+/// in flags and in marker options, as the inventory refuses it.
+#[test]
+fn durations_need_a_unit() {
+    let db = harness::fresh_db("out_units");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[T]);
+    pgfleet(db.url(), dir.path())
+        .args(["up", "--lock-timeout", "5"])
+        .run()
+        .code_is(3)
+        .stderr_has("'5' needs a unit: 5s for seconds, 5ms for milliseconds");
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000002_u.sql",
+            "-- migrate:up lock_timeout:5\ncreate table u (id int);\n-- migrate:down\ndrop table u;\n",
+        )],
+    );
+    pgfleet(db.url(), dir.path())
+        .arg("up")
+        .run()
+        .code_is(3)
+        .stderr_has("20240101000002_u.sql:1")
+        .stderr_has("a duration with a unit (a bare number would mean milliseconds): 5s or 5ms");
+    assert!(db.tables("public").is_empty());
+}
+
+/// `new` twice within a second gives two versions; an empty name is refused.
+#[test]
+fn new_never_writes_two_files_with_one_version() {
+    let dir = harness::tempdir();
+    for name in ["a", "b", "c"] {
+        Cmd::new()
+            .arg("-d")
+            .arg(dir.path())
+            .args(["new", name])
+            .run()
+            .success();
+    }
+    let mut versions: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.split('_').next().unwrap().to_string()
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), 3, "{versions:?}");
+    Cmd::new()
+        .arg("-d")
+        .arg(dir.path())
+        .args(["new", ""])
+        .run()
+        .code_is(3)
+        .stderr_has("`new` needs a name");
+}
+
+/// `-n` is a count of one or more; `-n 0` used to roll back nothing and call it done.
+#[test]
+fn rollback_counts_are_one_or_more() {
+    for n in ["0", "-1"] {
+        Cmd::new()
+            .args(["--url", "postgres://u@127.0.0.1:1/x", "rollback", "-n", n])
+            .run()
+            .code_is(3)
+            .stderr_has("is not a count of 1 or more");
+    }
+}
+
+/// The first rollback on a database dbmate migrated works (it failed on pgfleet's own
+/// table, which dbmate does not make).
+#[test]
+fn the_first_rollback_after_dbmate_works() {
+    let db = harness::fresh_db("out_dbmate_rb");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[T]);
+    Cmd::dbmate()
+        .args(["--url", db.url(), "-d"])
+        .arg(dir.path())
+        .args(["--no-dump-schema", "up"])
+        .run()
+        .success();
+    pgfleet(db.url(), dir.path())
+        .arg("rollback")
+        .run()
+        .success()
+        .stdout_has("Rolled back: 20240101000001_t.sql");
+    assert!(db.tables("public").iter().all(|t| t != "t"));
+}
+
+/// A rehearsal needs a database to rehearse on: a missing one is refused, not reported as
+/// rehearsed.
+#[test]
+fn rehearsing_a_missing_database_is_refused() {
+    let db = harness::missing_db("out_rehearse");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[T]);
+    let out = pgfleet(db.url(), dir.path())
+        .args(["plan", "--rehearse"])
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.code_is(4)
+        .stderr_has("cannot rehearse: the database does not exist");
+    assert!(!out.stdout.contains("rolled back"), "{out}");
+    assert!(!db.exists());
+}
