@@ -34,6 +34,10 @@ pub enum ParseErrorKind {
     Unreadable(String),
     #[error("the file is not valid UTF-8 (save it as UTF-8)")]
     NotUtf8,
+    #[error(
+        "a NUL byte: PostgreSQL cannot take one in SQL text (a file saved as UTF-16, or binary data pasted in?): remove it"
+    )]
+    NulByte,
     #[error("no '-- migrate:up' section: every migration needs one, before '-- migrate:down'")]
     MissingUp,
     #[error("no '-- migrate:down' section: add one (it may be empty) after '-- migrate:up'")]
@@ -137,6 +141,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
             return Err(ParseError::new(path, line, ParseErrorKind::NotUtf8));
         }
     };
+    // Caught here, where its line is known: sent on, the server drops the connection.
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(ParseError::new(path, line, ParseErrorKind::NulByte));
+    }
     let text = normalize(text);
 
     let mut up = Vec::new();
@@ -429,6 +438,16 @@ mod tests {
             ),
             (4, ParseErrorKind::MixedTransaction)
         );
+    }
+
+    #[test]
+    fn a_nul_byte_is_named_with_its_line() {
+        let e = parse(
+            Path::new("1_nul.sql"),
+            b"-- migrate:up\nselect 1;\nselect '\0';\n-- migrate:down\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.kind), (3, ParseErrorKind::NulByte));
     }
 
     #[test]

@@ -202,6 +202,9 @@ impl Audit {
                 ("container", container),
                 ("detail", detail),
             ]),
+            Event::Warning { text } => {
+                self.write(&[("target", id), ("event", "warning"), ("text", text)])
+            }
             Event::DirectiveHeld { migration, what } => self.write(&[
                 ("target", id),
                 ("event", "directive"),

@@ -72,6 +72,7 @@ impl Dbmate {
                 "Workload: {}",
                 super::workload_text(action, container, detail)
             )),
+            Event::Warning { text } => self.err.line(&format!("Warning: {text}")),
             Event::DirectiveHeld { migration, what } if self.verbose => {
                 self.err.line(&format!("Directive: {migration}: {what}"))
             }

@@ -596,6 +596,7 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
         Event::DirectiveHeld { migration, what } => {
             json!({ "event": "directive", "file": migration, "what": what })
         }
+        Event::Warning { text } => json!({ "event": "warning", "text": text }),
     };
     e["schema"] = json!(SCHEMA_VERSION);
     e["at"] = json!(timestamp());

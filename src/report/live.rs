@@ -362,6 +362,7 @@ impl Live {
             Event::DirectiveHeld { migration, what } => {
                 self.note(target, &format!("{migration}: {what}"))
             }
+            Event::Warning { text } => self.note(target, &format!("warning: {text}")),
             Event::LockRetry {
                 migration,
                 attempt,

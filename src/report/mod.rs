@@ -153,6 +153,7 @@ impl Run {
             Event::DirectiveHeld { migration, what } => {
                 r.actions.push(format!("{migration}: {what}"))
             }
+            Event::Warning { text } => r.actions.push(format!("warning: {text}")),
             Event::QuietWait {
                 migration,
                 check,

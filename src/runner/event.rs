@@ -97,6 +97,10 @@ pub enum Event<'a> {
         migration: &'a str,
         what: &'a str,
     },
+    /// Something done as asked that the user would not guess, always shown.
+    Warning {
+        text: &'a str,
+    },
     /// `baseline` and `drift`: what the target is busy with ("dumping the schema", …).
     Step {
         what: &'a str,

@@ -265,6 +265,14 @@ pub async fn rollback(
                 index: i + 1,
                 total,
             });
+            if migration.down.iter().all(|s| s.is_empty()) {
+                emit(Event::Warning {
+                    text: &format!(
+                        "{}: its down section is empty, so rolling it back undoes nothing: only its version is removed, and `up` will run it again",
+                        migration.file_name
+                    ),
+                });
+            }
             let took = db
                 .revert(migration, &settings.apply)
                 .await

@@ -122,3 +122,43 @@ fn rehearsing_a_missing_database_is_refused() {
     assert!(!out.stdout.contains("rolled back"), "{out}");
     assert!(!db.exists());
 }
+
+/// Rolling back a migration whose down section is empty undoes nothing: said, not hidden.
+#[test]
+fn an_empty_down_section_is_said_when_rolled_back() {
+    let db = harness::fresh_db("out_empty_down");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_seed.sql",
+            "-- migrate:up\ncreate table seeded (id int);\n-- migrate:down\n-- nothing\n",
+        )],
+    );
+    pgfleet(db.url(), dir.path()).arg("up").run().success();
+    pgfleet(db.url(), dir.path())
+        .arg("rollback")
+        .run()
+        .success()
+        .stderr_has("Warning: 20240101000001_seed.sql: its down section is empty, so rolling it back undoes nothing");
+}
+
+/// A NUL byte is a parse error at its line, before anything is sent (the server used to
+/// drop the connection over it, reported as a lost connection).
+#[test]
+fn a_nul_byte_is_caught_when_parsing() {
+    let db = harness::fresh_db("out_nul");
+    let dir = harness::tempdir();
+    std::fs::write(
+        dir.path().join("20240101000001_nul.sql"),
+        b"-- migrate:up\ncreate table n (id int);\nselect '\0';\n-- migrate:down\ndrop table n;\n",
+    )
+    .unwrap();
+    pgfleet(db.url(), dir.path())
+        .arg("up")
+        .run()
+        .code_is(3)
+        .stderr_has("20240101000001_nul.sql:3")
+        .stderr_has("a NUL byte");
+    assert!(db.tables("public").is_empty());
+}
