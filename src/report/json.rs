@@ -275,8 +275,29 @@ fn skipped(s: Skipped) -> &'static str {
 }
 
 /// The common part of a target's entry: id, result, time, error or why it was skipped.
+/// The two halves of a target id: `host/database` from an inventory; for a `--url` target
+/// no host and the URL's database name (not the URL split at its first `/`).
+fn host_and_database(id: &str) -> (String, String) {
+    if id.contains("://") {
+        let database = url::Url::parse(id)
+            .ok()
+            .and_then(|u| {
+                percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
+                    .decode_utf8()
+                    .ok()
+                    .map(|d| d.into_owned())
+            })
+            .unwrap_or_default();
+        return (String::new(), database);
+    }
+    match id.split_once('/') {
+        Some((host, database)) => (host.to_string(), database.to_string()),
+        None => (String::new(), id.to_string()),
+    }
+}
+
 fn target<T>(id: &str, end: &Finished<T>, done_nothing: bool) -> serde_json::Map<String, Value> {
-    let (host, name) = id.split_once('/').unwrap_or(("", id));
+    let (host, name) = host_and_database(id);
     let mut m = serde_json::Map::new();
     m.insert("target".into(), json!(id));
     m.insert("host".into(), json!(host));
@@ -527,7 +548,7 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
         }),
         Event::Applied { migration, took } => json!({
             "event": "applied", "file": migration.file_name, "checksum": migration.checksum,
-            "duration_ms": took.as_secs_f64() * 1000.0,
+            "duration_ms": took.as_millis() as u64,
         }),
         Event::RollingBack {
             migration,
@@ -538,7 +559,7 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
         }),
         Event::RolledBack { migration, took } => json!({
             "event": "rolled_back", "file": migration.file_name,
-            "duration_ms": took.as_secs_f64() * 1000.0,
+            "duration_ms": took.as_millis() as u64,
         }),
         Event::ChecksumRecorded { file } => json!({ "event": "checksum_recorded", "file": file }),
         Event::Rehearsing { files } => json!({
@@ -548,7 +569,7 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
         Event::Rehearsed { files, took } => json!({
             "event": "rehearsed",
             "files": files.iter().map(|m| m.file_name.as_str()).collect::<Vec<_>>(),
-            "duration_ms": took.as_secs_f64() * 1000.0,
+            "duration_ms": took.as_millis() as u64,
             "kept": false,
         }),
         Event::NotRehearsable { migration } => {

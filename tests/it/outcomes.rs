@@ -162,3 +162,31 @@ fn a_nul_byte_is_caught_when_parsing() {
         .stderr_has("a NUL byte");
     assert!(db.tables("public").is_empty());
 }
+
+/// JSON as docs/json.md has it: with `--url`, `host` is empty and `database` is the
+/// database's name (not the URL); `duration_ms` is a whole number everywhere.
+#[test]
+fn json_fields_are_what_the_docs_say() {
+    let db = harness::fresh_db("out_json");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[T]);
+    let out = pgfleet(db.url(), dir.path())
+        .args(["--format", "json-lines", "up"])
+        .run();
+    out.success();
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let applied = lines
+        .iter()
+        .find(|e| e["event"] == "applied")
+        .expect("an applied event");
+    assert!(applied["duration_ms"].is_u64(), "{applied}");
+    let doc = lines.last().unwrap();
+    let target = &doc["targets"][0];
+    assert_eq!(target["host"], "", "{doc}");
+    assert_eq!(target["database"], db.name(), "{doc}");
+    assert!(target["duration_ms"].is_u64(), "{doc}");
+}
