@@ -318,6 +318,9 @@ impl Run {
             // `--quiet` prints nothing: the exit code is the answer.
             *exit_code |= o.output.quiet;
         }
+        if let Some(table) = &o.migrations_table {
+            migrations_table(table)?;
+        }
         let url = given_database_url(o.url.as_deref())?;
         let shadow = match action.shadow_url() {
             Some(text) => Shadow::Url(Box::new(
@@ -579,6 +582,27 @@ fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
     {
         Some(text) => DbUrl::parse(&text).map(Some),
         None => Ok(None),
+    }
+}
+
+/// `--migrations-table`: `table` or `schema.table`, each a plain identifier (what dbmate
+/// takes); anything else would reach the server as a puzzle.
+fn migrations_table(text: &str) -> Result<(), Error> {
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 63
+            && !part.starts_with(|c: char| c.is_ascii_digit())
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() <= 2 && parts.iter().all(|p| plain(p)) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--migrations-table {text:?}: write `table` or `schema.table`, each letters, digits and _ (at most 63, not starting with a digit)"
+        )))
     }
 }
 

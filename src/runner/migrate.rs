@@ -140,6 +140,19 @@ pub async fn up(
             }
         }
         workloads::refusals(&target, host, &pending).await?;
+        if applied.is_empty() {
+            let others = db.other_histories().await?;
+            if !others.is_empty() {
+                return Err(Error::Refused {
+                    target,
+                    reason: format!(
+                        "the migrations table {} does not exist here, but {} does: a typo in --migrations-table? Running would start a second history and apply every migration again. Name the right table with --migrations-table (to start a second history on purpose, create that table first, as dbmate makes it)",
+                        db.tables().migrations,
+                        others.join(", ")
+                    ),
+                });
+            }
+        }
         db.ensure_tables().await?;
         emit(Event::Planned { files: &pending });
         // A migration with `stop` directives runs alone, between the stop and the start of

@@ -258,6 +258,22 @@ impl Database {
             .collect())
     }
 
+    /// Other dbmate-shaped history tables (a `version` column, a name with `migrations`)
+    /// in the database, when ours does not exist: a typo in `--migrations-table` would
+    /// otherwise start a second history and run every migration again.
+    pub async fn other_histories(&mut self) -> Result<Vec<String>, Error> {
+        let rows = self
+            .query(
+                &sql::other_histories(&self.tables),
+                "cannot look for other migrations tables",
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
+    }
+
     /// Creates the tracking tables (and their schema) when missing.
     pub async fn ensure_tables(&mut self) -> Result<(), Error> {
         let schema_exists = self

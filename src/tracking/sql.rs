@@ -39,6 +39,23 @@ pub(crate) fn tables_exist(tables: &Tables) -> String {
     )
 }
 
+/// dbmate-shaped history tables other than `tables`, none when `tables` exists.
+pub(crate) fn other_histories(tables: &Tables) -> String {
+    format!(
+        "select format('%I.%I', n.nspname, c.relname)
+           from pg_class c
+           join pg_namespace n on n.oid = c.relnamespace
+           join pg_attribute a on a.attrelid = c.oid and a.attname = 'version' and not a.attisdropped
+          where c.relkind in ('r', 'p') and c.relname like '%migrations%'
+            and c.relname not like '%\\_pgfleet'
+            and n.nspname not in ('pg_catalog', 'information_schema')
+            and to_regclass({m}) is null
+            and c.oid is distinct from to_regclass({m})
+          order by 1",
+        m = literal(&tables.migrations)
+    )
+}
+
 /// The applied versions, joined with pgfleet's table when it exists (`ours`).
 pub(crate) fn applied(tables: &Tables, ours: bool) -> String {
     if ours {

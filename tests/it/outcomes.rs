@@ -190,3 +190,36 @@ fn json_fields_are_what_the_docs_say() {
     assert_eq!(target["database"], db.name(), "{doc}");
     assert!(target["duration_ms"].is_u64(), "{doc}");
 }
+
+/// A typo in `--migrations-table` used to start a second history (and run migration 1
+/// again); `a.b.c` reached the server.
+#[test]
+fn a_migrations_table_typo_does_not_start_a_second_history() {
+    let db = harness::fresh_db("out_table");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &[T]);
+    pgfleet(db.url(), dir.path()).arg("up").run().success();
+    pgfleet(db.url(), dir.path())
+        .args(["--migrations-table", "schema_migration", "up"])
+        .run()
+        .code_is(4)
+        .stderr_has(
+            "does not exist here, but public.schema_migrations does: a typo in --migrations-table?",
+        );
+    assert!(db.tables("public").iter().all(|t| t != "schema_migration"));
+    pgfleet(db.url(), dir.path())
+        .args(["--migrations-table", "a.b.c", "status"])
+        .run()
+        .code_is(3)
+        .stderr_has("write `table` or `schema.table`");
+    // On a database with no history at all, another table name is simply used.
+    let fresh = harness::fresh_db("out_table_new");
+    pgfleet(fresh.url(), dir.path())
+        .args(["--migrations-table", "app.history", "up"])
+        .run()
+        .success();
+    assert_eq!(
+        fresh.scalar("select count(*) from app.history"),
+        Some("1".into())
+    );
+}
