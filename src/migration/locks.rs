@@ -200,6 +200,38 @@ pub fn waits_for_old_transactions(sql: &str) -> bool {
     )
 }
 
+/// The indexes a migration builds with `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, named as
+/// the statements name them (schema-qualified when their table is). Such a statement
+/// skips an index of that name even when an interrupted build left it INVALID.
+pub fn concurrent_if_not_exists_indexes(migration: &Migration) -> Vec<String> {
+    migration
+        .up
+        .iter()
+        .flat_map(|section| split_statements(&section.sql))
+        .filter_map(|stmt| {
+            let parsed = pg_query::parse(stmt.sql, pg_query::ParserOptions::DEFAULT).ok()?;
+            let raw = parsed.protobuf.stmts.first()?;
+            match raw.stmt.as_ref()?.node.as_ref()? {
+                NodeEnum::IndexStmt(s)
+                    if s.concurrent && s.if_not_exists && !s.idxname.is_empty() =>
+                {
+                    let schema = s
+                        .relation
+                        .as_ref()
+                        .map(|r| r.schemaname.as_str())
+                        .unwrap_or("");
+                    Some(if schema.is_empty() {
+                        s.idxname.clone()
+                    } else {
+                        format!("{schema}.{}", s.idxname)
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Any statement of the migration's up sections waits for old transactions.
 pub fn migration_waits_for_old_transactions(migration: &Migration) -> bool {
     migration

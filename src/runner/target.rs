@@ -16,7 +16,7 @@ use crate::plan::{self, StatusRow, UpOptions};
 use crate::settings::{Action, Address, DryRun, Run, Target};
 use crate::stop::Stop;
 use crate::tracking::{
-    self, Database, Missing, Preconditions, Preflight, Quiesce, dbmate_schema_dump,
+    self, Database, InvalidIndexes, Missing, Preconditions, Preflight, Quiesce, dbmate_schema_dump,
 };
 use crate::transport::Backend;
 use crate::transport::fleet::Connections;
@@ -254,6 +254,7 @@ async fn up_with_retries(
         }
         db.check_before_each(Box::new(Preconditions));
         db.check_before_each(Box::new(Quiesce));
+        db.check_before_each(Box::new(InvalidIndexes));
         let result = super::up(&mut db, files, options, settings, host.as_ref(), emit).await;
         let (wait, stopped_at) = match result {
             Err(Error::Migration {
@@ -318,8 +319,9 @@ async fn up_with_retries(
                         }
                     }
                 }
+                // Waiting helps a busy database, not a broken one (an INVALID index).
                 let limit = match (check.as_str(), run.wait_for_quiet) {
-                    (_, Some(limit)) => Some(limit),
+                    ("pre-flight" | "precondition" | "quiesce", Some(limit)) => Some(limit),
                     ("quiesce", None) => Some(run.lock_wait),
                     _ => None,
                 };
@@ -362,6 +364,42 @@ async fn up_with_retries(
                         });
                     }
                 }
+            }
+            // A transaction:false file that failed may have left INVALID indexes behind
+            // (an interrupted concurrent build): each is named, with its DROP.
+            Err(Error::Migration {
+                target: id,
+                mut failure,
+            }) if !failure.transactional => {
+                let left = match tracking::invalid_indexes(&mut db).await {
+                    Ok(left) => left,
+                    // psql's session ended with the failure: ask on a session of its own.
+                    Err(_) => match reach(target, shared).await {
+                        Ok(again) => {
+                            match connect(again, table, Missing::Fail, &settings.stop, emit).await {
+                                Ok(mut db) => {
+                                    tracking::invalid_indexes(&mut db).await.unwrap_or_default()
+                                }
+                                Err(_) => Vec::new(),
+                            }
+                        }
+                        Err(_) => Vec::new(),
+                    },
+                };
+                if !left.is_empty() {
+                    let said = format!(
+                        "INVALID indexes in the database (an interrupted concurrent build leaves one, and CREATE INDEX CONCURRENTLY IF NOT EXISTS would skip it): {}",
+                        left.join("; ")
+                    );
+                    failure.error.hint = Some(match failure.error.hint.take() {
+                        Some(hint) => format!("{hint}\n{said}"),
+                        None => said,
+                    });
+                }
+                return Err(Error::Migration {
+                    target: id,
+                    failure,
+                });
             }
             other => return other.map(|_| ()),
         };

@@ -25,6 +25,7 @@ pub mod adopt;
 pub mod check;
 pub mod directives;
 mod dump;
+pub mod invalid;
 mod native;
 mod preflight;
 mod protocol;
@@ -38,6 +39,7 @@ pub use activity::{Activity, HeldLock, sessions};
 pub use check::Check;
 pub use directives::{Preconditions, Quiesce};
 pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump};
+pub use invalid::{InvalidIndexes, invalid_indexes};
 pub use preflight::Preflight;
 pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
 

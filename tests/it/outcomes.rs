@@ -223,3 +223,39 @@ fn a_migrations_table_typo_does_not_start_a_second_history() {
         Some("1".into())
     );
 }
+
+/// A concurrent index build that fails leaves an INVALID index: the failure names it with
+/// its DROP, and a re-run of `… IF NOT EXISTS`, which would skip it and record the
+/// migration over a broken index, is refused until it is dropped.
+#[test]
+fn an_invalid_index_is_named_and_never_skipped() {
+    let db = harness::fresh_db("out_invalid");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_index.sql",
+            "-- migrate:up transaction:false\ncreate unique index concurrently if not exists t_u on t (id);\n-- migrate:down transaction:false\ndrop index concurrently if exists t_u;\n",
+        )],
+    );
+    db.exec("create table t (id int); insert into t values (1), (1);");
+    pgfleet(db.url(), dir.path())
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("INVALID indexes in the database")
+        .stderr_has("t_u (drop it: DROP INDEX CONCURRENTLY t_u;)");
+    db.exec("delete from t where ctid = (select max(ctid) from t)");
+    pgfleet(db.url(), dir.path())
+        .arg("up")
+        .run()
+        .code_is(4)
+        .stderr_has("invalid index check refused 20240101000001_index.sql")
+        .stderr_has("would skip: t_u (drop it: DROP INDEX CONCURRENTLY t_u;)");
+    db.exec("drop index t_u");
+    pgfleet(db.url(), dir.path()).arg("up").run().success();
+    assert_eq!(
+        db.scalar("select indisvalid from pg_index where indexrelid = 't_u'::regclass"),
+        Some("t".into())
+    );
+}
