@@ -62,14 +62,18 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// Where a URL or a setting's value ends inside a word: an unescaped quote or bracket (a
-/// JSON string, a quoted URL), not `/`, `#` or `@`, which a malformed password may hold.
+/// Where a URL or a setting's value ends inside a word: at the quote that closes a JSON
+/// string (unescaped, followed by `,` `}` `]` `:` or the end), else at the end of the word —
+/// not at `/`, `#`, `@` or other quotes, which a malformed password may hold.
 fn token_end(text: &str) -> usize {
     let bytes = text.as_bytes();
     (0..bytes.len())
         .find(|&i| {
-            matches!(bytes[i], b'"' | b'\'' | b'<' | b'>' | b'`')
+            bytes[i] == b'"'
                 && (i == 0 || bytes[i - 1] != b'\\')
+                && bytes
+                    .get(i + 1)
+                    .is_none_or(|next| matches!(next, b',' | b'}' | b']' | b':'))
         })
         .unwrap_or(text.len())
 }

@@ -14,6 +14,7 @@ mod layers;
 mod locks;
 mod outcomes;
 mod parser;
+mod properties;
 mod runs;
 mod schema;
 mod secrets;

@@ -1,0 +1,123 @@
+//! Property tests of the parsers and of the redaction: no input panics, every parse error
+//! says where (file and line), and no password survives redaction whatever its
+//! characters. `PROPTEST_CASES` sets how many cases each runs (default here: 512; on
+//! demand: `PROPTEST_CASES=100000 cargo test --test integration properties::`).
+
+use std::path::Path;
+
+use pgfleet::migration::{Timeout, parse, split_statements};
+use pgfleet::transport::{DbUrl, redact};
+use proptest::prelude::*;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(512),
+        ..ProptestConfig::default()
+    }
+}
+
+/// Lines a migration file is made of, valid and not: markers with options good and bad,
+/// directives good and bad, SQL with quotes and dollar quotes, comments, blanks, junk.
+fn line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("-- migrate:up".to_string()),
+        Just("-- migrate:down".to_string()),
+        Just("-- migrate:up transaction:false".to_string()),
+        Just("-- migrate:up lock_timeout:5".to_string()),
+        Just("-- migrate:down statement_timeout:soon".to_string()),
+        Just("-- pgfleet:stop worker".to_string()),
+        Just("-- pgfleet:stopp worker".to_string()),
+        Just("-- pgfleet:precondition select true".to_string()),
+        Just("-- pgfleet:precondition delete from t".to_string()),
+        Just("-- pgfleet:requires label=a=b image=x:1".to_string()),
+        Just("-- pgfleet:quiesce".to_string()),
+        Just("create table t (id int);".to_string()),
+        Just("select 'a;b', $$x;y$$, \"q;\";".to_string()),
+        Just("do $f$ begin perform 1; end $f$;".to_string()),
+        Just(String::new()),
+        "-- [ -~]{0,20}",
+        "[ -~]{0,30}",
+        "\\PC{0,12}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any file made of those lines parses or fails with a line inside the file.
+    #[test]
+    fn migration_files_parse_or_say_where(lines in prop::collection::vec(line(), 0..14)) {
+        let text = lines.join("\n");
+        let count = text.lines().count();
+        match parse(Path::new("20240101000000_p.sql"), text.as_bytes()) {
+            Ok(m) => prop_assert!(!m.up.is_empty()),
+            Err(e) => {
+                prop_assert!(e.line <= count.max(1), "line {} of {count}: {e}", e.line);
+                prop_assert!(e.to_string().contains("20240101000000_p.sql"), "{e}");
+            }
+        }
+    }
+
+    /// Arbitrary bytes never panic the parser.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = parse(Path::new("1_x.sql"), &bytes);
+    }
+
+    /// Each statement split off is a piece of the text, in order, never overlapping.
+    #[test]
+    fn statements_are_pieces_of_the_text_in_order(lines in prop::collection::vec(line(), 0..10)) {
+        let text = lines.join("\n");
+        let mut from = 0;
+        for statement in split_statements(&text) {
+            let found = text[from..].find(statement.sql);
+            prop_assert!(found.is_some(), "{:?} not found after {from} in {text:?}", statement.sql);
+            from += found.unwrap_or_default() + statement.sql.len();
+        }
+    }
+
+    /// Durations parse or are refused, never panic; a bare non-zero number is refused.
+    #[test]
+    fn durations(text in "[0-9]{0,25}(ms|s|min|h|m|x|)") {
+        let parsed = Timeout::parse(&text);
+        if Timeout::needs_unit(&text) {
+            prop_assert!(parsed.is_none());
+        }
+    }
+
+    /// Whatever a URL holds, parsing it never panics, and its error never shows the
+    /// password.
+    #[test]
+    fn urls_never_show_their_password(
+        // `?`, `#` and `\\` end a URL's authority when they parse: they are tried, unparsed,
+        // by the redaction property below.
+        password in "[!-~&&[^@:/ \"?#\\\\]]{6,16}",
+        host in "[a-z0-9.:\\[\\]%-]{0,20}",
+        rest in "[ -~]{0,20}",
+    ) {
+        let url = format!("postgres://app:{password}@{host}/{rest}");
+        match DbUrl::parse(&url) {
+            Ok(u) => prop_assert!(!u.to_string().contains(&password)),
+            Err(e) => prop_assert!(!e.to_string().contains(&password), "{e}"),
+        }
+    }
+
+    /// The redaction hides a userinfo password and a `password=` value, whatever they
+    /// hold (`/`, `#`, `@` included), wherever the URL stands in the text.
+    #[test]
+    fn redaction_hides_any_password(
+        password in "[!-~&&[^\"\\\\&]]{6,20}",
+        before in "[ -~&&[^:]]{0,10}",
+        after in "[ -~]{0,10}",
+    ) {
+        let in_userinfo = format!("{before} postgres://app:{password}@h:5432/db {after}");
+        let out = redact(&in_userinfo);
+        prop_assert!(!out.contains(&password), "{out}");
+        let in_query = format!("{before} postgres://app@h/db?password={password} {after}");
+        let out = redact(&in_query);
+        prop_assert!(!out.contains(&password), "{out}");
+    }
+}
