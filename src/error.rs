@@ -228,10 +228,24 @@ impl fmt::Display for MigrationFailure {
         writeln!(f, "  {}", self.error.to_string().replace('\n', "\n  "))?;
         writeln!(f, "  statement: {}", self.statement)?;
         let lost = self.error.is_connection_lost();
-        if self.transactional && lost {
+        // The server said it ended the session (57P0x) before the migration committed: then
+        // it is known to be rolled back. A connection that just went away says nothing of
+        // whether the COMMIT got there, and psql in a container may go on with the rest of
+        // its batch after pgfleet is gone: never claim more than is known.
+        let ended_by_server = self
+            .error
+            .code
+            .as_deref()
+            .is_some_and(|c| c.starts_with("57P0"));
+        if self.transactional && ended_by_server {
             write!(
                 f,
-                "the connection was lost during {name}; PostgreSQL rolls back a transaction whose session ends, so nothing of it was kept: run the command again"
+                "the server ended the session during {name}, before it committed: PostgreSQL rolled its transaction back, so nothing of it was kept; run the command again"
+            )
+        } else if self.transactional && lost {
+            write!(
+                f,
+                "the connection was lost during {name}, so whether it committed is not known here: each migration is all or nothing with its tracking row, but {name} and the ones after it may have been applied (psql inside a container goes on with the rest of its batch after pgfleet is gone). Run `pgfleet status` to see what is applied, then run the command again"
             )
         } else if self.transactional && self.error.is_code("55P03") {
             write!(
@@ -594,5 +608,48 @@ mod tests {
         );
         assert_eq!(of(&[refused, Skipped], false), ExitCode::Failed);
         assert_eq!(of(&[Ok, refused], true), ExitCode::Interrupted);
+    }
+}
+
+#[cfg(test)]
+mod lost_connection_tests {
+    use super::{MigrationFailure, SqlError};
+
+    fn failure(code: Option<&str>) -> String {
+        MigrationFailure {
+            file: "/m/002_b.sql".into(),
+            direction: "up",
+            line: 2,
+            column: 1,
+            statement: "create table b (id int)".into(),
+            error: SqlError {
+                code: code.map(String::from),
+                message: "connection closed".into(),
+                detail: None,
+                hint: None,
+                position: None,
+            },
+            transactional: true,
+            ran_before: Vec::new(),
+        }
+        .to_string()
+    }
+
+    /// A connection that went away says nothing of whether the commit got there: the
+    /// report must not claim it was rolled back. The server's own word (57P01) does.
+    #[test]
+    fn a_lost_connection_never_claims_a_rollback() {
+        let vanished = failure(None);
+        assert!(
+            vanished.contains("whether it committed is not known here"),
+            "{vanished}"
+        );
+        assert!(vanished.contains("Run `pgfleet status`"), "{vanished}");
+        assert!(!vanished.contains("nothing of it was kept"), "{vanished}");
+        let terminated = failure(Some("57P01"));
+        assert!(
+            terminated.contains("nothing of it was kept"),
+            "{terminated}"
+        );
     }
 }

@@ -669,7 +669,7 @@ fn a_dropped_connection_leaves_the_database_before_the_migration() {
     }
     let out = run.join().unwrap();
     out.code_is(2)
-        .stderr_has("the connection was lost during 001_slow.sql")
+        .stderr_has("the server ended the session during 001_slow.sql, before it committed")
         .stderr_has("nothing of it was kept");
     assert!(!db.tables("public").contains(&"slow".to_string()));
     assert_eq!(
