@@ -358,6 +358,11 @@ impl Database {
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
         let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        // The companion holds the lease for as long as this run is alive to hold it, and
+        // takes the stop lock when asked to stop. Without one (the server refused a second
+        // session), the batch runs unleased, as before.
+        let mut companion = take_lock(self.opener.as_ref(), sql::LEASE_KEY, pid).await;
+        let leased = companion.is_some();
         let mut script = Script::default();
         // The step index of each migration's COMMIT, in order.
         let mut commits = Vec::with_capacity(batch.len());
@@ -366,7 +371,7 @@ impl Database {
             let previous = k
                 .checked_sub(1)
                 .map(|p| (self.tables.migrations.as_str(), batch[p].version.as_str()));
-            script.push(guard(pid, previous), Step::Guard(k));
+            script.push(guard(pid, previous, leased), Step::Guard(k));
             script.checks(k, migration, &self.checks);
             script.sections(k, migration, Direction::Up, settings, "set local");
             script.record(k, &self.tables, migration, Direction::Up, None, settings);
@@ -399,17 +404,25 @@ impl Database {
                 .session
                 .run(&script.sql, Mode::Pipelined, &commits, &mut committed);
             tokio::pin!(run);
-            // Held until the batch is over: the stop lock lives as long as its session.
+            // The stop lock is taken by the companion (or a session of its own), held
+            // until the batch is over: it lives as long as its session.
             let mut _stopper = None;
             tokio::select! {
                 biased;
                 outcome = &mut run => outcome,
                 _ = stop.requested() => {
-                    _stopper = take_stop_lock(opener.as_ref(), pid).await;
+                    let by_companion = match companion.as_mut() {
+                        Some(c) => c.rows(&format!("select pg_advisory_lock({STOP_KEY}, {pid})")).await.is_ok(),
+                        None => false,
+                    };
+                    if !by_companion {
+                        _stopper = take_lock(opener.as_ref(), STOP_KEY, pid).await;
+                    }
                     run.await
                 }
             }
         };
+        drop(companion);
         outcome
             .map_err(|failed| self.failed(&script, failed, batch, Direction::Up, true, Some(stop)))
     }
@@ -757,12 +770,13 @@ fn as_sent<'a>(stmt: &Statement<'a>) -> Statement<'a> {
     }
 }
 
-/// Opens a second session and takes the stop lock of the session `pid`. None when that
-/// fails: the batch then runs to its end, as a run that was not interrupted would.
-async fn take_stop_lock(opener: &dyn Opener, pid: i32) -> Option<Box<dyn Session>> {
+/// Opens a second session and takes lock (`key`, `pid`) there: the stop lock, or the
+/// lease. None when that fails: without a stop lock the batch runs to its end, as a run
+/// that was not interrupted would; without a lease, as before leases.
+async fn take_lock(opener: &dyn Opener, key: i32, pid: i32) -> Option<Box<dyn Session>> {
     let mut session = opener.open(opener.dbname()).await.ok()?;
     session
-        .rows(&format!("select pg_advisory_lock({STOP_KEY}, {pid})"))
+        .rows(&format!("select pg_advisory_lock({key}, {pid})"))
         .await
         .ok()?;
     Some(session)

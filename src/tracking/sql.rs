@@ -157,7 +157,16 @@ pub(crate) const STOPPED: &str = "pgfleet: the run was asked to stop";
 /// The first statement of each transaction of a batch (`apply_batch`, both databases):
 /// raise when asked to stop, or when the migration before (`previous`: its table and
 /// version) did not commit.
-pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
+/// The lease: held by a companion session of the live run while a batch runs (`LEASE_KEY`,
+/// the batch session's pid). When pgfleet or its connection is gone, the companion's
+/// session ends with it, and the next guard refuses: what psql (or the server's input
+/// buffer) still holds of the batch stops within one migration.
+pub(crate) const LEASE_KEY: i32 = 48_372_617;
+
+/// What a guard raises when the lease is gone.
+pub(crate) const LEASE_LOST: &str = "pgfleet: the run that sent this batch is gone";
+
+pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>, leased: bool) -> String {
     let previous = previous
         .map(|(table, version)| {
             format!(
@@ -166,8 +175,15 @@ pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>) -> String {
             )
         })
         .unwrap_or_default();
+    let lease = if leased {
+        format!(
+            " if not exists (select 1 from pg_locks where locktype = 'advisory' and classid = {LEASE_KEY} and objid = {pid} and objsubid = 2 and granted) then raise exception '{LEASE_LOST}'; end if;"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{previous} end $pgfleet$"
+        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{lease}{previous} end $pgfleet$"
     )
 }
 

@@ -2,6 +2,7 @@
 
 mod adopt;
 mod concurrency;
+mod cuts;
 mod dbmate_compat;
 mod directives;
 mod docs;

@@ -57,7 +57,7 @@ impl Session for Fake {
     }
 }
 
-/// Nothing to reach: these tests never open a second session.
+/// A server that refuses a second session: batches then run without a lease.
 struct Nowhere;
 
 #[async_trait]
@@ -75,7 +75,57 @@ impl Opener for Nowhere {
     }
 
     async fn open(&self, _: &str) -> Result<Box<dyn Session>, Error> {
-        unreachable!("no second session in these tests")
+        Err(Error::Config("no second session here".into()))
+    }
+
+    async fn pg_dump(&self, _: &[&str]) -> Result<String, Error> {
+        unreachable!("no dump in these tests")
+    }
+
+    fn sibling(&self, _: &str) -> Arc<dyn Opener> {
+        Arc::new(Nowhere)
+    }
+}
+
+/// Second sessions that record what they are asked.
+struct Companions(Arc<Mutex<Vec<String>>>);
+
+struct Companion(Arc<Mutex<Vec<String>>>);
+
+#[async_trait]
+impl Session for Companion {
+    async fn run(
+        &mut self,
+        _: &[String],
+        _: Mode,
+        _: &[usize],
+        _: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(), Failed> {
+        unreachable!("a companion runs no script")
+    }
+
+    async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError> {
+        self.0.lock().unwrap().push(sql.to_string());
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl Opener for Companions {
+    fn target(&self) -> String {
+        "fake".into()
+    }
+
+    fn dbname(&self) -> &str {
+        "fake"
+    }
+
+    fn search_path(&self) -> &[String] {
+        &[]
+    }
+
+    async fn open(&self, _: &str) -> Result<Box<dyn Session>, Error> {
+        Ok(Box::new(Companion(self.0.clone())))
     }
 
     async fn pg_dump(&self, _: &[&str]) -> Result<String, Error> {
@@ -299,6 +349,35 @@ async fn a_transaction_false_failure_says_what_ran_before_it() {
     let scripts = scripts(&log);
     assert_eq!(scripts.len(), 3);
     assert_eq!(scripts[2].1[0], "set lock_timeout to default");
+}
+
+/// With a second session to be had, it takes the lease before the batch is sent, and
+/// every guard requires it: a batch outliving its run stops within one migration.
+#[tokio::test]
+async fn a_companion_holds_the_lease_every_guard_requires() {
+    let (mut db, log) = database(None);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    db.opener = Arc::new(Companions(asked.clone()));
+    let files = files();
+    let (outcome, _) = apply(&mut db, &files[..2]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["select pg_advisory_lock(48372617, 4242)"]
+    );
+    let scripts = log.lock().unwrap();
+    let guards: Vec<&String> = scripts[0]
+        .1
+        .iter()
+        .filter(|s| s.contains("pg_locks"))
+        .collect();
+    assert_eq!(guards.len(), 2, "{scripts:?}");
+    for guard in guards {
+        assert!(
+            guard.contains("classid = 48372617 and objid = 4242 and objsubid = 2 and granted) then raise exception 'pgfleet: the run that sent this batch is gone'"),
+            "{guard}"
+        );
+    }
 }
 
 #[tokio::test]

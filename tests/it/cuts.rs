@@ -1,0 +1,186 @@
+//! The connection cut for real, mid-batch: the sshd process serving pgfleet's SSH
+//! connection is killed (SIGKILL) while a long pipelined batch runs, through both methods.
+//! What pgfleet reports must not claim more than the database holds, what runs on after
+//! pgfleet is gone is bounded (the lease: within a migration or two, not the rest of the
+//! batch), every migration is all or nothing with its row, and a re-run completes.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::fleet::{fleet, inventory_with, unique_db};
+use crate::harness::{self, Cmd};
+
+const FILES: usize = 40;
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            "alpha-app",
+            "psql",
+            "-U",
+            "postgres",
+            "-XAtq",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("docker exec psql");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn applied(db: &str) -> usize {
+    psql(
+        db,
+        "select count(*) from schema_migrations where to_regclass('schema_migrations') is not null",
+    )
+    .parse()
+    .unwrap_or(0)
+}
+
+/// The pids of the processes holding the other end of `pid`'s TCP connections to `port`.
+fn peers(pid: u32, port: u16) -> Vec<u32> {
+    let out = Command::new("ss").args(["-Htnp"]).output().expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let local_ports: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(4)
+                .is_some_and(|p| p.ends_with(&format!(":{port}")))
+        })
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .and_then(|a| a.rsplit(':').next())
+                .map(String::from)
+        })
+        .collect();
+    text.lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .is_some_and(|a| a.ends_with(&format!(":{port}")))
+                && l.split_whitespace()
+                    .nth(4)
+                    .is_some_and(|p| local_ports.iter().any(|lp| p.ends_with(&format!(":{lp}"))))
+        })
+        .flat_map(|l| {
+            l.split("pid=")
+                .skip(1)
+                .filter_map(|p| p.split(',').next().and_then(|n| n.parse().ok()))
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+fn cut_mid_batch(method: &str) {
+    let dir = harness::tempdir();
+    let migrations = dir.path().join("migrations");
+    let files: Vec<(String, String)> = (1..=FILES)
+        .map(|k| {
+            (
+                format!("{:03}_t{k:03}.sql", k),
+                format!(
+                    "-- migrate:up\ncreate table t{k:03} (id int);\nselect pg_sleep(0.15);\n-- migrate:down\ndrop table t{k:03};\n"
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    harness::write_migrations(&migrations, &refs);
+    let db = unique_db(&format!("cut_{method}"));
+    let inv = inventory_with(
+        dir.path(),
+        &db,
+        &fleet().join("known_hosts"),
+        "",
+        method,
+        &migrations,
+    );
+
+    let child = Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+        .arg("-i")
+        .arg(&inv)
+        .args(["--limit", "alpha/app", "--format", "json", "up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pgfleet");
+    let started = Instant::now();
+    while applied(&db) < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the batch never got going"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sshd = peers(child.id(), 22201);
+    assert!(!sshd.is_empty(), "no sshd process found serving pgfleet");
+    for pid in &sshd {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let out = child.wait_with_output().expect("pgfleet ends");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let reported = doc["targets"][0]["done"].as_array().map_or(0, Vec::len);
+    // What psql or the server's input buffer still held has had time to run.
+    std::thread::sleep(Duration::from_secs(3));
+    let in_db = applied(&db);
+    let tables: usize = psql(
+        &db,
+        "select count(*) from pg_tables where tablename ~ '^t[0-9]+$'",
+    )
+    .parse()
+    .unwrap_or(0);
+    let message = doc["targets"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        tables, in_db,
+        "a migration without its row, or the reverse\n{doc}"
+    );
+    assert!(
+        in_db >= reported && in_db <= reported + 2,
+        "reported {reported} applied, the database has {in_db} (bounded by the lease to the one in flight and one more)\n{doc}"
+    );
+    assert!(
+        in_db < FILES,
+        "the whole batch ran on after pgfleet was gone\n{doc}"
+    );
+    assert!(
+        !message.contains("nothing of it was kept") && message.contains("pgfleet status"),
+        "the report claims more than it knows: {message}"
+    );
+    Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .args(["--limit", "alpha/app", "up"])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .success();
+    assert_eq!(applied(&db), FILES);
+    psql(
+        "postgres",
+        &format!("drop database if exists \"{db}\" with (force)"),
+    );
+}
+
+#[test]
+fn a_cut_tunnel_reports_no_more_than_the_database_holds() {
+    cut_mid_batch("tunnel");
+}
+
+#[test]
+fn a_cut_exec_batch_stops_within_a_migration_of_the_cut() {
+    cut_mid_batch("exec");
+}
