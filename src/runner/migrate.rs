@@ -121,6 +121,8 @@ pub async fn up(
     host: Option<&Host>,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Outcome, Error> {
+    // The batch's companion connects while the lock is taken and the plan is made.
+    db.start_lease();
     locked(db, settings, emit, async |db, emit| {
         // Every refusal comes before the tracking tables are made: a refused run leaves
         // the database exactly as it was.

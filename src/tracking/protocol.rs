@@ -41,6 +41,15 @@ pub struct Database {
     pid: Option<i32>,
     /// Run before each migration `apply_all` applies (see `check`).
     checks: Vec<Box<dyn Check>>,
+    /// The lease's companion, being opened ahead of the next batch (`start_lease`).
+    lease: Option<Lease>,
+}
+
+/// A companion session opening in the background, and the lease it takes: (LEASE_KEY,
+/// token), the token drawn for this run so that no other run's companion can stand in.
+struct Lease {
+    token: i32,
+    companion: tokio::task::JoinHandle<Option<Box<dyn Session>>>,
 }
 
 /// The contexts of failures that are worth the same words wherever they happen.
@@ -162,6 +171,7 @@ impl Database {
             tables,
             pid: None,
             checks: Vec::new(),
+            lease: None,
         })
     }
 
@@ -182,6 +192,19 @@ impl Database {
 
     /// Runs `check` before each migration `apply_all` applies from now on, in the
     /// migration's own script (see the `check` module).
+    /// Starts opening the next batch's companion now, so its connection (several round
+    /// trips) overlaps with taking the run lock and planning rather than delaying the batch.
+    pub fn start_lease(&mut self) {
+        let token = (crate::transport::exec::rand_token() >> 33) as i32;
+        let opener = self.opener.clone();
+        self.lease = Some(Lease {
+            token,
+            companion: tokio::spawn(async move {
+                take_lock(opener.as_ref(), sql::LEASE_KEY, token).await
+            }),
+        });
+    }
+
     pub fn check_before_each(&mut self, check: Box<dyn Check>) {
         self.checks.push(check);
     }
@@ -361,8 +384,14 @@ impl Database {
         // The companion holds the lease for as long as this run is alive to hold it, and
         // takes the stop lock when asked to stop. Without one (the server refused a second
         // session), the batch runs unleased, as before.
-        let mut companion = take_lock(self.opener.as_ref(), sql::LEASE_KEY, pid).await;
-        let leased = companion.is_some();
+        if self.lease.is_none() {
+            self.start_lease();
+        }
+        let (mut companion, token) = match self.lease.take() {
+            Some(lease) => (lease.companion.await.ok().flatten(), lease.token),
+            None => (None, 0),
+        };
+        let leased = companion.as_ref().map(|_| token);
         let mut script = Script::default();
         // The step index of each migration's COMMIT, in order.
         let mut commits = Vec::with_capacity(batch.len());

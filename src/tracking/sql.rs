@@ -158,7 +158,7 @@ pub(crate) const STOPPED: &str = "pgfleet: the run was asked to stop";
 /// raise when asked to stop, or when the migration before (`previous`: its table and
 /// version) did not commit.
 /// The lease: held by a companion session of the live run while a batch runs (`LEASE_KEY`,
-/// the batch session's pid). When pgfleet or its connection is gone, the companion's
+/// a token drawn for the run). When pgfleet or its connection is gone, the companion's
 /// session ends with it, and the next guard refuses: what psql (or the server's input
 /// buffer) still holds of the batch stops within one migration.
 pub(crate) const LEASE_KEY: i32 = 48_372_617;
@@ -166,7 +166,7 @@ pub(crate) const LEASE_KEY: i32 = 48_372_617;
 /// What a guard raises when the lease is gone.
 pub(crate) const LEASE_LOST: &str = "pgfleet: the run that sent this batch is gone";
 
-pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>, leased: bool) -> String {
+pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>, lease: Option<i32>) -> String {
     let previous = previous
         .map(|(table, version)| {
             format!(
@@ -175,12 +175,13 @@ pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>, leased: bool) -> S
             )
         })
         .unwrap_or_default();
-    let lease = if leased {
-        format!(
-            " if not exists (select 1 from pg_locks where locktype = 'advisory' and classid = {LEASE_KEY} and objid = {pid} and objsubid = 2 and granted) then raise exception '{LEASE_LOST}'; end if;"
-        )
-    } else {
-        String::new()
+    let lease = match lease {
+        // objid is an oid: the token's bits, read unsigned.
+        Some(token) => format!(
+            " if not exists (select 1 from pg_locks where locktype = 'advisory' and classid = {LEASE_KEY} and objid = {} and objsubid = 2 and granted) then raise exception '{LEASE_LOST}'; end if;",
+            token as u32
+        ),
+        None => String::new(),
     };
     format!(
         "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{lease}{previous} end $pgfleet$"
