@@ -121,3 +121,63 @@ proptest! {
         prop_assert!(!out.contains(&password), "{out}");
     }
 }
+
+/// Lines an inventory is made of, valid and not.
+fn inventory_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("hosts:".to_string()),
+        Just("  alpha:".to_string()),
+        Just("    address: 127.0.0.1".to_string()),
+        Just("    port: 22x".to_string()),
+        Just("    databases:".to_string()),
+        Just("      app: { container: pg, database: app }".to_string()),
+        Just("      app:".to_string()),
+        Just("        container: label=a=b".to_string()),
+        Just("groups:".to_string()),
+        Just("  web: [alpha, beta]".to_string()),
+        Just("defaults:".to_string()),
+        Just("  connect_timeout: 5".to_string()),
+        Just("  password: { env: PW }".to_string()),
+        "[ -~]{0,25}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any inventory text loads or is refused with a message; any `--limit` pattern selects
+    /// or is refused; neither panics.
+    #[test]
+    fn inventories_and_limits_never_panic(
+        lines in prop::collection::vec(inventory_line(), 0..12),
+        limit in prop::collection::vec("[!a-z0-9*?,/_.-]{0,8}", 0..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.yml");
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        match pgfleet::inventory::load(&path) {
+            Ok(inventory) => {
+                let _ = pgfleet::inventory::select(&inventory, &limit);
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    /// Any ssh_config text is read without panicking.
+    #[test]
+    fn ssh_configs_never_panic(
+        lines in prop::collection::vec(prop_oneof![
+            Just("Host *".to_string()),
+            Just("Host alpha !beta".to_string()),
+            Just("  HostName 10.0.0.1".to_string()),
+            Just("  Port 22x".to_string()),
+            Just("  ProxyJump a@b:22,c".to_string()),
+            Just("  IdentityFile ~/.ssh/id".to_string()),
+            Just("Match host x".to_string()),
+            "[ -~]{0,25}",
+        ], 0..10),
+        alias in "[a-z0-9.-]{1,10}",
+    ) {
+        let _ = pgfleet::transport::ssh_config::parse(&lines.join("\n"), &alias, Path::new("/home/x"));
+    }
+}
