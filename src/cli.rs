@@ -128,7 +128,7 @@ pub enum Command {
         allow_changed: bool,
         /// When a migration gives up on a lock (lock_timeout), roll it back, back off and try
         /// it again up to N times, naming who holds the lock
-        #[arg(long, default_value_t = LOCK_RETRIES, value_name = "N")]
+        #[arg(long, default_value_t = LOCK_RETRIES, value_name = "N", allow_negative_numbers = true)]
         lock_retries: u32,
         /// Skip the pre-flight check (other sessions in transactions older than
         /// lock_timeout that hold or wait for locks a migration needs refuse it up front)
@@ -296,7 +296,7 @@ pub struct FleetArgs {
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// How long to wait for another pgfleet run's lock on the database
-    #[arg(long, default_value = LOCK_WAIT, value_parser = timeout)]
+    #[arg(long, default_value = LOCK_WAIT, value_parser = timeout, allow_hyphen_values = true)]
     pub lock_wait: Timeout,
 }
 
@@ -304,10 +304,10 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// lock_timeout for each migration (a file's marker option overrides it)
-    #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout)]
+    #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
     pub lock_timeout: Timeout,
     /// statement_timeout for each migration (a file's marker option overrides it)
-    #[arg(long, default_value = STATEMENT_TIMEOUT, value_parser = timeout)]
+    #[arg(long, default_value = STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
     pub statement_timeout: Timeout,
 }
 

@@ -2,6 +2,7 @@
 
 mod adopt;
 mod concurrency;
+mod corpus;
 mod cuts;
 mod dbmate_compat;
 mod directives;
