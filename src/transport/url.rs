@@ -136,6 +136,9 @@ impl DbUrl {
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(bad("the scheme must be postgres:// or postgresql://"));
         }
+        if url.port() == Some(0) {
+            return Err(bad("port 0 is not a port a server listens on"));
+        }
         let decode =
             |s: &str| percent_decode(s).ok_or_else(|| bad("a percent-escape is not valid UTF-8"));
         let mut db = DbUrl {

@@ -113,6 +113,7 @@ const URLS: &[(&str, &str)] = &[
     ),
     ("postgres://u@h:99999/db", "invalid database URL"),
     ("postgres://u@h:54x/db", "invalid database URL"),
+    ("postgres://u@h:0/db", "port 0 is not a port"),
     ("not a url", "invalid database URL"),
     ("", "invalid database URL"),
 ];
