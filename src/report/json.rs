@@ -349,8 +349,21 @@ fn run_doc<T>(
             let mut m = target(id, end, r.done.is_empty());
             let remaining: Vec<&String> =
                 r.planned.iter().filter(|f| !r.done.contains(f)).collect();
+            // After a connection that went away, what was not confirmed may have committed
+            // all the same: those files are unknown, not "did not run".
+            let lost = matches!(
+                &end.result,
+                TargetResult::Failed(Error::Migration { failure, .. })
+                    if failure.transactional && failure.error.code.is_none()
+            );
+            let (remaining, unknown) = if lost {
+                (Vec::new(), remaining)
+            } else {
+                (remaining, Vec::new())
+            };
             m.insert("done".into(), json!(r.done));
             m.insert("remaining".into(), json!(remaining));
+            m.insert("unknown".into(), json!(unknown));
             m.insert("created_database".into(), json!(r.created));
             m.insert("actions".into(), json!(r.actions));
             Value::Object(m)

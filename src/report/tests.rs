@@ -564,13 +564,13 @@ fn a_fleet_up_in_json_is_one_document() {
                         "target": "alpha/app", "host": "alpha", "database": "app",
                         "result": "ok", "duration_ms": 30, "error": null, "skipped": null,
                         "done": ["20240101000000_users.sql", "20240102000000_orders.sql"],
-                        "remaining": [], "created_database": false, "actions": [],
+                        "remaining": [], "created_database": false, "actions": [], "unknown": [],
                     },
                     {
                         "target": "beta/app", "host": "beta", "database": "app",
                         "result": "failed", "duration_ms": 2,
                         "error": { "message": "beta: cannot reach the host" },
-                        "skipped": null, "done": [], "remaining": [], "created_database": false, "actions": [],
+                        "skipped": null, "done": [], "remaining": [], "created_database": false, "actions": [], "unknown": [],
                     },
                 ],
             })

@@ -132,6 +132,12 @@ fn cut_mid_batch(method: &str) {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     let reported = doc["targets"][0]["done"].as_array().map_or(0, Vec::len);
+    let unknown = doc["targets"][0]["unknown"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        reported + unknown,
+        FILES,
+        "every planned file is either confirmed or unknown\n{doc}"
+    );
     // What psql or the server's input buffer still held has had time to run.
     std::thread::sleep(Duration::from_secs(3));
     let in_db = applied(&db);
