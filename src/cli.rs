@@ -136,7 +136,7 @@ pub enum Command {
         no_preflight: bool,
         /// When a check finds the database busy before a migration (pre-flight, a
         /// `precondition`, a `quiesce` lock), wait up to DURATION for it to be quiet,
-        /// looking again every half second, rather than refusing
+        /// looking again about every half second, rather than refusing
         #[arg(long, value_parser = timeout, value_name = "DURATION")]
         wait_for_quiet: Option<Timeout>,
         #[command(flatten)]
