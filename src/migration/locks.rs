@@ -92,7 +92,9 @@ impl LockMode {
     /// As `pg_locks.mode` spells it: `AccessExclusiveLock`.
     /// The mode `pg_locks.mode` names, None for one that is not a table lock mode.
     pub fn from_pg_locks_name(name: &str) -> Option<LockMode> {
-        ALL.into_iter().find(|m| m.pg_locks_name() == name)
+        LockMode::ALL
+            .into_iter()
+            .find(|m| m.pg_locks_name() == name)
     }
 
     pub fn pg_locks_name(self) -> &'static str {
@@ -109,16 +111,19 @@ impl LockMode {
     }
 }
 
-const ALL: [LockMode; 8] = [
-    LockMode::AccessShare,
-    LockMode::RowShare,
-    LockMode::RowExclusive,
-    LockMode::ShareUpdateExclusive,
-    LockMode::Share,
-    LockMode::ShareRowExclusive,
-    LockMode::Exclusive,
-    LockMode::AccessExclusive,
-];
+impl LockMode {
+    /// Every mode, weakest first (PostgreSQL's table of conflicting lock modes).
+    pub const ALL: [LockMode; 8] = [
+        LockMode::AccessShare,
+        LockMode::RowShare,
+        LockMode::RowExclusive,
+        LockMode::ShareUpdateExclusive,
+        LockMode::Share,
+        LockMode::ShareRowExclusive,
+        LockMode::Exclusive,
+        LockMode::AccessExclusive,
+    ];
+}
 
 /// One relation a statement locks, named as the statement writes it (schema-qualified only
 /// when it is: the search_path decides the rest on the server).

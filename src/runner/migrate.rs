@@ -121,14 +121,17 @@ pub async fn up(
     host: Option<&Host>,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Outcome, Error> {
-    // The batch's companion connects while the lock is taken and the plan is made.
-    db.start_lease();
     locked(db, settings, emit, async |db, emit| {
         // Every refusal comes before the tracking tables are made: a refused run leaves
         // the database exactly as it was.
         let applied = db.applied().await?;
         let target = db.target().to_string();
         let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
+        // The batch's companion connects while the rest is checked and the tables made;
+        // an up-to-date database costs no second session.
+        if !pending.is_empty() {
+            db.start_lease();
+        }
         if let Some(baseline) = pending.first().filter(|m| m.baseline) {
             // Nothing applied, so the baseline would run: only on a database without a schema.
             if !super::adopt::snapshot(db).await?.is_empty() {

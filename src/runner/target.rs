@@ -371,21 +371,10 @@ async fn up_with_retries(
                 target: id,
                 mut failure,
             }) if !failure.transactional => {
-                let left = match tracking::invalid_indexes(&mut db).await {
-                    Ok(left) => left,
-                    // psql's session ended with the failure: ask on a session of its own.
-                    Err(_) => match reach(target, shared).await {
-                        Ok(again) => {
-                            match connect(again, table, Missing::Fail, &settings.stop, emit).await {
-                                Ok(mut db) => {
-                                    tracking::invalid_indexes(&mut db).await.unwrap_or_default()
-                                }
-                                Err(_) => Vec::new(),
-                            }
-                        }
-                        Err(_) => Vec::new(),
-                    },
-                };
+                let left = after_failure(&mut db, target, shared, emit, async |db| {
+                    tracking::invalid_indexes(db).await
+                })
+                .await;
                 if !left.is_empty() {
                     let said = format!(
                         "INVALID indexes in the database (an interrupted concurrent build leaves one, and CREATE INDEX CONCURRENTLY IF NOT EXISTS would skip it): {}",
@@ -422,8 +411,7 @@ fn quiet_poll() -> Duration {
 }
 
 /// The sessions whose locks conflict with what `migration` needs (`older_than`: in
-/// transactions open that long), as sentences naming their containers: asked on `db`, or
-/// on a session of its own when psql's session ended with the failure.
+/// transactions open that long), as sentences naming their containers.
 async fn holders(
     db: &mut Database,
     target: &Target,
@@ -433,24 +421,34 @@ async fn holders(
     older_than: Option<f64>,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Vec<String> {
-    let found = match workloads::blockers(db, host, migration, older_than).await {
-        Ok(found) => found,
-        Err(_) => {
-            let table = shared.run.migrations_table.as_deref();
-            let Ok(again) = reach(target, shared).await else {
-                return Vec::new();
-            };
-            let Ok(mut db) =
-                connect(again, table, Missing::Fail, &shared.settings.stop, emit).await
-            else {
-                return Vec::new();
-            };
-            workloads::blockers(&mut db, host, migration, older_than)
-                .await
-                .unwrap_or_default()
-        }
-    };
+    let found = after_failure(db, target, shared, emit, async |db| {
+        workloads::blockers(db, host, migration, older_than).await
+    })
+    .await;
     found.iter().map(ToString::to_string).collect()
+}
+
+/// Asks `ask` on `db` after a migration failed there — or, when psql's session ended with
+/// the failure, on a session of its own. Nothing (empty) when neither can answer: what is
+/// asked only adds to a failure already reported.
+async fn after_failure<T: Default>(
+    db: &mut Database,
+    target: &Target,
+    shared: &Shared<'_>,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+    ask: impl AsyncFn(&mut Database) -> Result<T, Error>,
+) -> T {
+    if let Ok(answer) = ask(db).await {
+        return answer;
+    }
+    let table = shared.run.migrations_table.as_deref();
+    let Ok(again) = reach(target, shared).await else {
+        return T::default();
+    };
+    let Ok(mut db) = connect(again, table, Missing::Fail, &shared.settings.stop, emit).await else {
+        return T::default();
+    };
+    ask(&mut db).await.unwrap_or_default()
 }
 
 /// What to do about a busy database, after what was found.

@@ -146,7 +146,17 @@ pub(super) async fn refusals(
         target: target.to_string(),
         reason,
     };
-    let mut listed: Option<Vec<Workload>> = None;
+    // The host's containers, listed once when a pending migration names any.
+    let names_containers = pending.iter().flat_map(|m| &m.directives).any(|d| {
+        matches!(
+            d.directive,
+            Directive::Stop { .. } | Directive::Requires { .. }
+        )
+    });
+    let all = match host {
+        Some(h) if names_containers => h.workloads(target).await?,
+        _ => Vec::new(),
+    };
     for m in pending {
         for d in &m.directives {
             let at = format!("{}:{}", m.file_name, d.line);
@@ -163,20 +173,16 @@ pub(super) async fn refusals(
                 }
                 // A `stop` that names nothing is most likely a typo, and would let the
                 // workload run through the migration: the very incident it is there for.
-                (Directive::Stop { selector }, Some(h)) => {
-                    if listed.is_none() {
-                        listed = Some(h.workloads(target).await?);
-                    }
-                    let all = listed.as_deref().unwrap_or_default();
-                    if !all.iter().any(|w| matches(w, selector)) {
-                        let mut names: Vec<&str> = all.iter().map(|w| w.name.as_str()).collect();
-                        names.sort();
-                        return Err(refuse(format!(
-                            "{at}: stop `{selector}` matches no container on {} (there: {}): correct the selector, or remove the directive if that workload is gone",
-                            h.name(),
-                            names.join(", ")
-                        )));
-                    }
+                (Directive::Stop { selector }, Some(h))
+                    if !all.iter().any(|w| matches(w, selector)) =>
+                {
+                    let mut names: Vec<&str> = all.iter().map(|w| w.name.as_str()).collect();
+                    names.sort();
+                    return Err(refuse(format!(
+                        "{at}: stop `{selector}` matches no container on {} (there: {}): correct the selector, or remove the directive if that workload is gone",
+                        h.name(),
+                        names.join(", ")
+                    )));
                 }
                 (
                     Directive::Requires {
@@ -185,10 +191,6 @@ pub(super) async fn refusals(
                     },
                     Some(h),
                 ) => {
-                    if listed.is_none() {
-                        listed = Some(h.workloads(target).await?);
-                    }
-                    let all = listed.as_deref().unwrap_or_default();
                     let running: Vec<&Workload> = all
                         .iter()
                         .filter(|w| w.running && matches(w, selector))

@@ -11,6 +11,9 @@ use crate::error::Error;
 use crate::migration::Migration;
 use crate::migration::locks::concurrent_if_not_exists_indexes;
 
+/// An INVALID index of `pg_index i` as both places show it: its name and its DROP.
+const SHOWN: &str = "format('%s (drop it: DROP INDEX CONCURRENTLY %s;)', i.indexrelid::regclass, i.indexrelid::regclass)";
+
 /// Refuses a migration whose `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would skip an
 /// INVALID index of that name.
 pub struct InvalidIndexes;
@@ -30,7 +33,7 @@ impl Check for InvalidIndexes {
             "do $pgfleet$
 declare found text;
 begin
-  select string_agg(format('%s (drop it: DROP INDEX CONCURRENTLY %s;)', i.indexrelid::regclass, i.indexrelid::regclass), '; ')
+  select string_agg({SHOWN}, '; ')
     into found
     from unnest(array[{}]::text[]) n
     join pg_index i on i.indexrelid = to_regclass(n)
@@ -40,7 +43,7 @@ begin
       message = 'an interrupted concurrent build left INVALID indexes that CREATE INDEX CONCURRENTLY IF NOT EXISTS would skip: ' || found;
   end if;
 end $pgfleet$",
-            names.join(", ")
+            names.join(", "),
         ))
     }
 }
@@ -49,8 +52,7 @@ end $pgfleet$",
 pub async fn invalid_indexes(db: &mut Database) -> Result<Vec<String>, Error> {
     let rows = db
         .query_text(
-            "select format('%s (drop it: DROP INDEX CONCURRENTLY %s;)', indexrelid::regclass, indexrelid::regclass)
-               from pg_index where not indisvalid order by 1",
+            &format!("select {SHOWN} from pg_index i where not i.indisvalid order by 1"),
             "cannot look for INVALID indexes",
         )
         .await?;

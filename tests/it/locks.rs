@@ -7,17 +7,6 @@ use pgfleet::migration::locks::{LockMode, Locks, statement_locks};
 
 use crate::harness::{self, Cmd};
 
-const MODES: [LockMode; 8] = [
-    LockMode::AccessShare,
-    LockMode::RowShare,
-    LockMode::RowExclusive,
-    LockMode::ShareUpdateExclusive,
-    LockMode::Share,
-    LockMode::ShareRowExclusive,
-    LockMode::Exclusive,
-    LockMode::AccessExclusive,
-];
-
 #[test]
 fn the_lock_levels_are_the_servers() {
     let db = harness::fresh_db("locks_real");
@@ -58,7 +47,7 @@ fn the_lock_levels_are_the_servers() {
                 "begin; {sql}; select mode from pg_locks where pid = pg_backend_pid() and locktype = 'relation' and relation = {oid}"
             ));
             let held: Vec<String> = held.into_iter().filter_map(|mut r| r.remove(0)).collect();
-            let strongest = MODES
+            let strongest = LockMode::ALL
                 .iter()
                 .rev()
                 .find(|m| held.iter().any(|h| h == m.pg_locks_name()))
