@@ -41,7 +41,7 @@ fn applied(db: &str) -> usize {
 }
 
 /// The pids of the processes holding the other end of `pid`'s TCP connections to `port`.
-fn peers(pid: u32, port: u16) -> Vec<u32> {
+pub(crate) fn peers(pid: u32, port: u16) -> Vec<u32> {
     let out = Command::new("ss").args(["-Htnp"]).output().expect("ss");
     let text = String::from_utf8_lossy(&out.stdout);
     let local_ports: Vec<String> = text

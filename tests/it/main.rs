@@ -1,6 +1,7 @@
 //! The single integration test binary: one test module per area, all sharing `harness`.
 
 mod adopt;
+mod campaign;
 mod concurrency;
 mod corpus;
 mod cuts;
