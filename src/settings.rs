@@ -612,8 +612,8 @@ fn timeout_duration(t: Timeout) -> Duration {
 
 /// `user@machine`, recorded with every migration applied.
 pub fn applied_by() -> String {
-    let host = whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".into());
-    format!("{}@{host}", whoami::username())
+    let host = whoami::hostname().unwrap_or_else(|_| "unknown-host".into());
+    format!("{}@{host}", crate::transport::os_user())
 }
 
 /// The migrations folder, checked to exist (a typo would otherwise read as "no migrations").

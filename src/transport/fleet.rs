@@ -136,7 +136,7 @@ impl<'a> Connections<'a> {
             name,
             address: config.host_name.unwrap_or_else(|| alias.to_string()),
             port: port.or(config.port).unwrap_or(22),
-            user: user.or(config.user).unwrap_or_else(whoami::username),
+            user: user.or(config.user).unwrap_or_else(super::os_user),
             identity_files: if s.identity_files.is_empty() {
                 config.identity_files
             } else {

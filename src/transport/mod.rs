@@ -80,3 +80,9 @@ impl Backend {
         }
     }
 }
+
+/// The operating-system user name, as libpq and OpenSSH default to it.
+pub fn os_user() -> String {
+    // An account with no name (a container's bare uid) still needs some user to try.
+    whoami::username().unwrap_or_else(|_| "postgres".into())
+}

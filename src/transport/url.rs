@@ -189,7 +189,7 @@ impl DbUrl {
             db.host = "/var/run/postgresql".to_string();
         }
         if db.user.is_empty() {
-            db.user = whoami::username();
+            db.user = super::os_user();
         }
         if db.dbname.is_empty() {
             return Err(bad(
