@@ -347,20 +347,7 @@ fn run_doc<T>(
         .zip(records)
         .map(|((id, end), r)| {
             let mut m = target(id, end, r.done.is_empty());
-            let remaining: Vec<&String> =
-                r.planned.iter().filter(|f| !r.done.contains(f)).collect();
-            // After a connection that went away, what was not confirmed may have committed
-            // all the same: those files are unknown, not "did not run".
-            let lost = matches!(
-                &end.result,
-                TargetResult::Failed(Error::Migration { failure, .. })
-                    if failure.transactional && failure.error.code.is_none()
-            );
-            let (remaining, unknown) = if lost {
-                (Vec::new(), remaining)
-            } else {
-                (remaining, Vec::new())
-            };
+            let (remaining, unknown) = r.unconfirmed(&end.result);
             m.insert("done".into(), json!(r.done));
             m.insert("remaining".into(), json!(remaining));
             m.insert("unknown".into(), json!(unknown));

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::migration::directive::Selector;
+use crate::runner::fleet::TargetResult;
 use crate::runner::{Event, RunEvent, RunStart, Sink};
 use crate::settings::{self, DryRun, Format, Verb};
 
@@ -115,6 +116,29 @@ struct Record {
     /// What was done about the workloads sharing the database (containers stopped and
     /// started, checks that held, waits, lock retries), one sentence each, in order.
     actions: Vec<String>,
+}
+
+impl Record {
+    /// The planned files that were not confirmed, as (did not run, may have committed). After
+    /// a connection that went away mid-batch nothing unconfirmed is known not to have run:
+    /// psql in the container, or the server's input buffer, may have committed it.
+    fn unconfirmed<T>(&self, result: &TargetResult<T>) -> (Vec<&String>, Vec<&String>) {
+        let rest: Vec<&String> = self
+            .planned
+            .iter()
+            .filter(|f| !self.done.contains(f))
+            .collect();
+        let lost = matches!(
+            result,
+            TargetResult::Failed(Error::Migration { failure, .. })
+                if failure.transactional && failure.error.code.is_none()
+        );
+        if lost {
+            (Vec::new(), rest)
+        } else {
+            (rest, Vec::new())
+        }
+    }
 }
 
 /// A run's facts and what each target's events recorded so far: what renderers may read.

@@ -46,9 +46,24 @@ impl Summary {
             lines
         };
         match run.verb {
-            Verb::Up | Verb::Rollback if single => Vec::new(),
             Verb::Up | Verb::Rollback => {
-                tables::run_table(run.verb, ids, ends, &run.records, code, color)
+                let mut lines = if single {
+                    Vec::new()
+                } else {
+                    tables::run_table(run.verb, ids, ends, &run.records, code, color)
+                };
+                // By name, since the error itself only knows the migration in flight.
+                for ((id, end), record) in ids.iter().zip(ends).zip(&run.records) {
+                    let (_, unknown) = record.unconfirmed(&end.result);
+                    if !unknown.is_empty() {
+                        let files: Vec<&str> = unknown.iter().map(|f| f.as_str()).collect();
+                        lines.push(format!(
+                            "Unknown on {id} (sent, not confirmed: each may have committed; `pgfleet status` tells): {}",
+                            files.join(", ")
+                        ));
+                    }
+                }
+                lines
             }
             Verb::Status if single => first_rows.map_or_else(Vec::new, |r| dbmate::status_lines(r)),
             Verb::Status => tables::status_matrix(ids, ends, code, color),

@@ -77,7 +77,7 @@ pub(crate) fn peers(pid: u32, port: u16) -> Vec<u32> {
         .collect()
 }
 
-fn cut_mid_batch(method: &str) {
+fn cut_mid_batch(method: &str, format: &str) {
     let dir = harness::tempdir();
     let migrations = dir.path().join("migrations");
     let files: Vec<(String, String)> = (1..=FILES)
@@ -108,7 +108,7 @@ fn cut_mid_batch(method: &str) {
     let child = Command::new(env!("CARGO_BIN_EXE_pgfleet"))
         .arg("-i")
         .arg(&inv)
-        .args(["--limit", "alpha/app", "--format", "json", "up"])
+        .args(["--limit", "alpha/app", "--format", format, "up"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -129,15 +129,47 @@ fn cut_mid_batch(method: &str) {
             .status();
     }
     let out = child.wait_with_output().expect("pgfleet ends");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let reported = doc["targets"][0]["done"].as_array().map_or(0, Vec::len);
-    let unknown = doc["targets"][0]["unknown"].as_array().map_or(0, Vec::len);
-    assert_eq!(
-        reported + unknown,
-        FILES,
-        "every planned file is either confirmed or unknown\n{doc}"
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (reported, message) = if format == "json" {
+        let doc: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        let reported = doc["targets"][0]["done"].as_array().map_or(0, Vec::len);
+        let unknown = doc["targets"][0]["unknown"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            reported + unknown,
+            FILES,
+            "every planned file is either confirmed or unknown\n{doc}"
+        );
+        let message = doc["targets"][0]["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (reported, message)
+    } else {
+        // The text report names the unconfirmed files, the last one of the batch included.
+        let unknown = stdout
+            .lines()
+            .find(|l| l.starts_with("Unknown on alpha/app"))
+            .unwrap_or_else(|| panic!("no Unknown line\n{stdout}\n{stderr}"));
+        assert!(
+            unknown.contains(&format!("{FILES:03}_t{FILES:03}.sql")),
+            "{unknown}"
+        );
+        // The footer counts what was confirmed: "… failed; 5 migrations applied · exit 2".
+        let reported: usize = stdout
+            .split(" migration")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of applied migrations\n{stdout}"));
+        let first = reported + 1;
+        assert!(
+            unknown.contains(&format!(": {first:03}_t{first:03}.sql, ")),
+            "the unknown files start after the confirmed ones\n{stdout}"
+        );
+        (reported, stderr.clone())
+    };
     // What psql or the server's input buffer still held has had time to run.
     std::thread::sleep(Duration::from_secs(3));
     let in_db = applied(&db);
@@ -147,21 +179,17 @@ fn cut_mid_batch(method: &str) {
     )
     .parse()
     .unwrap_or(0);
-    let message = doc["targets"][0]["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     assert_eq!(
         tables, in_db,
-        "a migration without its row, or the reverse\n{doc}"
+        "a migration without its row, or the reverse\n{stdout}"
     );
     assert!(
         in_db >= reported && in_db <= reported + 2,
-        "reported {reported} applied, the database has {in_db} (bounded by the lease to the one in flight and one more)\n{doc}"
+        "reported {reported} applied, the database has {in_db} (bounded by the lease to the one in flight and one more)\n{stdout}"
     );
     assert!(
         in_db < FILES,
-        "the whole batch ran on after pgfleet was gone\n{doc}"
+        "the whole batch ran on after pgfleet was gone\n{stdout}"
     );
     assert!(
         !message.contains("nothing of it was kept") && message.contains("pgfleet status"),
@@ -183,10 +211,15 @@ fn cut_mid_batch(method: &str) {
 
 #[test]
 fn a_cut_tunnel_reports_no_more_than_the_database_holds() {
-    cut_mid_batch("tunnel");
+    cut_mid_batch("tunnel", "json");
 }
 
 #[test]
 fn a_cut_exec_batch_stops_within_a_migration_of_the_cut() {
-    cut_mid_batch("exec");
+    cut_mid_batch("exec", "json");
+}
+
+#[test]
+fn a_cut_text_report_names_the_files_it_cannot_confirm() {
+    cut_mid_batch("exec", "text");
 }
