@@ -52,7 +52,7 @@ impl ExitCode {
         ),
         (
             ExitCode::BadInput,
-            "bad input or configuration: flags, URL, env file, inventory, migration files",
+            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files",
         ),
         (
             ExitCode::Refused,
@@ -424,6 +424,9 @@ pub enum Error {
     Docker(#[from] DockerError),
 
     #[error(transparent)]
+    SshConfig(#[from] SshConfigError),
+
+    #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
     /// One failure reported by several targets (those of a host that cannot be reached).
@@ -446,7 +449,9 @@ impl Error {
             | Error::Refused { .. }
             | Error::NotQuiet { .. }
             | Error::HandMadeHistory { .. } => ExitCode::Refused,
-            Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
+            Error::Rollback { .. } | Error::Inventory(_) | Error::SshConfig(_) => {
+                ExitCode::BadInput
+            }
             Error::Shared(e) => e.exit_code(),
             Error::Stopped {
                 reason: crate::stop::StopReason::Interrupted,
@@ -571,6 +576,20 @@ pub enum SshError {
         what: String,
         reason: String,
     },
+}
+
+/// `~/.ssh/config` (or a file it includes) cannot be used as written (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}{}: {reason}",
+    file.display(),
+    if *line > 0 { format!(":{line}") } else { String::new() }
+)]
+pub struct SshConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the file as a whole is at fault (it cannot be read).
+    pub line: usize,
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -163,9 +163,9 @@ proptest! {
         }
     }
 
-    /// Any ssh_config text is read without panicking.
+    /// Any ssh_config text is read without panicking, and a refusal names its line.
     #[test]
-    fn ssh_configs_never_panic(
+    fn ssh_configs_never_panic_and_say_where(
         lines in prop::collection::vec(prop_oneof![
             Just("Host *".to_string()),
             Just("Host alpha !beta".to_string()),
@@ -174,11 +174,24 @@ proptest! {
             Just("  ProxyJump a@b:22,c".to_string()),
             Just("  IdentityFile ~/.ssh/id".to_string()),
             Just("Match host x".to_string()),
+            Just("Match originalhost a*,!b user root".to_string()),
+            Just("Match all".to_string()),
+            Just("Match !all host".to_string()),
+            Just("Match exec \"true\"".to_string()),
+            Just("Match localnetwork 10.0.0.0/8".to_string()),
+            Just("Include config.d/* 'quoted name'".to_string()),
             "[ -~]{0,25}",
         ], 0..10),
         alias in "[a-z0-9.-]{1,10}",
     ) {
-        let _ = pgfleet::transport::ssh_config::parse(&lines.join("\n"), &alias, Path::new("/home/x"));
+        use pgfleet::transport::ssh_config::{Query, parse};
+        let text = lines.join("\n");
+        let query = Query { alias: &alias, user: None, local_user: "me" };
+        if let Err(e) = parse(&text, Path::new("/home/x/.ssh/config"), &query, Path::new("/home/x")) {
+            prop_assert!(e.line >= 1 && e.line <= text.lines().count(), "{e}");
+            let at = format!("/home/x/.ssh/config:{}: ", e.line);
+            prop_assert!(e.to_string().starts_with(&at), "{e}");
+        }
     }
 }
 

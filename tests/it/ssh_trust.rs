@@ -1,7 +1,7 @@
 //! OpenSSH's trust as known_hosts and ssh_config express it, against a real OpenSSH sshd:
 //! hashed, wildcard and negated host patterns, `@revoked`, `@cert-authority` with host
 //! certificates signed by `ssh-keygen -s` (valid, from another CA, expired, for another
-//! host).
+//! host), and ssh_config's `Include` and `Match` through the pgfleet binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +11,7 @@ use pgfleet::transport::ssh::{SshError, SshOptions, SshSession};
 use crate::harness;
 use crate::ssh::{
     SshdProcess, block_on, free_port, keygen, known_hosts, options, run, sshd, start_sshd_with,
+    whoami,
 };
 
 /// The test sshd's host key as known_hosts writes it: `ssh-ed25519 AAAA…`.
@@ -274,4 +275,92 @@ fn a_certificate_for_another_host_is_refused() {
         text.contains("but it is valid for db.example, 10.9.9.9, not for 127.0.0.1"),
         "{text}"
     );
+}
+
+/// A home folder whose `~/.ssh/config` is `config` (plus `files` beside it), and an
+/// inventory naming the host `trust-alias` only: what ssh_config says decides where it
+/// leads. The docker socket does not exist, so a run that got through SSH ends there.
+fn ssh_config_setup(dir: &Path, config: &str, files: &[(&str, &str)]) -> PathBuf {
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/config"), config).unwrap();
+    for (name, text) in files {
+        let path = home.join(".ssh").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let known = known_hosts(dir, sshd().port);
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    std::fs::write(
+        dir.join("inv.yml"),
+        format!(
+            "defaults:\n  migrations: {}\nhosts:\n  t:\n    address: trust-alias\n    known_hosts: {}\n    docker_socket: /nonexistent/pgfleet-trust.sock\n    databases:\n      app: {{ container: pg }}\n",
+            dir.join("migrations").display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn ssh_config_include_and_match_host_lead_to_the_host() {
+    let dir = harness::tempdir();
+    let s = sshd();
+    // The included file applies where the Include stands; `Match host` sees the HostName
+    // set by the line before it, `originalhost` the name as given.
+    let home = ssh_config_setup(
+        dir.path(),
+        "Host nothing-here\n    Include unused.conf\n\nHost *\n    Include config.d/*.conf\n",
+        &[
+            ("unused.conf", "Port 1\n"),
+            (
+                "config.d/10-name.conf",
+                "Host trust-*\n    HostName 127.0.0.1\n",
+            ),
+            (
+                "config.d/20-match.conf",
+                &format!(
+                    "Match host 127.0.0.1 originalhost trust-alias\n    Port {}\n    User {}\n    IdentityFile {}\n",
+                    s.port,
+                    whoami(),
+                    s.dir.join("client_key").display()
+                ),
+            ),
+        ],
+    );
+    let out = harness::Cmd::new()
+        .arg("-i")
+        .arg(dir.path().join("inv.yml"))
+        .arg("status")
+        .env("HOME", &home)
+        .run();
+    // Through SSH as the configuration says: sshd ran the check that finds no socket.
+    out.code_is(2)
+        .stderr_has("/nonexistent/pgfleet-trust.sock does not exist there")
+        .never_prints("cannot connect to")
+        .never_prints("authentication as");
+}
+
+#[test]
+fn an_undecidable_match_is_refused_naming_its_line() {
+    let dir = harness::tempdir();
+    let home = ssh_config_setup(
+        dir.path(),
+        "Include conf.d/*\n\nHost other\n    User x\n",
+        &[(
+            "conf.d/exec",
+            "Match originalhost trust-* exec \"test -f /etc/hosts\"\n    HostName 127.0.0.1\n",
+        )],
+    );
+    let out = harness::Cmd::new()
+        .arg("-i")
+        .arg(dir.path().join("inv.yml"))
+        .arg("status")
+        .env("HOME", &home)
+        .run();
+    out.code_is(3).stderr_has(&format!(
+        "{}:1: `Match exec` cannot be decided for trust-alias: it runs a command",
+        home.join(".ssh/conf.d/exec").display()
+    ));
 }
