@@ -214,9 +214,18 @@ impl Reader<'_> {
         if words.is_empty() {
             return Err("Match needs criteria (host, originalhost, user, localuser, all)".into());
         }
-        let all = |w: &String| w.trim_start_matches('!').eq_ignore_ascii_case("all");
-        if words.len() > 1 && words.iter().any(all) {
-            return Err("Match all cannot be combined with other criteria".into());
+        // As OpenSSH: `all` stands alone, or with `canonical` / `final` only.
+        let is = |w: &String, names: &[&str]| {
+            names
+                .iter()
+                .any(|n| w.trim_start_matches('!').eq_ignore_ascii_case(n))
+        };
+        if words.iter().any(|w| is(w, &["all"]))
+            && words.iter().any(|w| !is(w, &["all", "canonical", "final"]))
+        {
+            return Err(
+                "Match all cannot be combined with other criteria (but canonical and final)".into(),
+            );
         }
         let mut result = true;
         let mut undecidable: Option<(String, &str)> = None;
@@ -452,6 +461,7 @@ Host *
             ("Match hots x", "unknown Match criterion hots"),
             ("Match all host x", "cannot be combined"),
             ("Match final", "final pass"),
+            ("Match final all", "final pass"),
             ("Host a\nPort 99999", "not a port number"),
             ("Host \"a", "unterminated"),
         ] {

@@ -77,12 +77,20 @@ fn wildcard_and_negated_patterns_decide_which_lines_apply() {
     // The negated pattern names this port: the line does not apply, whatever else matches.
     let negated = write(
         &dir.path().join("negated"),
-        &format!("[127.0.0.1]:*,![127.0.0.1]:{port} {key}\n"),
+        &format!("[127.0.0.1]:*,![127.0.0.1]:{port} {key}\n[127.0.0.1]:{port} ssh-ed25519\n"),
     );
-    let err = block_on(SshSession::connect(&options(negated)))
+    let err = block_on(SshSession::connect(&options(negated.clone())))
         .err()
         .expect("refused");
     assert!(matches!(err, SshError::UnknownHostKey { .. }), "{err}");
+    // The line that cannot be read is named: it may be the one meant for this host.
+    assert!(
+        err.to_string().contains(&format!(
+            "skipped, as OpenSSH skips them: {}:2: a ssh-ed25519 key with no key data",
+            negated.display()
+        )),
+        "{err}"
+    );
 
     // Another port is negated: the line applies here.
     let elsewhere = write(
