@@ -165,18 +165,24 @@ impl HostKeyCheck {
         let mut notes = Vec::new();
         if let Some(CertificateProblem::UnknownAuthority { ca }) = certificate {
             notes.push(format!(
-                "It presented a host certificate signed by the CA {ca}, which no @cert-authority line for {lookup} lists; trusting that CA for these hosts (`@cert-authority PATTERN CA-KEY`) would accept it."
+                "It presented a host certificate signed by the CA {ca}, which no @cert-authority line for {lookup} lists. If that is your CA (check its fingerprint with the host's administrator), a line `@cert-authority PATTERNS CA-PUBLIC-KEY` accepts the hosts it signs for."
             ));
         }
-        if !known.skipped().is_empty() {
+        // One of them may be the line meant for this host; a few are enough to see.
+        const SHOWN: usize = 5;
+        let skipped = known.skipped();
+        if !skipped.is_empty() {
+            let mut shown: Vec<String> = skipped
+                .iter()
+                .take(SHOWN)
+                .map(ToString::to_string)
+                .collect();
+            if skipped.len() > SHOWN {
+                shown.push(format!("and {} more", skipped.len() - SHOWN));
+            }
             notes.push(format!(
                 "These known_hosts lines were skipped, as OpenSSH skips them: {}.",
-                known
-                    .skipped()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                shown.join("; ")
             ));
         }
         Err(SshError::UnknownHostKey {

@@ -145,6 +145,8 @@ fn certified_sshd(dir: &Path, ca: &Path, principals: &str, validity: &str) -> (S
             validity,
         ])
         .arg(&public)
+        // Dates in -V are local time: fixed here, so that the messages' UTC times are known.
+        .env("TZ", "UTC")
         .stderr(std::process::Stdio::piped()));
     let port = free_port();
     let process = start_sshd_with(
