@@ -159,6 +159,16 @@ impl KnownHosts {
         &self.skipped
     }
 
+    /// The first `@cert-authority` line that applies to `name`, if any: a host that such
+    /// a line covers but that shows a plain key is worth a word in a refusal.
+    pub fn authority_for(&self, name: &str) -> Option<&Location> {
+        let name = name.to_lowercase();
+        self.entries
+            .iter()
+            .find(|e| e.marker == Marker::CertAuthority && e.names.applies_to(&name))
+            .map(|e| &e.at)
+    }
+
     fn lines_for<'a>(&'a self, name: &'a str, marker: Marker) -> impl Iterator<Item = &'a Entry> {
         self.entries
             .iter()
@@ -464,6 +474,8 @@ mod tests {
             k.check_key("nas", &key(KEY_A)),
             Decision::Unknown { certificate: None }
         );
+        assert_eq!(k.authority_for("NAS"), Some(&at(1)));
+        assert_eq!(k.authority_for("other"), None);
     }
 
     #[test]

@@ -163,6 +163,13 @@ impl HostKeyCheck {
                 });
         }
         let mut notes = Vec::new();
+        if let (PublicKeyOrCertificate::PublicKey { .. }, Some(at)) =
+            (presented, known.authority_for(&lookup))
+        {
+            notes.push(format!(
+                "The @cert-authority line at {at} covers {lookup}, but the host presented a plain key, not a certificate: give its sshd a certificate (HostCertificate in sshd_config), or list its key."
+            ));
+        }
         if let Some(CertificateProblem::UnknownAuthority { ca }) = certificate {
             notes.push(format!(
                 "It presented a host certificate signed by the CA {ca}, which no @cert-authority line for {lookup} lists. If that is your CA (check its fingerprint with the host's administrator), a line `@cert-authority PATTERNS CA-PUBLIC-KEY` accepts the hosts it signs for."

@@ -213,6 +213,25 @@ fn a_host_certificate_signed_by_a_listed_ca_is_accepted() {
 }
 
 #[test]
+fn a_ca_line_for_a_host_without_a_certificate_says_so() {
+    let dir = harness::tempdir();
+    let ca = make_ca(dir.path(), "ca");
+    let known = write(
+        &dir.path().join("known_hosts"),
+        &format!("# the fleet's CA\n{}\n", ca_line(&ca, "[127.0.0.1]:*")),
+    );
+    let text = refusal(&options(known.clone()));
+    assert!(
+        text.contains(&format!(
+            "The @cert-authority line at {}:2 covers [127.0.0.1]:{}, but the host presented a plain key, not a certificate",
+            known.display(),
+            sshd().port
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_certificate_from_a_ca_not_listed_for_the_host_is_not_trusted() {
     let dir = harness::tempdir();
     let ca = make_ca(dir.path(), "ca");
