@@ -52,7 +52,7 @@ impl ExitCode {
         ),
         (
             ExitCode::BadInput,
-            "bad input or configuration: flags, URL, env file, inventory, migration files",
+            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files",
         ),
         (
             ExitCode::Refused,
@@ -424,6 +424,9 @@ pub enum Error {
     Docker(#[from] DockerError),
 
     #[error(transparent)]
+    SshConfig(#[from] SshConfigError),
+
+    #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
     /// One failure reported by several targets (those of a host that cannot be reached).
@@ -446,7 +449,9 @@ impl Error {
             | Error::Refused { .. }
             | Error::NotQuiet { .. }
             | Error::HandMadeHistory { .. } => ExitCode::Refused,
-            Error::Rollback { .. } | Error::Inventory(_) => ExitCode::BadInput,
+            Error::Rollback { .. } | Error::Inventory(_) | Error::SshConfig(_) => {
+                ExitCode::BadInput
+            }
             Error::Shared(e) => e.exit_code(),
             Error::Stopped {
                 reason: crate::stop::StopReason::Interrupted,
@@ -497,7 +502,7 @@ pub enum SshError {
     },
 
     #[error(
-        "{host}: the host key of {lookup} is not known.\n  {key}\nCheck this fingerprint with the host's administrator (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then run again with --accept-new-host-keys to record it in {file}, or add it yourself (`ssh-keyscan -p PORT HOST >> {file}`)."
+        "{host}: the host key of {lookup} is not known.\n  {key}\nCheck this fingerprint with the host's administrator (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then run again with --accept-new-host-keys to record it in {file}, or add it yourself (`ssh-keyscan -p PORT HOST >> {file}`).{notes}"
     )]
     UnknownHostKey {
         host: String,
@@ -505,6 +510,9 @@ pub enum SshError {
         /// Algorithm and SHA-256 fingerprint, as `ssh-keygen -l` shows them.
         key: String,
         file: String,
+        /// What else known_hosts said: an unknown CA, lines it skipped (each on a new line).
+        /// Boxed, as `reason` below: five Strings would make every `Result<_, Error>` large.
+        notes: Box<str>,
     },
 
     #[error(
@@ -516,6 +524,31 @@ pub enum SshError {
         key: String,
         file: String,
         line: usize,
+    },
+
+    #[error(
+        "{host}: the {which} of {lookup} is revoked: {key} is marked @revoked at {at}.\npgfleet never connects with a revoked key, whatever else vouches for it. Ask the host's administrator for its new host key or certificate; remove that @revoked line only if the revocation was a mistake."
+    )]
+    HostKeyRevoked {
+        host: String,
+        lookup: String,
+        /// "host key" or "certificate authority".
+        which: &'static str,
+        key: String,
+        at: String,
+    },
+
+    #[error(
+        "{host}: the host certificate of {principal} is signed by the certificate authority listed at {ca}, but {reason}, so it does not prove who {principal} is.\nAsk the host's administrator to sign its host key again (`ssh-keygen -s CA_KEY -h -n {principal} -V +52w HOST_KEY.pub`); or, once its key is checked ({key}), list it as a plain known_hosts line."
+    )]
+    HostCertificate {
+        host: String,
+        /// The name the certificate must hold among its principals.
+        principal: String,
+        /// The `@cert-authority` line, as `file:line`.
+        ca: String,
+        reason: Box<str>,
+        key: String,
     },
 
     #[error("{host}: {what}")]
@@ -543,6 +576,20 @@ pub enum SshError {
         what: String,
         reason: String,
     },
+}
+
+/// `~/.ssh/config` (or a file it includes) cannot be used as written (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}{}: {reason}",
+    file.display(),
+    if *line > 0 { format!(":{line}") } else { String::new() }
+)]
+pub struct SshConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the file as a whole is at fault (it cannot be read).
+    pub line: usize,
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]

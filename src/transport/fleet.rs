@@ -50,7 +50,7 @@ impl<'a> Connections<'a> {
     /// The SSH settings of an inventory host: the inventory first, then what
     /// `~/.ssh/config` says for its address (an alias there), then OpenSSH's defaults.
     fn ssh_options(&self, name: &str, s: &SshSettings) -> Result<SshOptions, Error> {
-        let config = ssh_config::lookup(&s.address);
+        let config = ssh_config::lookup(&s.address, s.user.as_deref())?;
         let jump = match &s.jump {
             Some(Jump::Host(via)) => {
                 let host = self.inventory.host(via).ok_or_else(|| {
@@ -65,16 +65,21 @@ impl<'a> Connections<'a> {
                     }
                 }
             }
-            Some(Jump::Address { user, host, port }) => {
-                Some(Box::new(self.hop(name, user.clone(), host, *port, s, None)))
-            }
+            Some(Jump::Address { user, host, port }) => Some(Box::new(self.hop(
+                name,
+                user.clone(),
+                host,
+                *port,
+                s,
+                None,
+            )?)),
             // ProxyJump a,b: a first, then b through a, then the host through b.
             None => config
                 .proxy_jump
                 .clone()
                 .unwrap_or_default()
                 .iter()
-                .fold(None, |via, hop| {
+                .try_fold(None, |via, hop| {
                     let (user, rest) = match hop.split_once('@') {
                         Some((u, r)) => (Some(u.to_string()), r),
                         None => (None, hop.as_str()),
@@ -83,8 +88,9 @@ impl<'a> Connections<'a> {
                         Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse().ok()),
                         _ => (rest, None),
                     };
-                    Some(Box::new(self.hop(name, user, host, port, s, via)))
-                }),
+                    self.hop(name, user, host, port, s, via)
+                        .map(|hop| Some(Box::new(hop)))
+                })?,
         };
         Ok(self.options(
             name.to_string(),
@@ -107,9 +113,9 @@ impl<'a> Connections<'a> {
         port: Option<u16>,
         s: &SshSettings,
         via: Option<Box<SshOptions>>,
-    ) -> SshOptions {
-        let config = ssh_config::lookup(host);
-        self.options(
+    ) -> Result<SshOptions, Error> {
+        let config = ssh_config::lookup(host, user.as_deref())?;
+        Ok(self.options(
             format!("{name} (jump {host})"),
             config,
             host,
@@ -117,7 +123,7 @@ impl<'a> Connections<'a> {
             port,
             s,
             via,
-        )
+        ))
     }
 
     /// Inventory values first, then `~/.ssh/config`'s, then OpenSSH's defaults.

@@ -4,6 +4,8 @@
 pub mod docker;
 pub mod exec;
 pub mod fleet;
+pub mod known_hosts;
+pub mod pattern;
 pub mod ssh;
 pub mod ssh_config;
 pub mod url;

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::{self, Handle};
-use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelStream, client::Msg};
 
+use super::known_hosts::{CertificateProblem, Decision, KnownHosts, RevokedKey};
 pub use crate::error::SshError;
 
 /// Where and how to reach one SSH server.
@@ -71,52 +72,136 @@ struct HostKeyCheck {
 }
 
 impl HostKeyCheck {
-    fn check(&self, key: &PublicKey) -> Result<(), SshError> {
-        let o = &self.options;
-        let lookup = o.known_hosts_name();
-        let mut known = false;
-        // A changed key in any file refuses, even if another file has the new one: that
-        // is OpenSSH's rule too.
-        for file in &o.known_hosts {
-            match keys::check_known_hosts_path(&o.address, o.port, key, file) {
-                Ok(found) => known |= found,
-                Err(keys::Error::KeyChanged { line }) => {
-                    return Err(SshError::HostKeyChanged {
-                        host: o.name.clone(),
-                        lookup,
-                        key: describe(key),
-                        file: file.display().to_string(),
-                        line,
-                    });
-                }
+    /// Every known_hosts file, read together; a missing file reads as empty.
+    fn known_hosts(&self) -> Result<KnownHosts, SshError> {
+        let mut known = KnownHosts::default();
+        for file in &self.options.known_hosts {
+            match std::fs::read(file) {
+                // OpenSSH reads bytes; a stray non-UTF-8 byte spoils its line only.
+                Ok(bytes) => known.add(
+                    &file.display().to_string(),
+                    &String::from_utf8_lossy(&bytes),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(SshError::HostKey {
-                        host: o.name.clone(),
+                        host: self.options.name.clone(),
                         what: format!("cannot read known_hosts file {}: {e}", file.display()),
                     });
                 }
             }
         }
-        if known {
-            return Ok(());
+        Ok(known)
+    }
+
+    fn check(&self, presented: &PublicKeyOrCertificate) -> Result<(), SshError> {
+        let o = &self.options;
+        let lookup = o.known_hosts_name();
+        let known = self.known_hosts()?;
+        // A certificate is judged as OpenSSH judges it; its key is what gets recorded.
+        let key = presented.public_key();
+        let decision = match presented {
+            PublicKeyOrCertificate::PublicKey { key, .. } => known.check_key(&lookup, key),
+            PublicKeyOrCertificate::Certificate(certificate) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default();
+                known.check_certificate(&lookup, &o.address, certificate, now)
+            }
+        };
+        let record_in = o.known_hosts.last().cloned().unwrap_or_default();
+        let certificate = match decision {
+            Decision::Known(_) | Decision::Certified(_) => return Ok(()),
+            Decision::Revoked { at, which } => {
+                return Err(SshError::HostKeyRevoked {
+                    host: o.name.clone(),
+                    lookup,
+                    which: which.name(),
+                    key: match (which, presented) {
+                        (
+                            RevokedKey::CertificateAuthority,
+                            PublicKeyOrCertificate::Certificate(c),
+                        ) => describe(&PublicKey::new(c.signature_key().clone(), "")),
+                        _ => describe(&key),
+                    },
+                    at: at.to_string(),
+                });
+            }
+            Decision::Changed(at) => {
+                return Err(SshError::HostKeyChanged {
+                    host: o.name.clone(),
+                    lookup,
+                    key: describe(&key),
+                    file: at.file,
+                    line: at.line,
+                });
+            }
+            Decision::Unknown { certificate } => certificate,
+        };
+        // A certificate from a CA listed for this host that fails its checks is refused
+        // even with accept-new (where OpenSSH would go on to learn its key): the CA line
+        // says how this host proves itself, and it did not.
+        if let Some(CertificateProblem::Invalid { ca, reason }) = &certificate {
+            return Err(SshError::HostCertificate {
+                host: o.name.clone(),
+                principal: o.address.clone(),
+                ca: ca.to_string(),
+                reason: reason.as_str().into(),
+                key: describe(&key),
+            });
         }
         // New keys go to the last file: the inventory's own when it names one.
-        let record_in = o.known_hosts.last().cloned().unwrap_or_default();
         if o.accept_new_host_keys {
             if let Some(parent) = record_in.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            return keys::known_hosts::learn_known_hosts_path(&o.address, o.port, key, &record_in)
+            return keys::known_hosts::learn_known_hosts_path(&o.address, o.port, &key, &record_in)
                 .map_err(|e| SshError::HostKey {
                     host: o.name.clone(),
                     what: format!("cannot record the host key in {}: {e}", record_in.display()),
                 });
         }
+        let mut notes = Vec::new();
+        if let (PublicKeyOrCertificate::PublicKey { .. }, Some(at)) =
+            (presented, known.authority_for(&lookup))
+        {
+            notes.push(format!(
+                "The @cert-authority line at {at} covers {lookup}, but the host presented a plain key, not a certificate: give its sshd a certificate (HostCertificate in sshd_config), or list its key."
+            ));
+        }
+        if let Some(CertificateProblem::UnknownAuthority { ca }) = certificate {
+            notes.push(format!(
+                "It presented a host certificate signed by the CA {ca}, which no @cert-authority line for {lookup} lists. If that is your CA (check its fingerprint with the host's administrator), a line `@cert-authority PATTERNS CA-PUBLIC-KEY` accepts the hosts it signs for."
+            ));
+        }
+        // One of them may be the line meant for this host; a few are enough to see.
+        const SHOWN: usize = 5;
+        let skipped = known.skipped();
+        if !skipped.is_empty() {
+            let mut shown: Vec<String> = skipped
+                .iter()
+                .take(SHOWN)
+                .map(ToString::to_string)
+                .collect();
+            if skipped.len() > SHOWN {
+                shown.push(format!("and {} more", skipped.len() - SHOWN));
+            }
+            notes.push(format!(
+                "These known_hosts lines were skipped, as OpenSSH skips them: {}.",
+                shown.join("; ")
+            ));
+        }
         Err(SshError::UnknownHostKey {
             host: o.name.clone(),
             lookup,
-            key: describe(key),
+            key: describe(&key),
             file: record_in.display().to_string(),
+            notes: notes
+                .iter()
+                .map(|n| format!("\n{n}"))
+                .collect::<String>()
+                .into(),
         })
     }
 }
@@ -126,16 +211,9 @@ impl client::Handler for HostKeyCheck {
 
     async fn check_server_key(
         &mut self,
-        server_key: &russh::keys::PublicKeyOrCertificate,
+        server_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let outcome = match server_key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.check(key),
-            russh::keys::PublicKeyOrCertificate::Certificate(_) => Err(SshError::HostKey {
-                host: self.options.name.clone(),
-                what: "the host presents a host certificate; pgfleet checks plain host keys only (@cert-authority is not supported)".into(),
-            }),
-        };
-        match outcome {
+        match self.check(server_key) {
             Ok(()) => Ok(true),
             Err(e) => {
                 *self.verdict.lock().expect("verdict lock") = Some(e);
@@ -221,6 +299,13 @@ impl SshSession {
             keepalive_interval: (!options.keepalive.is_zero()).then_some(options.keepalive),
             keepalive_max: 3,
             nodelay: true,
+            // Ask for host certificates too, ahead of plain keys, as OpenSSH does: a host
+            // without one still offers its plain key, and a certificate no CA vouches for
+            // is judged by the key inside it.
+            preferred: russh::Preferred {
+                host_key_certificates: russh::Preferred::DEFAULT.key.clone(),
+                ..russh::Preferred::DEFAULT
+            },
             ..Default::default()
         });
         let verdict: Verdict = Arc::default();

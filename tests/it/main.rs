@@ -23,4 +23,5 @@ mod schema;
 mod secrets;
 mod smoke;
 mod ssh;
+mod ssh_trust;
 mod workloads;

@@ -1,6 +1,6 @@
-//! Property tests of the parsers and of the redaction: no input panics, every parse error
-//! says where (file and line), and no password survives redaction whatever its
-//! characters. `PROPTEST_CASES` sets how many cases each runs (default here: 512; on
+//! Property tests of the parsers (migration files, inventories, ssh_config, known_hosts)
+//! and of the redaction: no input panics, every parse error says where (file and line),
+//! and no password survives redaction whatever its characters. `PROPTEST_CASES` sets how many cases each runs (default here: 512; on
 //! demand: `PROPTEST_CASES=100000 cargo test --test integration properties::`).
 
 use std::path::Path;
@@ -163,9 +163,9 @@ proptest! {
         }
     }
 
-    /// Any ssh_config text is read without panicking.
+    /// Any ssh_config text is read without panicking, and a refusal names its line.
     #[test]
-    fn ssh_configs_never_panic(
+    fn ssh_configs_never_panic_and_say_where(
         lines in prop::collection::vec(prop_oneof![
             Just("Host *".to_string()),
             Just("Host alpha !beta".to_string()),
@@ -174,10 +174,97 @@ proptest! {
             Just("  ProxyJump a@b:22,c".to_string()),
             Just("  IdentityFile ~/.ssh/id".to_string()),
             Just("Match host x".to_string()),
+            Just("Match originalhost a*,!b user root".to_string()),
+            Just("Match all".to_string()),
+            Just("Match !all host".to_string()),
+            Just("Match exec \"true\"".to_string()),
+            Just("Match localnetwork 10.0.0.0/8".to_string()),
+            Just("Include config.d/* 'quoted name'".to_string()),
             "[ -~]{0,25}",
         ], 0..10),
         alias in "[a-z0-9.-]{1,10}",
     ) {
-        let _ = pgfleet::transport::ssh_config::parse(&lines.join("\n"), &alias, Path::new("/home/x"));
+        use pgfleet::transport::ssh_config::{Query, parse};
+        let text = lines.join("\n");
+        let query = Query { alias: &alias, user: None, local_user: "me" };
+        if let Err(e) = parse(&text, Path::new("/home/x/.ssh/config"), &query, Path::new("/home/x")) {
+            prop_assert!(e.line >= 1 && e.line <= text.lines().count(), "{e}");
+            let at = format!("/home/x/.ssh/config:{}: ", e.line);
+            prop_assert!(e.to_string().starts_with(&at), "{e}");
+        }
+    }
+}
+
+/// Lines a known_hosts file is made of, valid and not: markers, hashed names good and
+/// bad, patterns with `!`, `*` and ports, keys good, truncated and of unknown types.
+fn known_hosts_line() -> impl Strategy<Value = String> {
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let names = prop_oneof![
+        Just("nas".to_string()),
+        Just("*.lan,!secret.lan".to_string()),
+        Just("[127.0.0.1]:2222".to_string()),
+        Just("|1|AAECAwQFBgcICQoLDA0ODxAREhM=|s6Ra6Ii9e8qY/zoDnrmCzmxPqD0=".to_string()),
+        Just("|1|bad|hash".to_string()),
+        Just("|2|x|y".to_string()),
+        "[ -~&&[^ ]]{0,12}",
+    ];
+    let key = prop_oneof![
+        Just(KEY.to_string()),
+        Just("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0".to_string()),
+        Just(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+                .to_string()
+        ),
+        Just("ssh-ed25519-cert-v01@openssh.com AAAA".to_string()),
+        Just("2048 35 1234567".to_string()),
+        Just(String::new()),
+        "[ -~]{0,20}",
+    ];
+    let marker = prop_oneof![
+        Just(""),
+        Just("@revoked "),
+        Just("@cert-authority "),
+        Just("@bogus "),
+    ];
+    prop_oneof![
+        (marker, names, key, "( [ -~]{0,8})?").prop_map(|(m, n, k, c)| format!("{m}{n} {k}{c}")),
+        Just("# comment".to_string()),
+        Just(String::new()),
+        "[ -~\t]{0,40}",
+        "\\PC{0,20}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any known_hosts text is read without panicking; each line it skips is named as
+    /// `file:line` inside the file; looking a host up in it never panics either.
+    #[test]
+    fn known_hosts_never_panic_and_say_where(
+        lines in prop::collection::vec(known_hosts_line(), 0..12),
+        name in prop_oneof![Just("nas".to_string()), Just("[127.0.0.1]:2222".to_string()), "[ -~]{0,12}"],
+    ) {
+        use pgfleet::transport::known_hosts::KnownHosts;
+        let text = lines.join("\n");
+        let mut known = KnownHosts::default();
+        known.add("known_hosts", &text);
+        for skipped in known.skipped() {
+            prop_assert!(skipped.at.line >= 1 && skipped.at.line <= text.lines().count(), "{skipped}");
+            let at = format!("known_hosts:{}: ", skipped.at.line);
+            prop_assert!(skipped.to_string().starts_with(&at), "{skipped}");
+        }
+        let key = russh::keys::PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        ).unwrap();
+        let _ = known.check_key(&name, &key);
+    }
+
+    /// Arbitrary bytes, read as OpenSSH reads them, never panic the known_hosts reader.
+    #[test]
+    fn known_hosts_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let mut known = pgfleet::transport::known_hosts::KnownHosts::default();
+        known.add("known_hosts", &String::from_utf8_lossy(&bytes));
     }
 }

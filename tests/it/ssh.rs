@@ -12,14 +12,14 @@ use pgfleet::transport::ssh::{PASSPHRASE_ENV, SshError, SshOptions, SshSession};
 
 use crate::harness;
 
-struct Sshd {
-    dir: PathBuf,
-    port: u16,
+pub(crate) struct Sshd {
+    pub(crate) dir: PathBuf,
+    pub(crate) port: u16,
     /// Lives until the test binary exits: its watchdog stops sshd then.
     _process: SshdProcess,
 }
 
-fn run(cmd: &mut Command) {
+pub(crate) fn run(cmd: &mut Command) {
     let out = cmd.output().expect("run a setup command");
     assert!(
         out.status.success(),
@@ -28,7 +28,7 @@ fn run(cmd: &mut Command) {
     );
 }
 
-fn keygen(path: &Path, passphrase: &str) {
+pub(crate) fn keygen(path: &Path, passphrase: &str) {
     run(Command::new("ssh-keygen")
         .args([
             "-q",
@@ -43,7 +43,7 @@ fn keygen(path: &Path, passphrase: &str) {
         .arg(path));
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,7 +53,7 @@ fn free_port() -> u16 {
 
 /// An sshd behind a watchdog shell that stops it when its stdin closes: on drop, or when
 /// the test binary exits however it exits.
-struct SshdProcess {
+pub(crate) struct SshdProcess {
     watchdog: Child,
 }
 
@@ -66,12 +66,17 @@ impl Drop for SshdProcess {
 
 /// Starts sshd on `port` with the keys in `dir`.
 fn start_sshd(dir: &Path, port: u16) -> SshdProcess {
+    start_sshd_with(dir, port, "")
+}
+
+/// `start_sshd`, with `extra` lines added to its sshd_config (`HostCertificate …`).
+pub(crate) fn start_sshd_with(dir: &Path, port: u16, extra: &str) -> SshdProcess {
     let user = whoami();
     let config = dir.join(format!("sshd_config_{port}"));
     std::fs::write(
         &config,
         format!(
-            "ListenAddress 127.0.0.1:{port}\nHostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\nPidFile {dir}/sshd_{port}.pid\nUsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nAllowUsers {user}\nLogLevel DEBUG1\n",
+            "ListenAddress 127.0.0.1:{port}\nHostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\nPidFile {dir}/sshd_{port}.pid\nUsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nAllowUsers {user}\nLogLevel DEBUG1\n{extra}",
             dir = dir.display()
         ),
     )
@@ -101,7 +106,7 @@ fn start_sshd(dir: &Path, port: u16) -> SshdProcess {
 }
 
 /// The user running the tests, who logs in to the test sshd.
-fn whoami() -> String {
+pub(crate) fn whoami() -> String {
     static USER: OnceLock<String> = OnceLock::new();
     USER.get_or_init(|| {
         let out = Command::new("id").arg("-un").output().unwrap();
@@ -110,7 +115,7 @@ fn whoami() -> String {
     .clone()
 }
 
-fn sshd() -> &'static Sshd {
+pub(crate) fn sshd() -> &'static Sshd {
     static SSHD: OnceLock<Sshd> = OnceLock::new();
     SSHD.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("pgfleet-sshd-{}", std::process::id()));
@@ -134,7 +139,7 @@ fn sshd() -> &'static Sshd {
 }
 
 /// A known_hosts file holding the test sshd's real key, under `[127.0.0.1]:port`.
-fn known_hosts(dir: &Path, port: u16) -> PathBuf {
+pub(crate) fn known_hosts(dir: &Path, port: u16) -> PathBuf {
     let key = std::fs::read_to_string(sshd().dir.join("host_key.pub")).unwrap();
     let mut fields = key.split_whitespace();
     let path = dir.join("known_hosts");
@@ -150,13 +155,13 @@ fn known_hosts(dir: &Path, port: u16) -> PathBuf {
     path
 }
 
-fn options(known_hosts: PathBuf) -> SshOptions {
+pub(crate) fn options(known_hosts: PathBuf) -> SshOptions {
     let s = sshd();
     options_at(s.port, s.dir.join("client_key"), known_hosts)
 }
 
 /// The test sshd as `alpha`, logging in as this user with `identity`.
-fn options_at(port: u16, identity: PathBuf, known_hosts: PathBuf) -> SshOptions {
+pub(crate) fn options_at(port: u16, identity: PathBuf, known_hosts: PathBuf) -> SshOptions {
     SshOptions {
         name: "alpha".into(),
         address: "127.0.0.1".into(),
@@ -190,7 +195,7 @@ fn child_options(identity: PathBuf) -> SshOptions {
     options_at(port, identity, known)
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
 
