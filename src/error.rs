@@ -260,7 +260,7 @@ impl fmt::Display for MigrationFailure {
         } else if lost {
             write!(
                 f,
-                "the connection was lost during {name}, which runs outside a transaction (transaction:false): the statement above may or may not have completed, the ones before it did, and the migration is not recorded; check the database, then run the command again"
+                "the connection was lost during {name}, which runs outside a transaction (transaction:false): the statement above may or may not have completed, the ones before it did, and whether {name} was recorded is not known (psql inside a container goes on after pgfleet is gone). Run `pgfleet status` to see what is applied, check what {name} does, then run the command again"
             )
         } else if self.ran_before.is_empty() {
             write!(
@@ -435,6 +435,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The connection went away while statements were in flight, without the server saying
+    /// what became of them: what was sent and not confirmed may have committed (psql in a
+    /// container, or the server's input buffer, goes on without pgfleet). Only an error the
+    /// server reported with its code (other than a lost connection's) tells that the rest did
+    /// not run.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            Error::Migration { failure, .. } => failure.error.code.is_none(),
+            Error::Database { error, .. } => {
+                error.code.as_deref().is_none_or(|c| c.starts_with("08"))
+            }
+            Error::Ssh(_) | Error::Docker(_) | Error::Io { .. } => true,
+            Error::Shared(e) => e.outcome_unknown(),
+            _ => false,
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_)

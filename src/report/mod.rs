@@ -113,6 +113,9 @@ struct Record {
     done: Vec<String>,
     not_rehearsable: Vec<String>,
     created: bool,
+    /// A migration was sent to the server (an `applying` event): from then on, a failure
+    /// that is not the server's own error about a migration leaves its outcome unknown.
+    sent: bool,
     /// What was done about the workloads sharing the database (containers stopped and
     /// started, checks that held, waits, lock retries), one sentence each, in order.
     actions: Vec<String>,
@@ -128,10 +131,12 @@ impl Record {
             .iter()
             .filter(|f| !self.done.contains(f))
             .collect();
+        // Only the server's own error about a migration (a statement refused, the session
+        // ended) or a stop the guards carried out tells that the rest of the batch did not run.
         let lost = matches!(
             result,
-            TargetResult::Failed(Error::Migration { failure, .. })
-                if failure.transactional && failure.error.code.is_none()
+            TargetResult::Failed(e) if e.outcome_unknown()
+                || (self.sent && !matches!(e, Error::Migration { .. } | Error::Stopped { .. }))
         );
         if lost {
             (Vec::new(), rest)
@@ -161,6 +166,7 @@ impl Run {
             Event::Planned { files } => {
                 r.planned = files.iter().map(|m| m.file_name.clone()).collect()
             }
+            Event::Applying { .. } => r.sent = true,
             Event::Applied { migration, .. } | Event::RolledBack { migration, .. } => {
                 r.done.push(migration.file_name.clone())
             }
