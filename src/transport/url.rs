@@ -23,6 +23,31 @@ pub struct DbUrl {
     /// Other query parameters, sent as run-time settings (as lib/pq does).
     settings: Vec<(String, String)>,
     connect_timeout: Option<Duration>,
+    keepalive: Keepalive,
+}
+
+/// TCP keepalives, as libpq's `keepalives*` parameters set them. Once connected, a server
+/// whose host or network went away is noticed after `idle + interval × count` without an
+/// answer, instead of when the kernel gives up (hours). pgfleet's defaults match its SSH
+/// keepalive (15 s, then 3 probes 5 s apart); a server that is there but slow (a long
+/// statement, a paused container) is not cut short by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Keepalive {
+    on: bool,
+    idle: Duration,
+    interval: Duration,
+    count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            on: true,
+            idle: Duration::from_secs(15),
+            interval: Duration::from_secs(5),
+            count: 3,
+        }
+    }
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -150,6 +175,7 @@ impl DbUrl {
             search_path: Vec::new(),
             settings: Vec::new(),
             connect_timeout: None,
+            keepalive: Keepalive::default(),
             url: url.clone(),
         };
         for (key, value) in url.query_pairs() {
@@ -178,6 +204,32 @@ impl DbUrl {
                         .parse()
                         .map_err(|_| bad("connect_timeout is not a number of seconds"))?;
                     db.connect_timeout = Some(Duration::from_secs(secs));
+                }
+                "keepalives" => {
+                    db.keepalive.on = match value.as_ref() {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(bad("keepalives is 1 (on) or 0 (off)")),
+                    }
+                }
+                "keepalives_idle" | "keepalives_interval" => {
+                    let secs: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| bad(&format!("{key} is a number of seconds above 0")))?;
+                    let secs = Duration::from_secs(secs);
+                    match key.as_ref() {
+                        "keepalives_idle" => db.keepalive.idle = secs,
+                        _ => db.keepalive.interval = secs,
+                    }
+                }
+                "keepalives_count" => {
+                    db.keepalive.count = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("keepalives_count is a number of probes above 0"))?;
                 }
                 // pgfleet names itself so that lock holders can be told apart.
                 "application_name" => {}
@@ -228,7 +280,11 @@ impl DbUrl {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("pgfleet")
-            .connect_timeout(self.connect_timeout.unwrap_or(super::CONNECT_TIMEOUT));
+            .connect_timeout(self.connect_timeout.unwrap_or(super::CONNECT_TIMEOUT))
+            .keepalives(self.keepalive.on)
+            .keepalives_idle(self.keepalive.idle)
+            .keepalives_interval(self.keepalive.interval)
+            .keepalives_retries(self.keepalive.count);
         if let Some(p) = &self.password {
             config.password(p);
         }

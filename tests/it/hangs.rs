@@ -99,3 +99,96 @@ fn the_first_ctrl_c_ends_a_run_that_is_still_connecting() {
         started.elapsed()
     );
 }
+
+/// Forwards one connection from a fresh port to `target` (`host:port`), both ways.
+fn relay(target: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = std::net::TcpStream::connect(&target).unwrap();
+        let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(std::net::Shutdown::Write);
+            })
+        };
+        pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+        pump(server, client);
+    });
+    port
+}
+
+/// Packets to a loopback port dropped for as long as this lives: the peer's host is gone
+/// as far as TCP can tell (no reset, no answer to keepalive probes).
+struct Blackhole(String);
+
+impl Blackhole {
+    fn new(port: u16) -> Blackhole {
+        let rule = format!("INPUT -i lo -p tcp --dport {port} -j DROP");
+        let status = std::process::Command::new("iptables")
+            .arg("-I")
+            .args(rule.split(' '))
+            .status()
+            .expect("iptables (installed with docker.io by scripts/setup)");
+        assert!(status.success(), "iptables -I {rule}");
+        Blackhole(rule)
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("iptables")
+            .arg("-D")
+            .args(self.0.split(' '))
+            .status();
+    }
+}
+
+#[test]
+fn keepalives_end_a_run_whose_server_went_silent_mid_migration() {
+    let db = harness::fresh_db("hang_keepalive");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[(
+            "20240101000001_slow.sql",
+            "-- migrate:up\nselect pg_sleep(20);\ncreate table slow (id int);\n-- migrate:down\ndrop table slow;\n",
+        )],
+    );
+    let (head, tail) = db.url().split_once('@').unwrap();
+    let (server, path) = tail.split_once('/').unwrap();
+    let port = relay(server.to_string());
+    let url = format!(
+        "{head}@127.0.0.1:{port}/{path}{}keepalives_idle=1&keepalives_interval=1&keepalives_count=2",
+        if path.contains('?') { "&" } else { "?" }
+    );
+    let run = {
+        let cmd = Cmd::new()
+            .args(["--url", &url, "-d"])
+            .arg(dir.path())
+            .arg("up")
+            .timeout(Duration::from_secs(40));
+        std::thread::spawn(move || cmd.run())
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while db
+        .scalar("select count(*) from pg_stat_activity where query like '%pg_sleep(20)%' and pid <> pg_backend_pid()")
+        .as_deref()
+        != Some("1")
+    {
+        assert!(Instant::now() < deadline, "the migration never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _gone = Blackhole::new(port);
+    let started = Instant::now();
+    let out = run.join().unwrap();
+    out.code_is(2).stderr_has("pgfleet status");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "noticed after {:?} (keepalives: 1 s idle, 2 probes 1 s apart)\n{out}",
+        started.elapsed()
+    );
+}
