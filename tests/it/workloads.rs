@@ -647,7 +647,8 @@ fn a_quiesce_directive_waits_for_the_batch_in_flight() {
 
 /// `precondition`: while a batch is in flight it is false, and the migration is refused
 /// before it runs (nothing stranded, nothing applied); with `--wait-for-quiet` the same
-/// file waits until it holds, then runs.
+/// file waits until it holds, then runs. The look is one moment: a batch the worker starts
+/// after it may still be stranded (seen under load), which only `quiesce` or `stop` prevent.
 #[test]
 fn a_precondition_refuses_mid_batch_and_wait_for_quiet_waits_for_it() {
     let out = Incident::new("precond_dir")
@@ -666,7 +667,7 @@ fn a_precondition_refuses_mid_batch_and_wait_for_quiet_waits_for_it() {
     out.output
         .success()
         .stderr_has(&format!("waiting before {RENAME_FILE} (precondition"));
-    assert_eq!((out.stranded, out.applied), (0, true), "{out}");
+    assert!(out.applied, "{out}");
 }
 
 /// A session from another container holding a lock on what the migration changes.
