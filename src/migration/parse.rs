@@ -106,6 +106,14 @@ pub enum ParseErrorKind {
         "'-- pgfleet:{name}' after the first '-- migrate:up': directives go before it; there dbmate would run the line as a comment and pgfleet would ignore it, so move it up"
     )]
     DirectiveAfterUp { name: &'static str },
+    #[error(
+        "'-- {marker}' stands inside {literal} opened at line {opened} and not closed before it: dbmate and pgfleet start a new section at every line beginning '-- migrate:', even inside a string, so the section above would end mid-string and fail on the server; indent that line, or reword it so it does not begin with '-- migrate:'"
+    )]
+    MarkerInsideLiteral {
+        marker: &'static str,
+        literal: String,
+        opened: usize,
+    },
 }
 
 /// A word from the file as an error shows it, or `nothing` when there was none.
@@ -159,7 +167,19 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         let line_no = index + 1;
         if let Some((direction, options_text)) = marker(line) {
             if let Some((d, o, start, from)) = current.take() {
-                push(&mut up, &mut down, d, o, &text[from..offset], start);
+                let sql = &text[from..offset];
+                if let Some((literal, opened)) = unterminated(sql) {
+                    return Err(ParseError::new(
+                        path,
+                        line_no,
+                        ParseErrorKind::MarkerInsideLiteral {
+                            marker: direction.marker(),
+                            literal,
+                            opened: start + opened,
+                        },
+                    ));
+                }
+                push(&mut up, &mut down, d, o, sql, start);
             } else if direction == Direction::Down {
                 return Err(ParseError::new(path, line_no, ParseErrorKind::DownBeforeUp));
             }
@@ -250,6 +270,22 @@ fn push(
         Direction::Up => up.push(section),
         Direction::Down => down.push(section),
     }
+}
+
+/// What a section leaves open at its end (a quoted string, a dollar-quoted body, a `/*`
+/// comment), and the 0-based line in `sql` where it opened. The marker that cut the
+/// section then stands inside it: dbmate cuts there all the same, so the server would get
+/// half a string.
+fn unterminated(sql: &str) -> Option<(String, usize)> {
+    let Err(pg_query::Error::Scan(message)) = pg_query::scan(sql) else {
+        return None;
+    };
+    let rest = message.strip_prefix("unterminated ")?;
+    let (what, near) = rest.split_once(" at or near \"")?;
+    let near = near.strip_suffix('"').unwrap_or(near);
+    // The scanner quotes the unterminated token, which runs to the end of the section.
+    let opened_at = sql.rfind(near).unwrap_or(0);
+    Some((format!("a {what}"), sql[..opened_at].matches('\n').count()))
 }
 
 /// Recognises dbmate's marker `^--\s*migrate:(up|down)(\s*$|\s+\S+)` and returns the
@@ -741,6 +777,36 @@ mod tests {
         assert_eq!(
             kind("-- migrate:up\n-- migrate:down\n--pgfleet:quiesce q\n").0,
             3
+        );
+    }
+
+    /// dbmate cuts sections at marker lines even inside a string, so the section above
+    /// would end mid-string: the error names the marker's line and where the string opened.
+    #[test]
+    fn a_marker_inside_a_literal_names_both_lines() {
+        let body = "-- migrate:up\ncreate function f() returns int as $$\nbegin\n-- migrate:down\nreturn 1;\nend $$ language plpgsql;\n-- migrate:down\ndrop function f();\n";
+        assert_eq!(
+            kind(body),
+            (
+                4,
+                ParseErrorKind::MarkerInsideLiteral {
+                    marker: "migrate:down",
+                    literal: "a dollar-quoted string".into(),
+                    opened: 2
+                }
+            )
+        );
+        let quoted = "-- migrate:up\nselect 1;\ninsert into t values ('a\n-- migrate:down\nb');\n-- migrate:down\n";
+        assert_eq!(
+            kind(quoted),
+            (
+                4,
+                ParseErrorKind::MarkerInsideLiteral {
+                    marker: "migrate:down",
+                    literal: "a quoted string".into(),
+                    opened: 3
+                }
+            )
         );
     }
 
