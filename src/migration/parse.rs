@@ -65,7 +65,9 @@ pub enum ParseErrorKind {
         "up sections mix 'transaction:false' with transactional ones: split the file so each migration is one or the other"
     )]
     MixedTransaction,
-    #[error("version {version} is also used by {other}: each version must belong to one file")]
+    #[error(
+        "version {version} is also used by {other}: each version must belong to one file; rename one of them to a version of its own"
+    )]
     DuplicateVersion { version: String, other: String },
     #[error(
         "'-- pgfleet:' with no directive name right after the colon: write it there, e.g. '-- pgfleet:used-by worker'"
