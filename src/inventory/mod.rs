@@ -86,7 +86,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use error::InventoryError;
+pub use error::{InventoryError, Loc};
 pub use limit::select;
 
 /// Where docker listens on a host when the inventory does not say.
@@ -164,6 +164,8 @@ pub struct Target {
     /// None: the container's POSTGRES_USER.
     pub user: Option<String>,
     pub password: PasswordSource,
+    /// Where the inventory sets `password`, for messages about it.
+    pub password_at: Option<Loc>,
     pub method: Method,
     pub migrations: PathBuf,
     /// The port PostgreSQL listens on inside the container.
@@ -255,19 +257,51 @@ impl fmt::Display for Method {
     }
 }
 
+/// Checks that the password of each target can be read where the inventory says — the
+/// variable set, the file readable — before any host is contacted. A `container` source
+/// can only be read on the host.
+pub fn check_passwords(targets: &[&Target]) -> Result<(), InventoryError> {
+    for t in targets {
+        let why = match &t.password {
+            PasswordSource::Env(var) if std::env::var_os(var).is_none() => format!(
+                "the password comes from the environment variable {var}, which is not set; set it, or change password: there"
+            ),
+            PasswordSource::File(path) => match std::fs::read(path) {
+                Ok(_) => continue,
+                Err(e) => format!(
+                    "cannot read the password file {}: {e}; create it, or change password: there",
+                    path.display()
+                ),
+            },
+            _ => continue,
+        };
+        let message = format!("{}: {why}", t.id());
+        return Err(match &t.password_at {
+            Some(at) => InventoryError::at(at, message),
+            None => InventoryError::new(message),
+        });
+    }
+    Ok(())
+}
+
 /// Reads the inventory at `path` (a file, or a folder of `*.yml` / `*.yaml` files) and
 /// resolves it. Nothing is contacted.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
     let files = inventory_files(path)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                "it is not UTF-8 text".to_owned()
-            } else {
-                e.to_string()
-            };
-            InventoryError::in_file(&file, format!("cannot read the inventory file: {why}"))
+        let bytes = std::fs::read(&file).map_err(|e| {
+            InventoryError::in_file(&file, format!("cannot read the inventory file: {e}"))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let bytes = e.as_bytes();
+            let bad = e.utf8_error().valid_up_to();
+            let line = bytes[..bad].iter().filter(|b| **b == b'\n').count() + 1;
+            InventoryError::at_line(
+                &file,
+                line,
+                "the inventory file is not UTF-8 text; save it as UTF-8",
+            )
         })?;
         sources.push((file, text));
     }

@@ -599,6 +599,7 @@ fn inventory_lists_where_each_setting_landed() {
         database: None,
         user: None,
         password: PasswordSource::None,
+        password_at: None,
         method: Method::Auto,
         migrations: PathBuf::from("./migrations"),
         port: 5432,
