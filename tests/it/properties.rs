@@ -138,6 +138,14 @@ fn inventory_line() -> impl Strategy<Value = String> {
         Just("defaults:".to_string()),
         Just("  connect_timeout: 5".to_string()),
         Just("  password: { env: PW }".to_string()),
+        Just("  password: { env: $PW, file: x }".to_string()),
+        Just("    password: plain".to_string()),
+        Just("    local: true".to_string()),
+        Just("    jump: alpha".to_string()),
+        Just("    identity_files: key".to_string()),
+        Just("      app: { container: \"pg }".to_string()),
+        Just("---".to_string()),
+        Just("\t- [".to_string()),
         "[ -~]{0,25}",
     ]
 }
@@ -160,6 +168,25 @@ proptest! {
                 let _ = pgfleet::inventory::select(&inventory, &limit);
             }
             Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    /// Every error loading an inventory file says where: `file:line[:column]`, a line
+    /// inside the file (or the one after its end, where the YAML ran out).
+    #[test]
+    fn inventory_errors_say_where(
+        lines in prop::collection::vec(inventory_line(), 0..12),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.yml");
+        let text = lines.join("\n");
+        std::fs::write(&path, &text).unwrap();
+        if let Err(e) = pgfleet::inventory::load(&path) {
+            prop_assert_eq!(e.file.as_deref(), Some(path.as_path()), "{}", e);
+            let line = e.line.unwrap_or(0);
+            prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {line}: {e}\n{text}");
+            let place = format!("{}:{line}", path.display());
+            prop_assert!(e.to_string().starts_with(&place), "{e}");
         }
     }
 
