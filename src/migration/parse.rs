@@ -1,6 +1,6 @@
 //! dbmate's file grammar: `-- migrate:up` / `-- migrate:down` markers with `key:value`
 //! options, several pairs per file allowed; and pgfleet's `-- pgfleet:…` header directives
-//! (`directive`). Every failure names the file and line.
+//! (`directive`). Every failure names the file, and the line and column when it is on one.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +10,18 @@ use super::{
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {kind}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
+#[error(
+    "{}{}{}: {kind}",
+    path.display(),
+    if *line > 0 { format!(":{line}") } else { String::new() },
+    if *line > 0 && *column > 0 { format!(":{column}") } else { String::new() }
+)]
 pub struct ParseError {
     pub path: PathBuf,
     /// 1-based line, or 0 when the error concerns the whole file.
     pub line: usize,
+    /// 1-based column (in characters) of what is wrong on the line, or 0 when not known.
+    pub column: usize,
     pub kind: ParseErrorKind,
 }
 
@@ -23,9 +30,66 @@ impl ParseError {
         ParseError {
             path: path.to_path_buf(),
             line,
+            column: 0,
             kind,
         }
     }
+
+    fn at_column(mut self, column: usize) -> Self {
+        self.column = column;
+        self
+    }
+}
+
+/// The 1-based column of what `kind` complains about on `line`: the word it quotes when it
+/// quotes one, else the line's first character that is not white space.
+fn column_of(line: &str, kind: &ParseErrorKind) -> usize {
+    let line = line
+        .trim_start_matches('\u{feff}')
+        .trim_end_matches(['\r', '\n']);
+    let found = |needle: &str| line.find(needle).filter(|_| !needle.is_empty());
+    let at = match kind {
+        ParseErrorKind::MalformedOption { option } => found(option),
+        ParseErrorKind::UnknownOption { key, .. } => found(&format!("{key}:")).or(found(key)),
+        ParseErrorKind::BadOptionValue { key, .. } => found(&format!("{key}:")),
+        ParseErrorKind::UnknownDirective { name, .. } => found(&format!("pgfleet:{name}")),
+        ParseErrorKind::MissingDirective => found("pgfleet:").map(|i| i + "pgfleet:".len()),
+        ParseErrorKind::BadSelector { selector, .. } => found(selector),
+        ParseErrorKind::BadRequirement { found: word } => found(word),
+        ParseErrorKind::ExtraWords { extra, .. } => found(extra),
+        ParseErrorKind::BadQuiesceName { name } => found(name),
+        _ => None,
+    };
+    let at = at.unwrap_or_else(|| line.len() - line.trim_start().len());
+    line[..at].chars().count() + 1
+}
+
+/// Parses one migration file from its raw bytes. Errors on a line say the column too.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
+    parse_lines(path, bytes).map_err(|e| {
+        if e.line == 0 || e.column > 0 {
+            return e;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let column = text
+            .split('\n')
+            .nth(e.line - 1)
+            .map_or(0, |line| column_of(line, &e.kind));
+        e.at_column(column)
+    })
+}
+
+/// The column (1-based, in characters) of byte `at` of `bytes`, on its line.
+fn byte_column(bytes: &[u8], at: usize) -> usize {
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[start..at])
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .count()
+        + 1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,8 +196,7 @@ pub const BASELINE_MARK: &str = "-- pgfleet:baseline";
 
 const KNOWN_OPTIONS: [&str; 3] = ["transaction", "lock_timeout", "statement_timeout"];
 
-/// Parses one migration file from its raw bytes.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
+fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -148,13 +211,16 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
                 .filter(|b| **b == b'\n')
                 .count()
                 + 1;
-            return Err(ParseError::new(path, line, ParseErrorKind::NotUtf8));
+            return Err(ParseError::new(path, line, ParseErrorKind::NotUtf8)
+                .at_column(byte_column(bytes, e.valid_up_to())));
         }
     };
     // Caught here, where its line is known: sent on, the server drops the connection.
     if let Some(at) = bytes.iter().position(|b| *b == 0) {
         let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(ParseError::new(path, line, ParseErrorKind::NulByte));
+        return Err(
+            ParseError::new(path, line, ParseErrorKind::NulByte).at_column(byte_column(bytes, at))
+        );
     }
     let text = normalize(text);
 
@@ -479,6 +545,42 @@ mod tests {
     }
 
     #[test]
+    fn errors_on_a_line_name_the_column_of_what_is_wrong() {
+        let at = |text: &str| {
+            let e = parse_str(text).unwrap_err();
+            (e.line, e.column)
+        };
+        assert_eq!(
+            at("-- migrate:up transaction:maybe\n-- migrate:down\n"),
+            (1, 15)
+        );
+        assert_eq!(
+            at("-- migrate:up\n-- migrate:down  lock_timout:3s\n"),
+            (2, 18)
+        );
+        assert_eq!(at("-- migrate:up bogus\n-- migrate:down\n"), (1, 15));
+        assert_eq!(
+            at("-- pgfleet:stop worker now\n-- migrate:up\n-- migrate:down\n"),
+            (1, 24)
+        );
+        assert_eq!(
+            at("-- pgfleet: stop\n-- migrate:up\n-- migrate:down\n"),
+            (1, 12)
+        );
+        assert_eq!(
+            at("-- ok\n  select 1;\n-- migrate:up\n-- migrate:down\n"),
+            (2, 3)
+        );
+        assert_eq!(
+            at("\u{feff}select 1;\n-- migrate:up\n-- migrate:down\n"),
+            (1, 1)
+        );
+        assert_eq!(at("-- just a comment\n"), (0, 0));
+        let nul = parse(Path::new("1_x.sql"), b"-- migrate:up\nselect 'a\0';\n").unwrap_err();
+        assert_eq!((nul.line, nul.column), (2, 10));
+    }
+
+    #[test]
     fn a_nul_byte_is_named_with_its_line() {
         let e = parse(
             Path::new("1_nul.sql"),
@@ -498,7 +600,7 @@ mod tests {
         assert_eq!((e.line, e.kind.clone()), (2, ParseErrorKind::NotUtf8));
         assert_eq!(
             e.to_string(),
-            "x/002_bad.sql:2: the file is not valid UTF-8 (save it as UTF-8)"
+            "x/002_bad.sql:2:9: the file is not valid UTF-8 (save it as UTF-8)"
         );
     }
 
@@ -764,7 +866,7 @@ mod tests {
         let e = parse_str("-- pgfleet:stopp worker\n-- migrate:up\n-- migrate:down\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "migrations/001_test.sql:1: unknown directive 'pgfleet:stopp'; did you mean 'stop'? \
+            "migrations/001_test.sql:1:4: unknown directive 'pgfleet:stopp'; did you mean 'stop'? \
              (known: used-by, stop, requires, precondition, quiesce, baseline; a plain comment \
              must not start with 'pgfleet:')"
         );

@@ -450,7 +450,7 @@ fn file_cases() -> Vec<Case<'static>> {
         .map(|(text, what, line, fix)| {
             let at = match line {
                 0 => "m/001_a.sql: ".to_string(),
-                n => format!("m/001_a.sql:{n}: "),
+                n => format!("m/001_a.sql:{n}:"),
             };
             Case::new(&["--url", URL, "-d", "m", "up"], BAD, what, at, fix)
                 .file("m/001_a.sql", text.as_bytes())
@@ -462,7 +462,7 @@ fn file_cases() -> Vec<Case<'static>> {
             &up,
             BAD,
             "the file is not valid UTF-8",
-            "m/001_a.sql:2: ",
+            "m/001_a.sql:2:",
             "save it as UTF-8",
         )
         .file(
@@ -474,7 +474,7 @@ fn file_cases() -> Vec<Case<'static>> {
             &up,
             BAD,
             "the file is not valid UTF-8",
-            "m/001_a.sql:1: ",
+            "m/001_a.sql:1:",
             "save it as UTF-8",
         )
         .file("m/001_a.sql", b"\xff\xfe-\x00-\x00 \x00m\x00"),
@@ -501,7 +501,7 @@ fn file_cases() -> Vec<Case<'static>> {
             &["--url", URL, "-d", "m", "status"],
             BAD,
             "unknown marker option",
-            "m/002_b.sql:1: ",
+            "m/002_b.sql:1:",
             "did you mean 'transaction'?",
         )
         .file(

@@ -1,7 +1,8 @@
 //! Property tests of the parsers and of the redaction: no input panics, every parse error
-//! says where (file and line), and no password survives redaction whatever its
-//! characters. `PROPTEST_CASES` sets how many cases each runs (default here: 512; on
-//! demand: `PROPTEST_CASES=100000 cargo test --test integration properties::`).
+//! says where (a migration file's line and column, an inventory's file and line), and no
+//! password survives redaction whatever its characters. `PROPTEST_CASES` sets how many
+//! cases each runs (default here: 512; on demand:
+//! `PROPTEST_CASES=100000 cargo test --test integration properties::`).
 
 use std::path::Path;
 
@@ -57,6 +58,11 @@ proptest! {
             Err(e) => {
                 prop_assert!(e.line <= count.max(1), "line {} of {count}: {e}", e.line);
                 prop_assert!(e.to_string().contains("20240101000000_p.sql"), "{e}");
+                // An error on a line says the column too, one inside the line.
+                if e.line > 0 {
+                    let width = text.split('\n').nth(e.line - 1).map_or(0, |l| l.chars().count());
+                    prop_assert!(e.column >= 1 && e.column <= width + 1, "column {}: {e}", e.column);
+                }
             }
         }
     }
