@@ -426,7 +426,7 @@ impl Run {
                 }
                 let inv = inventory::load(&o.inventory)?;
                 let chosen = chosen_targets(&run.action, &inv, &o.limit)?;
-                inventory::check_passwords(&chosen)?;
+                inventory::check_readable(&inv, &chosen)?;
                 let targets = chosen
                     .into_iter()
                     .map(|t| inventory_target(t, &o.schema_file))

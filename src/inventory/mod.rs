@@ -132,6 +132,9 @@ pub struct SshSettings {
     /// None: let `~/.ssh/config` or the local user decide.
     pub user: Option<String>,
     pub identity_files: Vec<PathBuf>,
+    /// Where the inventory sets `identity_file(s)`, for messages about them (boxed: it is
+    /// rarely read, and `Connection::Ssh` stays small).
+    pub identity_at: Option<Box<Loc>>,
     /// Extra known_hosts files, besides `~/.ssh/known_hosts`.
     pub known_hosts: Vec<PathBuf>,
     pub jump: Option<Jump>,
@@ -257,10 +260,15 @@ impl fmt::Display for Method {
     }
 }
 
-/// Checks that the password of each target can be read where the inventory says — the
-/// variable set, the file readable — before any host is contacted. A `container` source
-/// can only be read on the host.
-pub fn check_passwords(targets: &[&Target]) -> Result<(), InventoryError> {
+/// Checks, before any host is contacted, that what the chosen targets read on this machine
+/// is there: each password where the inventory says (the variable set, the file readable;
+/// a `container` source can only be read on the host) and each key file named for their
+/// hosts. Each error names the inventory line that set the value.
+pub fn check_readable(inv: &Inventory, targets: &[&Target]) -> Result<(), InventoryError> {
+    let refuse = |at: Option<&Loc>, message: String| match at {
+        Some(at) => InventoryError::at(at, message),
+        None => InventoryError::new(message),
+    };
     for t in targets {
         let why = match &t.password {
             PasswordSource::Env(var) if std::env::var_os(var).is_none() => format!(
@@ -275,11 +283,25 @@ pub fn check_passwords(targets: &[&Target]) -> Result<(), InventoryError> {
             },
             _ => continue,
         };
-        let message = format!("{}: {why}", t.id());
-        return Err(match &t.password_at {
-            Some(at) => InventoryError::at(at, message),
-            None => InventoryError::new(message),
-        });
+        return Err(refuse(t.password_at.as_ref(), format!("{}: {why}", t.id())));
+    }
+    let mut hosts: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+    hosts.dedup();
+    for name in hosts {
+        let Some(Connection::Ssh(ssh)) = inv.host(name).map(|h| &h.connection) else {
+            continue;
+        };
+        for key in &ssh.identity_files {
+            if let Err(e) = std::fs::read(key) {
+                return Err(refuse(
+                    ssh.identity_at.as_deref(),
+                    format!(
+                        "host `{name}`: cannot read the key file {}: {e}; fix identity_file(s) there, or remove it to use ssh-agent and ~/.ssh/id_*",
+                        key.display()
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

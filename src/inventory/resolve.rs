@@ -150,9 +150,9 @@ impl Layer {
         }
     }
 
-    /// Where the password source is set, for messages about it.
-    fn password_at(&self) -> Option<Loc> {
-        self.0.get("password").map(|s| s.at.clone())
+    /// Where `key` is set, for messages about its value.
+    fn at(&self, key: &str) -> Option<Loc> {
+        self.0.get(key).map(|s| s.at.clone())
     }
 }
 
@@ -595,6 +595,7 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
                 port: settings.port("port"),
                 user: settings.text("user"),
                 identity_files: settings.paths("identity_files"),
+                identity_at: settings.at("identity_files").map(Box::new),
                 known_hosts: settings.paths("known_hosts"),
                 jump,
                 connect_timeout: settings
@@ -865,7 +866,7 @@ fn target(
         database,
         user: settings.text("db_user"),
         password: settings.password(),
-        password_at: settings.password_at(),
+        password_at: settings.at("password"),
         method: settings.method(),
         migrations: settings
             .path("migrations")

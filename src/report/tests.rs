@@ -587,6 +587,7 @@ fn inventory_lists_where_each_setting_landed() {
         port: Some(2222),
         user: Some("deploy".into()),
         identity_files: Vec::new(),
+        identity_at: None,
         known_hosts: Vec::new(),
         jump: Some(Jump::Host("bastion".into())),
         connect_timeout: Duration::from_secs(10),

@@ -692,8 +692,9 @@ fn bad_inventories_are_refused_with_file_line_and_column() {
     check(&inventory_cases());
 }
 
-/// Where a password is read must be readable, checked before any host is contacted: a
-/// variable not set, a file that is not there is bad input, named at its `password:`.
+/// What a run reads on this machine must be there, checked before any host is contacted: a
+/// password variable not set, a password file or key file that cannot be read is bad
+/// input, named at the inventory line that sets it.
 fn password_cases() -> Vec<Case<'static>> {
     let status = ["-i", "inv.yml", "status"];
     let with = |password: &str| format!("{HOST}, password: {password} }}\n");
@@ -725,6 +726,45 @@ fn password_cases() -> Vec<Case<'static>> {
         )
         .file("inv.yml", with("{ file: migrations }"))
         .file("migrations/.keep", b""),
+        // Key files named for the host.
+        Case::new(
+            &status,
+            BAD,
+            "host `nas`: cannot read the key file keys/nope",
+            "inv.yml:1:28",
+            "fix identity_file(s) there, or remove it",
+        )
+        .file(
+            "inv.yml",
+            format!("defaults: {{ identity_file: keys/nope }}\n{HOST} }}\n"),
+        )
+        .file("migrations/.keep", b""),
+        Case::new(
+            &status,
+            BAD,
+            "cannot read the key file keys/b",
+            "inv.yml:1:29",
+            "fix identity_file(s) there",
+        )
+        .file(
+            "inv.yml",
+            format!("defaults: {{ identity_files: [keys/a, keys/b] }}\n{HOST} }}\n"),
+        )
+        .file("keys/a", b"not checked here: only that it can be read")
+        .file("migrations/.keep", b""),
+        Case::new(
+            &status,
+            BAD,
+            "cannot read the key file keys: Is a directory",
+            "inv.yml:1:28",
+            "fix identity_file(s) there",
+        )
+        .file(
+            "inv.yml",
+            format!("defaults: {{ identity_file: keys }}\n{HOST} }}\n"),
+        )
+        .file("keys/a", b"")
+        .file("migrations/.keep", b""),
         // Set in defaults, it is named there.
         Case::new(
             &status,
@@ -742,7 +782,7 @@ fn password_cases() -> Vec<Case<'static>> {
 }
 
 #[test]
-fn unreadable_password_sources_are_refused_before_connecting() {
+fn unreadable_passwords_and_keys_are_refused_before_connecting() {
     check(&password_cases());
 }
 
