@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::directive::{self, Declared};
 use super::{
-    Direction, Migration, Section, SectionOptions, Timeout, checksum, normalize, version_of,
+    Direction, Migration, Section, SectionOptions, Timeout, checksum, normalize, split_statements,
+    version_of,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,12 +174,15 @@ pub enum ParseErrorKind {
     )]
     DirectiveAfterUp { name: &'static str },
     #[error(
-        "'-- {marker}' stands inside {literal} opened at line {opened} and not closed before it: dbmate and pgfleet start a new section at every line beginning '-- migrate:', even inside a string, so the section above would end mid-string and fail on the server; indent that line, or reword it so it does not begin with '-- migrate:'"
+        "'-- {marker}' stands inside {literal} opened at line {opened}, in the statement at line {statement_line} ({statement}), and not closed before it: dbmate and pgfleet start a new section at every line beginning '-- migrate:', even inside a string, so that statement would end mid-string and fail on the server; indent that line, or reword it so it does not begin with '-- migrate:'"
     )]
     MarkerInsideLiteral {
         marker: &'static str,
         literal: String,
         opened: usize,
+        /// The first line of the statement holding the literal, and where it starts.
+        statement: String,
+        statement_line: usize,
     },
 }
 
@@ -236,14 +240,16 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         if let Some((direction, options_text)) = marker(line) {
             if let Some((d, o, start, from)) = current.take() {
                 let sql = &text[from..offset];
-                if let Some((literal, opened)) = unterminated(sql) {
+                if let Some(open) = unterminated(sql) {
                     return Err(ParseError::new(
                         path,
                         line_no,
                         ParseErrorKind::MarkerInsideLiteral {
                             marker: direction.marker(),
-                            literal,
-                            opened: start + opened,
+                            literal: open.literal,
+                            opened: start + open.line,
+                            statement: open.statement,
+                            statement_line: start + open.statement_line,
                         },
                     ));
                 }
@@ -340,11 +346,19 @@ fn push(
     }
 }
 
-/// What a section leaves open at its end (a quoted string, a dollar-quoted body, a `/*`
-/// comment), and the 0-based line in `sql` where it opened. The marker that cut the
-/// section then stands inside it: dbmate cuts there all the same, so the server would get
-/// half a string.
-fn unterminated(sql: &str) -> Option<(String, usize)> {
+/// A quoted string, dollar-quoted body, `/*` comment or quoted identifier that a section
+/// leaves open at its end; lines are 0-based within the section.
+struct Unterminated {
+    literal: String,
+    line: usize,
+    /// The first line of the statement it belongs to, and that statement's line.
+    statement: String,
+    statement_line: usize,
+}
+
+/// What `sql` (a section) leaves open at its end. The marker that cut the section then
+/// stands inside it: dbmate cuts there all the same, so the server would get half a string.
+fn unterminated(sql: &str) -> Option<Unterminated> {
     let Err(pg_query::Error::Scan(message)) = pg_query::scan(sql) else {
         return None;
     };
@@ -353,7 +367,24 @@ fn unterminated(sql: &str) -> Option<(String, usize)> {
     let near = near.strip_suffix('"').unwrap_or(near);
     // The scanner quotes the unterminated token, which runs to the end of the section.
     let opened_at = sql.rfind(near).unwrap_or(0);
-    Some((format!("a {what}"), sql[..opened_at].matches('\n').count()))
+    // The text before the literal lexes: its last piece, unless it is a finished statement,
+    // is the start of the statement the literal belongs to.
+    let start = match split_statements(&sql[..opened_at]).last() {
+        Some(s) if !s.sql.trim_end().ends_with(';') => s.body_offset(),
+        _ => opened_at,
+    };
+    let first_line = sql[start..].lines().next().unwrap_or_default().trim();
+    let statement = if first_line.chars().count() > 60 {
+        format!("{}…", first_line.chars().take(59).collect::<String>())
+    } else {
+        first_line.to_owned()
+    };
+    Some(Unterminated {
+        literal: format!("a {what}"),
+        line: sql[..opened_at].matches('\n').count(),
+        statement,
+        statement_line: sql[..start].matches('\n').count(),
+    })
 }
 
 /// Recognises dbmate's marker `^--\s*migrate:(up|down)(\s*$|\s+\S+)` and returns the
@@ -896,19 +927,23 @@ mod tests {
                 ParseErrorKind::MarkerInsideLiteral {
                     marker: "migrate:down",
                     literal: "a dollar-quoted string".into(),
-                    opened: 2
+                    opened: 2,
+                    statement: "create function f() returns int as $$".into(),
+                    statement_line: 2,
                 }
             )
         );
-        let quoted = "-- migrate:up\nselect 1;\ninsert into t values ('a\n-- migrate:down\nb');\n-- migrate:down\n";
+        let quoted = "-- migrate:up\nselect 1;\ninsert into t\n  values ('a\n-- migrate:down\nb');\n-- migrate:down\n";
         assert_eq!(
             kind(quoted),
             (
-                4,
+                5,
                 ParseErrorKind::MarkerInsideLiteral {
                     marker: "migrate:down",
                     literal: "a quoted string".into(),
-                    opened: 3
+                    opened: 4,
+                    statement: "insert into t".into(),
+                    statement_line: 3,
                 }
             )
         );

@@ -408,8 +408,8 @@ const FILES: &[(&str, &str, usize, &str)] = &[
     ("-- migrate:up\nselect 1;\n\n-- x\u{0}\n-- migrate:down\n", "a NUL byte", 4, "remove it"),
     // A marker line inside a literal: dbmate cuts there all the same.
     ("-- migrate:up\ncreate function f() returns int as $$\nbegin\n-- migrate:down\nreturn 1;\nend $$ language plpgsql;\n-- migrate:down\ndrop function f();\n", "stands inside a dollar-quoted string opened at line 2", 4, "indent that line"),
-    ("-- migrate:up transaction:false\ncreate table a (id int);\ncreate function f() returns int as $body$\n-- migrate:down\nselect 1 $body$ language sql;\n-- migrate:down transaction:false\n", "stands inside a dollar-quoted string opened at line 3", 4, "indent that line"),
-    ("-- migrate:up\ninsert into t values ('a\n-- migrate:down\nb');\n-- migrate:down\n", "stands inside a quoted string opened at line 2", 3, "indent that line"),
+    ("-- migrate:up transaction:false\ncreate table a (id int);\ncreate function f() returns int as $body$\n-- migrate:down\nselect 1 $body$ language sql;\n-- migrate:down transaction:false\n", "opened at line 3, in the statement at line 3 (create function f() returns int as $body$)", 4, "indent that line"),
+    ("-- migrate:up\ninsert into t\nvalues (1, 'a\n-- migrate:down\nb');\n-- migrate:down\n", "stands inside a quoted string opened at line 3, in the statement at line 2 (insert into t)", 4, "indent that line"),
     ("-- migrate:up\nselect 1; /* notes\n-- migrate:down\n*/\n-- migrate:down\n", "stands inside a /* comment opened at line 2", 3, "indent that line"),
     ("-- migrate:up\nselect 1 as \"odd\n-- migrate:down\nname\";\n-- migrate:down\n", "stands inside a quoted identifier opened at line 2", 3, "indent that line"),
     ("-- migrate:up\nselect 1;\n-- migrate:down\nselect $$\n-- migrate:up\n$$;\n-- migrate:down\n", "'-- migrate:up' stands inside a dollar-quoted string opened at line 4", 5, "reword it"),
