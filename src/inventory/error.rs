@@ -163,6 +163,14 @@ fn yaml_message(error: &YamlError) -> String {
             expected: "string scalar",
             ..
         } => "expected a single value here, not a list or a mapping".to_owned(),
+        YamlError::NullIntoString { .. } => {
+            "this is empty (or `~`), and a value is needed here; write one, or remove the key"
+                .to_owned()
+        }
+        YamlError::UnknownAnchor { .. } => {
+            "`*name` refers to no anchor: define it first with `&name` on the value to repeat"
+                .to_owned()
+        }
         // The YAML scanner's own words ("unclosed quote", "did not find expected ':'…"),
         // with what to do.
         YamlError::ExternalMessage { msg, .. } => {

@@ -530,6 +530,11 @@ const INVENTORIES: &[(&str, &str, &str, &str)] = &[
     ("hosts:\n  nas: { databases: { app: { container: pg } }\n  pi: x\n", "did not find expected", "", "check the brackets, quotes and indentation"),
     ("hosts:\n  nas:\n    databases:\n      app: { container: pg }\n---\nhosts: {}\n", "holds one YAML document", "6:1", "remove the `---`"),
     ("x: *a\n", "unknown key `x` at the top level", "1:1", "the keys here are defaults, groups, hosts"),
+    ("defaults: *nope\nhosts: {}\n", "`*name` refers to no anchor", "1:11", "define it first with `&name`"),
+    ("defaults:\n  password: { env: ~ }\nhosts: {}\n", "this is empty (or `~`)", "2:20", "write one, or remove the key"),
+    ("hosts:\n  ~:\n    databases:\n      app: { container: pg }\n", "this is empty (or `~`)", "2:3", "write one, or remove the key"),
+    ("hosts:\n  nas:\n    databases:\n      app: { container: pg\u{7} }\n", "unexpected character: `\\u{7}'", "4:25", "check the brackets, quotes and indentation"),
+    ("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n", "recursion limit exceeded", "1:", "check the brackets"),
     ("just text\n", "expected a mapping here", "1:1", "`key: value` lines"),
     // Empty inventories: the place to add hosts.
     ("", "the inventory has no hosts", "inv.yml:1", "add a hosts: section"),
