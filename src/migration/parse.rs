@@ -103,6 +103,10 @@ pub enum ParseErrorKind {
         "a NUL byte: PostgreSQL cannot take one in SQL text (a file saved as UTF-16, or binary data pasted in?): remove it"
     )]
     NulByte,
+    #[error(
+        "a '-- migrate:' marker follows a carriage return (CR) with no line feed: the file ends its lines the old Mac way, so neither dbmate nor pgfleet sees the marker start a line; save it with LF (or CRLF) line endings"
+    )]
+    CrLineEnd,
     #[error("no '-- migrate:up' section: every migration needs one, before '-- migrate:down'")]
     MissingUp,
     #[error("no '-- migrate:down' section: add one (it may be empty) after '-- migrate:up'")]
@@ -227,6 +231,17 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         );
     }
     let text = normalize(text);
+    // A marker after a lone CR starts no line, for dbmate as for pgfleet: the file would
+    // read as one long line and fail with a puzzling complaint about its options.
+    for (index, line) in text.split('\n').enumerate() {
+        let after_cr = line.split('\r').skip(1);
+        if after_cr.map(str::trim_start).any(|l| marker(l).is_some()) {
+            let column = line.find('\r').map_or(1, |i| line[..i].chars().count() + 1);
+            return Err(
+                ParseError::new(path, index + 1, ParseErrorKind::CrLineEnd).at_column(column)
+            );
+        }
+    }
 
     let mut up = Vec::new();
     let mut down = Vec::new();
@@ -609,6 +624,17 @@ mod tests {
         assert_eq!(at("-- just a comment\n"), (0, 0));
         let nul = parse(Path::new("1_x.sql"), b"-- migrate:up\nselect 'a\0';\n").unwrap_err();
         assert_eq!((nul.line, nul.column), (2, 10));
+    }
+
+    #[test]
+    fn a_marker_after_a_lone_cr_is_named() {
+        let e = parse_str("-- migrate:up\nselect 1;\r-- migrate:down\r").unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (2, 10, ParseErrorKind::CrLineEnd)
+        );
+        // A CR inside a line, with no marker after it, is left to the server.
+        assert!(parse_str("-- migrate:up\nselect 'a\rb';\n-- migrate:down\n").is_ok());
     }
 
     #[test]

@@ -404,6 +404,7 @@ const FILES: &[(&str, &str, usize, &str)] = &[
     ("-- migrate:up\n-- migrate:down transaction:false\nselect 1;\n-- migrate:up\n-- migrate:down\nselect 2;\n", "mix 'transaction:false'", 2, "split the file"),
     ("-- migrate:up\r\nselect 1;\r\n-- migrate:down bogus\r\n", "marker option 'bogus'", 3, "key:value"),
     ("\u{feff}-- migrate:up\r\nselect 1;\r\n", "no '-- migrate:down' section", 0, "add one (it may be empty)"),
+    ("-- migrate:up\rselect 1;\r-- migrate:down\rselect 2;\r", "a '-- migrate:' marker follows a carriage return (CR)", 1, "save it with LF (or CRLF) line endings"),
     ("-- migrate:up\nselect '\u{0}';\n-- migrate:down\n", "a NUL byte", 2, "remove it"),
     ("-- migrate:up\nselect 1;\n\n-- x\u{0}\n-- migrate:down\n", "a NUL byte", 4, "remove it"),
     // A marker line inside a literal: dbmate cuts there all the same.
