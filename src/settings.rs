@@ -369,7 +369,16 @@ impl Run {
             action,
         };
         match &run.action {
-            Action::New { .. } => return Ok(run),
+            Action::New { .. } => {
+                // `new` creates a missing folder, but cannot put a file in a file.
+                if o.migrations_dir.exists() && !o.migrations_dir.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "the migrations folder {} is a file, not a folder: pass --migrations-dir FOLDER",
+                        o.migrations_dir.display()
+                    )));
+                }
+                return Ok(run);
+            }
             Action::Wait => {
                 if run.url.is_none() {
                     return Err(no_url());
@@ -420,7 +429,7 @@ impl Run {
             None => {
                 if !o.inventory.exists() {
                     return Err(Error::Config(format!(
-                        "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
+                        "no database: pass --url postgres://user@host:port/db (user:password@ with a password), set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
                         o.inventory.display()
                     )));
                 }
@@ -445,7 +454,7 @@ impl Run {
 
 fn no_url() -> Error {
     Error::Config(
-        "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
+        "no database: pass --url postgres://user@host:port/db (user:password@ with a password), or set DATABASE_URL (in the environment or a .env file)".into(),
     )
 }
 

@@ -210,6 +210,29 @@ fn bad_flags_are_refused_saying_what_where_and_what_to_do() {
 /// Folders that are not there, or not folders.
 fn folder_cases() -> Vec<Case<'static>> {
     vec![
+        // Nothing names a database.
+        Case::new(
+            &["status"],
+            BAD,
+            "no database",
+            "inventory does not exist",
+            "pass --url postgres://user@host:port/db",
+        ),
+        Case::new(
+            &["wait"],
+            BAD,
+            "no database",
+            "DATABASE_URL",
+            "pass --url postgres://user@host:port/db",
+        ),
+        Case::new(
+            &["-d", "file.sql", "new", "x"],
+            BAD,
+            "the migrations folder file.sql is a file, not a folder",
+            "file.sql",
+            "pass --migrations-dir FOLDER",
+        )
+        .file("file.sql", b""),
         Case::new(
             &["--url", URL, "-d", "nope", "up"],
             BAD,
