@@ -93,8 +93,10 @@ pub struct GlobalArgs {
     pub wait_timeout: Timeout,
 
     /// Inventory: a YAML file, or a folder of *.yml files (docker hosts and their databases)
-    #[arg(long, short = 'i', global = true, default_value = "inventory")]
-    pub inventory: PathBuf,
+    /// [default: inventory]
+    // No clap default: a given -i must be told from the default (it conflicts with a URL).
+    #[arg(long, short = 'i', global = true, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
     /// Only these hosts, groups or host/database targets: globs, comma-separated or
     /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
     #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
@@ -365,7 +367,8 @@ impl Cli {
                 _ => None,
             },
             wait_timeout: g.wait_timeout,
-            inventory: g.inventory,
+            inventory_given: g.inventory.is_some(),
+            inventory: g.inventory.unwrap_or_else(|| PathBuf::from("inventory")),
             limit: g.limit,
             accept_new_host_keys: g.accept_new_host_keys,
             schedule: Schedule {

@@ -293,7 +293,7 @@ pub enum Error {
     Usage(String),
 
     /// A database URL that cannot be used; `url` has its password redacted, `from` says
-    /// where it was given (`--url`, `DATABASE_URL, from .env:3`), when that is known (exit 3).
+    /// where it was given (`--url`, `DATABASE_URL from .env:3`), when that is known (exit 3).
     #[error(
         "invalid database URL{}{}: {why}",
         if url.is_empty() { String::new() } else { format!(" {url}") },

@@ -210,6 +210,8 @@ pub struct Options {
     pub wait_for_quiet: Option<Timeout>,
     pub wait_timeout: Timeout,
     pub inventory: PathBuf,
+    /// `-i` was given, not defaulted.
+    pub inventory_given: bool,
     pub limit: Vec<String>,
     pub accept_new_host_keys: bool,
     pub schedule: Schedule,
@@ -334,7 +336,7 @@ impl Run {
             "--url".to_owned()
         } else {
             match env_file.as_deref().filter(|_| !url_preset) {
-                Some(file) => format!("DATABASE_URL, from {}", env_line(file, "DATABASE_URL")),
+                Some(file) => format!("DATABASE_URL from {}", env_line(file, "DATABASE_URL")),
                 None => "DATABASE_URL".to_owned(),
             }
         };
@@ -412,6 +414,11 @@ impl Run {
                             "--between names two inventory targets to compare, but {url_source} names one database: drop --url (and DATABASE_URL) to compare two targets of the inventory"
                         )));
                     }
+                }
+                if o.inventory_given {
+                    return Err(Error::Usage(format!(
+                        "-i names an inventory, but {url_source} names one database, which would be used instead: drop -i, or drop --url (and DATABASE_URL, in the environment or .env) to use the inventory"
+                    )));
                 }
                 if !o.limit.is_empty() {
                     return Err(Error::Usage(format!(

@@ -173,6 +173,7 @@ const FLAGS: &[Flag] = &[
     (&["drift", "--between", "a", "b"], BAD, "--between names two inventory targets", "--between", "drop --url"),
     (&["drift", "--between", "a"], BAD, "2 values required", "--between <A> <B>", "try '--help'"),
     (&["--limit", "nas", "status"], BAD, "--limit selects targets of the inventory", "--url", "drop --limit"),
+    (&["-i", "inventory.yml", "status"], BAD, "-i names an inventory, but --url names one database", "-i", "drop -i, or drop --url"),
     (&["drift", "--shadow-url", "mysql://a:s3cr3t@h/x"], BAD, "the scheme must be", "--shadow-url", "postgres:// or postgresql://"),
     (&["drift", "--shadow-url", "postgres://a:s3cr3t@h:99999/x"], BAD, "invalid port number", "--shadow-url", "a port from 1 to 65535"),
     (&["bogus"], BAD, "unrecognized subcommand 'bogus'", "Usage: pgfleet", "try '--help'"),
@@ -353,15 +354,15 @@ const ENV_FILES: &[(&str, &str, &str, &str)] = &[
     ("A=\"multi\nline\"\nB=x s3cr3t\n", "is not KEY=VALUE", ".env:3:", "quote a value that holds spaces"),
     ("A=1\nA=1 2\n", "is not KEY=VALUE", ".env:2:", "quote a value that holds spaces"),
     ("K=a\\qs3cr3t\n", "is not KEY=VALUE", ".env:1:", "write KEY=VALUE"),
-    ("export DATABASE_URL=mysql://u:s3cr3t@h/x\n", "the scheme must be", "(DATABASE_URL, from .env:1)", "postgres:// or postgresql://"),
-    ("DATABASE_URL=postgres://u:s3cr3t@127.0.0.1:99999/x\n", "invalid port number", "(DATABASE_URL, from .env:1)", "a port from 1 to 65535"),
-    ("A=1\r\nDATABASE_URL=postgres://u:s3cr3t@h:99999/x\r\n", "invalid port number", "(DATABASE_URL, from .env:2)", "a port from 1 to 65535"),
-    ("DATABASE_URL=postgres://u:s3c#r3t@h/x\n", "a `#`, `/` or `?` in the user or password", "(DATABASE_URL, from .env:1)", "percent-encode it"),
-    ("DATABASE_URL=postgres://u:s3/cr3t@h:5432/x\n", "a `#`, `/` or `?` in the user or password", "(DATABASE_URL, from .env:1)", "percent-encode it"),
-    ("DATABASE_URL=\n", "it is empty", "(DATABASE_URL, from .env:1)", "postgres://user@host:port/database"),
-    ("DATABASE_URL=postgres://u:s3cr3t@h/x?sslmode=require\n", "sslmode=require needs TLS", "(DATABASE_URL, from .env:1)", "use sslmode=disable"),
-    ("\u{feff}DATABASE_URL=postgres://u@h:99999/x\n", "invalid port number", "(DATABASE_URL, from .env:1)", "a port from 1 to 65535"),
-    ("DATABASE_URL = postgres://u@h:0/x\n", "port 0 is not a port", "(DATABASE_URL, from .env:1)", "e.g. 5432"),
+    ("export DATABASE_URL=mysql://u:s3cr3t@h/x\n", "the scheme must be", "(DATABASE_URL from .env:1)", "postgres:// or postgresql://"),
+    ("DATABASE_URL=postgres://u:s3cr3t@127.0.0.1:99999/x\n", "invalid port number", "(DATABASE_URL from .env:1)", "a port from 1 to 65535"),
+    ("A=1\r\nDATABASE_URL=postgres://u:s3cr3t@h:99999/x\r\n", "invalid port number", "(DATABASE_URL from .env:2)", "a port from 1 to 65535"),
+    ("DATABASE_URL=postgres://u:s3c#r3t@h/x\n", "a `#`, `/` or `?` in the user or password", "(DATABASE_URL from .env:1)", "percent-encode it"),
+    ("DATABASE_URL=postgres://u:s3/cr3t@h:5432/x\n", "a `#`, `/` or `?` in the user or password", "(DATABASE_URL from .env:1)", "percent-encode it"),
+    ("DATABASE_URL=\n", "it is empty", "(DATABASE_URL from .env:1)", "postgres://user@host:port/database"),
+    ("DATABASE_URL=postgres://u:s3cr3t@h/x?sslmode=require\n", "sslmode=require needs TLS", "(DATABASE_URL from .env:1)", "use sslmode=disable"),
+    ("\u{feff}DATABASE_URL=postgres://u@h:99999/x\n", "invalid port number", "(DATABASE_URL from .env:1)", "a port from 1 to 65535"),
+    ("DATABASE_URL = postgres://u@h:0/x\n", "port 0 is not a port", "(DATABASE_URL from .env:1)", "e.g. 5432"),
 ];
 
 fn env_cases() -> Vec<Case<'static>> {
@@ -382,6 +383,22 @@ fn env_cases() -> Vec<Case<'static>> {
             "save it as UTF-8",
         )
         .file(".env", b"A=1\nB=\xff\xfe\n")
+        .file("m/.keep", b""),
+    );
+    // A team coming from dbmate keeps DATABASE_URL in .env: -i must not lose to it silently.
+    cases.push(
+        Case::new(
+            &["-d", "m", "-i", "inv.yml", "up"],
+            BAD,
+            "-i names an inventory, but DATABASE_URL from .env:1 names one database",
+            ".env:1",
+            "(and DATABASE_URL, in the environment or .env)",
+        )
+        .file(".env", "DATABASE_URL=postgres://u:s3cr3t@127.0.0.1:1/x\n")
+        .file(
+            "inv.yml",
+            "hosts:\n  nas:\n    databases:\n      app: { container: pg }\n",
+        )
         .file("m/.keep", b""),
     );
     cases.push(
