@@ -32,6 +32,18 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A migration version as dbmate has it: the digits a file name starts with. Anything else
+/// can never be applied, so it is refused here rather than after connecting.
+fn version(text: &str) -> Result<String, String> {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "'{text}' is not a version: give the digits a migration file name starts with (0: roll back everything)"
+        ))
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pgfleet",
@@ -81,8 +93,10 @@ pub struct GlobalArgs {
     pub wait_timeout: Timeout,
 
     /// Inventory: a YAML file, or a folder of *.yml files (docker hosts and their databases)
-    #[arg(long, short = 'i', global = true, default_value = "inventory")]
-    pub inventory: PathBuf,
+    /// [default: inventory]
+    // No clap default: a given -i must be told from the default (it conflicts with a URL).
+    #[arg(long, short = 'i', global = true, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
     /// Only these hosts, groups or host/database targets: globs, comma-separated or
     /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
     #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
@@ -153,7 +167,7 @@ pub enum Command {
         #[arg(short = 'n', long = "count", conflicts_with = "to", value_parser = at_least_one, value_name = "N", allow_negative_numbers = true)]
         count: Option<usize>,
         /// Roll back every migration newer than this applied version (0: all)
-        #[arg(long)]
+        #[arg(long, value_parser = version, value_name = "VERSION")]
         to: Option<String>,
         #[command(flatten)]
         fleet: FleetArgs,
@@ -284,7 +298,12 @@ pub struct FleetArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", allow_negative_numbers = true)]
     pub parallel: u16,
     /// Run the first N targets first, and the rest only if all of those succeeded
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub canary: usize,
     /// After the first target fails, start nothing new (running targets stop after their
     /// current migration)
@@ -348,7 +367,8 @@ impl Cli {
                 _ => None,
             },
             wait_timeout: g.wait_timeout,
-            inventory: g.inventory,
+            inventory_given: g.inventory.is_some(),
+            inventory: g.inventory.unwrap_or_else(|| PathBuf::from("inventory")),
             limit: g.limit,
             accept_new_host_keys: g.accept_new_host_keys,
             schedule: Schedule {

@@ -292,9 +292,18 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// A database URL that cannot be used; `url` has its password redacted (exit 3).
-    #[error("invalid database URL {url}: {why}")]
-    BadUrl { url: String, why: String },
+    /// A database URL that cannot be used; `url` has its password redacted, `from` says
+    /// where it was given (`--url`, `DATABASE_URL from .env:3`), when that is known (exit 3).
+    #[error(
+        "invalid database URL{}{}: {why}",
+        if url.is_empty() { String::new() } else { format!(" {url}") },
+        from.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()
+    )]
+    BadUrl {
+        url: String,
+        from: Option<String>,
+        why: String,
+    },
 
     /// The migrations folder is missing: a typo would otherwise read as "no migrations".
     #[error(

@@ -210,6 +210,8 @@ pub struct Options {
     pub wait_for_quiet: Option<Timeout>,
     pub wait_timeout: Timeout,
     pub inventory: PathBuf,
+    /// `-i` was given, not defaulted.
+    pub inventory_given: bool,
     pub limit: Vec<String>,
     pub accept_new_host_keys: bool,
     pub schedule: Schedule,
@@ -312,20 +314,35 @@ impl Run {
     /// Validates the command and the flags. Reads the env file, the inventory and the
     /// migration files; contacts nothing.
     pub fn new(action: Action, o: Options) -> Result<Run, Error> {
-        load_env_file(o.env_file.as_deref())?;
+        let url_preset = std::env::var_os("DATABASE_URL").is_some();
+        let env_file = load_env_file(o.env_file.as_deref())?;
         let mut action = action;
         if let Action::Status { exit_code } = &mut action {
             // `--quiet` prints nothing: the exit code is the answer.
             *exit_code |= o.output.quiet;
         }
         if let Some(table) = &o.migrations_table {
-            migrations_table(table)?;
+            table_name("--migrations-table", table, true)?;
         }
-        let url = given_database_url(o.url.as_deref())?;
+        if let Action::Baseline {
+            legacy_table: Some(table),
+            ..
+        } = &action
+        {
+            table_name("--legacy-table", table, false)?;
+        }
+        // Where the URL came from, for its messages.
+        let url_source = if o.url.is_some() {
+            "--url".to_owned()
+        } else {
+            match env_file.as_deref().filter(|_| !url_preset) {
+                Some(file) => format!("DATABASE_URL from {}", env_line(file, "DATABASE_URL")),
+                None => "DATABASE_URL".to_owned(),
+            }
+        };
+        let url = given_database_url(o.url.as_deref(), &url_source)?;
         let shadow = match action.shadow_url() {
-            Some(text) => Shadow::Url(Box::new(
-                DbUrl::parse(text).map_err(|e| Error::Usage(format!("--shadow-url: {e}")))?,
-            )),
+            Some(text) => Shadow::Url(Box::new(parse_url(text, "--shadow-url")?)),
             None => Shadow::SameServer,
         };
         let mut run = Run {
@@ -354,7 +371,16 @@ impl Run {
             action,
         };
         match &run.action {
-            Action::New { .. } => return Ok(run),
+            Action::New { .. } => {
+                // `new` creates a missing folder, but cannot put a file in a file.
+                if o.migrations_dir.exists() && !o.migrations_dir.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "the migrations folder {} is a file, not a folder: pass --migrations-dir FOLDER",
+                        o.migrations_dir.display()
+                    )));
+                }
+                return Ok(run);
+            }
             Action::Wait => {
                 if run.url.is_none() {
                     return Err(no_url());
@@ -376,10 +402,28 @@ impl Run {
             Some(url) => {
                 if let Action::Baseline { from, apply_to, .. } = &run.action {
                     if from.is_some() || !apply_to.is_empty() {
-                        return Err(Error::Usage(
-                            "--from and --apply-to name inventory targets: with --url, the baseline is taken from the URL's database and there is no other".into(),
-                        ));
+                        return Err(Error::Usage(format!(
+                            "--from and --apply-to name inventory targets: with {url_source}, the baseline is taken from the URL's database and there is no other; drop them, or drop --url (and DATABASE_URL) to use the inventory"
+                        )));
                     }
+                }
+                // Flags that choose among inventory targets would be ignored without a word.
+                if let Action::Drift { between, .. } = &run.action {
+                    if !between.is_empty() {
+                        return Err(Error::Usage(format!(
+                            "--between names two inventory targets to compare, but {url_source} names one database: drop --url (and DATABASE_URL) to compare two targets of the inventory"
+                        )));
+                    }
+                }
+                if o.inventory_given {
+                    return Err(Error::Usage(format!(
+                        "-i names an inventory, but {url_source} names one database, which would be used instead: drop -i, or drop --url (and DATABASE_URL, in the environment or .env) to use the inventory"
+                    )));
+                }
+                if !o.limit.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "--limit selects targets of the inventory, but {url_source} names one database, so it would be ignored: drop --limit, or drop --url (and DATABASE_URL) to use the inventory"
+                    )));
                 }
                 vec![Target {
                     id: url.to_string(),
@@ -392,12 +436,13 @@ impl Run {
             None => {
                 if !o.inventory.exists() {
                     return Err(Error::Config(format!(
-                        "no database: pass --url postgres://user:password@host:port/db, set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
+                        "no database: pass --url postgres://user@host:port/db (user:password@ with a password), set DATABASE_URL (in the environment or a .env file), or describe your docker hosts in an inventory (-i; {} does not exist)",
                         o.inventory.display()
                     )));
                 }
                 let inv = inventory::load(&o.inventory)?;
                 let chosen = chosen_targets(&run.action, &inv, &o.limit)?;
+                inventory::check_readable(&inv, &chosen)?;
                 let targets = chosen
                     .into_iter()
                     .map(|t| inventory_target(t, &o.schema_file))
@@ -416,7 +461,7 @@ impl Run {
 
 fn no_url() -> Error {
     Error::Config(
-        "no database: pass --url postgres://user:password@host:port/db, or set DATABASE_URL (in the environment or a .env file)".into(),
+        "no database: pass --url postgres://user@host:port/db (user:password@ with a password), or set DATABASE_URL (in the environment or a .env file)".into(),
     )
 }
 
@@ -537,57 +582,130 @@ fn chosen_targets<'i>(
 }
 
 /// Loads the env file: variables already in the environment win, as with dbmate. A missing
-/// default `.env` is fine; a missing file named with `--env-file` is an error.
-fn load_env_file(explicit: Option<&Path>) -> Result<(), Error> {
+/// default `.env` is fine; a missing file named with `--env-file` is an error. Returns the
+/// file read, if any.
+fn load_env_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, Error> {
     let path = explicit.unwrap_or(Path::new(".env"));
+    let fix = if explicit.is_some() {
+        "check the path given to --env-file"
+    } else {
+        "fix it, or pass --env-file"
+    };
     match dotenvy::from_path(path) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Some(path.to_path_buf())),
         Err(dotenvy::Error::Io(e))
             if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() =>
         {
-            Ok(())
+            Ok(None)
         }
         // dotenvy's message quotes the line, value and all: say where, not what.
-        Err(dotenvy::Error::LineParse(line, at)) => Err(Error::Config(format!(
-            "cannot load the env file {}: line {} is not KEY=VALUE (at character {}; its text is not shown: it may hold a secret)",
-            path.display(),
-            env_line_number(path, &line),
-            at + 1
+        Err(dotenvy::Error::LineParse(found, at)) => Err(Error::Config(format!(
+            "{}: this line of the env file is not KEY=VALUE (its text is not shown: it may hold a secret); write KEY=VALUE, quote a value that holds spaces or #, and close every quote",
+            env_place(path, &found, at)
         ))),
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Error::Config(format!(
+                "{}: the env file is not UTF-8 text; save it as UTF-8",
+                not_utf8_place(path)
+            )))
+        }
         Err(e) => Err(Error::Config(format!(
-            "cannot load the env file {}: {e}",
+            "cannot load the env file {}: {e}; {fix}",
             path.display()
         ))),
     }
 }
 
-/// The 1-based number of the first line of the env file that is `line` ("?" if the file
-/// cannot be read again).
-fn env_line_number(path: &Path, line: &str) -> String {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| {
-            let wanted = line.lines().next().unwrap_or(line).trim();
-            text.lines().position(|l| l.trim() == wanted)
+/// `FILE:LINE:COLUMN` of dotenvy's complaint: `found` (the line, its value, or the rest of
+/// the file from an unclosed quote on) at character `at`. `found` may occur more than once;
+/// the one meant is the first whose preceding lines parse.
+fn env_place(path: &Path, found: &str, at: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return path.display().to_string();
+    };
+    let line_start = |i: usize| text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let start = (!found.is_empty())
+        .then(|| {
+            text.match_indices(found).map(|(i, _)| i).find(|&i| {
+                dotenvy::from_read_iter(&text.as_bytes()[..line_start(i)]).all(|r| r.is_ok())
+            })
         })
-        .map_or_else(|| "?".to_string(), |i| (i + 1).to_string())
+        .flatten();
+    let Some(start) = start else {
+        return path.display().to_string();
+    };
+    let offset = found.char_indices().nth(at).map_or(found.len(), |(i, _)| i);
+    // Past the end means a quote never closed: the line that opened it is the place.
+    let place = if start + offset >= text.trim_end().len() {
+        start
+    } else {
+        start + offset
+    };
+    let from = line_start(place);
+    format!(
+        "{}:{}:{}",
+        path.display(),
+        text[..from].matches('\n').count() + 1,
+        text[from..place].chars().count() + 1
+    )
+}
+
+/// `FILE:LINE` of the first byte that is not UTF-8.
+fn not_utf8_place(path: &Path) -> String {
+    let line = std::fs::read(path).ok().and_then(|bytes| {
+        let bad = std::str::from_utf8(&bytes).err()?.valid_up_to();
+        Some(bytes[..bad].iter().filter(|b| **b == b'\n').count() + 1)
+    });
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// `FILE:LINE` of the line that sets `key` in an env file (the last one: dotenvy keeps the
+/// first value, but a line that sets it twice is rare and either line helps).
+fn env_line(path: &Path, key: &str) -> String {
+    let line = std::fs::read_to_string(path).ok().and_then(|text| {
+        text.lines().position(|l| {
+            let l = l.trim_start_matches('\u{feff}').trim_start();
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            l.split_once('=').is_some_and(|(k, _)| k.trim() == key)
+        })
+    });
+    match line {
+        Some(i) => format!("{}:{}", path.display(), i + 1),
+        None => path.display().to_string(),
+    }
 }
 
 /// The database URL when one is given (`--url` or `DATABASE_URL`); None means "use the
 /// inventory".
-fn given_database_url(flag: Option<&str>) -> Result<Option<DbUrl>, Error> {
+fn given_database_url(flag: Option<&str>, source: &str) -> Result<Option<DbUrl>, Error> {
     match flag
         .map(str::to_string)
         .or_else(|| std::env::var("DATABASE_URL").ok())
     {
-        Some(text) => DbUrl::parse(&text).map(Some),
+        Some(text) => parse_url(&text, source).map(Some),
         None => Ok(None),
     }
 }
 
+/// A URL given by `source` (a flag, a variable), which its error names.
+fn parse_url(text: &str, source: &str) -> Result<DbUrl, Error> {
+    DbUrl::parse(text).map_err(|e| match e {
+        Error::BadUrl { url, why, .. } => Error::BadUrl {
+            url,
+            from: Some(source.to_owned()),
+            why,
+        },
+        other => other,
+    })
+}
+
 /// `--migrations-table`: `table` or `schema.table`, each a plain identifier (what dbmate
-/// takes); anything else would reach the server as a puzzle.
-fn migrations_table(text: &str) -> Result<(), Error> {
+/// takes); `--legacy-table`: a plain table name (kept in the migrations table's schema).
+/// Anything else would reach the server as a puzzle.
+fn table_name(flag: &str, text: &str, qualified: bool) -> Result<(), Error> {
     let plain = |part: &str| {
         !part.is_empty()
             && part.len() <= 63
@@ -597,13 +715,18 @@ fn migrations_table(text: &str) -> Result<(), Error> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
     };
     let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() <= 2 && parts.iter().all(|p| plain(p)) {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "--migrations-table {text:?}: write `table` or `schema.table`, each letters, digits and _ (at most 63, not starting with a digit)"
-        )))
+    let most = if qualified { 2 } else { 1 };
+    if parts.len() <= most && parts.iter().all(|p| plain(p)) {
+        return Ok(());
     }
+    let form = if qualified {
+        "`table` or `schema.table`, each"
+    } else {
+        "a plain table name (it stays in the migrations table's schema),"
+    };
+    Err(Error::Usage(format!(
+        "{flag} {text:?}: write {form} letters, digits and _ (at most 63, not starting with a digit)"
+    )))
 }
 
 fn timeout_duration(t: Timeout) -> Duration {

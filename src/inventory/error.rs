@@ -35,12 +35,12 @@ impl fmt::Display for Prefix<'_> {
     }
 }
 
-/// A place in an inventory file.
+/// A place in an inventory file: `file:line:column` (line 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Loc {
-    pub(super) file: PathBuf,
-    pub(super) line: usize,
-    pub(super) column: usize,
+pub struct Loc {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Loc {
@@ -81,7 +81,16 @@ impl InventoryError {
         }
     }
 
-    pub(super) fn at(loc: &Loc, message: impl Into<String>) -> Self {
+    /// An error about a whole file, placed at its first line so that an editor opens it
+    /// there (an empty inventory, one with no hosts).
+    pub(super) fn at_line(file: &Path, line: usize, message: impl Into<String>) -> Self {
+        InventoryError {
+            line: Some(line),
+            ..Self::in_file(file, message)
+        }
+    }
+
+    pub(crate) fn at(loc: &Loc, message: impl Into<String>) -> Self {
         let known = loc.line > 0;
         InventoryError {
             file: Some(loc.file.clone()),
@@ -146,6 +155,32 @@ fn yaml_message(error: &YamlError) -> String {
             "expected a port number, 1 to 65535".to_owned()
         }
         YamlError::InvalidScalar { ty: "boolean", .. } => "expected true or false".to_owned(),
+        YamlError::Unexpected {
+            expected: "sequence start",
+            ..
+        } => "expected a list here: [a, b] or `- a` lines".to_owned(),
+        YamlError::Unexpected {
+            expected: "string scalar",
+            ..
+        } => "expected a single value here, not a list or a mapping".to_owned(),
+        YamlError::NullIntoString { .. } => {
+            "this is empty (or `~`), and a value is needed here; write one, or remove the key"
+                .to_owned()
+        }
+        YamlError::UnknownAnchor { .. } => {
+            "`*name` refers to no anchor: define it first with `&name` on the value to repeat"
+                .to_owned()
+        }
+        // The YAML scanner's own words ("unclosed quote", "did not find expected ':'…"),
+        // with what to do.
+        YamlError::ExternalMessage { msg, .. } => {
+            let fix = if msg.starts_with("unclosed") {
+                "close it"
+            } else {
+                "check the brackets, quotes and indentation here and on the lines above"
+            };
+            format!("{}: {fix}", sanitize(msg))
+        }
         other => sanitize(&DefaultMessageFormatter.format_message(other)),
     }
 }

@@ -68,7 +68,7 @@ pub fn select<'a>(inv: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Target
     if selected.is_empty() {
         let shown: Vec<&str> = patterns.iter().map(|p| p.text.as_str()).collect();
         return Err(InventoryError::new(format!(
-            "--limit {} selects none of the {} targets",
+            "--limit {} selects none of the {} targets; loosen the patterns (`pgfleet inventory` lists them)",
             shown.join(","),
             inv.targets.len()
         )));
@@ -93,7 +93,12 @@ fn parse(limit: &[String]) -> Result<Vec<Pattern>, InventoryError> {
         let glob = GlobBuilder::new(body)
             .literal_separator(true)
             .build()
-            .map_err(|e| InventoryError::new(format!("--limit `{text}`: {}", e.kind())))?
+            .map_err(|e| {
+                InventoryError::new(format!(
+                    "--limit `{text}`: {}; write a host, group or host/database, with * ? [abc] {{a,b}} as wildcards",
+                    e.kind()
+                ))
+            })?
             .compile_matcher();
         patterns.push(Pattern {
             text: text.to_owned(),

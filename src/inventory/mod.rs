@@ -86,7 +86,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use error::InventoryError;
+pub use error::{InventoryError, Loc};
 pub use limit::select;
 
 /// Where docker listens on a host when the inventory does not say.
@@ -132,6 +132,9 @@ pub struct SshSettings {
     /// None: let `~/.ssh/config` or the local user decide.
     pub user: Option<String>,
     pub identity_files: Vec<PathBuf>,
+    /// Where the inventory sets `identity_file(s)`, for messages about them (boxed: it is
+    /// rarely read, and `Connection::Ssh` stays small).
+    pub identity_at: Option<Box<Loc>>,
     /// Extra known_hosts files, besides `~/.ssh/known_hosts`.
     pub known_hosts: Vec<PathBuf>,
     pub jump: Option<Jump>,
@@ -164,6 +167,8 @@ pub struct Target {
     /// None: the container's POSTGRES_USER.
     pub user: Option<String>,
     pub password: PasswordSource,
+    /// Where the inventory sets `password`, for messages about it.
+    pub password_at: Option<Loc>,
     pub method: Method,
     pub migrations: PathBuf,
     /// The port PostgreSQL listens on inside the container.
@@ -255,19 +260,70 @@ impl fmt::Display for Method {
     }
 }
 
+/// Checks, before any host is contacted, that what the chosen targets read on this machine
+/// is there: each password where the inventory says (the variable set, the file readable;
+/// a `container` source can only be read on the host) and each key file named for their
+/// hosts. Each error names the inventory line that set the value.
+pub fn check_readable(inv: &Inventory, targets: &[&Target]) -> Result<(), InventoryError> {
+    let refuse = |at: Option<&Loc>, message: String| match at {
+        Some(at) => InventoryError::at(at, message),
+        None => InventoryError::new(message),
+    };
+    for t in targets {
+        let why = match &t.password {
+            PasswordSource::Env(var) if std::env::var_os(var).is_none() => format!(
+                "the password comes from the environment variable {var}, which is not set; set it, or change password: there"
+            ),
+            PasswordSource::File(path) => match std::fs::read(path) {
+                Ok(_) => continue,
+                Err(e) => format!(
+                    "cannot read the password file {}: {e}; create it, or change password: there",
+                    path.display()
+                ),
+            },
+            _ => continue,
+        };
+        return Err(refuse(t.password_at.as_ref(), format!("{}: {why}", t.id())));
+    }
+    let mut hosts: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+    hosts.dedup();
+    for name in hosts {
+        let Some(Connection::Ssh(ssh)) = inv.host(name).map(|h| &h.connection) else {
+            continue;
+        };
+        for key in &ssh.identity_files {
+            if let Err(e) = std::fs::read(key) {
+                return Err(refuse(
+                    ssh.identity_at.as_deref(),
+                    format!(
+                        "host `{name}`: cannot read the key file {}: {e}; fix identity_file(s) there, or remove it to use ssh-agent and ~/.ssh/id_*",
+                        key.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the inventory at `path` (a file, or a folder of `*.yml` / `*.yaml` files) and
 /// resolves it. Nothing is contacted.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
     let files = inventory_files(path)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                "it is not UTF-8 text".to_owned()
-            } else {
-                e.to_string()
-            };
-            InventoryError::in_file(&file, format!("cannot read the inventory file: {why}"))
+        let bytes = std::fs::read(&file).map_err(|e| {
+            InventoryError::in_file(&file, format!("cannot read the inventory file: {e}"))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let bytes = e.as_bytes();
+            let bad = e.utf8_error().valid_up_to();
+            let line = bytes[..bad].iter().filter(|b| **b == b'\n').count() + 1;
+            InventoryError::at_line(
+                &file,
+                line,
+                "the inventory file is not UTF-8 text; save it as UTF-8",
+            )
         })?;
         sources.push((file, text));
     }

@@ -21,7 +21,8 @@ pub(super) const PASSWORD_SOURCES: &[&str] = &["env", "file", "container"];
 pub(super) struct RawFile {
     pub(super) defaults: Option<RawSettings>,
     pub(super) groups: Option<Ordered<Option<RawGroup>>>,
-    pub(super) hosts: Option<Ordered<Option<RawHost>>>,
+    /// Spanned, so that "no hosts" can point at an empty `hosts:`.
+    pub(super) hosts: Option<Spanned<Ordered<Option<RawHost>>>>,
 }
 
 #[derive(Debug, Deserialize)]

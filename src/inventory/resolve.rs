@@ -149,6 +149,11 @@ impl Layer {
             _ => PasswordSource::None,
         }
     }
+
+    /// Where `key` is set, for messages about its value.
+    fn at(&self, key: &str) -> Option<Loc> {
+        self.0.get(key).map(|s| s.at.clone())
+    }
 }
 
 /// The file a value came from: for locations, and the folder its relative paths start at.
@@ -247,10 +252,32 @@ impl FileCtx {
                 Ok(v.to_owned())
             }
         };
+        // A name the shell could never have set is a typo, found now rather than as "not
+        // set" after connecting.
+        let variable = |kind: &str, v: &str| {
+            let name = non_empty(kind, v)?;
+            let plain = !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if plain {
+                return Ok(name);
+            }
+            let fix = if name.starts_with('$') {
+                "write it without the $"
+            } else {
+                "use letters, digits and _, not starting with a digit"
+            };
+            Err(self.error(
+                s,
+                format!(
+                    "password: {{ {kind}: }} `{}` is not the name of an environment variable; {fix}",
+                    name.escape_debug()
+                ),
+            ))
+        };
         Ok(match &s.value {
-            RawPassword::Env(v) => PasswordSource::Env(non_empty("env", v)?),
+            RawPassword::Env(v) => PasswordSource::Env(variable("env", v)?),
             RawPassword::File(v) => PasswordSource::File(self.path(&non_empty("file", v)?)),
-            RawPassword::Container(v) => PasswordSource::Container(non_empty("container", v)?),
+            RawPassword::Container(v) => PasswordSource::Container(variable("container", v)?),
         })
     }
 
@@ -407,6 +434,10 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
     let mut defaults = Layer::default();
     let mut groups: Vec<GroupDef> = Vec::new();
     let mut hosts: Vec<HostDef> = Vec::new();
+    // Where an empty inventory should get its hosts: its last `hosts:`, else the first
+    // file's first line.
+    let mut hosts_key: Option<Loc> = None;
+    let first_file = files.first().map(|(f, _)| f.clone());
 
     for (file, raw) in files {
         let ctx = FileCtx::new(&file);
@@ -466,7 +497,10 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
                 vars,
             });
         }
-        for (name, host) in raw.hosts.map(|h| h.0).unwrap_or_default() {
+        if let Some(h) = &raw.hosts {
+            hosts_key = Some(ctx.loc(h));
+        }
+        for (name, host) in raw.hosts.map(|h| h.value.0).unwrap_or_default() {
             let loc = ctx.loc(&name);
             check_name("host", &name.value, &loc)?;
             if let Some(prev) = hosts.iter().find(|h| h.name == name.value) {
@@ -491,10 +525,12 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
     }
 
     if hosts.is_empty() {
-        return Err(InventoryError::in_file(
-            top,
-            "the inventory has no hosts; add a hosts: section",
-        ));
+        const NO_HOSTS: &str = "the inventory has no hosts; add a hosts: section";
+        return Err(match (hosts_key, first_file) {
+            (Some(at), _) if at.line > 0 => InventoryError::at(&at, NO_HOSTS),
+            (_, Some(file)) => InventoryError::at_line(&file, 1, NO_HOSTS),
+            (_, None) => InventoryError::in_file(top, NO_HOSTS),
+        });
     }
     let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
     for g in &groups {
@@ -559,6 +595,7 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
                 port: settings.port("port"),
                 user: settings.text("user"),
                 identity_files: settings.paths("identity_files"),
+                identity_at: settings.at("identity_files").map(Box::new),
                 known_hosts: settings.paths("known_hosts"),
                 jump,
                 connect_timeout: settings
@@ -682,7 +719,9 @@ fn resolve_jumps(hosts: &[HostDef]) -> Result<Vec<Option<Jump>>> {
             if is_local(&text) {
                 return Err(h.ctx.error(
                     s,
-                    format!("`{text}` is a local host (no SSH) and cannot be jumped through"),
+                    format!(
+                        "`{text}` is a local host (no SSH) and cannot be jumped through; jump through a host reached over SSH, or remove jump"
+                    ),
                 ));
             }
             Jump::Host(text)
@@ -827,6 +866,7 @@ fn target(
         database,
         user: settings.text("db_user"),
         password: settings.password(),
+        password_at: settings.at("password"),
         method: settings.method(),
         migrations: settings
             .path("migrations")

@@ -515,7 +515,10 @@ fn limit_errors_list_what_exists() {
     let e = ids(&inv, &["lab", "!nope*"]).unwrap_err();
     assert!(e.starts_with("--limit `!nope*` matches no host"), "{e}");
     let e = ids(&inv, &["lab", "!lab"]).unwrap_err();
-    assert_eq!(e, "--limit lab,!lab selects none of the 5 targets");
+    assert_eq!(
+        e,
+        "--limit lab,!lab selects none of the 5 targets; loosen the patterns (`pgfleet inventory` lists them)"
+    );
     assert!(ids(&inv, &[""]).unwrap_err().contains("empty pattern"));
     assert!(
         ids(&inv, &["!"])

@@ -1,20 +1,28 @@
 //! dbmate's file grammar: `-- migrate:up` / `-- migrate:down` markers with `key:value`
 //! options, several pairs per file allowed; and pgfleet's `-- pgfleet:…` header directives
-//! (`directive`). Every failure names the file and line.
+//! (`directive`). Every failure names the file, and the line and column when it is on one.
 
 use std::path::{Path, PathBuf};
 
 use super::directive::{self, Declared};
 use super::{
-    Direction, Migration, Section, SectionOptions, Timeout, checksum, normalize, version_of,
+    Direction, Migration, Section, SectionOptions, Timeout, checksum, normalize, split_statements,
+    version_of,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {kind}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
+#[error(
+    "{}{}{}: {kind}",
+    path.display(),
+    if *line > 0 { format!(":{line}") } else { String::new() },
+    if *line > 0 && *column > 0 { format!(":{column}") } else { String::new() }
+)]
 pub struct ParseError {
     pub path: PathBuf,
     /// 1-based line, or 0 when the error concerns the whole file.
     pub line: usize,
+    /// 1-based column (in characters) of what is wrong on the line, or 0 when not known.
+    pub column: usize,
     pub kind: ParseErrorKind,
 }
 
@@ -23,9 +31,66 @@ impl ParseError {
         ParseError {
             path: path.to_path_buf(),
             line,
+            column: 0,
             kind,
         }
     }
+
+    fn at_column(mut self, column: usize) -> Self {
+        self.column = column;
+        self
+    }
+}
+
+/// The 1-based column of what `kind` complains about on `line`: the word it quotes when it
+/// quotes one, else the line's first character that is not white space.
+fn column_of(line: &str, kind: &ParseErrorKind) -> usize {
+    let line = line
+        .trim_start_matches('\u{feff}')
+        .trim_end_matches(['\r', '\n']);
+    let found = |needle: &str| line.find(needle).filter(|_| !needle.is_empty());
+    let at = match kind {
+        ParseErrorKind::MalformedOption { option } => found(option),
+        ParseErrorKind::UnknownOption { key, .. } => found(&format!("{key}:")).or(found(key)),
+        ParseErrorKind::BadOptionValue { key, .. } => found(&format!("{key}:")),
+        ParseErrorKind::UnknownDirective { name, .. } => found(&format!("pgfleet:{name}")),
+        ParseErrorKind::MissingDirective => found("pgfleet:").map(|i| i + "pgfleet:".len()),
+        ParseErrorKind::BadSelector { selector, .. } => found(selector),
+        ParseErrorKind::BadRequirement { found: word } => found(word),
+        ParseErrorKind::ExtraWords { extra, .. } => found(extra),
+        ParseErrorKind::BadQuiesceName { name } => found(name),
+        _ => None,
+    };
+    let at = at.unwrap_or_else(|| line.len() - line.trim_start().len());
+    line[..at].chars().count() + 1
+}
+
+/// Parses one migration file from its raw bytes. Errors on a line say the column too.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
+    parse_lines(path, bytes).map_err(|e| {
+        if e.line == 0 || e.column > 0 {
+            return e;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let column = text
+            .split('\n')
+            .nth(e.line - 1)
+            .map_or(0, |line| column_of(line, &e.kind));
+        e.at_column(column)
+    })
+}
+
+/// The column (1-based, in characters) of byte `at` of `bytes`, on its line.
+fn byte_column(bytes: &[u8], at: usize) -> usize {
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[start..at])
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .count()
+        + 1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +103,10 @@ pub enum ParseErrorKind {
         "a NUL byte: PostgreSQL cannot take one in SQL text (a file saved as UTF-16, or binary data pasted in?): remove it"
     )]
     NulByte,
+    #[error(
+        "a '-- migrate:' marker follows a carriage return (CR) with no line feed: the file ends its lines the old Mac way, so neither dbmate nor pgfleet sees the marker start a line; save it with LF (or CRLF) line endings"
+    )]
+    CrLineEnd,
     #[error("no '-- migrate:up' section: every migration needs one, before '-- migrate:down'")]
     MissingUp,
     #[error("no '-- migrate:down' section: add one (it may be empty) after '-- migrate:up'")]
@@ -65,7 +134,9 @@ pub enum ParseErrorKind {
         "up sections mix 'transaction:false' with transactional ones: split the file so each migration is one or the other"
     )]
     MixedTransaction,
-    #[error("version {version} is also used by {other}: each version must belong to one file")]
+    #[error(
+        "version {version} is also used by {other}: each version must belong to one file; rename one of them to a version of its own"
+    )]
     DuplicateVersion { version: String, other: String },
     #[error(
         "'-- pgfleet:' with no directive name right after the colon: write it there, e.g. '-- pgfleet:used-by worker'"
@@ -106,6 +177,17 @@ pub enum ParseErrorKind {
         "'-- pgfleet:{name}' after the first '-- migrate:up': directives go before it; there dbmate would run the line as a comment and pgfleet would ignore it, so move it up"
     )]
     DirectiveAfterUp { name: &'static str },
+    #[error(
+        "'-- {marker}' stands inside {literal} opened at line {opened}, in the statement at line {statement_line} ({statement}), and not closed before it: dbmate and pgfleet start a new section at every line beginning '-- migrate:', even inside a string, so that statement would end mid-string and fail on the server; indent that line, or reword it so it does not begin with '-- migrate:'"
+    )]
+    MarkerInsideLiteral {
+        marker: &'static str,
+        literal: String,
+        opened: usize,
+        /// The first line of the statement holding the literal, and where it starts.
+        statement: String,
+        statement_line: usize,
+    },
 }
 
 /// A word from the file as an error shows it, or `nothing` when there was none.
@@ -122,8 +204,7 @@ pub const BASELINE_MARK: &str = "-- pgfleet:baseline";
 
 const KNOWN_OPTIONS: [&str; 3] = ["transaction", "lock_timeout", "statement_timeout"];
 
-/// Parses one migration file from its raw bytes.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
+fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -138,15 +219,29 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
                 .filter(|b| **b == b'\n')
                 .count()
                 + 1;
-            return Err(ParseError::new(path, line, ParseErrorKind::NotUtf8));
+            return Err(ParseError::new(path, line, ParseErrorKind::NotUtf8)
+                .at_column(byte_column(bytes, e.valid_up_to())));
         }
     };
     // Caught here, where its line is known: sent on, the server drops the connection.
     if let Some(at) = bytes.iter().position(|b| *b == 0) {
         let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(ParseError::new(path, line, ParseErrorKind::NulByte));
+        return Err(
+            ParseError::new(path, line, ParseErrorKind::NulByte).at_column(byte_column(bytes, at))
+        );
     }
     let text = normalize(text);
+    // A marker after a lone CR starts no line, for dbmate as for pgfleet: the file would
+    // read as one long line and fail with a puzzling complaint about its options.
+    for (index, line) in text.split('\n').enumerate() {
+        let after_cr = line.split('\r').skip(1);
+        if after_cr.map(str::trim_start).any(|l| marker(l).is_some()) {
+            let column = line.find('\r').map_or(1, |i| line[..i].chars().count() + 1);
+            return Err(
+                ParseError::new(path, index + 1, ParseErrorKind::CrLineEnd).at_column(column)
+            );
+        }
+    }
 
     let mut up = Vec::new();
     let mut down = Vec::new();
@@ -159,7 +254,21 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         let line_no = index + 1;
         if let Some((direction, options_text)) = marker(line) {
             if let Some((d, o, start, from)) = current.take() {
-                push(&mut up, &mut down, d, o, &text[from..offset], start);
+                let sql = &text[from..offset];
+                if let Some(open) = unterminated(sql) {
+                    return Err(ParseError::new(
+                        path,
+                        line_no,
+                        ParseErrorKind::MarkerInsideLiteral {
+                            marker: direction.marker(),
+                            literal: open.literal,
+                            opened: start + open.line,
+                            statement: open.statement,
+                            statement_line: start + open.statement_line,
+                        },
+                    ));
+                }
+                push(&mut up, &mut down, d, o, sql, start);
             } else if direction == Direction::Down {
                 return Err(ParseError::new(path, line_no, ParseErrorKind::DownBeforeUp));
             }
@@ -250,6 +359,47 @@ fn push(
         Direction::Up => up.push(section),
         Direction::Down => down.push(section),
     }
+}
+
+/// A quoted string, dollar-quoted body, `/*` comment or quoted identifier that a section
+/// leaves open at its end; lines are 0-based within the section.
+struct Unterminated {
+    literal: String,
+    line: usize,
+    /// The first line of the statement it belongs to, and that statement's line.
+    statement: String,
+    statement_line: usize,
+}
+
+/// What `sql` (a section) leaves open at its end. The marker that cut the section then
+/// stands inside it: dbmate cuts there all the same, so the server would get half a string.
+fn unterminated(sql: &str) -> Option<Unterminated> {
+    let Err(pg_query::Error::Scan(message)) = pg_query::scan(sql) else {
+        return None;
+    };
+    let rest = message.strip_prefix("unterminated ")?;
+    let (what, near) = rest.split_once(" at or near \"")?;
+    let near = near.strip_suffix('"').unwrap_or(near);
+    // The scanner quotes the unterminated token, which runs to the end of the section.
+    let opened_at = sql.rfind(near).unwrap_or(0);
+    // The text before the literal lexes: its last piece, unless it is a finished statement,
+    // is the start of the statement the literal belongs to.
+    let start = match split_statements(&sql[..opened_at]).last() {
+        Some(s) if !s.sql.trim_end().ends_with(';') => s.body_offset(),
+        _ => opened_at,
+    };
+    let first_line = sql[start..].lines().next().unwrap_or_default().trim();
+    let statement = if first_line.chars().count() > 60 {
+        format!("{}…", first_line.chars().take(59).collect::<String>())
+    } else {
+        first_line.to_owned()
+    };
+    Some(Unterminated {
+        literal: format!("a {what}"),
+        line: sql[..opened_at].matches('\n').count(),
+        statement,
+        statement_line: sql[..start].matches('\n').count(),
+    })
 }
 
 /// Recognises dbmate's marker `^--\s*migrate:(up|down)(\s*$|\s+\S+)` and returns the
@@ -441,6 +591,53 @@ mod tests {
     }
 
     #[test]
+    fn errors_on_a_line_name_the_column_of_what_is_wrong() {
+        let at = |text: &str| {
+            let e = parse_str(text).unwrap_err();
+            (e.line, e.column)
+        };
+        assert_eq!(
+            at("-- migrate:up transaction:maybe\n-- migrate:down\n"),
+            (1, 15)
+        );
+        assert_eq!(
+            at("-- migrate:up\n-- migrate:down  lock_timout:3s\n"),
+            (2, 18)
+        );
+        assert_eq!(at("-- migrate:up bogus\n-- migrate:down\n"), (1, 15));
+        assert_eq!(
+            at("-- pgfleet:stop worker now\n-- migrate:up\n-- migrate:down\n"),
+            (1, 24)
+        );
+        assert_eq!(
+            at("-- pgfleet: stop\n-- migrate:up\n-- migrate:down\n"),
+            (1, 12)
+        );
+        assert_eq!(
+            at("-- ok\n  select 1;\n-- migrate:up\n-- migrate:down\n"),
+            (2, 3)
+        );
+        assert_eq!(
+            at("\u{feff}select 1;\n-- migrate:up\n-- migrate:down\n"),
+            (1, 1)
+        );
+        assert_eq!(at("-- just a comment\n"), (0, 0));
+        let nul = parse(Path::new("1_x.sql"), b"-- migrate:up\nselect 'a\0';\n").unwrap_err();
+        assert_eq!((nul.line, nul.column), (2, 10));
+    }
+
+    #[test]
+    fn a_marker_after_a_lone_cr_is_named() {
+        let e = parse_str("-- migrate:up\nselect 1;\r-- migrate:down\r").unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (2, 10, ParseErrorKind::CrLineEnd)
+        );
+        // A CR inside a line, with no marker after it, is left to the server.
+        assert!(parse_str("-- migrate:up\nselect 'a\rb';\n-- migrate:down\n").is_ok());
+    }
+
+    #[test]
     fn a_nul_byte_is_named_with_its_line() {
         let e = parse(
             Path::new("1_nul.sql"),
@@ -460,7 +657,7 @@ mod tests {
         assert_eq!((e.line, e.kind.clone()), (2, ParseErrorKind::NotUtf8));
         assert_eq!(
             e.to_string(),
-            "x/002_bad.sql:2: the file is not valid UTF-8 (save it as UTF-8)"
+            "x/002_bad.sql:2:9: the file is not valid UTF-8 (save it as UTF-8)"
         );
     }
 
@@ -726,7 +923,7 @@ mod tests {
         let e = parse_str("-- pgfleet:stopp worker\n-- migrate:up\n-- migrate:down\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "migrations/001_test.sql:1: unknown directive 'pgfleet:stopp'; did you mean 'stop'? \
+            "migrations/001_test.sql:1:4: unknown directive 'pgfleet:stopp'; did you mean 'stop'? \
              (known: used-by, stop, requires, precondition, quiesce, baseline; a plain comment \
              must not start with 'pgfleet:')"
         );
@@ -741,6 +938,40 @@ mod tests {
         assert_eq!(
             kind("-- migrate:up\n-- migrate:down\n--pgfleet:quiesce q\n").0,
             3
+        );
+    }
+
+    /// dbmate cuts sections at marker lines even inside a string, so the section above
+    /// would end mid-string: the error names the marker's line and where the string opened.
+    #[test]
+    fn a_marker_inside_a_literal_names_both_lines() {
+        let body = "-- migrate:up\ncreate function f() returns int as $$\nbegin\n-- migrate:down\nreturn 1;\nend $$ language plpgsql;\n-- migrate:down\ndrop function f();\n";
+        assert_eq!(
+            kind(body),
+            (
+                4,
+                ParseErrorKind::MarkerInsideLiteral {
+                    marker: "migrate:down",
+                    literal: "a dollar-quoted string".into(),
+                    opened: 2,
+                    statement: "create function f() returns int as $$".into(),
+                    statement_line: 2,
+                }
+            )
+        );
+        let quoted = "-- migrate:up\nselect 1;\ninsert into t\n  values ('a\n-- migrate:down\nb');\n-- migrate:down\n";
+        assert_eq!(
+            kind(quoted),
+            (
+                5,
+                ParseErrorKind::MarkerInsideLiteral {
+                    marker: "migrate:down",
+                    literal: "a quoted string".into(),
+                    opened: 4,
+                    statement: "insert into t".into(),
+                    statement_line: 3,
+                }
+            )
         );
     }
 

@@ -155,17 +155,26 @@ impl DbUrl {
     pub fn parse(text: &str) -> Result<DbUrl, Error> {
         let bad = |why: &str| Error::BadUrl {
             url: redact(text),
+            from: None,
             why: why.to_string(),
         };
-        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        if text.trim().is_empty() {
+            return Err(bad(&format!("it is empty; {FORM}")));
+        }
+        let url = url::Url::parse(text).map_err(|e| bad(&unparsed(text, &e)))?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(bad("the scheme must be postgres:// or postgresql://"));
         }
         if url.port() == Some(0) {
-            return Err(bad("port 0 is not a port a server listens on"));
+            return Err(bad(
+                "port 0 is not a port a server listens on; give the server's port, e.g. 5432",
+            ));
         }
-        let decode =
-            |s: &str| percent_decode(s).ok_or_else(|| bad("a percent-escape is not valid UTF-8"));
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                bad("a percent-escape is not valid UTF-8; escape each UTF-8 byte of a character (é is %C3%A9)")
+            })
+        };
         let mut db = DbUrl {
             host: url.host_str().map(decode).transpose()?.unwrap_or_default(),
             port: url.port().unwrap_or(5432),
@@ -182,9 +191,14 @@ impl DbUrl {
             match key.as_ref() {
                 "sslmode" => match value.as_ref() {
                     "disable" | "allow" | "prefer" => {}
+                    tls @ ("require" | "verify-ca" | "verify-full") => {
+                        return Err(bad(&format!(
+                            "sslmode={tls} needs TLS, which pgfleet does not speak yet; use sslmode=disable or reach the server over SSH"
+                        )));
+                    }
                     other => {
                         return Err(bad(&format!(
-                            "sslmode={other} needs TLS, which pgfleet does not speak yet; use sslmode=disable or reach the server over SSH"
+                            "sslmode={other} is not an sslmode; use sslmode=disable, allow or prefer (pgfleet does not speak TLS yet)"
                         )));
                     }
                 },
@@ -196,13 +210,21 @@ impl DbUrl {
                         .collect();
                 }
                 "host" | "socket" => db.host = value.into_owned(),
-                "port" => db.port = value.parse().map_err(|_| bad("port is not a number"))?,
+                "port" => {
+                    db.port = value.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                        bad(&format!(
+                            "port={value} is not a port; give one from 1 to 65535"
+                        ))
+                    })?
+                }
                 "user" => db.user = value.into_owned(),
                 "password" => db.password = Some(value.into_owned()),
                 "connect_timeout" => {
                     let secs: u64 = value
                         .parse()
-                        .map_err(|_| bad("connect_timeout is not a number of seconds"))?;
+                        .map_err(|_| {
+                            bad("connect_timeout is not a number of seconds; write e.g. connect_timeout=10")
+                        })?;
                     db.connect_timeout = Some(Duration::from_secs(secs));
                 }
                 "keepalives" => {
@@ -245,7 +267,7 @@ impl DbUrl {
         }
         if db.dbname.is_empty() {
             return Err(bad(
-                "it names no database (postgres://user:password@host:port/DATABASE)",
+                "it names no database; add the database after the host: postgres://user@host:port/DATABASE",
             ));
         }
         Ok(db)
@@ -380,6 +402,23 @@ impl Endpoint for DbUrl {
             why: "it wrote output that is not UTF-8".into(),
         })
     }
+}
+
+/// The form a database URL takes, for messages about one that does not parse.
+const FORM: &str = "write it as postgres://user@host:port/database (user:password@ with a password), with a port from 1 to 65535";
+
+/// Why `text` did not parse, and how to write it. An unencoded `#`, `/` or `?` in the
+/// password ends the URL's host part early, so the url crate blames the port or the host:
+/// say what really happened.
+fn unparsed(text: &str, error: &url::ParseError) -> String {
+    let authority = text.split_once("://").map_or("", |(_, rest)| rest);
+    // A query (`=`) before the last `@` means that `@` is not the userinfo's.
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if userinfo.contains(['#', '/', '?']) && !userinfo.contains('=') {
+            return "a `#`, `/` or `?` in the user or password ends the host part of a URL; percent-encode it (%23, %2F, %3F; and @ as %40, : as %3A, % as %25)".to_owned();
+        }
+    }
+    format!("{error}; {FORM}")
 }
 
 fn percent_decode(s: &str) -> Option<String> {

@@ -118,14 +118,14 @@ fn a_bad_directive_is_refused_before_connecting() {
     )]);
     for verb in ["plan", "up"] {
         let out = pgfleet(url, typo.path()).arg(verb).run();
-        out.code_is(3)
-            .never_prints("topsecret")
-            .stderr_has("001_typo.sql:3: unknown directive 'pgfleet:stopp'; did you mean 'stop'?");
+        out.code_is(3).never_prints("topsecret").stderr_has(
+            "001_typo.sql:3:4: unknown directive 'pgfleet:stopp'; did you mean 'stop'?",
+        );
         assert!(out.stdout.is_empty(), "{out}");
         pgfleet(url, late.path())
             .arg(verb)
             .run()
             .code_is(3)
-            .stderr_has("001_late.sql:3: '-- pgfleet:stop' after the first '-- migrate:up': directives go before it");
+            .stderr_has("001_late.sql:3:1: '-- pgfleet:stop' after the first '-- migrate:up': directives go before it");
     }
 }

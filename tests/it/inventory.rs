@@ -97,7 +97,7 @@ fn broken_inventories_are_refused_with_their_place_and_a_fix() {
         ),
         (
             "no_hosts.yml",
-            "no_hosts.yml: the inventory has no hosts; add a hosts: section",
+            "no_hosts.yml:1: the inventory has no hosts; add a hosts: section",
         ),
         (
             "no_such_inventory",

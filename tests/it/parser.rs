@@ -43,25 +43,28 @@ fn every_broken_file_is_named_with_its_line() {
         ),
         (
             "down_before_up",
-            "001_down_first.sql:1: '-- migrate:down' comes before the first '-- migrate:up'",
+            "001_down_first.sql:1:1: '-- migrate:down' comes before the first '-- migrate:up'",
         ),
         (
             "sql_before_marker",
-            "001_sql_first.sql:3: SQL before the first '-- migrate:up' marker",
+            "001_sql_first.sql:3:1: SQL before the first '-- migrate:up' marker",
         ),
         (
             "bad_option_value",
-            "001_bad_option.sql:1: invalid value 'flase' for 'transaction': expected true or false",
+            "001_bad_option.sql:1:15: invalid value 'flase' for 'transaction': expected true or false",
         ),
         (
             "unknown_option",
-            "001_unknown_option.sql:3: unknown marker option 'lock_timout'",
+            "001_unknown_option.sql:3:17: unknown marker option 'lock_timout'",
         ),
         (
             "duplicate_version",
             "001_two.sql: version 001 is also used by 001_one.sql",
         ),
-        ("not_utf8", "001_latin1.sql:2: the file is not valid UTF-8"),
+        (
+            "not_utf8",
+            "001_latin1.sql:2:12: the file is not valid UTF-8",
+        ),
     ];
     for (set, expected) in cases {
         let stderr = refused(set);

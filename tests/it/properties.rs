@@ -1,7 +1,9 @@
 //! Property tests of the parsers (migration files, inventories, ssh_config, known_hosts)
-//! and of the redaction: no input panics, every parse error says where (file and line),
-//! and no password survives redaction whatever its characters. `PROPTEST_CASES` sets how many cases each runs (default here: 512; on
-//! demand: `PROPTEST_CASES=100000 cargo test --test integration properties::`).
+//! and of the redaction: no input panics, every parse error says where (a migration file's
+//! line and column, an inventory's, ssh_config's and known_hosts' file and line), and no
+//! password survives redaction whatever its characters. `PROPTEST_CASES` sets how many
+//! cases each runs (default here: 512; on demand:
+//! `PROPTEST_CASES=100000 cargo test --test integration properties::`).
 
 use std::path::Path;
 
@@ -57,6 +59,11 @@ proptest! {
             Err(e) => {
                 prop_assert!(e.line <= count.max(1), "line {} of {count}: {e}", e.line);
                 prop_assert!(e.to_string().contains("20240101000000_p.sql"), "{e}");
+                // An error on a line says the column too, one inside the line.
+                if e.line > 0 {
+                    let width = text.split('\n').nth(e.line - 1).map_or(0, |l| l.chars().count());
+                    prop_assert!(e.column >= 1 && e.column <= width + 1, "column {}: {e}", e.column);
+                }
             }
         }
     }
@@ -138,6 +145,14 @@ fn inventory_line() -> impl Strategy<Value = String> {
         Just("defaults:".to_string()),
         Just("  connect_timeout: 5".to_string()),
         Just("  password: { env: PW }".to_string()),
+        Just("  password: { env: $PW, file: x }".to_string()),
+        Just("    password: plain".to_string()),
+        Just("    local: true".to_string()),
+        Just("    jump: alpha".to_string()),
+        Just("    identity_files: key".to_string()),
+        Just("      app: { container: \"pg }".to_string()),
+        Just("---".to_string()),
+        Just("\t- [".to_string()),
         "[ -~]{0,25}",
     ]
 }
@@ -160,6 +175,25 @@ proptest! {
                 let _ = pgfleet::inventory::select(&inventory, &limit);
             }
             Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    /// Every error loading an inventory file says where: `file:line[:column]`, a line
+    /// inside the file (or the one after its end, where the YAML ran out).
+    #[test]
+    fn inventory_errors_say_where(
+        lines in prop::collection::vec(inventory_line(), 0..12),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.yml");
+        let text = lines.join("\n");
+        std::fs::write(&path, &text).unwrap();
+        if let Err(e) = pgfleet::inventory::load(&path) {
+            prop_assert_eq!(e.file.as_deref(), Some(path.as_path()), "{}", e);
+            let line = e.line.unwrap_or(0);
+            prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {line}: {e}\n{text}");
+            let place = format!("{}:{line}", path.display());
+            prop_assert!(e.to_string().starts_with(&place), "{e}");
         }
     }
 

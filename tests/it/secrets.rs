@@ -117,7 +117,9 @@ fn no_failure_path_prints_the_password() {
     ] {
         std::fs::write(dir.path().join(".env"), format!("# ok\n{line}\n")).unwrap();
         let out = swept(Cmd::new().dir(dir.path()).arg("status"), SECRET);
-        out.code_is(3).stderr_has("line 2 is not KEY=VALUE");
+        out.code_is(3)
+            .stderr_has(".env:2:")
+            .stderr_has("is not KEY=VALUE");
     }
     // A URL where a command was meant: clap's error quotes it.
     swept(
