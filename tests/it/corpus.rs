@@ -846,5 +846,10 @@ fn the_corpus_holds_at_least_150_cases() {
         ),
     ];
     let total: usize = families.iter().map(|(_, n)| n).sum();
+    // Read by `scripts/evidence corpus` for RELIABILITY.md.
+    eprintln!("corpus: {total} cases, each with its exit code, what, where and what to do");
+    for (family, n) in families {
+        eprintln!("corpus: {family}: {n}");
+    }
     assert!(total >= 150, "{total} cases: {families:?}");
 }
