@@ -46,7 +46,14 @@ impl Audit {
             applied_by: by,
             ..
         } = *start;
-        let io = |what: String| move |error| Error::Io { what, error };
+        // The flag names a folder that cannot take the log: bad input, said before connecting.
+        let io = |what: String| {
+            move |error| {
+                Error::Usage(format!(
+                    "{what}: {error}; give --log-dir a folder you can write to"
+                ))
+            }
+        };
         std::fs::create_dir_all(dir).map_err(io(format!(
             "cannot create the log folder {} (--log-dir)",
             dir.display()

@@ -132,6 +132,7 @@ type Flag = (
 
 #[rustfmt::skip]
 const FLAGS: &[Flag] = &[
+    (&["up", "--log-dir", "/proc/pgfleet-logs"], BAD, "cannot create the log folder /proc/pgfleet-logs", "--log-dir", "a folder you can write to"),
     (&["up", "--lock-timeout", "5x"], BAD, "'5x' is not a duration", "--lock-timeout", "use a number with ms, s, min or h"),
     (&["up", "--lock-timeout", "5"], BAD, "'5' needs a unit", "--lock-timeout", "5s for seconds"),
     (&["up", "--lock-timeout", "1.5s"], BAD, "'1.5s' is not a duration", "--lock-timeout", "(e.g. 30s)"),
