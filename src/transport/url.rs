@@ -171,6 +171,19 @@ impl DbUrl {
             ));
         }
         let decode = |s: &str| {
+            // libpq and dbmate (Go's net/url) refuse a `%` that starts no escape; taken
+            // literally it would be a different password than the one meant.
+            let bytes = s.as_bytes();
+            let stray = bytes.iter().enumerate().any(|(i, &b)| {
+                b == b'%'
+                    && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            });
+            if stray {
+                return Err(bad(
+                    "a '%' is not followed by two hex digits; write a literal % as %25",
+                ));
+            }
             percent_decode(s).ok_or_else(|| {
                 bad("a percent-escape is not valid UTF-8; escape each UTF-8 byte of a character (é is %C3%A9)")
             })
