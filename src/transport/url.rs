@@ -268,6 +268,17 @@ impl DbUrl {
                 }
                 // pgfleet names itself so that lock holders can be told apart.
                 "application_name" => {}
+                // As with the flags: a bare number would be milliseconds to PostgreSQL.
+                timeout
+                    if timeout.ends_with("_timeout")
+                        && value != "0"
+                        && !value.is_empty()
+                        && value.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    return Err(bad(&format!(
+                        "{timeout}={value} has no unit, which PostgreSQL reads as milliseconds; write {value}s or {value}ms"
+                    )));
+                }
                 _ => db.settings.push((key.into_owned(), value.into_owned())),
             }
         }

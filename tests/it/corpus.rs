@@ -306,6 +306,8 @@ const URLS: &[(&str, &str, &str)] = &[
     ("postgres://u:s3cr3t@h/", "it names no database", "add the database after the host"),
     ("postgres://u:s3cr3t@h", "it names no database", "add the database after the host"),
     ("postgres://u:s3%FFt@h/db", "a percent-escape is not valid UTF-8", "%C3%A9"),
+    ("postgres://u@h/db?statement_timeout=5", "statement_timeout=5 has no unit", "write 5s or 5ms"),
+    ("postgres://u@h/db?lock_timeout=300", "lock_timeout=300 has no unit", "write 300s or 300ms"),
     ("postgres://u:s3c%ZZret@h/db", "a '%' is not followed by two hex digits", "write a literal % as %25"),
     ("postgres://u:100%@h/db", "a '%' is not followed by two hex digits", "write a literal % as %25"),
     ("postgres://u@h/d%FFb", "a percent-escape is not valid UTF-8", "%C3%A9"),
