@@ -109,7 +109,8 @@ impl Audit {
     }
 
     fn target_event(&self, id: &str, event: &Event<'_>) {
-        let ms = |d: &Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+        // Whole milliseconds, as in the JSON document.
+        let ms = |d: &Duration| d.as_millis().to_string();
         match event {
             Event::Applied { migration, took } | Event::RolledBack { migration, took } => {
                 let kind = if matches!(event, Event::Applied { .. }) {
@@ -227,7 +228,7 @@ impl Audit {
     }
 
     fn target_end(&self, id: &str, error: Option<&Error>, took: Duration, done: &[String]) {
-        let took = format!("{:.1}", took.as_secs_f64() * 1000.0);
+        let took = took.as_millis().to_string();
         let count = done.len().to_string();
         match error {
             None => self.write(&[

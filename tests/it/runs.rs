@@ -449,6 +449,14 @@ fn the_log_dir_keeps_an_audit_trail_without_secrets() {
     ] {
         assert!(first.contains(needle), "{needle:?} missing from\n{first}");
     }
+    // Whole milliseconds, as docs/json.md has them in the JSON document.
+    for value in first.split("duration_ms=").skip(1) {
+        let value = value.split_whitespace().next().unwrap_or_default();
+        assert!(
+            !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+            "duration_ms={value}\n{first}"
+        );
+    }
     assert!(
         second.contains("event=target_end outcome=failed done=0 "),
         "{second}"
