@@ -256,6 +256,9 @@ impl<'a> Connections<'a> {
                 ),
             })?),
         };
+        if let Some(p) = &password {
+            super::url::remember_secret(p);
+        }
         let method = match target.method {
             Method::Auto if password.is_some() => Method::Tunnel,
             Method::Auto => Method::Exec,

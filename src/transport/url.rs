@@ -66,11 +66,60 @@ impl std::fmt::Display for DbUrl {
 /// How a hidden password is shown, as dbmate shows it.
 const HIDDEN: &str = "********";
 
+/// Passwords pgfleet was given, remembered so that `redact` hides them wherever they show
+/// up, even where a URL's shape cannot be recognised (a space or a quote left unencoded in
+/// its password cuts the URL short). Like a CI system's masked secrets.
+static GIVEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Shorter ones would hide ordinary words; the URL-shaped redaction still covers them.
+const REMEMBERED_MIN_LEN: usize = 4;
+
+/// Remembers `secret` (a password as given, and as percent-decoded) for `redact`.
+pub fn remember_secret(secret: &str) {
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let decoded = percent_decode(secret);
+    for s in std::iter::once(secret.to_string()).chain(decoded) {
+        if s.chars().count() >= REMEMBERED_MIN_LEN && s != HIDDEN && !given.contains(&s) {
+            given.push(s);
+        }
+    }
+    // Longest first, so that a password holding a shorter one is hidden whole.
+    given.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Remembers the passwords a URL as given carries, however malformed it is: its userinfo
+/// password (up to the last `@`: the text is one value, so an `@` in it is the URL's) and
+/// every `password=` value.
+fn remember_url_secrets(text: &str) {
+    if let Some(from) = text.find("://").map(|i| i + 3) {
+        let rest = &text[from..];
+        if let Some(at) = rest.rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            remember_secret(&rest[colon + 1..at]);
+        }
+    }
+    let lower = text.to_ascii_lowercase();
+    for (i, _) in lower.match_indices("password=") {
+        let value = &text[i + "password=".len()..];
+        remember_secret(&value[..value.find('&').unwrap_or(value.len())]);
+    }
+}
+
 /// Redacts every password `text` may carry: the userinfo password of anything that looks
 /// like a URL — whether it parses or not, since a port typo or an unencoded `#` or `/` in
-/// the password must not echo it — and the value of any `…password=` setting (a URL's
-/// `?password=`, `PGPASSWORD=…`). Every line pgfleet writes goes through it.
+/// the password must not echo it — the value of any `…password=` setting (a URL's
+/// `?password=`, `PGPASSWORD=…`), and every password pgfleet was given
+/// (`remember_secret`). Every line pgfleet writes goes through it.
 pub fn redact(text: &str) -> String {
+    let shaped = redact_shapes(text);
+    let given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    given
+        .iter()
+        .fold(shaped, |out, secret| out.replace(secret.as_str(), HIDDEN))
+}
+
+fn redact_shapes(text: &str) -> String {
     if !text.contains("://") && !text.to_ascii_lowercase().contains("password=") {
         return text.to_string();
     }
@@ -153,6 +202,7 @@ fn redact_settings(word: &str) -> String {
 
 impl DbUrl {
     pub fn parse(text: &str) -> Result<DbUrl, Error> {
+        remember_url_secrets(text);
         let bad = |why: &str| Error::BadUrl {
             url: redact(text),
             from: None,

@@ -62,7 +62,8 @@ fn migrations(dir: &Path) -> std::path::PathBuf {
     folder
 }
 
-/// URLs that fail: before parsing (a bad port, an unencoded `#` or `/` in the password),
+/// URLs that fail: before parsing (a bad port, an unencoded `#`, `/`, space or quote in the
+/// password),
 /// at an option pgfleet refuses, or at connecting (nothing listens on port 1) — given by
 /// flag, by `DATABASE_URL`, by `.env`, and as `--shadow-url`.
 #[test]
@@ -71,6 +72,10 @@ fn no_failure_path_prints_the_password() {
     let folder = migrations(dir.path());
     let urls = [
         format!("postgres://app:{SECRET}@127.0.0.1:99999/x"),
+        // A space or a quote left unencoded cuts the URL's shape short: the password as
+        // given is hidden all the same.
+        format!("postgres://app:my {SECRET}@127.0.0.1:99999/x"),
+        format!("postgres://app:a\",{SECRET}@127.0.0.1:99999/x"),
         format!("postgres://app:{SECRET}@127.0.0.1:5432x/x"),
         format!("postgres://app:se#cr/{SECRET}@127.0.0.1:1/x"),
         format!("postgres://app:{SECRET}@127.0.0.1:1/x?sslmode=disable"),
