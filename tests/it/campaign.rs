@@ -833,7 +833,7 @@ fn fault_campaign_leaves_no_database_half_done_and_no_report_false() {
     for i in 0..trials {
         let fault = FAULTS[i % FAULTS.len()];
         // Alternate methods, and give a fault the other method on its next round.
-        let method = ["tunnel", "exec"][(i + i / FAULTS.len() + seed as usize) % 2];
+        let method = ["tunnel", "exec"][(i % FAULTS.len() + i / FAULTS.len() + seed as usize) % 2];
         if !chosen(fault) {
             continue;
         }
