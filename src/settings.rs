@@ -692,6 +692,7 @@ fn given_database_url(flag: Option<&str>, source: &str) -> Result<Option<DbUrl>,
 
 /// A URL given by `source` (a flag, a variable), which its error names.
 fn parse_url(text: &str, source: &str) -> Result<DbUrl, Error> {
+    crate::transport::url::remember_url_secrets(text);
     DbUrl::parse(text).map_err(|e| match e {
         Error::BadUrl { url, why, .. } => Error::BadUrl {
             url,

@@ -89,8 +89,9 @@ pub fn remember_secret(secret: &str) {
 
 /// Remembers the passwords a URL as given carries, however malformed it is: its userinfo
 /// password (up to the last `@`: the text is one value, so an `@` in it is the URL's) and
-/// every `password=` value.
-fn remember_url_secrets(text: &str) {
+/// every `password=` value. Settings calls it for each URL the user gives; parsing alone
+/// does not, so a library that parses many URLs keeps no list of them.
+pub fn remember_url_secrets(text: &str) {
     if let Some(from) = text.find("://").map(|i| i + 3) {
         let rest = &text[from..];
         if let Some(at) = rest.rfind('@')
@@ -202,7 +203,6 @@ fn redact_settings(word: &str) -> String {
 
 impl DbUrl {
     pub fn parse(text: &str) -> Result<DbUrl, Error> {
-        remember_url_secrets(text);
         let bad = |why: &str| Error::BadUrl {
             url: redact(text),
             from: None,
