@@ -144,6 +144,8 @@ fn container() -> &'static str {
             "" => {
                 let out = Command::new("docker")
                     .args(["run", "-d", "--name", CONTAINER, "--stop-signal", "SIGINT"])
+                    // `scripts/fleet down` removes it with the fleet.
+                    .args(["--label", "pgfleet.fleet=1"])
                     .args(["-e", "POSTGRES_PASSWORD=campaign-secret", &image])
                     .output()
                     .expect("docker run");
