@@ -121,9 +121,28 @@ fn psql(db: &str, sql: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Ready means the final server answers over TCP: on a first start the entrypoint runs a
+/// socket-only server for initdb's scripts and stops it, and a check over the socket passes
+/// in that window (seen on a fresh CI machine: the next statement failed).
 fn wait_ready() {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while psql("postgres", "select 1").as_deref() != Some("1") {
+    let over_tcp = || {
+        Command::new("docker")
+            .args(["exec", "-e", "PGPASSWORD=campaign-secret", CONTAINER])
+            .args([
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-XAtq",
+                "-c",
+                "select 1",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    while !over_tcp() {
         assert!(Instant::now() < deadline, "{CONTAINER} never became ready");
         std::thread::sleep(Duration::from_millis(200));
     }
