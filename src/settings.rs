@@ -662,8 +662,8 @@ fn not_utf8_place(path: &Path) -> String {
     }
 }
 
-/// `FILE:LINE` of the line that sets `key` in an env file (the last one: dotenvy keeps the
-/// first value, but a line that sets it twice is rare and either line helps).
+/// `FILE:LINE` of the line that sets `key` in an env file: the first one, whose value
+/// dotenvy keeps (a variable it has set is not set again).
 fn env_line(path: &Path, key: &str) -> String {
     let line = std::fs::read_to_string(path).ok().and_then(|text| {
         text.lines().position(|l| {

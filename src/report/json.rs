@@ -15,6 +15,7 @@ use crate::runner::{Event, Output, RunEvent};
 use crate::schema::{Difference, Expected};
 use crate::settings::{DryRun, Verb};
 use crate::stop::StopReason;
+use crate::transport::url::DbUrl;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -274,20 +275,11 @@ fn skipped(s: Skipped) -> &'static str {
     }
 }
 
-/// The common part of a target's entry: id, result, time, error or why it was skipped.
 /// The two halves of a target id: `host/database` from an inventory; for a `--url` target
-/// no host and the URL's database name (not the URL split at its first `/`).
+/// (its redacted URL) no host and the URL's database name, not the URL split at its first `/`.
 fn host_and_database(id: &str) -> (String, String) {
     if id.contains("://") {
-        let database = url::Url::parse(id)
-            .ok()
-            .and_then(|u| {
-                percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
-                    .decode_utf8()
-                    .ok()
-                    .map(|d| d.into_owned())
-            })
-            .unwrap_or_default();
+        let database = DbUrl::parse(id).map(|u| u.dbname).unwrap_or_default();
         return (String::new(), database);
     }
     match id.split_once('/') {
@@ -296,6 +288,7 @@ fn host_and_database(id: &str) -> (String, String) {
     }
 }
 
+/// The common part of a target's entry: id, result, time, error or why it was skipped.
 fn target<T>(id: &str, end: &Finished<T>, done_nothing: bool) -> serde_json::Map<String, Value> {
     let (host, name) = host_and_database(id);
     let mut m = serde_json::Map::new();

@@ -57,38 +57,9 @@ impl Session for Fake {
     }
 }
 
-/// A server that refuses a second session: batches then run without a lease.
-struct Nowhere;
-
-#[async_trait]
-impl Opener for Nowhere {
-    fn target(&self) -> String {
-        "fake".into()
-    }
-
-    fn dbname(&self) -> &str {
-        "fake"
-    }
-
-    fn search_path(&self) -> &[String] {
-        &[]
-    }
-
-    async fn open(&self, _: &str) -> Result<Box<dyn Session>, Error> {
-        Err(Error::Config("no second session here".into()))
-    }
-
-    async fn pg_dump(&self, _: &[&str]) -> Result<String, Error> {
-        unreachable!("no dump in these tests")
-    }
-
-    fn sibling(&self, _: &str) -> Arc<dyn Opener> {
-        Arc::new(Nowhere)
-    }
-}
-
-/// Second sessions that record what they are asked.
-struct Companions(Arc<Mutex<Vec<String>>>);
+/// Second sessions: refused (`None`: batches then run without a lease), or each one
+/// recording what it is asked.
+struct Companions(Option<Arc<Mutex<Vec<String>>>>);
 
 struct Companion(Arc<Mutex<Vec<String>>>);
 
@@ -125,7 +96,10 @@ impl Opener for Companions {
     }
 
     async fn open(&self, _: &str) -> Result<Box<dyn Session>, Error> {
-        Ok(Box::new(Companion(self.0.clone())))
+        match &self.0 {
+            Some(asked) => Ok(Box::new(Companion(asked.clone()))),
+            None => Err(Error::Config("no second session here".into())),
+        }
     }
 
     async fn pg_dump(&self, _: &[&str]) -> Result<String, Error> {
@@ -133,7 +107,7 @@ impl Opener for Companions {
     }
 
     fn sibling(&self, _: &str) -> Arc<dyn Opener> {
-        Arc::new(Nowhere)
+        Arc::new(Companions(None))
     }
 }
 
@@ -144,7 +118,7 @@ fn database(fail: Option<(usize, usize, SqlError)>) -> (Database, Log) {
             log: log.clone(),
             fail,
         }),
-        opener: Arc::new(Nowhere),
+        opener: Arc::new(Companions(None)),
         target: "fake".into(),
         tables: Tables {
             schema: "public".into(),
@@ -358,7 +332,7 @@ async fn a_transaction_false_failure_says_what_ran_before_it() {
 async fn a_companion_holds_the_lease_every_guard_requires() {
     let (mut db, log) = database(None);
     let asked = Arc::new(Mutex::new(Vec::new()));
-    db.opener = Arc::new(Companions(asked.clone()));
+    db.opener = Arc::new(Companions(Some(asked.clone())));
     let files = files();
     let (outcome, _) = apply(&mut db, &files[..2]).await;
     assert!(outcome.is_ok(), "{outcome:?}");
