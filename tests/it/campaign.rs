@@ -215,7 +215,7 @@ fn write_migrations(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// What the database holds, read back in one query.
+/// What the database holds: versions, checksums, tables and ledger rows.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct DbState {
     /// `schema_migrations` (dbmate's table).
@@ -228,33 +228,33 @@ struct DbState {
 }
 
 fn read_state(db: &str) -> DbState {
-    let sql = "select 'v', version::text from schema_migrations
-        union all select 'c', version::text || ' ' || coalesce(checksum, '')
-          from schema_migrations_pgfleet where to_regclass('schema_migrations_pgfleet') is not null
-        union all select 't', substr(tablename, 2) from pg_tables
-          where schemaname = 'public' and tablename ~ '^t[0-9]+$'
-        union all select 'l', k::text from ledger where to_regclass('ledger') is not null";
-    // `ledger` and the tracking tables may not exist yet: ask for each only if it does.
-    let mut state = DbState::default();
+    // `ledger` and the tracking tables may not exist yet: ask each only if it does.
+    let parts = [
+        (
+            Some("schema_migrations"),
+            "select 'v', version::text from schema_migrations",
+        ),
+        (
+            Some("schema_migrations_pgfleet"),
+            "select 'c', version::text || ' ' || coalesce(checksum, '') from schema_migrations_pgfleet",
+        ),
+        (
+            None,
+            "select 't', substr(tablename, 2) from pg_tables
+               where schemaname = 'public' and tablename ~ '^t[0-9]+$'",
+        ),
+        (Some("ledger"), "select 'l', k::text from ledger"),
+    ];
     let exists = |rel: &str| {
         psql(db, &format!("select to_regclass('{rel}') is not null")).as_deref() == Some("t")
     };
-    let mut parts: Vec<&str> = Vec::new();
-    let has_versions = exists("schema_migrations");
-    let has_pgfleet = exists("schema_migrations_pgfleet");
-    let has_ledger = exists("ledger");
-    for (i, part) in sql.split("union all").enumerate() {
-        let wanted = match i {
-            0 => has_versions,
-            1 => has_pgfleet,
-            3 => has_ledger,
-            _ => true,
-        };
-        if wanted {
-            parts.push(part);
-        }
-    }
-    let out = psql(db, &parts.join("union all"))
+    let asked: Vec<&str> = parts
+        .iter()
+        .filter(|(rel, _)| rel.is_none_or(exists))
+        .map(|(_, sql)| *sql)
+        .collect();
+    let mut state = DbState::default();
+    let out = psql(db, &asked.join(" union all "))
         .unwrap_or_else(|| panic!("cannot read the state of {db}"));
     for line in out.lines() {
         let (kind, value) = line.split_once('|').unwrap_or(("", ""));
