@@ -6,10 +6,11 @@
 //! on its targets, emitting events) → `settings` (flags → one validated `Run`) → `cli`
 //! (clap flags) → `tracking` (the migration protocol over a database session) →
 //! `transport` (reaching databases: URL, SSH, Docker) → `inventory`, `schema`, `plan`,
-//! `migration` (pure: files, catalogs, plans) → `error`, `stop` (leaf types).
+//! `check`, `migration` (pure: files, catalogs, plans, lint rules) → `error`, `stop` (leaf types).
 //! docs/architecture.md walks through it.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod inventory;

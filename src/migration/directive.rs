@@ -139,7 +139,7 @@ pub(super) fn known_name(text: &str) -> Option<&'static str> {
 }
 
 /// Parses what follows `pgfleet:` on a header line. `baseline` is no directive but the mark
-/// of a baseline file, read apart (`BASELINE_MARK`): `None`.
+/// of a baseline file, read apart (`BASELINE_MARK`), and `allow` is `check`'s: `None`.
 pub(super) fn parse(text: &str) -> Result<Option<Directive>, ParseErrorKind> {
     // No space may follow the colon: the name starts right there.
     if text.starts_with(char::is_whitespace) || text.is_empty() {
@@ -147,7 +147,8 @@ pub(super) fn parse(text: &str) -> Result<Option<Directive>, ParseErrorKind> {
     }
     let (name, args) = first_word(text);
     let directive = match name {
-        "baseline" => return Ok(None),
+        // `baseline` marks a baseline file; `allow` is read by `check` (check/allow.rs).
+        "baseline" | "allow" => return Ok(None),
         "used-by" => {
             let (selector, note) = first_word(args);
             Directive::UsedBy {
@@ -196,7 +197,7 @@ pub(super) fn parse(text: &str) -> Result<Option<Directive>, ParseErrorKind> {
         }
         _ => {
             let mut known = NAMES.to_vec();
-            known.push("baseline");
+            known.extend(["baseline", "allow"]);
             return Err(ParseErrorKind::UnknownDirective {
                 name: name.to_string(),
                 suggestion: crate::suggest(name, &known),
