@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::check::Severity;
 use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
-use crate::settings::{Action, DryRun, Format, Options, Output, Schedule};
+use crate::settings::{Action, CheckArgs, DryRun, Format, Options, Output, Schedule};
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
 fn timeout(text: &str) -> Result<Timeout, String> {
@@ -289,6 +290,31 @@ pub enum Command {
     Wait,
     /// Show the resolved targets of the inventory
     Inventory,
+    /// Lint migration files without a database: locks that stall production, changes that
+    /// break running code, transaction mistakes, rollback sections, history (rules:
+    /// docs/check-rules.md)
+    Check {
+        /// Migration files or folders [default: --migrations-dir]
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Fail (exit 1) on findings at or above this level
+        #[arg(long, value_enum, default_value = "warning", value_name = "LEVEL")]
+        deny: Severity,
+        /// Turn rules on (squawk's opt-in rules too; `all` for every rule), comma-separated
+        /// or repeated
+        #[arg(long, value_delimiter = ',', value_name = "RULES")]
+        enable: Vec<String>,
+        /// Turn rules off, comma-separated or repeated
+        #[arg(long, value_delimiter = ',', value_name = "RULES")]
+        disable: Vec<String>,
+        /// The oldest PostgreSQL major version the migrations must run on
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(9..=99), value_name = "N")]
+        pg_version: u32,
+        /// Check only files added or changed since this git ref, and whether a file added
+        /// since then would run out of order (e.g. origin/main)
+        #[arg(long, value_name = "REF")]
+        since: Option<String>,
+    },
 }
 
 /// How a command runs on a fleet.
@@ -408,7 +434,9 @@ impl Command {
             }
             Command::Verify { fleet, lock, .. } => (Some(fleet), Some(lock), None),
             Command::Status { fleet, .. } | Command::Dump { fleet } => (Some(fleet), None, None),
-            Command::New { .. } | Command::Wait | Command::Inventory => (None, None, None),
+            Command::New { .. } | Command::Wait | Command::Inventory | Command::Check { .. } => {
+                (None, None, None)
+            }
         }
     }
 }
@@ -419,6 +447,21 @@ impl From<Command> for Action {
             Command::New { name } => Action::New { name },
             Command::Wait => Action::Wait,
             Command::Inventory => Action::Inventory,
+            Command::Check {
+                paths,
+                deny,
+                enable,
+                disable,
+                pg_version,
+                since,
+            } => Action::Check(CheckArgs {
+                paths,
+                deny,
+                enable,
+                disable,
+                pg_version,
+                since,
+            }),
             Command::Up {
                 dry_run,
                 strict,

@@ -191,26 +191,26 @@ pub fn up<'a>(
         .filter(|e| e.state == State::Pending)
         .filter_map(|e| e.file)
         .collect();
-    if !applied.is_empty() {
-        if let Some(b) = pending.iter().find(|m| m.baseline) {
-            return Err(Refusal::BaselineNotRegistered {
-                file: b.file_name.clone(),
-            });
-        }
+    if !applied.is_empty()
+        && let Some(b) = pending.iter().find(|m| m.baseline)
+    {
+        return Err(Refusal::BaselineNotRegistered {
+            file: b.file_name.clone(),
+        });
     }
-    if options.strict {
-        if let Some(newest) = applied.iter().map(|r| r.version.as_str()).max() {
-            let older: Vec<String> = pending
-                .iter()
-                .filter(|m| m.version.as_str() < newest)
-                .map(|m| m.file_name.clone())
-                .collect();
-            if !older.is_empty() {
-                return Err(Refusal::OutOfOrder {
-                    newest: newest.to_string(),
-                    files: older,
-                });
-            }
+    if options.strict
+        && let Some(newest) = applied.iter().map(|r| r.version.as_str()).max()
+    {
+        let older: Vec<String> = pending
+            .iter()
+            .filter(|m| m.version.as_str() < newest)
+            .map(|m| m.file_name.clone())
+            .collect();
+        if !older.is_empty() {
+            return Err(Refusal::OutOfOrder {
+                newest: newest.to_string(),
+                files: older,
+            });
         }
     }
     Ok(pending)

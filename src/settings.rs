@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod check;
+
+pub use check::{CheckArgs, CheckJob};
+
 use crate::error::Error;
 use crate::inventory::{self, Inventory};
 use crate::migration::{self, Migration, Timeout};
@@ -25,6 +29,10 @@ pub enum Format {
     Json,
     /// One JSON object per line on stdout: each event as it happens, then the document.
     JsonLines,
+    /// `check`: GitHub Actions workflow commands, so findings show on the pull request's lines
+    Github,
+    /// `check`: a SARIF 2.1.0 document (code scanning)
+    Sarif,
 }
 
 /// What `up --dry-run[=MODE]` (and `plan`) shows.
@@ -56,6 +64,7 @@ pub enum Verb {
     New,
     Wait,
     Inventory,
+    Check,
 }
 
 impl Verb {
@@ -74,6 +83,7 @@ impl Verb {
             Verb::New => "new",
             Verb::Wait => "wait",
             Verb::Inventory => "inventory",
+            Verb::Check => "check",
         }
     }
 }
@@ -87,6 +97,7 @@ pub enum Action {
     },
     Wait,
     Inventory,
+    Check(CheckArgs),
     Up {
         options: UpOptions,
     },
@@ -147,6 +158,7 @@ impl Action {
             Action::New { .. } => Verb::New,
             Action::Wait => Verb::Wait,
             Action::Inventory => Verb::Inventory,
+            Action::Check(_) => Verb::Check,
             Action::Up { .. } => Verb::Up,
             Action::Plan { .. } => Verb::Plan,
             Action::Rollback { .. } => Verb::Rollback,
@@ -175,7 +187,11 @@ impl Action {
     /// Whether the command reads the targets' migration files.
     fn reads_files(&self) -> bool {
         match self {
-            Action::Dump | Action::New { .. } | Action::Wait | Action::Inventory => false,
+            Action::Dump
+            | Action::New { .. }
+            | Action::Wait
+            | Action::Inventory
+            | Action::Check(_) => false,
             Action::Drift { between, .. } => between.is_empty(),
             _ => true,
         }
@@ -308,6 +324,8 @@ pub struct Run {
     pub to_register: Option<Migration>,
     /// When the run started (names drafted and baseline files).
     pub taken: chrono::DateTime<chrono::Utc>,
+    /// `check`: the files read and the rules chosen.
+    pub check: Option<check::CheckJob>,
 }
 
 impl Run {
@@ -315,7 +333,23 @@ impl Run {
     /// migration files; contacts nothing.
     pub fn new(action: Action, o: Options) -> Result<Run, Error> {
         let url_preset = std::env::var_os("DATABASE_URL").is_some();
-        let env_file = load_env_file(o.env_file.as_deref())?;
+        // `check` reaches no database: a URL or env file it would not use cannot fail it.
+        let offline = matches!(action, Action::Check(_));
+        if !offline && matches!(o.output.format, Format::Github | Format::Sarif) {
+            return Err(Error::Usage(format!(
+                "--format {} is for `check`'s findings: use text, json or json-lines here",
+                if o.output.format == Format::Github {
+                    "github"
+                } else {
+                    "sarif"
+                }
+            )));
+        }
+        let env_file = if offline {
+            None
+        } else {
+            load_env_file(o.env_file.as_deref())?
+        };
         let mut action = action;
         if let Action::Status { exit_code } = &mut action {
             // `--quiet` prints nothing: the exit code is the answer.
@@ -340,7 +374,11 @@ impl Run {
                 None => "DATABASE_URL".to_owned(),
             }
         };
-        let url = given_database_url(o.url.as_deref(), &url_source)?;
+        let url = if offline {
+            None
+        } else {
+            given_database_url(o.url.as_deref(), &url_source)?
+        };
         let shadow = match action.shadow_url() {
             Some(text) => Shadow::Url(Box::new(parse_url(text, "--shadow-url")?)),
             None => Shadow::SameServer,
@@ -368,6 +406,7 @@ impl Run {
             shadow,
             to_register: None,
             taken: chrono::Utc::now(),
+            check: None,
             action,
         };
         match &run.action {
@@ -387,6 +426,10 @@ impl Run {
                 }
                 return Ok(run);
             }
+            Action::Check(args) => {
+                run.check = Some(check::read(args, &o)?);
+                return Ok(run);
+            }
             Action::Inventory => {
                 let inv = inventory::load(&o.inventory)?;
                 run.targets = inventory::select(&inv, &o.limit)?
@@ -400,20 +443,20 @@ impl Run {
         }
         run.targets = match &run.url {
             Some(url) => {
-                if let Action::Baseline { from, apply_to, .. } = &run.action {
-                    if from.is_some() || !apply_to.is_empty() {
-                        return Err(Error::Usage(format!(
-                            "--from and --apply-to name inventory targets: with {url_source}, the baseline is taken from the URL's database and there is no other; drop them, or drop --url (and DATABASE_URL) to use the inventory"
-                        )));
-                    }
+                if let Action::Baseline { from, apply_to, .. } = &run.action
+                    && (from.is_some() || !apply_to.is_empty())
+                {
+                    return Err(Error::Usage(format!(
+                        "--from and --apply-to name inventory targets: with {url_source}, the baseline is taken from the URL's database and there is no other; drop them, or drop --url (and DATABASE_URL) to use the inventory"
+                    )));
                 }
                 // Flags that choose among inventory targets would be ignored without a word.
-                if let Action::Drift { between, .. } = &run.action {
-                    if !between.is_empty() {
-                        return Err(Error::Usage(format!(
-                            "--between names two inventory targets to compare, but {url_source} names one database: drop --url (and DATABASE_URL) to compare two targets of the inventory"
-                        )));
-                    }
+                if let Action::Drift { between, .. } = &run.action
+                    && !between.is_empty()
+                {
+                    return Err(Error::Usage(format!(
+                        "--between names two inventory targets to compare, but {url_source} names one database: drop --url (and DATABASE_URL) to compare two targets of the inventory"
+                    )));
                 }
                 if o.inventory_given {
                     return Err(Error::Usage(format!(

@@ -18,12 +18,7 @@ struct Allow {
 const PREFIX: &str = "pgfleet:allow";
 
 /// Marks the findings an allow covers, and adds findings about the allows themselves.
-pub(super) fn apply(
-    text: &Text,
-    placed: &[Placed],
-    findings: &mut Vec<Finding>,
-    config: &Config,
-) {
+pub(super) fn apply(text: &Text, placed: &[Placed], findings: &mut Vec<Finding>, config: &Config) {
     let header_end = placed.iter().map(|p| p.offset).min().unwrap_or(0);
     let mut allows = Vec::new();
     let mut offset = 0;
@@ -43,13 +38,13 @@ pub(super) fn apply(
         let covers = if at.start < header_end {
             0..text.text.len()
         } else {
-            // The statement whose leading comments hold it (split_statements keeps them).
+            // The statement it stands in or before (the next one that ends after it).
             placed
                 .iter()
                 .flat_map(statements)
                 .map(|(o, sql)| o..o + sql.len())
-                .find(|r| r.contains(&at.start))
-                .unwrap_or(at.clone())
+                .find(|r| r.end > at.start)
+                .map_or(at.clone(), |r| r.start.min(at.start)..r.end)
         };
         match parse(rest) {
             Ok((rules, reason)) => allows.push(Allow {
@@ -59,16 +54,18 @@ pub(super) fn apply(
                 at,
                 used: false,
             }),
-            Err(why) => findings.push(text.finding(
-                "bad-allow",
-                Severity::Error,
-                at,
-                why,
-                RULES
-                    .iter()
-                    .find(|r| r.id == "bad-allow")
-                    .map_or(String::new(), |r| r.help.to_string()),
-            )),
+            Err(why) => findings.push(
+                text.finding(
+                    "bad-allow",
+                    Severity::Error,
+                    at,
+                    why,
+                    RULES
+                        .iter()
+                        .find(|r| r.id == "bad-allow")
+                        .map_or(String::new(), |r| r.help.to_string()),
+                ),
+            ),
         }
     }
     for f in findings.iter_mut() {
@@ -85,19 +82,21 @@ pub(super) fn apply(
     }
     if config.is_active("unused-allow") {
         for a in allows.iter().filter(|a| !a.used) {
-            findings.push(text.finding(
-                "unused-allow",
-                Severity::Warning,
-                a.at.clone(),
-                format!(
-                    "this allows {} but nothing here has that finding",
-                    a.rules.join(", ")
+            findings.push(
+                text.finding(
+                    "unused-allow",
+                    Severity::Warning,
+                    a.at.clone(),
+                    format!(
+                        "this allows {} but nothing here has that finding",
+                        a.rules.join(", ")
+                    ),
+                    RULES
+                        .iter()
+                        .find(|r| r.id == "unused-allow")
+                        .map_or(String::new(), |r| r.help.to_string()),
                 ),
-                RULES
-                    .iter()
-                    .find(|r| r.id == "unused-allow")
-                    .map_or(String::new(), |r| r.help.to_string()),
-            ));
+            );
         }
     }
     findings.retain(|f| config.is_active(f.rule));

@@ -75,9 +75,11 @@ pub(super) fn findings(text: &Text, folders: &[Folder], since: Option<&Since>) -
             .iter()
             .filter_map(|n| version_of(n).map(|v| (v, n)))
             .max_by(|a, b| version_key(a.0).cmp(&version_key(b.0)));
-        if let Some((newest, newest_name)) = newest {
-            if !at_ref.iter().any(|n| n == name) && version_key(version) < version_key(newest) {
-                out.push(text.finding(
+        if let Some((newest, newest_name)) = newest
+            && !at_ref.iter().any(|n| n == name)
+            && version_key(version) < version_key(newest)
+        {
+            out.push(text.finding(
                     "out-of-order",
                     Severity::Error,
                     first_line.clone(),
@@ -87,7 +89,6 @@ pub(super) fn findings(text: &Text, folders: &[Folder], since: Option<&Since>) -
                     ),
                     help("out-of-order"),
                 ));
-            }
         }
         if folder.edited.iter().any(|n| n == name) {
             out.push(text.finding(

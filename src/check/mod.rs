@@ -60,6 +60,9 @@ pub struct Finding {
     pub locks: Vec<Lock>,
     /// True when those locks are held until the migration commits (a transactional section).
     pub held_to_commit: bool,
+    /// The locks in words: "takes ACCESS EXCLUSIVE on orders, held until the migration
+    /// commits" (also where the table is not named, as for DROP INDEX).
+    pub lock_note: Option<String>,
     /// The statement's first line, when the finding is in one.
     pub statement: Option<String>,
     /// `-- pgfleet:allow RULE reason`: the reason given. Allowed findings never count.
@@ -67,19 +70,6 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// "takes ACCESS EXCLUSIVE on orders until the migration commits", or None.
-    pub fn lock_note(&self) -> Option<String> {
-        if self.locks.is_empty() {
-            return None;
-        }
-        let locks = Locks::Takes(self.locks.clone()).describe(str::to_string);
-        Some(if self.held_to_commit {
-            format!("takes {locks}, held until the migration commits")
-        } else {
-            format!("takes {locks}")
-        })
-    }
-
     /// Counts toward `--deny`: not allowed, and at or above the level.
     pub fn denied(&self, deny: Severity) -> bool {
         self.allowed.is_none() && self.severity >= deny
@@ -87,6 +77,7 @@ impl Finding {
 }
 
 /// One file to check: its path as the user named it, and its bytes.
+#[derive(Debug)]
 pub struct Input {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
@@ -152,6 +143,8 @@ impl Config {
 pub struct Checked {
     pub files: usize,
     pub findings: Vec<Finding>,
+    /// The normalised text of each file with findings, which their spans point into.
+    pub sources: BTreeMap<PathBuf, String>,
 }
 
 impl Checked {
@@ -170,15 +163,20 @@ pub fn check(
     config: &Config,
 ) -> Checked {
     let mut findings = Vec::new();
+    let mut sources = BTreeMap::new();
     for input in inputs {
-        findings.extend(check_file(input, folders, since, config));
+        let found = check_file(input, folders, since, config);
+        if !found.is_empty() {
+            let text = migration::normalize(&String::from_utf8_lossy(&input.bytes));
+            sources.insert(input.path.clone(), text);
+        }
+        findings.extend(found);
     }
-    findings.sort_by(|a, b| {
-        (&a.file, a.span.start, a.rule).cmp(&(&b.file, b.span.start, b.rule))
-    });
+    findings.sort_by(|a, b| (&a.file, a.span.start, a.rule).cmp(&(&b.file, b.span.start, b.rule)));
     Checked {
         files: inputs.len(),
         findings,
+        sources,
     }
 }
 
@@ -233,6 +231,7 @@ impl Text<'_> {
             help,
             locks: Vec::new(),
             held_to_commit: false,
+            lock_note: None,
             statement: None,
             allowed: None,
         }
@@ -263,7 +262,12 @@ impl Placed<'_> {
     }
 }
 
-fn check_file(input: &Input, folders: &[Folder], since: Option<&Since>, config: &Config) -> Vec<Finding> {
+fn check_file(
+    input: &Input,
+    folders: &[Folder],
+    since: Option<&Since>,
+    config: &Config,
+) -> Vec<Finding> {
     let text = Text {
         path: &input.path,
         text: migration::normalize(&String::from_utf8_lossy(&input.bytes)),
@@ -351,10 +355,22 @@ fn add_statements(findings: &mut [Finding], placed: &[Placed]) {
             };
             f.statement = Some(stmt.summary());
             if p.is_up() && rules::takes_locks(f.rule) {
-                if let Locks::Takes(locks) = statement_locks(stmt.sql) {
-                    f.locks = locks;
-                    f.held_to_commit = p.transactional();
-                }
+                let described = match statement_locks(stmt.sql) {
+                    Locks::Takes(locks) if !locks.is_empty() => {
+                        let text = Locks::Takes(locks.clone()).describe(str::to_string);
+                        f.locks = locks;
+                        Some(text)
+                    }
+                    _ => own::index_locks(stmt.sql),
+                };
+                f.held_to_commit = p.transactional();
+                f.lock_note = described.map(|d| {
+                    if f.held_to_commit {
+                        format!("takes {d}, held until the migration commits")
+                    } else {
+                        format!("takes {d}")
+                    }
+                });
             }
         }
     }

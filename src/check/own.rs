@@ -30,11 +30,7 @@ fn relation_name(r: &pg_query::protobuf::RangeVar) -> String {
     }
 }
 
-pub(super) fn findings(
-    text: &Text,
-    migration: &Migration,
-    placed: &[Placed],
-) -> Vec<Finding> {
+pub(super) fn findings(text: &Text, migration: &Migration, placed: &[Placed]) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in placed {
         let stmts: Vec<(usize, &str)> = statements(p).collect();
@@ -44,27 +40,27 @@ pub(super) fn findings(
                 continue;
             }
             let Some(node) = node(sql) else { continue };
-            if p.transactional() {
-                if let Some(what) = needs_no_transaction(&node) {
-                    out.push(text.finding(
+            if p.transactional()
+                && let Some(what) = needs_no_transaction(&node)
+            {
+                out.push(text.finding(
                         "needs-no-transaction",
                         Severity::Error,
                         body_span(*offset, sql),
                         format!("{what} cannot run inside a transaction block, and this section runs in one: the server refuses it (\"cannot run inside a transaction block\")"),
                         help("needs-no-transaction"),
                     ));
-                }
             }
-            if p.is_up() {
-                if let Some(what) = blocking_maintenance(&node) {
-                    out.push(text.finding(
+            if p.is_up()
+                && let Some(what) = blocking_maintenance(&node)
+            {
+                out.push(text.finding(
                         "blocking-maintenance",
                         Severity::Warning,
                         body_span(*offset, sql),
                         format!("{what} locks the table ACCESS EXCLUSIVE while it rewrites it: every read and write waits until it finishes"),
                         help("blocking-maintenance"),
                     ));
-                }
             }
         }
         if p.transactional() {
@@ -84,17 +80,18 @@ pub(super) fn findings(
         }
     }
     let downs: Vec<&Placed> = placed.iter().filter(|p| !p.is_up()).collect();
-    if !migration.baseline && downs.iter().all(|p| p.section.is_empty()) {
-        if let Some(first) = downs.first() {
-            let marker = first.offset..first.offset + first.section.sql.find('\n').unwrap_or(0);
-            out.push(text.finding(
+    if !migration.baseline
+        && downs.iter().all(|p| p.section.is_empty())
+        && let Some(first) = downs.first()
+    {
+        let marker = first.offset..first.offset + first.section.sql.find('\n').unwrap_or(0);
+        out.push(text.finding(
                 "empty-down",
                 Severity::Warning,
                 marker,
                 "the down section is empty: `pgfleet rollback` would record this migration as rolled back while its changes stay".into(),
                 help("empty-down"),
             ));
-        }
     }
     out
 }
@@ -129,9 +126,9 @@ fn syntax_error(text: &Text, offset: usize, sql: &str, e: &pg_query::Error) -> F
 /// What the statement is, when it cannot run inside a transaction block.
 fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
     let concurrently = |params: &[pg_query::protobuf::Node]| {
-        params.iter().any(
-            |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
-        )
+        params
+            .iter()
+            .any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"))
     };
     match node {
         NodeEnum::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
@@ -207,10 +204,11 @@ fn enum_values_used(text: &Text, stmts: &[(usize, &str)]) -> Vec<Finding> {
                 ));
             }
         }
-        if let Some(NodeEnum::AlterEnumStmt(s)) = node(sql) {
-            if s.old_val.is_empty() && !s.new_val.is_empty() {
-                added.push(s.new_val);
-            }
+        if let Some(NodeEnum::AlterEnumStmt(s)) = node(sql)
+            && s.old_val.is_empty()
+            && !s.new_val.is_empty()
+        {
+            added.push(s.new_val);
         }
     }
     out
@@ -246,6 +244,50 @@ pub(super) fn tables_created(placed: &[Placed]) -> Vec<String> {
 pub(super) fn index_table(sql: &str) -> Option<String> {
     match node(sql)? {
         NodeEnum::IndexStmt(s) => s.relation.as_ref().map(relation_name),
+        _ => None,
+    }
+}
+
+/// The locks of a statement on an index, which name the index but not its table (so
+/// `migration::locks` cannot list them as relations).
+pub(super) fn index_locks(sql: &str) -> Option<String> {
+    use pg_query::protobuf::ObjectType;
+    let names = |objects: &[pg_query::protobuf::Node]| -> Vec<String> {
+        objects
+            .iter()
+            .filter_map(|o| match &o.node {
+                Some(NodeEnum::List(l)) => Some(
+                    l.items
+                        .iter()
+                        .filter_map(|i| match &i.node {
+                            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                        .join("."),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    match node(sql)? {
+        NodeEnum::DropStmt(s) if s.remove_type == ObjectType::ObjectIndex as i32 => {
+            let mode = if s.concurrent {
+                "SHARE UPDATE EXCLUSIVE"
+            } else {
+                "ACCESS EXCLUSIVE"
+            };
+            Some(format!(
+                "{mode} on the table of index {}",
+                names(&s.objects).join(", ")
+            ))
+        }
+        NodeEnum::ReindexStmt(s) if s.kind == ReindexObjectType::ReindexObjectIndex as i32 => {
+            let index = s.relation.as_ref().map(relation_name)?;
+            Some(format!(
+                "SHARE on the table of index {index} (writes wait), ACCESS EXCLUSIVE on {index} (reads that use it wait)"
+            ))
+        }
         _ => None,
     }
 }

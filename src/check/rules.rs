@@ -277,7 +277,9 @@ pub fn find(id: &str) -> Result<RuleInfo, String> {
     let opt_in = super::squawk::opt_in_ids();
     known.extend(opt_in.iter().copied());
     Err(match crate::suggest(id, &known) {
-        Some(s) => format!("no rule is called '{id}' (did you mean '{s}'?); docs/check-rules.md lists them"),
+        Some(s) => format!(
+            "no rule is called '{id}' (did you mean '{s}'?); docs/check-rules.md lists them"
+        ),
         None => format!("no rule is called '{id}'; docs/check-rules.md lists them"),
     })
 }

@@ -58,7 +58,9 @@ fn class(rule: Sq) -> Class {
         Sq::RequireEnumValueOrdering => Class::OptIn("require-enum-value-ordering"),
         Sq::RequireTableSchema => Class::OptIn("require-table-schema"),
         Sq::IdentifierTooLong => Class::OptIn("identifier-too-long"),
-        Sq::RequireConcurrentPartitionDetach => Class::Default("require-concurrent-partition-detach"),
+        Sq::RequireConcurrentPartitionDetach => {
+            Class::Default("require-concurrent-partition-detach")
+        }
         Sq::RequireConcurrentReindex => Class::Default("require-concurrent-reindex"),
         // `up` sets lock_timeout itself
         Sq::RequireLockTimeout => Class::Off,
@@ -200,9 +202,25 @@ pub(super) fn findings(
                 (None, None) => String::new(),
             };
             let severity = info.map_or(Severity::Warning, RuleInfo::enabled_severity);
-            Some(text.finding(id, severity, span, v.message, help))
+            let message = message(id, &source[span.clone()]).unwrap_or(v.message);
+            Some(text.finding(id, severity, span, message, help))
         })
         .collect()
+}
+
+/// pgfleet's words where squawk's say less than the finding is: its message for a
+/// volatile default talks of generated columns, and its "missing transaction" reads as if
+/// the section could have one.
+fn message(id: &str, text: &str) -> Option<String> {
+    match id {
+        "adding-field-with-default" if !text.to_lowercase().contains("generated") => Some(
+            "a volatile default makes PostgreSQL rewrite the whole table under ACCESS EXCLUSIVE (a constant or non-volatile default is instant since PostgreSQL 11)".into(),
+        ),
+        "not-idempotent" => Some(
+            "this statement fails when run a second time, and a `transaction:false` section that is cut short (a lost connection, a failure further down) is run again from its first statement".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Blanks text out, keeping its length and its line breaks (so offsets and lines stay).

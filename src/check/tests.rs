@@ -21,7 +21,7 @@ fn an_index_on_an_existing_table_names_the_lock() {
     assert_eq!(rules(&f), ["require-concurrent-index-creation"]);
     assert_eq!((f[0].line, f[0].column), (2, 1));
     assert_eq!(
-        f[0].lock_note().as_deref(),
+        f[0].lock_note.as_deref(),
         Some("takes SHARE on orders, held until the migration commits")
     );
 }

@@ -921,10 +921,10 @@ fn normalize(path: &Path) -> PathBuf {
 /// `base_dir` made safe to fold); a `..` after a folder of `text` itself is kept, as that
 /// folder may be a symlink.
 fn resolve_path(text: &str, base: &Path) -> PathBuf {
-    if text == "~" || text.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(text[1..].trim_start_matches('/'));
-        }
+    if (text == "~" || text.starts_with("~/"))
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(text[1..].trim_start_matches('/'));
     }
     let rel = Path::new(text);
     if rel.is_absolute() {

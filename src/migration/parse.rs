@@ -285,15 +285,14 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
                     ParseErrorKind::SqlBeforeFirstMarker,
                 ));
             }
-            if let Some(rest) = pgfleet_line(t) {
-                if let Some(directive) =
+            if let Some(rest) = pgfleet_line(t)
+                && let Some(directive) =
                     directive::parse(rest).map_err(|k| ParseError::new(path, line_no, k))?
-                {
-                    directives.push(Declared {
-                        line: line_no,
-                        directive,
-                    });
-                }
+            {
+                directives.push(Declared {
+                    line: line_no,
+                    directive,
+                });
             }
         } else if let Some(name) = pgfleet_line(line).and_then(directive::known_name) {
             return Err(ParseError::new(

@@ -302,7 +302,10 @@ impl Renderer for Audit {
             RunEvent::Interrupted => self.run_event("interrupted", ""),
             RunEvent::Aborting => self.run_event("aborted", ""),
             RunEvent::Finished { ends, code, .. } => self.run_end(ends, *code),
-            RunEvent::Created { .. } | RunEvent::Waiting { .. } | RunEvent::Inventory { .. } => {}
+            RunEvent::Created { .. }
+            | RunEvent::Waiting { .. }
+            | RunEvent::Inventory { .. }
+            | RunEvent::Checked { .. } => {}
         }
     }
 }

@@ -37,6 +37,26 @@ impl Json {
 
 impl Renderer for Json {
     fn event(&mut self, run: Option<&Run>, event: &RunEvent<'_>) {
+        if let RunEvent::Checked {
+            checked,
+            deny,
+            code,
+            ..
+        } = event
+        {
+            if self.lines {
+                for f in &checked.findings {
+                    let mut line = json!({"schema": SCHEMA_VERSION, "event": "finding"});
+                    extend(&mut line, super::check::finding_json(f));
+                    self.print(&line);
+                }
+            }
+            let mut doc = Value::Object(head("check", *code));
+            doc["targets"] = json!([]);
+            extend(&mut doc, super::check::document_fields(checked, *deny));
+            self.print(&doc);
+            return;
+        }
         let Some(run) = run else { return };
         match event {
             RunEvent::Target { target, event } if self.lines => {
@@ -112,8 +132,15 @@ fn document(
             }));
             doc
         }
-        Verb::New | Verb::Wait | Verb::Inventory => return None,
+        Verb::New | Verb::Wait | Verb::Inventory | Verb::Check => return None,
     })
+}
+
+/// Adds `more`'s fields to `doc` (both objects).
+fn extend(doc: &mut Value, more: Value) {
+    if let (Value::Object(doc), Value::Object(more)) = (doc, more) {
+        doc.extend(more);
+    }
 }
 
 fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {

@@ -12,6 +12,7 @@
 
 mod adopt;
 mod audit;
+mod check;
 mod dbmate;
 mod dry_run;
 mod inventory;
@@ -230,7 +231,13 @@ fn renderers(
     if let Some(audit) = audit {
         list.push(Box::new(audit));
     }
-    if !text {
+    if matches!(settings.format, Format::Github | Format::Sarif) {
+        list.push(Box::new(check::CheckFormats::new(
+            outputs.out.clone(),
+            settings.format,
+        )));
+    }
+    if matches!(settings.format, Format::Json | Format::JsonLines) {
         list.push(Box::new(json::Json::new(
             outputs.out.clone(),
             settings.format == Format::JsonLines,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Renderer, Run, Stream, adopt, dbmate, dry_run, inventory, tables};
+use super::{Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, tables};
 use crate::error::ExitCode;
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Output, RunEvent};
@@ -136,7 +136,7 @@ impl Summary {
                 Some(d) => adopt::between_lines(&ids[0], &ids[1], d),
                 None => tables::failed_footer(ids, ends, code),
             },
-            Verb::New | Verb::Wait | Verb::Inventory => Vec::new(),
+            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check => Vec::new(),
         }
     }
 }
@@ -156,6 +156,9 @@ impl Renderer for Summary {
             RunEvent::Created { path } => vec![format!("Creating migration: {}", path.display())],
             RunEvent::Waiting { url } => vec![format!("Waiting for {url}")],
             RunEvent::Inventory { targets, inventory } => inventory::listing(targets, inventory),
+            RunEvent::Checked { checked, deny, .. } => {
+                check::text(checked, *deny, self.terminal && console::colors_enabled())
+            }
             RunEvent::Target { .. }
             | RunEvent::TargetFinished { .. }
             | RunEvent::Interrupted

@@ -169,6 +169,14 @@ pub enum RunEvent<'a> {
         targets: &'a [&'a Target],
         inventory: &'a Inventory,
     },
+    /// `check`: what it found, what fails it, and (for GitHub and SARIF) each file's path
+    /// from the repository's root.
+    Checked {
+        checked: &'a crate::check::Checked,
+        deny: crate::check::Severity,
+        code: ExitCode,
+        repo_paths: &'a std::collections::BTreeMap<PathBuf, String>,
+    },
 }
 
 /// Receives a run's events. Shared by the targets running at once.

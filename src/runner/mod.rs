@@ -82,6 +82,26 @@ async fn dispatch(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode, E
             Some(url) => wait(url, run.wait_timeout, sink, stop).await,
             None => Err(Error::Config("wait needs --url or DATABASE_URL".into())),
         },
+        Action::Check(_) => {
+            let Some(job) = &run.check else {
+                return Err(Error::Config("check: nothing was read".into()));
+            };
+            let checked =
+                crate::check::check(&job.inputs, &job.folders, job.since.as_ref(), &job.config);
+            // 1, as for drift: the files were read, and some fail the rules.
+            let code = if checked.denied(job.deny) > 0 {
+                ExitCode::Pending
+            } else {
+                ExitCode::Ok
+            };
+            sink.event(RunEvent::Checked {
+                checked: &checked,
+                deny: job.deny,
+                code,
+                repo_paths: &job.repo_paths,
+            });
+            Ok(code)
+        }
         Action::Inventory => {
             let targets: Vec<&inventory::Target> = run
                 .targets

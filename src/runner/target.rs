@@ -205,9 +205,9 @@ pub(super) async fn on_target(
             .await?;
             Ok(Output::Drift(drift))
         }
-        Action::New { .. } | Action::Wait | Action::Inventory => Err(Error::Config(
-            "this command does not run on databases".into(),
-        )),
+        Action::New { .. } | Action::Wait | Action::Inventory | Action::Check(_) => Err(
+            Error::Config("this command does not run on databases".into()),
+        ),
     }
 }
 
@@ -300,23 +300,22 @@ async fn up_with_retries(
             }) => {
                 let migration = files.iter().find(|m| m.file_name == file);
                 let mut why = why;
-                if check == "pre-flight" {
-                    if let Some(m) = migration {
-                        let older = run.apply.lock_timeout.millis as f64 / 1000.0;
-                        let found =
-                            holders(&mut db, target, shared, host.as_ref(), m, Some(older), emit)
-                                .await;
-                        if !found.is_empty() {
-                            let what = if migration_waits_for_old_transactions(m) {
-                                "hold or wait for locks it needs, or hold snapshots its concurrent index build waits for"
-                            } else {
-                                "hold or wait for locks it needs"
-                            };
-                            why = format!(
-                                "sessions in transactions older than lock_timeout {what}: {}",
-                                found.join("; ")
-                            );
-                        }
+                if check == "pre-flight"
+                    && let Some(m) = migration
+                {
+                    let older = run.apply.lock_timeout.millis as f64 / 1000.0;
+                    let found =
+                        holders(&mut db, target, shared, host.as_ref(), m, Some(older), emit).await;
+                    if !found.is_empty() {
+                        let what = if migration_waits_for_old_transactions(m) {
+                            "hold or wait for locks it needs, or hold snapshots its concurrent index build waits for"
+                        } else {
+                            "hold or wait for locks it needs"
+                        };
+                        why = format!(
+                            "sessions in transactions older than lock_timeout {what}: {}",
+                            found.join("; ")
+                        );
                     }
                 }
                 // Waiting helps a busy database, not a broken one (an INVALID index).

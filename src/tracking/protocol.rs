@@ -114,11 +114,9 @@ pub async fn lock(
             return Ok(());
         }
         let holder = db.lock_holder().await?;
-        if !told {
-            if let Some(h) = &holder {
-                on_wait(h);
-                told = true;
-            }
+        if !told && let Some(h) = &holder {
+            on_wait(h);
+            told = true;
         }
         let now = Instant::now();
         if now >= deadline {

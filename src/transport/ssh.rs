@@ -434,10 +434,10 @@ impl SshSession {
 /// background. A key restricted to a forced command runs that instead: still harmless
 /// for the forwards, and a failure here changes nothing else.
 async fn ask_for_nodelay(handle: Arc<Handle<HostKeyCheck>>) {
-    if let Ok(mut channel) = handle.channel_open_session().await {
-        if channel.exec(false, "true").await.is_ok() {
-            while channel.wait().await.is_some() {}
-        }
+    if let Ok(mut channel) = handle.channel_open_session().await
+        && channel.exec(false, "true").await.is_ok()
+    {
+        while channel.wait().await.is_some() {}
     }
 }
 
@@ -469,10 +469,9 @@ async fn authenticate(handle: &mut Handle<HostKeyCheck>, o: &SshOptions) -> Resu
                     if let Ok(r) = handle
                         .authenticate_publickey_with(&o.user, key, hash, &mut agent)
                         .await
+                        && r.success()
                     {
-                        if r.success() {
-                            return Ok(());
-                        }
+                        return Ok(());
                     }
                 }
                 tried.push(format!("{} key(s) from ssh-agent", identities.len()));

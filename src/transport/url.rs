@@ -487,10 +487,11 @@ const FORM: &str = "write it as postgres://user@host:port/database (user:passwor
 fn unparsed(text: &str, error: &url::ParseError) -> String {
     let authority = text.split_once("://").map_or("", |(_, rest)| rest);
     // A query (`=`) before the last `@` means that `@` is not the userinfo's.
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        if userinfo.contains(['#', '/', '?']) && !userinfo.contains('=') {
-            return "a `#`, `/` or `?` in the user or password ends the host part of a URL; percent-encode it (%23, %2F, %3F; and @ as %40, : as %3A, % as %25)".to_owned();
-        }
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && userinfo.contains(['#', '/', '?'])
+        && !userinfo.contains('=')
+    {
+        return "a `#`, `/` or `?` in the user or password ends the host part of a URL; percent-encode it (%23, %2F, %3F; and @ as %40, : as %3A, % as %25)".to_owned();
     }
     format!("{error}; {FORM}")
 }

@@ -176,10 +176,10 @@ fn find_cycle(modules: &BTreeSet<String>, edges: &[Edge]) -> Option<Vec<String>>
         None
     }
     for m in modules {
-        if state[m.as_str()] == 0 {
-            if let Some(c) = visit(m, &next, &mut state, &mut Vec::new()) {
-                return Some(c);
-            }
+        if state[m.as_str()] == 0
+            && let Some(c) = visit(m, &next, &mut state, &mut Vec::new())
+        {
+            return Some(c);
         }
     }
     None
