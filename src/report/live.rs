@@ -336,6 +336,9 @@ impl Live {
                     ),
                 );
             }
+            Event::StatementRehearsed { statement, .. } => {
+                self.step(target, &super::dry_run::measured(statement))
+            }
             Event::NotRehearsable { migration } => self.note(
                 target,
                 &format!(
