@@ -336,9 +336,17 @@ impl Live {
                     ),
                 );
             }
-            Event::StatementRehearsed { statement, .. } => {
-                self.step(target, &super::dry_run::measured(statement))
-            }
+            Event::StatementRehearsed {
+                migration,
+                statement,
+            } => self.step(
+                target,
+                &format!(
+                    "rehearsed {} {}",
+                    migration.file_name,
+                    super::dry_run::measured(statement)
+                ),
+            ),
             Event::NotRehearsable { migration } => self.note(
                 target,
                 &format!(
