@@ -270,3 +270,42 @@ fn measured_locks_hold_what_was_predicted() {
         }
     }
 }
+
+/// Through psql in the container (method exec), each statement is measured as over the
+/// native protocol: the locks are read in the same psql session, inside the rehearsal.
+#[test]
+fn exec_rehearsal_measures_each_statement() {
+    let dir = harness::tempdir();
+    let inv = crate::fleet::exec_inventory(
+        dir.path(),
+        "locks_exec",
+        &[(
+            "001_t.sql",
+            "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+        )],
+    );
+    let pgfleet = || Cmd::new().arg("-i").arg(&inv).args(["--limit", "gamma"]);
+    pgfleet().arg("up").run().success();
+    harness::write_migrations(
+        &dir.path().join("migrations"),
+        &[(
+            "002_x.sql",
+            "-- migrate:up\nalter table t add column x int;\n\ncreate index t_x on t (x);\n-- migrate:down\n",
+        )],
+    );
+    pgfleet()
+        .args(["up", "--dry-run=rehearse"])
+        .run()
+        .success()
+        .stdout_has(
+            "    measured: L2 alter table t add column x int — ACCESS EXCLUSIVE on public.t: ",
+        )
+        .stdout_has("    measured: L4 create index t_x on t (x) — SHARE on public.t: ");
+    let doc = pgfleet()
+        .args(["up", "--dry-run=rehearse", "--format", "json"])
+        .run()
+        .json();
+    let statements = &doc["targets"][0]["pending"][0]["statements"];
+    assert_eq!(statements.as_array().map(Vec::len), Some(2), "{doc}");
+    assert!(statements[0]["took_ms"].as_f64().unwrap() > 0.0, "{doc}");
+}
