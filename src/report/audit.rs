@@ -222,6 +222,7 @@ impl Audit {
             Event::Connecting
             | Event::Planned { .. }
             | Event::Rehearsing { .. }
+            | Event::StatementRehearsed { .. }
             | Event::NotRehearsable { .. }
             | Event::Step { .. } => {}
         }

@@ -82,6 +82,7 @@ impl Dbmate {
             | Event::Planned { .. }
             | Event::Rehearsing { .. }
             | Event::Rehearsed { .. }
+            | Event::StatementRehearsed { .. }
             | Event::NotRehearsable { .. }
             | Event::DirectiveHeld { .. }
             | Event::Step { .. } => {}

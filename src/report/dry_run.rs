@@ -3,8 +3,9 @@
 
 use super::{format_duration, plural, tables::failed_footer};
 use crate::error::ExitCode;
+use crate::migration::locks::Lock;
 use crate::runner::fleet::{Finished, TargetResult};
-use crate::runner::{Output, Plan};
+use crate::runner::{Output, Plan, RehearsedStatement};
 use crate::settings::DryRun;
 
 /// One target's plan and the SQL that would run.
@@ -70,23 +71,71 @@ pub(super) fn plan_lines(
             };
             out.push(format!("    locks: {statement} → {}", locks.describe(name)));
         }
+        let rehearsed = plan.rehearsed.iter().flat_map(|r| &r.statements);
+        for statement in rehearsed.filter(|s| s.file == m.file_name) {
+            out.push(format!("    measured: {}", measured(statement)));
+        }
         for declared in &m.directives {
             out.push(format!("    {}", declared.directive.describe()));
         }
         out.extend(in_use(plan, m));
     }
     out.extend(connected(plan));
-    out.push(match (plan.pending.len(), mode, plan.rehearsed) {
-        (0, _, _) => "Nothing to apply: the database is up to date.".to_string(),
-        (n, DryRun::Rehearse, Some(took)) => format!(
-            "Rehearsed {} of {n} pending migration{} in {}; rolled back, nothing kept.",
-            n - not_rehearsable.len(),
-            plural(n),
-            format_duration(took)
-        ),
-        (n, _, _) => format!("Would apply {n} migration{}.", plural(n)),
-    });
+    out.push(
+        match (
+            plan.pending.len(),
+            mode,
+            plan.rehearsed.as_ref().map(|r| r.took),
+        ) {
+            (0, _, _) => "Nothing to apply: the database is up to date.".to_string(),
+            (n, DryRun::Rehearse, Some(took)) => format!(
+                "Rehearsed {} of {n} pending migration{} in {}; rolled back, nothing kept.",
+                n - not_rehearsable.len(),
+                plural(n),
+                format_duration(took)
+            ),
+            (n, _, _) => format!("Would apply {n} migration{}.", plural(n)),
+        },
+    );
     out
+}
+
+/// `L12 alter table email_messages … — ACCESS EXCLUSIVE on public.email_messages: 1.8s,
+/// held 2.1s until commit`, and where the locks exceed what was predicted.
+pub(super) fn measured(s: &RehearsedStatement) -> String {
+    let describe = |locks: &mut dyn Iterator<Item = &Lock>| {
+        locks
+            .map(|l| format!("{} on {}", l.mode.name(), l.relation))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let locks = if s.locks.is_empty() {
+        "no new table lock".to_string()
+    } else {
+        describe(&mut s.locks.iter())
+    };
+    let mut text = format!(
+        "L{} {} — {locks}: {}, held {} until commit",
+        s.line,
+        s.summary,
+        format_duration(s.took),
+        format_duration(s.held)
+    );
+    if !s.stronger_than_predicted.is_empty() {
+        let predicted: Vec<Lock> = s
+            .stronger_than_predicted
+            .iter()
+            .map(|(l, mode)| Lock {
+                relation: l.relation.clone(),
+                mode: *mode,
+            })
+            .collect();
+        text.push_str(&format!(
+            "; measured stronger than predicted (predicted: {})",
+            describe(&mut predicted.iter())
+        ));
+    }
+    text
 }
 
 /// Who holds or waits for a lock on what `m` touches, now: one line each, saying whether
@@ -184,4 +233,43 @@ pub(super) fn plan_footer(
     footer.remove(0);
     lines.extend(footer);
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::migration::locks::LockMode;
+
+    #[test]
+    fn a_measured_statement_names_its_locks_times_and_what_exceeds_the_prediction() {
+        let lock = |relation: &str, mode| Lock {
+            relation: relation.into(),
+            mode,
+        };
+        let mut s = RehearsedStatement {
+            file: "001_x.sql".into(),
+            line: 12,
+            summary: "alter table email_messages …".into(),
+            took: Duration::from_millis(1800),
+            held: Duration::from_millis(2100),
+            locks: vec![lock("public.email_messages", LockMode::AccessExclusive)],
+            stronger_than_predicted: Vec::new(),
+        };
+        assert_eq!(
+            measured(&s),
+            "L12 alter table email_messages … — ACCESS EXCLUSIVE on public.email_messages: 1.8s, held 2.1s until commit"
+        );
+        s.stronger_than_predicted = vec![(s.locks[0].clone(), LockMode::Share)];
+        assert!(
+            measured(&s).ends_with(
+                "until commit; measured stronger than predicted (predicted: SHARE on public.email_messages)"
+            ),
+            "{}",
+            measured(&s)
+        );
+        s.locks.clear();
+        assert!(measured(&s).contains(" — no new table lock: 1.8s"));
+    }
 }

@@ -3,6 +3,7 @@
 //! raises SCHEMA_VERSION.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -11,7 +12,7 @@ use crate::error::{Error, ExitCode};
 use crate::migration::directive::{Declared, Directive, Requirement};
 use crate::plan::State;
 use crate::runner::fleet::{Finished, Skipped, TargetResult};
-use crate::runner::{Event, Output, RunEvent};
+use crate::runner::{Event, Output, RehearsedStatement, RunEvent};
 use crate::schema::{Difference, Expected};
 use crate::settings::{DryRun, Verb};
 use crate::stop::StopReason;
@@ -230,6 +231,27 @@ fn locks_json(
             }),
         })
         .collect()
+}
+
+/// A rehearsed statement, as measured. Its times in milliseconds with their fraction: most
+/// statements take less than one.
+fn statement_json(s: &RehearsedStatement) -> Value {
+    let ms = |d: Duration| (d.as_micros() as f64) / 1000.0;
+    json!({
+        "line": s.line,
+        "summary": s.summary,
+        "took_ms": ms(s.took),
+        "held_ms": ms(s.held),
+        "locks": s.locks.iter().map(|l| json!({
+            "relation": l.relation,
+            "mode": l.mode.name(),
+            "stronger_than_predicted": s
+                .stronger_than_predicted
+                .iter()
+                .find(|(taken, _)| taken == l)
+                .map(|(_, predicted)| predicted.name()),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// A header directive: its name and line, and its words as fields.
@@ -487,13 +509,23 @@ fn plans(
                             });
                             if mode == DryRun::Rehearse {
                                 e["rehearsed"] = json!(!r.not_rehearsable.contains(&p.file_name));
+                                e["statements"] = plan
+                                    .rehearsed
+                                    .iter()
+                                    .flat_map(|r| &r.statements)
+                                    .filter(|s| s.file == p.file_name)
+                                    .map(statement_json)
+                                    .collect();
                             }
                             e
                         })
                         .collect(),
                 );
-                if let Some(took) = plan.rehearsed {
-                    m.insert("rehearsal_ms".into(), json!(took.as_millis() as u64));
+                if let Some(rehearsal) = &plan.rehearsed {
+                    m.insert(
+                        "rehearsal_ms".into(),
+                        json!(rehearsal.took.as_millis() as u64),
+                    );
                 }
                 m.insert("sessions".into(), sessions_json(plan));
             }
@@ -592,6 +624,15 @@ fn event_line(id: &str, event: &Event<'_>) -> Value {
             "duration_ms": took.as_millis() as u64,
             "kept": false,
         }),
+        Event::StatementRehearsed {
+            migration,
+            statement,
+        } => {
+            let mut e = statement_json(statement);
+            e["event"] = json!("statement_rehearsed");
+            e["file"] = json!(migration.file_name);
+            e
+        }
         Event::NotRehearsable { migration } => {
             json!({ "event": "not_rehearsable", "file": migration.file_name })
         }

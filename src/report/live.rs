@@ -336,6 +336,17 @@ impl Live {
                     ),
                 );
             }
+            Event::StatementRehearsed {
+                migration,
+                statement,
+            } => self.step(
+                target,
+                &format!(
+                    "rehearsed {} {}",
+                    migration.file_name,
+                    super::dry_run::measured(statement)
+                ),
+            ),
             Event::NotRehearsable { migration } => self.note(
                 target,
                 &format!(

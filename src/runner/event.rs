@@ -61,6 +61,12 @@ pub enum Event<'a> {
         files: &'a [&'a Migration],
         took: Duration,
     },
+    /// `up --dry-run=rehearse`: a statement of `migration` ran (told once its migration's
+    /// last one has, which `held` needs).
+    StatementRehearsed {
+        migration: &'a Migration,
+        statement: &'a super::RehearsedStatement,
+    },
     /// A `transaction:false` file cannot run inside the rehearsal's transaction.
     NotRehearsable {
         migration: &'a Migration,

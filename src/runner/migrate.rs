@@ -7,10 +7,13 @@ use std::time::Duration;
 use super::event::Event;
 use super::workloads::{self, Host};
 use crate::error::Error;
-use crate::migration::Migration;
+use crate::migration::locks::{Lock, LockMode, Locks, statement_locks};
+use crate::migration::{Migration, Statement};
 use crate::plan::{self, Refusal, RollbackTo, UpOptions};
 use crate::stop::Stop;
-use crate::tracking::{self, ApplySettings, Applying, Database, LockHolder, StepError};
+use crate::tracking::{
+    self, ApplySettings, Applying, Database, LockHolder, Measured, StepError, TakenLock,
+};
 
 /// Settings of a run that changes the database.
 #[derive(Debug, Clone)]
@@ -339,8 +342,8 @@ pub struct Plan {
     /// The database does not exist yet: `up` would create it.
     pub creates_database: bool,
     pub pending: Vec<Migration>,
-    /// For `rehearse`: how long the rehearsed migrations took (rolled back after).
-    pub rehearsed: Option<Duration>,
+    /// For `rehearse`: what the rehearsal measured (rolled back after).
+    pub rehearsed: Option<Rehearsal>,
     /// The relations the pending migrations lock, as they name them → schema-qualified as
     /// the target's search_path resolves them (those that exist there already).
     pub relations: std::collections::BTreeMap<String, String>,
@@ -351,6 +354,83 @@ pub struct Plan {
     /// ACCESS EXCLUSIVE request would queue behind it if it touches the table, and block
     /// every reader queued behind that.
     pub long_transaction_secs: f64,
+}
+
+/// What `up --dry-run=rehearse` measured.
+#[derive(Debug, Clone, Default)]
+pub struct Rehearsal {
+    /// The rehearsed statements' time, summed.
+    pub took: Duration,
+    /// Each statement that ran, in order.
+    pub statements: Vec<RehearsedStatement>,
+}
+
+/// One statement of a rehearsal: what it took, measured, and where that exceeds what
+/// `migration::locks` predicts.
+#[derive(Debug, Clone)]
+pub struct RehearsedStatement {
+    pub file: String,
+    /// 1-based, in the file.
+    pub line: usize,
+    /// Its first line, with ` …` when more follows.
+    pub summary: String,
+    /// How long it ran, with one round trip.
+    pub took: Duration,
+    /// How long `up` would hold its locks: to the end of its migration's statements.
+    pub held: Duration,
+    /// The locks it took (not those earlier statements had taken already), the strongest
+    /// on each relation, schema-qualified.
+    pub locks: Vec<Lock>,
+    /// Of `locks`, those stronger than predicted on a relation the prediction names, with
+    /// the predicted mode.
+    pub stronger_than_predicted: Vec<(Lock, LockMode)>,
+}
+
+impl RehearsedStatement {
+    fn new(migration: &Migration, measured: Measured<'_>) -> RehearsedStatement {
+        let predicted = match statement_locks(measured.sql) {
+            Locks::Takes(locks) => locks,
+            Locks::Unknown(_) => Vec::new(),
+        };
+        let stronger_than_predicted = measured
+            .locks
+            .iter()
+            .filter_map(|taken| {
+                let p = predicted.iter().find(|p| taken.is(&p.relation))?;
+                (taken.mode > p.mode).then(|| (lock(taken), p.mode))
+            })
+            .collect();
+        let stmt = Statement {
+            sql: measured.sql,
+            offset: 0,
+        };
+        let mut summary = stmt.summary();
+        // As `locks::migration_locks` shows it in the plan: a sign when more code follows.
+        let code_lines = measured
+            .sql
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+            .count();
+        if code_lines > 1 && !summary.ends_with('…') {
+            summary.push_str(" …");
+        }
+        RehearsedStatement {
+            file: migration.file_name.clone(),
+            line: measured.line,
+            summary,
+            took: measured.took,
+            held: measured.held,
+            locks: measured.locks.iter().map(lock).collect(),
+            stronger_than_predicted,
+        }
+    }
+}
+
+fn lock(taken: &TakenLock) -> Lock {
+    Lock {
+        relation: taken.relation.clone(),
+        mode: taken.mode,
+    }
 }
 
 /// `up --dry-run`: from what is applied (nothing when the database does not exist yet),
@@ -399,17 +479,26 @@ pub async fn rehearse(
     if let Some(first) = runnable.first() {
         check_stop(settings, &target, first)?;
         emit(Event::Rehearsing { files: &runnable });
+        let mut statements = Vec::new();
         let took = db
-            .rehearse(&runnable, &settings.apply)
+            .rehearse(&runnable, &settings.apply, &mut |measured| {
+                let migration = runnable[measured.migration];
+                let statement = RehearsedStatement::new(migration, measured);
+                emit(Event::StatementRehearsed {
+                    migration,
+                    statement: &statement,
+                });
+                statements.push(statement);
+            })
             .await
             .map_err(|e| step_error(e, &target, first))?;
         emit(Event::Rehearsed {
             files: &runnable,
             took,
         });
-        plan.rehearsed = Some(took);
+        plan.rehearsed = Some(Rehearsal { took, statements });
     } else {
-        plan.rehearsed = Some(Duration::ZERO);
+        plan.rehearsed = Some(Rehearsal::default());
     }
     Ok(plan)
 }

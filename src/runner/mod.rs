@@ -14,7 +14,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use event::{Event, Output, RunEvent, RunStart, Sink};
-pub use migrate::{Outcome, Plan, RunSettings, plan, record_checksums, rehearse, rollback, up};
+pub use migrate::{
+    Outcome, Plan, Rehearsal, RehearsedStatement, RunSettings, plan, record_checksums, rehearse,
+    rollback, up,
+};
 
 use crate::error::{Ending, Error, ExitCode};
 use crate::inventory;

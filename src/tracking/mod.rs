@@ -17,6 +17,7 @@
 //! - `protocol`: everything else, written once over a `Session` — `Database`, which steps
 //!   each operation sends in which mode, and what a failure at step N means.
 //! - `check`: the hook for checks run right before each migration, in its own script.
+//! - `rehearsal`: what a rehearsal measures of each statement (its time, its locks).
 //! - `sql`: the tracking SQL as text; `dump` and `adopt`: dumps and adoption over a
 //!   `Database`.
 
@@ -30,6 +31,7 @@ mod native;
 mod preflight;
 mod protocol;
 mod psql;
+pub mod rehearsal;
 pub mod session;
 mod sql;
 
@@ -42,6 +44,7 @@ pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump}
 pub use invalid::{InvalidIndexes, invalid_indexes};
 pub use preflight::Preflight;
 pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
+pub use rehearsal::{Measured, TakenLock};
 
 use crate::error::{Error, MigrationFailure, SqlError};
 use crate::migration::Timeout;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::check::Check;
+use super::rehearsal::{self, Measured};
 use super::session::{Failed, Mode, Opener, Session};
 use super::sql::{self, STOP_KEY, STOPPED, guard, literal};
 use super::{ApplySettings, Applying, LockHolder, Rows, StepError, Tables};
@@ -461,7 +462,7 @@ impl Database {
         settings: &ApplySettings,
     ) -> Result<Duration, StepError> {
         if migration.down_transactional() {
-            self.in_one_transaction(&[migration], Direction::Down, settings, true)
+            self.in_one_transaction(&[migration], Direction::Down, settings)
                 .await
         } else {
             self.outside_transaction(migration, Direction::Down, settings)
@@ -471,44 +472,148 @@ impl Database {
 
     /// Runs the up sections of these transactional migrations, in order, in one
     /// transaction that is then rolled back: nothing is kept, and no version is recorded.
-    pub async fn rehearse(
+    /// Each statement is sent alone and timed, and this session's locks are read right
+    /// after it, inside the transaction (the rollback would discard anything kept for
+    /// later); `measured` hears of a migration's statements once its last one has run.
+    /// Returns the statements' time, summed.
+    pub async fn rehearse<'a>(
         &mut self,
-        migrations: &[&Migration],
+        migrations: &[&'a Migration],
         settings: &ApplySettings,
+        measured: &mut (dyn FnMut(Measured<'a>) + Send),
     ) -> Result<Duration, StepError> {
-        self.in_one_transaction(migrations, Direction::Up, settings, false)
+        let mut script = Script::default();
+        script.push("begin".into(), Step::Book(None, BEGIN));
+        for (k, &migration) in migrations.iter().enumerate() {
+            script.sections(k, migration, Direction::Up, settings, "set local");
+        }
+        script.push(
+            "rollback".into(),
+            Step::Book(None, "cannot roll back the rehearsal"),
+        );
+        let ran = self.rehearse_steps(&script, migrations, measured).await;
+        if ran.is_err() {
+            // The native session is still open, in an aborted transaction (psql's has
+            // ended, which rolled it back already).
+            let _ = self
+                .session
+                .run(&["rollback".into()], Mode::OneByOne, &[], &mut |_| {})
+                .await;
+        }
+        ran
+    }
+
+    /// `rehearse`'s steps: what comes before each statement (BEGIN, timeouts) in one round
+    /// trip, then the statement alone, then the locks; the rest (ROLLBACK) at the end.
+    async fn rehearse_steps<'a>(
+        &mut self,
+        script: &Script<'a>,
+        migrations: &[&'a Migration],
+        measured: &mut (dyn FnMut(Measured<'a>) + Send),
+    ) -> Result<Duration, StepError> {
+        let mut total = Duration::ZERO;
+        let mut before = Vec::new();
+        // The statements of the migration running now, told once it is over.
+        let mut current: Vec<Measured<'a>> = Vec::new();
+        let mut tell = |current: &mut Vec<Measured<'a>>| {
+            rehearsal::fill_held(current);
+            current.drain(..).for_each(&mut *measured);
+        };
+        let mut sent = 0;
+        for (i, step) in script.steps.iter().enumerate() {
+            let Step::Sql(k, section, stmt) = step else {
+                continue;
+            };
+            if current.first().is_some_and(|m| m.migration != *k) {
+                tell(&mut current);
+            }
+            self.send(script, sent..i, migrations).await?;
+            let started = Instant::now();
+            self.send(script, i..i + 1, migrations).await?;
+            let took = started.elapsed();
+            sent = i + 1;
+            let after = match self.session.rows(rehearsal::OWN_LOCKS).await {
+                Ok(rows) => rehearsal::parse(rows),
+                Err(e) => {
+                    return Err(StepError::Database(
+                        self.error("cannot read the rehearsal's locks", e),
+                    ));
+                }
+            };
+            let chars = section.sql[..stmt.offset].chars().count();
+            current.push(Measured {
+                migration: *k,
+                line: section.file_position(chars).0,
+                sql: stmt.sql,
+                took,
+                held: Duration::ZERO,
+                locks: rehearsal::new_locks(&before, &after),
+            });
+            before = after;
+            total += took;
+        }
+        tell(&mut current);
+        self.send(script, sent..script.sql.len(), migrations)
+            .await?;
+        Ok(total)
+    }
+
+    /// Sends `script`'s steps `range` (nothing when it is empty) inside the rehearsal's
+    /// transaction; a failure is located in the whole script.
+    async fn send(
+        &mut self,
+        script: &Script<'_>,
+        range: std::ops::Range<usize>,
+        migrations: &[&Migration],
+    ) -> Result<(), StepError> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let (start, n) = (range.start, range.len());
+        match self
+            .session
+            .run(&script.sql[range], Mode::Pipelined, &[], &mut |_| {})
             .await
+        {
+            Ok(()) => Ok(()),
+            Err(Failed { step, error }) => {
+                // Past the range: the session ended after it, which is the whole script's
+                // "after the last step" (the steps after it never ran).
+                let step = if step < n {
+                    start + step
+                } else {
+                    script.steps.len()
+                };
+                let failed = Failed { step, error };
+                Err(self
+                    .failed(script, failed, migrations, Direction::Up, true, None)
+                    .1)
+            }
+        }
     }
 
     /// The migrations one after another in one pipelined transaction: BEGIN, timeouts,
-    /// statements, and COMMIT with their tracking rows (`keep`) or ROLLBACK without. After
-    /// an error the server skips the rest (25P02) and turns COMMIT into ROLLBACK, so the
-    /// first error names the statement that failed and nothing is kept.
+    /// statements, their tracking rows and COMMIT. After an error the server skips the rest
+    /// (25P02) and turns COMMIT into ROLLBACK, so the first error names the statement that
+    /// failed and nothing is kept.
     async fn in_one_transaction(
         &mut self,
         migrations: &[&Migration],
         direction: Direction,
         settings: &ApplySettings,
-        keep: bool,
     ) -> Result<Duration, StepError> {
         let mut script = Script::default();
         script.push("begin".into(), Step::Book(None, BEGIN));
         for (k, &migration) in migrations.iter().enumerate() {
             script.sections(k, migration, direction, settings, "set local");
-            if keep {
-                // The duration is measured by the server, inside the transaction.
-                script.record(k, &self.tables, migration, direction, None, settings);
-            }
+            // The duration is measured by the server, inside the transaction.
+            script.record(k, &self.tables, migration, direction, None, settings);
         }
         script.push(
-            if keep { "commit" } else { "rollback" }.into(),
+            "commit".into(),
             Step::Book(
                 None,
-                if keep {
-                    "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)"
-                } else {
-                    "cannot roll back the rehearsal"
-                },
+                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
             ),
         );
         let started = Instant::now();

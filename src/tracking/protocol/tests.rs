@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::migration::Timeout;
+use crate::tracking::rehearsal;
 
 /// Each script the fake was given, with its mode.
 type Log = Arc<Mutex<Vec<(Mode, Vec<String>)>>>;
@@ -48,10 +49,14 @@ impl Session for Fake {
         Ok(())
     }
 
+    /// Its pid, and after each statement of a rehearsal the locks it holds: none.
     async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError> {
+        if sql == rehearsal::OWN_LOCKS {
+            return Ok(Vec::new());
+        }
         assert_eq!(
             sql, "select pg_backend_pid()",
-            "the only query of these tests"
+            "the only other query of these tests"
         );
         Ok(vec![vec![Some("4242".into())]])
     }
@@ -369,29 +374,61 @@ async fn the_guard_refusing_on_the_stop_lock_is_a_stop() {
 }
 
 #[tokio::test]
-async fn a_rehearsal_ends_in_rollback_and_records_nothing() {
+async fn a_rehearsal_sends_each_statement_alone_and_ends_in_rollback() {
     let (mut db, log) = database(None);
     let files = files();
-    db.rehearse(&[&files[0], &files[3]], &settings())
-        .await
-        .unwrap();
+    let mut measured = Vec::new();
+    db.rehearse(&[&files[0], &files[3]], &settings(), &mut |m| {
+        measured.push((m.migration, m.line, m.sql))
+    })
+    .await
+    .unwrap();
+    let pipelined = |steps: &[&str]| (Mode::Pipelined, strings(steps));
     assert_eq!(
         scripts(&log),
-        vec![(
-            Mode::Pipelined,
-            strings(&[
+        vec![
+            pipelined(&[
                 "begin",
                 "set local lock_timeout",
-                "set local statement_timeout",
-                "create table a (id int)",
-                "insert into a values (1)",
-                "set local lock_timeout",
-                "set local statement_timeout",
-                "insert into nope values (1)",
-                "rollback"
-            ])
-        )]
+                "set local statement_timeout"
+            ]),
+            pipelined(&["create table a (id int)"]),
+            pipelined(&["insert into a values (1)"]),
+            pipelined(&["set local lock_timeout", "set local statement_timeout"]),
+            pipelined(&["insert into nope values (1)"]),
+            pipelined(&["rollback"]),
+        ]
     );
+    assert_eq!(
+        measured,
+        [
+            (0, 2, "create table a (id int)"),
+            (0, 3, "insert into a values (1)"),
+            (1, 2, "insert into nope values (1)")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rehearsal_that_fails_points_into_the_file_and_rolls_back() {
+    // The fifth script: 4_d's statement.
+    let (mut db, log) = database(Some((
+        4,
+        0,
+        error(Some(13), "relation \"nope\" does not exist"),
+    )));
+    let files = files();
+    let outcome = db
+        .rehearse(&[&files[0], &files[3]], &settings(), &mut |_| {})
+        .await;
+    let Err(StepError::Failed(failure)) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (failure.file.as_path(), failure.line, failure.column),
+        (Path::new("4_d.sql"), 2, 13)
+    );
+    assert_eq!(scripts(&log).last().unwrap().1, ["rollback"]);
 }
 
 /// Refuses every migration but 2_b.
