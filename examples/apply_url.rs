@@ -28,6 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             applied_by: pgfleet::settings::applied_by(),
         },
         stop: pgfleet::stop::Stop::default(),
+        // No `check` gate here: run `pgfleet check` (or pgfleet::check::check) first.
+        findings: Default::default(),
     };
     // No docker host: a URL has none (directives that need one refuse).
     // Events are plain data: print them however suits the embedding program.

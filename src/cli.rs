@@ -149,6 +149,10 @@ pub enum Command {
         /// lock_timeout that hold or wait for locks a migration needs refuse it up front)
         #[arg(long)]
         no_preflight: bool,
+        /// Skip `check`'s rules on pending files (an `error` finding refuses them; warnings
+        /// are printed once per file)
+        #[arg(long)]
+        no_check: bool,
         /// When a check finds the database busy before a migration (pre-flight, a
         /// `precondition`, a `quiesce` lock), wait up to DURATION for it to be quiet,
         /// looking again about every half second, rather than refusing
@@ -191,6 +195,10 @@ pub enum Command {
         /// Go on even though applied files were edited since they were applied
         #[arg(long)]
         allow_changed: bool,
+        /// Skip `check`'s rules on pending files (an `error` finding refuses them; warnings
+        /// are printed once per file)
+        #[arg(long)]
+        no_check: bool,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -387,6 +395,10 @@ impl Cli {
                     no_preflight: true,
                     ..
                 }
+            ),
+            check: !matches!(
+                &self.command,
+                Command::Up { no_check: true, .. } | Command::Plan { no_check: true, .. }
             ),
             wait_for_quiet: match &self.command {
                 Command::Up { wait_for_quiet, .. } => *wait_for_quiet,

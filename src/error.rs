@@ -44,7 +44,7 @@ impl ExitCode {
         (ExitCode::Ok, "done"),
         (
             ExitCode::Pending,
-            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, or `baseline`/`register` left a target untouched because its schema differs",
+            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, `baseline`/`register` left a target untouched because its schema differs, or `check` found problems at or above `--deny`",
         ),
         (
             ExitCode::Failed,
@@ -52,11 +52,11 @@ impl ExitCode {
         ),
         (
             ExitCode::BadInput,
-            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files",
+            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files; for `check`, a path, rule or `--since` ref it cannot use",
         ),
         (
             ExitCode::Refused,
-            "refused before anything ran (on `up`: before the migration concerned started): applied files edited (see `--allow-changed`), `--strict` order, the lock held by another run for longer than `--lock-wait`, a baseline on a database with pgfleet history or a hand-made history table, `up` running a baseline where other versions are applied, the database busy before a migration (pre-flight, a `precondition`, a `quiesce` lock; `--wait-for-quiet` run out), or a `requires` directive not met",
+            "refused before anything ran (on `up`: before the migration concerned started): applied files edited (see `--allow-changed`), `--strict` order, the lock held by another run for longer than `--lock-wait`, a baseline on a database with pgfleet history or a hand-made history table, `up` running a baseline where other versions are applied, the database busy before a migration (pre-flight, a `precondition`, a `quiesce` lock; `--wait-for-quiet` run out), a `requires` directive not met, or a pending file with a `check` error (see `--no-check`)",
         ),
         (
             ExitCode::Interrupted,

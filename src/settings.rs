@@ -222,6 +222,8 @@ pub struct Options {
     pub lock_retries: u32,
     /// `up`: check who is using what each migration locks before it runs.
     pub preflight: bool,
+    /// `up`, `plan`: run `check`'s rules on pending files first (`--no-check`: not).
+    pub check: bool,
     /// `up --wait-for-quiet`: how long a busy database is waited for.
     pub wait_for_quiet: Option<Timeout>,
     pub wait_timeout: Timeout,
@@ -326,6 +328,9 @@ pub struct Run {
     pub taken: chrono::DateTime<chrono::Utc>,
     /// `check`: the files read and the rules chosen.
     pub check: Option<check::CheckJob>,
+    /// `up`, `plan`: what `check`'s default rules find in each migration file (by path);
+    /// empty with `--no-check`.
+    pub findings: Arc<HashMap<PathBuf, Vec<crate::check::Finding>>>,
 }
 
 impl Run {
@@ -407,6 +412,7 @@ impl Run {
             to_register: None,
             taken: chrono::Utc::now(),
             check: None,
+            findings: Arc::default(),
             action,
         };
         match &run.action {
@@ -496,6 +502,9 @@ impl Run {
         };
         if run.action.reads_files() {
             read_migrations(&mut run.targets, &run.action)?;
+        }
+        if o.check && matches!(run.action, Action::Up { .. } | Action::Plan { .. }) {
+            run.findings = Arc::new(check::findings(&run.targets)?);
         }
         run.to_register = to_register(&run)?;
         Ok(run)

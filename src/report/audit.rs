@@ -213,6 +213,19 @@ impl Audit {
             Event::Warning { text } => {
                 self.write(&[("target", id), ("event", "warning"), ("text", text)])
             }
+            Event::CheckWarnings { file, findings } => {
+                for f in *findings {
+                    let at = format!("{}:{}", f.line, f.column);
+                    self.write(&[
+                        ("target", id),
+                        ("event", "check_warning"),
+                        ("file", file),
+                        ("rule", f.rule),
+                        ("at", &at),
+                        ("text", &f.message),
+                    ]);
+                }
+            }
             Event::DirectiveHeld { migration, what } => self.write(&[
                 ("target", id),
                 ("event", "directive"),

@@ -102,6 +102,26 @@ fn tally(checked: &Checked, deny: Severity) -> String {
     format!("Checked {files}: {}{allowed}; {verdict}", parts.join(", "))
 }
 
+/// One finding on one line, for the progress output of `up` and `plan`.
+pub(super) fn one_line(f: &Finding) -> String {
+    let mut line = format!(
+        "{}:{}:{}: {}[{}]: {}",
+        f.file.display(),
+        f.line,
+        f.column,
+        f.severity.name(),
+        f.rule,
+        f.message
+    );
+    if let Some(note) = &f.lock_note {
+        line.push_str(&format!(" ({note})"));
+    }
+    if !f.help.is_empty() {
+        line.push_str(&format!("; help: {}", f.help));
+    }
+    line
+}
+
 pub(super) fn finding_json(f: &Finding) -> Value {
     let source = RULES
         .iter()

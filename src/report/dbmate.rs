@@ -73,6 +73,12 @@ impl Dbmate {
                 super::workload_text(action, container, detail)
             )),
             Event::Warning { text } => self.err.line(&format!("Warning: {text}")),
+            Event::CheckWarnings { findings, .. } => {
+                for f in *findings {
+                    self.err
+                        .line(&format!("Warning: {}", super::check::one_line(f)));
+                }
+            }
             Event::DirectiveHeld { migration, what } if self.verbose => {
                 self.err.line(&format!("Directive: {migration}: {what}"))
             }

@@ -582,6 +582,11 @@ fn with_fields(
 fn event_line(id: &str, event: &Event<'_>) -> Value {
     let mut e = match event {
         Event::Connecting => json!({ "event": "connecting" }),
+        Event::CheckWarnings { file, findings } => json!({
+            "event": "check_warnings",
+            "file": file,
+            "findings": findings.iter().map(super::check::finding_json).collect::<Vec<_>>(),
+        }),
         Event::Connected { via } => json!({ "event": "connected", "via": via }),
         Event::CreatingDatabase { name } => json!({ "event": "creating_database", "name": name }),
         Event::WaitingForLock { holder, .. } => {

@@ -66,6 +66,8 @@ pub(super) struct Live {
     /// Each target's failure is told as it ends (a fleet in text; one database has its
     /// error after its summary).
     failures: bool,
+    /// Files whose `check` warnings were told: once per file, however many targets.
+    warned: std::collections::HashSet<String>,
 }
 
 fn spinner_style() -> ProgressStyle {
@@ -119,6 +121,7 @@ impl Live {
             err,
             verbose,
             failures,
+            warned: Default::default(),
         }
     }
 
@@ -374,6 +377,13 @@ impl Live {
                 self.note(target, &format!("{migration}: {what}"))
             }
             Event::Warning { text } => self.note(target, &format!("warning: {text}")),
+            Event::CheckWarnings { file, findings } => {
+                if self.warned.insert(file.to_string()) {
+                    for f in *findings {
+                        self.note(target, &super::check::one_line(f));
+                    }
+                }
+            }
             Event::LockRetry {
                 migration,
                 attempt,

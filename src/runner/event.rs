@@ -27,6 +27,11 @@ pub enum Event<'a> {
         target: &'a str,
         holder: &'a crate::tracking::LockHolder,
     },
+    /// `check`'s warnings about a pending file (its errors refuse the target instead).
+    CheckWarnings {
+        file: &'a str,
+        findings: &'a [crate::check::Finding],
+    },
     /// The plan is known: these migrations are to run, in this order (none: up to date).
     Planned {
         files: &'a [&'a Migration],

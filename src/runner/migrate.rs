@@ -23,6 +23,62 @@ pub struct RunSettings {
     /// Asked to stop (Ctrl-C, `--fail-fast`): nothing new starts; a running migration
     /// finishes or rolls back.
     pub stop: Stop,
+    /// What `check`'s rules find in each migration file, by path (empty: `--no-check`).
+    pub findings:
+        std::sync::Arc<std::collections::HashMap<std::path::PathBuf, Vec<crate::check::Finding>>>,
+}
+
+/// `check`'s gate before `up` (and its plan): a pending file with an `error` finding that is
+/// not allowed refuses the target before anything runs; warnings are told.
+fn check_gate<'m>(
+    target: &str,
+    pending: impl IntoIterator<Item = &'m Migration>,
+    settings: &RunSettings,
+    emit: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<(), Error> {
+    use crate::check::Severity;
+    for m in pending {
+        let Some(findings) = settings.findings.get(&m.path) else {
+            continue;
+        };
+        if let Some(f) = findings.iter().find(|f| f.denied(Severity::Error)) {
+            let more = findings
+                .iter()
+                .filter(|f| f.denied(Severity::Error))
+                .count()
+                - 1;
+            return Err(Error::Refused {
+                target: target.to_string(),
+                reason: format!(
+                    "{}:{}:{}: {} [{}]{}. Nothing ran. Fix the file — {} — or allow the finding with a reason (`-- pgfleet:allow {} REASON`), or pass --no-check; `pgfleet check` lists every finding",
+                    f.file.display(),
+                    f.line,
+                    f.column,
+                    f.message,
+                    f.rule,
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    },
+                    f.help,
+                    f.rule,
+                ),
+            });
+        }
+        let warnings: Vec<crate::check::Finding> = findings
+            .iter()
+            .filter(|f| f.allowed.is_none() && f.severity == Severity::Warning)
+            .cloned()
+            .collect();
+        if !warnings.is_empty() {
+            emit(Event::CheckWarnings {
+                file: &m.file_name,
+                findings: &warnings,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Counts of what a run did.
@@ -130,6 +186,7 @@ pub async fn up(
         let applied = db.applied().await?;
         let target = db.target().to_string();
         let pending = plan::up(files, &applied, options).map_err(|r| refusal(&target, r))?;
+        check_gate(&target, pending.iter().copied(), settings, emit)?;
         // The batch's companion connects while the rest is checked and the tables made;
         // an up-to-date database costs no second session.
         if !pending.is_empty() {
@@ -525,10 +582,13 @@ pub(super) async fn dry_run_plan(
                 reason: "cannot rehearse: the database does not exist (up would create it), so there is no live data to prove the migrations against; plan without --rehearse shows what up would do".into(),
             });
         }
-        return plan(target, &[], false, files, options);
+        let planned = plan(target, &[], false, files, options)?;
+        check_gate(target, &planned.pending, settings, emit)?;
+        return Ok(planned);
     };
     let applied = db.applied().await?;
     let mut planned = plan(target, &applied, true, files, options)?;
+    check_gate(target, &planned.pending, settings, emit)?;
     let written: Vec<String> = planned
         .pending
         .iter()

@@ -133,6 +133,7 @@ async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode,
         lock_wait: run.lock_wait,
         apply: run.apply.clone(),
         stop: stop.clone(),
+        findings: run.findings.clone(),
     };
     let ids: Vec<String> = run.targets.iter().map(|t| t.id.clone()).collect();
     sink.start(RunStart {

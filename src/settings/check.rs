@@ -124,6 +124,34 @@ pub(super) fn read(args: &CheckArgs, o: &Options) -> Result<CheckJob, Error> {
     })
 }
 
+/// `up`'s gate: what the default rules find in each migration file the targets have,
+/// files without findings left out. Each folder is read once.
+pub(super) fn findings(
+    targets: &[super::Target],
+) -> Result<std::collections::HashMap<PathBuf, Vec<crate::check::Finding>>, Error> {
+    let mut seen = std::collections::HashSet::new();
+    let mut inputs = Vec::new();
+    for m in targets.iter().flat_map(|t| t.migrations.iter()) {
+        if seen.insert(m.path.clone()) {
+            let bytes = std::fs::read(&m.path).map_err(|error| Error::Io {
+                what: format!("cannot read {}", m.path.display()),
+                error,
+            })?;
+            inputs.push(Input {
+                path: m.path.clone(),
+                bytes,
+            });
+        }
+    }
+    let checked = crate::check::check(&inputs, &[], None, &Config::default());
+    let mut by_file: std::collections::HashMap<PathBuf, Vec<crate::check::Finding>> =
+        std::collections::HashMap::new();
+    for f in checked.findings {
+        by_file.entry(f.file.clone()).or_default().push(f);
+    }
+    Ok(by_file)
+}
+
 /// The migration file names directly in `dir`, sorted.
 fn migration_names(dir: &Path) -> Result<Vec<String>, Error> {
     let shown = if dir.as_os_str().is_empty() {

@@ -387,3 +387,78 @@ fn since_a_ref_finds_collisions_and_edits() {
         .code_is(3)
         .stderr_has("git knows no commit of that name");
 }
+
+fn by_url(db: &crate::harness::TestDb, dir: &Path) -> Cmd {
+    Cmd::new()
+        .args(["--url", db.url(), "--migrations-dir"])
+        .arg(dir)
+}
+
+#[test]
+fn up_refuses_a_pending_file_with_an_error_finding_before_anything_runs() {
+    let db = crate::harness::fresh_db("check_gate");
+    let dir = tempdir();
+    let first = (
+        "001_table.sql",
+        "-- migrate:up\ncreate table t (x int);\ncreate index t_x on t (x);\n-- migrate:down\ndrop table t;\n",
+    );
+    write_migrations(dir.path(), &[first]);
+    // An index built without CONCURRENTLY on a table the same file creates: no finding.
+    by_url(&db, dir.path()).arg("up").run().success();
+    let concurrent = (
+        "002_index.sql",
+        "-- migrate:up\ncreate index concurrently if not exists t_x2 on t (x);\n-- migrate:down\n",
+    );
+    let later = (
+        "003_later.sql",
+        "-- migrate:up\ncreate table later (id int);\n-- migrate:down\ndrop table later;\n",
+    );
+    write_migrations(dir.path(), &[concurrent, later]);
+    let out = by_url(&db, dir.path()).arg("up").run();
+    out.code_is(4)
+        .stderr_has(
+            "002_index.sql:2:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+        )
+        .stderr_has("[needs-no-transaction]")
+        .stderr_has("Nothing ran")
+        .stderr_has("--no-check");
+    assert!(!db.exists() || db.scalar("select to_regclass('later')::text").is_none());
+    let applied =
+        db.scalar("select string_agg(version, ',' order by version) from schema_migrations");
+    assert_eq!(applied.as_deref(), Some("001"));
+    // plan says the same before anything is sent.
+    by_url(&db, dir.path())
+        .arg("plan")
+        .run()
+        .code_is(4)
+        .stderr_has("[needs-no-transaction]");
+    // --no-check: the server has its say, and the migration rolls back.
+    by_url(&db, dir.path())
+        .args(["up", "--no-check"])
+        .run()
+        .code_is(2)
+        .stderr_has("cannot run inside a transaction block");
+    // Fixed as the help says (a transaction:false file), only a warning is left: it runs.
+    std::fs::write(
+        dir.path().join("002_index.sql"),
+        "-- migrate:up transaction:false\ncreate index concurrently if not exists t_x2 on t (x);\n-- migrate:down\n",
+    )
+    .unwrap();
+    let out = by_url(&db, dir.path()).arg("up").run();
+    out.success();
+    // The warning (empty down) is told once, with where and what to do.
+    assert_eq!(
+        out.stderr
+            .matches("002_index.sql:3:1: warning[empty-down]")
+            .count(),
+        1,
+        "{out}"
+    );
+    let applied =
+        db.scalar("select string_agg(version, ',' order by version) from schema_migrations");
+    assert_eq!(applied.as_deref(), Some("001,002,003"));
+    // An applied file's findings never block, nor are told again.
+    let out = by_url(&db, dir.path()).arg("up").run();
+    out.success();
+    assert!(!out.stderr.contains("empty-down"), "{out}");
+}

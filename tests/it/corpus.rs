@@ -160,7 +160,7 @@ const FLAGS: &[Flag] = &[
     (&["rollback", "-n", "1", "--to", "2"], BAD, "cannot be used with", "--to <VERSION>", "try '--help'"),
     (&["rollback", "--to", "abc"], BAD, "'abc' is not a version", "--to", "the digits a migration file name starts with"),
     (&["rollback", "--to", ""], BAD, "'' is not a version", "--to", "the digits a migration file name starts with"),
-    (&["--format", "yaml", "status"], BAD, "invalid value 'yaml'", "--format", "[possible values: text, json, json-lines]"),
+    (&["--format", "yaml", "status"], BAD, "invalid value 'yaml'", "--format", "[possible values: text, json, json-lines, github, sarif]"),
     (&["--migrations-table", "", "status"], BAD, "--migrations-table \"\"", "--migrations-table", "write `table` or `schema.table`"),
     (&["--migrations-table", "a.b.c", "status"], BAD, "\"a.b.c\"", "--migrations-table", "write `table` or `schema.table`"),
     (&["--migrations-table", "1st", "status"], BAD, "\"1st\"", "--migrations-table", "not starting with a digit"),
