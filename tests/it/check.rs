@@ -462,3 +462,67 @@ fn up_refuses_a_pending_file_with_an_error_finding_before_anything_runs() {
     out.success();
     assert!(!out.stderr.contains("empty-down"), "{out}");
 }
+
+/// pre-commit, as scripts/setup installs it.
+fn pre_commit() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/pre-commit");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_pre_commit_hook_stops_a_dangerous_migration() {
+    let dir = tempdir();
+    let root = dir.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    let file = "migrations/20240101000000_index.sql";
+    write_migrations(
+        &root.join("migrations"),
+        &[(
+            "20240101000000_index.sql",
+            "-- migrate:up\ncreate index orders_status on orders (status);\n-- migrate:down\ndrop index orders_status;\n",
+        )],
+    );
+    std::fs::write(root.join("notes.sql"), "select 1;\n").unwrap();
+    git(root, &["add", "."]);
+    let bin = Path::new(env!("CARGO_BIN_EXE_pgfleet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cache = tempdir();
+    // try-repo runs the hooks of this repository's .pre-commit-hooks.yaml, as a project's
+    // `repo: …/pgfleet` would; the -system hook uses the pgfleet just built.
+    let run = || {
+        Cmd::program(pre_commit())
+            .dir(root)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", cache.path())
+            .args([
+                "try-repo",
+                env!("CARGO_MANIFEST_DIR"),
+                "pgfleet-check-system",
+                "--all-files",
+            ])
+            .run()
+    };
+    let out = run();
+    out.code_is(1)
+        .stdout_has("pgfleet check (installed binary)")
+        .stdout_has("warning[require-concurrent-index-creation]")
+        .stdout_has(&format!("{file}:2:1"));
+    // notes.sql is not a migration: the hook's `files` leaves it out.
+    assert!(!out.stdout.contains("notes.sql"), "{out}");
+    std::fs::write(
+        root.join(file),
+        "-- migrate:up transaction:false\ncreate index concurrently if not exists orders_status on orders (status);\n-- migrate:down transaction:false\ndrop index concurrently if exists orders_status;\n",
+    )
+    .unwrap();
+    git(root, &["add", "."]);
+    run().success().stdout_has("Passed");
+}

@@ -11,6 +11,36 @@ use pgfleet::migration::{Timeout, parse, split_statements};
 use pgfleet::transport::{DbUrl, redact};
 use proptest::prelude::*;
 
+/// Runs `check` on one file and holds each finding's place to the file's (normalised) text.
+fn check_says_where(bytes: &[u8]) -> Result<(), TestCaseError> {
+    use pgfleet::check::{Config, Input, check};
+    let input = Input {
+        path: "m/20240101000000_p.sql".into(),
+        bytes: bytes.to_vec(),
+    };
+    let checked = check(&[input], &[], None, &Config::default());
+    let text = pgfleet::migration::normalize(&String::from_utf8_lossy(bytes));
+    let lines: Vec<&str> = text.split('\n').collect();
+    for f in &checked.findings {
+        prop_assert!(
+            f.span.start <= f.span.end && f.span.end <= text.len(),
+            "{f:?}"
+        );
+        prop_assert!(
+            text.is_char_boundary(f.span.start) && text.is_char_boundary(f.span.end),
+            "{f:?}"
+        );
+        prop_assert!(f.line >= 1 && f.line <= lines.len(), "{f:?}");
+        prop_assert!(
+            f.column >= 1 && f.column <= lines[f.line - 1].chars().count() + 1,
+            "{f:?}"
+        );
+        prop_assert!((f.line, f.column) <= (f.end_line, f.end_column), "{f:?}");
+        prop_assert!(!f.message.is_empty());
+    }
+    Ok(())
+}
+
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: std::env::var("PROPTEST_CASES")
@@ -39,6 +69,16 @@ fn line() -> impl Strategy<Value = String> {
         Just("create table t (id int);".to_string()),
         Just("select 'a;b', $$x;y$$, \"q;\";".to_string()),
         Just("do $f$ begin perform 1; end $f$;".to_string()),
+        // Statements check's rules look at, and allows good and bad.
+        Just("create index i on t (x);".to_string()),
+        Just("create index concurrently if not exists i on t (x);".to_string()),
+        Just("alter table t alter column x type bigint;".to_string()),
+        Just("alter type e add value 'v';".to_string()),
+        Just("update t set e = 'v';".to_string()),
+        Just("vacuum full t;".to_string()),
+        Just("-- pgfleet:allow ban-drop-column the reason".to_string()),
+        Just("-- pgfleet:allow nope".to_string()),
+        Just("alter table t drop column x;".to_string()),
         Just(String::new()),
         "-- [ -~]{0,20}",
         "[ -~]{0,30}",
@@ -75,6 +115,19 @@ proptest! {
     }
 
     /// Each statement split off is a piece of the text, in order, never overlapping.
+    /// `check` never panics, and every finding lies inside the file it is about, on a line
+    /// and column that exist there.
+    #[test]
+    fn check_findings_lie_inside_the_file(lines in prop::collection::vec(line(), 0..14), crlf in any::<bool>()) {
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        check_says_where(text.as_bytes())?;
+    }
+
+    #[test]
+    fn check_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        check_says_where(&bytes)?;
+    }
+
     #[test]
     fn statements_are_pieces_of_the_text_in_order(lines in prop::collection::vec(line(), 0..10)) {
         let text = lines.join("\n");
