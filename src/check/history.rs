@@ -18,6 +18,9 @@ pub struct Folder {
     pub at_ref: Option<Vec<String>>,
     /// With `--since`: files that exist at REF and differ from it now.
     pub edited: Vec<String>,
+    /// Every migration file's bytes, in name order: what the files before a checked one
+    /// declare (column types, for `narrowing-type`).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// `--since REF`, as the user wrote REF.

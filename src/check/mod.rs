@@ -11,6 +11,7 @@ mod history;
 mod own;
 pub mod rules;
 mod squawk;
+mod types;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -164,8 +165,10 @@ pub fn check(
 ) -> Checked {
     let mut findings = Vec::new();
     let mut sources = BTreeMap::new();
+    let mut before = types_before(inputs, folders);
     for input in inputs {
-        let found = check_file(input, folders, since, config);
+        let types = before.remove(&input.path).unwrap_or_default();
+        let found = check_file(input, folders, since, config, types);
         if !found.is_empty() {
             let text = migration::normalize(&String::from_utf8_lossy(&input.bytes));
             sources.insert(input.path.clone(), text);
@@ -178,6 +181,33 @@ pub fn check(
         findings,
         sources,
     }
+}
+
+/// The column types each input's earlier neighbours leave (nothing known for an input
+/// outside the folders given).
+fn types_before(
+    inputs: &[Input],
+    folders: &[Folder],
+) -> std::collections::HashMap<PathBuf, types::Types> {
+    let mut out = std::collections::HashMap::new();
+    for folder in folders {
+        let mut types = types::Types::default();
+        for (name, bytes) in &folder.files {
+            let path = folder.dir.join(name);
+            if inputs.iter().any(|i| i.path == path) {
+                out.insert(path.clone(), types.clone());
+            }
+            let Ok(m) = migration::parse(&path, bytes) else {
+                continue;
+            };
+            for section in &m.up {
+                for s in split_statements(&section.sql) {
+                    types.apply(s.sql);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A file's text as pgfleet reads it, and where it is: positions are found in this.
@@ -267,6 +297,7 @@ fn check_file(
     folders: &[Folder],
     since: Option<&Since>,
     config: &Config,
+    types: types::Types,
 ) -> Vec<Finding> {
     let text = Text {
         path: &input.path,
@@ -293,6 +324,7 @@ fn check_file(
         .collect();
     let mut findings = own::findings(&text, &migration, &placed);
     findings.extend(squawk::findings(&text, &migration, &placed, config));
+    own::type_changes(&text, &placed, types, &mut findings);
     findings.extend(history);
     findings.retain(|f| config.is_active(f.rule));
     add_statements(&mut findings, &placed);

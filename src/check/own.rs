@@ -291,3 +291,59 @@ pub(super) fn index_locks(sql: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// Type changes of columns the folder's earlier migrations declared: a narrowing is
+/// `narrowing-type`; a widening that PostgreSQL does without a rewrite drops squawk's
+/// `changing-column-type` for that statement (it would be a false alarm).
+pub(super) fn type_changes(
+    text: &Text,
+    placed: &[Placed],
+    mut types: super::types::Types,
+    findings: &mut Vec<Finding>,
+) {
+    use super::types::Change;
+    for p in placed.iter().filter(|p| p.is_up()) {
+        for (offset, sql) in statements(p) {
+            let altered = types.apply(sql);
+            if altered.is_empty() {
+                continue;
+            }
+            let span = body_span(offset, sql);
+            let changes: Vec<Change> = altered.iter().map(|a| a.old.change_to(&a.new)).collect();
+            for (a, change) in altered.iter().zip(&changes) {
+                if *change == Change::Narrows {
+                    findings.push(text.finding(
+                        "narrowing-type",
+                        Severity::Warning,
+                        span.clone(),
+                        format!(
+                            "{} was {} (an earlier migration made it so) and becomes {}, which holds less: this ALTER fails on rows that do not fit, and code that writes such values fails the moment it commits",
+                            a.column, a.old, a.new
+                        ),
+                        help("narrowing-type"),
+                    ));
+                }
+            }
+            let statement_has_all = altered.len() == count_type_changes(sql);
+            if statement_has_all && changes.iter().all(|c| *c == Change::Widens) {
+                findings.retain(|f| {
+                    !(f.rule == "changing-column-type" && span.contains(&f.span.start))
+                });
+            }
+        }
+    }
+}
+
+/// How many ALTER COLUMN … TYPE subcommands a statement has.
+fn count_type_changes(sql: &str) -> usize {
+    match node(sql) {
+        Some(NodeEnum::AlterTableStmt(s)) => s
+            .cmds
+            .iter()
+            .filter(|c| {
+                matches!(&c.node, Some(NodeEnum::AlterTableCmd(c)) if c.subtype == AlterTableType::AtAlterColumnType as i32)
+            })
+            .count(),
+        _ => 0,
+    }
+}

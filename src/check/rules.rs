@@ -222,6 +222,13 @@ pub static RULES: &[RuleInfo] = &[
         help: "CREATE UNIQUE INDEX CONCURRENTLY in a `transaction:false` file, then `ADD CONSTRAINT … PRIMARY KEY USING INDEX` in a later one",
     },
     RuleInfo {
+        id: "narrowing-type",
+        source: Pgfleet,
+        default: Some(Warning),
+        summary: "a column's type narrowed (varchar(100) to varchar(10), bigint to integer, numeric losing digits, a timestamp to a date), its old type known from the folder's earlier migrations",
+        help: "code that writes values the new type cannot hold fails the moment this commits, and the ALTER fails on rows that do not fit: deploy code that writes only what fits first, clean the data, then narrow; or keep the wider type and add a CHECK … NOT VALID",
+    },
+    RuleInfo {
         id: "ban-drop-column",
         source: Squawk,
         default: Some(Warning),

@@ -79,6 +79,15 @@ pub(super) fn read(args: &CheckArgs, o: &Options) -> Result<CheckJob, Error> {
     let mut inputs = Vec::new();
     for (dir, only) in wanted {
         let names = migration_names(&dir)?;
+        let mut files = Vec::with_capacity(names.len());
+        for name in &names {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|error| Error::Io {
+                what: format!("cannot read {}", path.display()),
+                error,
+            })?;
+            files.push((name.clone(), bytes));
+        }
         let mut folder = Folder {
             dir: dir.clone(),
             names: names.clone(),
@@ -101,12 +110,16 @@ pub(super) fn read(args: &CheckArgs, o: &Options) -> Result<CheckJob, Error> {
         chosen.dedup();
         for name in chosen {
             let path = dir.join(&name);
-            let bytes = std::fs::read(&path).map_err(|error| Error::Io {
-                what: format!("cannot read {}", path.display()),
-                error,
-            })?;
+            let bytes = match files.iter().find(|(n, _)| *n == name) {
+                Some((_, bytes)) => bytes.clone(),
+                None => std::fs::read(&path).map_err(|error| Error::Io {
+                    what: format!("cannot read {}", path.display()),
+                    error,
+                })?,
+            };
             inputs.push(Input { path, bytes });
         }
+        folder.files = files;
         folders.push(folder);
     }
     let repo_paths = if matches!(o.output.format, Format::Github | Format::Sarif) {
