@@ -177,7 +177,7 @@ pub(super) fn findings(
         .unwrap_or_default();
     linter.settings.assume_in_transaction = transactional;
     let created = super::own::tables_created(placed);
-    linter
+    let mut found: Vec<Finding> = linter
         .lint(&parse, &source)
         .into_iter()
         .filter_map(|v| {
@@ -205,7 +205,28 @@ pub(super) fn findings(
             let message = message(id, &source[span.clone()]).unwrap_or(v.message);
             Some(text.finding(id, severity, span, message, help))
         })
-        .collect()
+        .collect();
+    // squawk says "add it NOT VALID" beside its more precise rule for the same constraint,
+    // and says it of UNIQUE and PRIMARY KEY too, which cannot be NOT VALID.
+    let precise: Vec<std::ops::Range<usize>> = found
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.rule,
+                "adding-foreign-key-constraint"
+                    | "disallowed-unique-constraint"
+                    | "adding-serial-primary-key-field"
+            )
+        })
+        .map(|f| f.span.clone())
+        .collect();
+    found.retain(|f| {
+        f.rule != "constraint-missing-not-valid"
+            || !precise
+                .iter()
+                .any(|p| p.start < f.span.end && f.span.start < p.end)
+    });
+    found
 }
 
 /// pgfleet's words where squawk's say less than the finding is: its message for a

@@ -185,6 +185,8 @@ fn shown<'a>(file: &'a Path, repo_paths: &'a BTreeMap<PathBuf, String>) -> Strin
         .cloned()
         .unwrap_or_else(|| file.to_string_lossy().into_owned())
         .replace('\\', "/")
+        .trim_start_matches("./")
+        .to_string()
 }
 
 /// `::warning file=…,line=…::message` per finding not allowed: GitHub shows each on the
