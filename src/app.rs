@@ -4,7 +4,7 @@
 use crate::cli::Cli;
 use crate::error::ExitCode;
 use crate::report::Report;
-use crate::settings::Run;
+use crate::settings::{Action, DryRun, Options, Run};
 
 /// Runs pgfleet with these arguments (the program name first) and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
@@ -56,9 +56,12 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return error.exit_code();
         }
     };
-    let outcome = match Run::new(action, options) {
-        Ok(run) => runtime.block_on(crate::runner::run(&run, &report)),
-        Err(e) => Err(e),
+    let outcome = match action {
+        Action::Change(_) => change(action, options, &report, &runtime),
+        action => match Run::new(action, options) {
+            Ok(run) => runtime.block_on(crate::runner::run(&run, &report)),
+            Err(e) => Err(e),
+        },
     };
     // A run abandoned by a second Ctrl-C leaves tasks behind (connections, sessions):
     // they end with the process, without being waited for.
@@ -88,4 +91,66 @@ fn json_asked(args: &[std::ffi::OsString]) -> Option<crate::settings::Format> {
         "json-lines" => Some(Format::JsonLines),
         _ => None,
     }
+}
+
+/// `change`: the file written and checked (`runner::change::prepare`), then `plan` as the
+/// plan command shows it, a one-key confirmation on the terminal (or `--yes`), then `up`
+/// exactly as `up` runs — each a run of its own, read from the folder the file is now in.
+fn change(
+    action: Action,
+    options: Options,
+    report: &Report,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<ExitCode, crate::error::Error> {
+    use crate::runner::{RunEvent, Sink};
+    let run = Run::new(action, options.clone())?;
+    let Action::Change(args) = &run.action else {
+        unreachable!("change() is called with a change")
+    };
+    let stop = crate::stop::Stop::default();
+    let prepared = runtime.block_on(crate::runner::change::prepare(&run, report, &stop))?;
+    if prepared.refused {
+        // The up gate would refuse it on every target: say so once, here.
+        report.event(RunEvent::ChangeDone {
+            path: &prepared.path,
+            applied: false,
+        });
+        return Ok(ExitCode::Refused);
+    }
+    if args.dry_run {
+        return Ok(ExitCode::Ok);
+    }
+    let up = crate::plan::UpOptions::default();
+    let plan = Run::new(
+        Action::Plan {
+            options: up,
+            mode: DryRun::Summary,
+        },
+        options.clone(),
+    )?;
+    let code = runtime.block_on(crate::runner::run(&plan, report))?;
+    if code != ExitCode::Ok {
+        return Ok(code);
+    }
+    if !args.yes {
+        report.event(RunEvent::Asking {
+            path: &prepared.path,
+            targets: plan.targets.len(),
+        });
+        let key = console::Term::stderr().read_char().unwrap_or('n');
+        if !matches!(key, 'y' | 'Y') {
+            report.event(RunEvent::ChangeDone {
+                path: &prepared.path,
+                applied: false,
+            });
+            return Ok(ExitCode::Refused);
+        }
+    }
+    let apply = Run::new(Action::Up { options: up }, options)?;
+    let code = runtime.block_on(crate::runner::run(&apply, report))?;
+    report.event(RunEvent::ChangeDone {
+        path: &prepared.path,
+        applied: code == ExitCode::Ok,
+    });
+    Ok(code)
 }

@@ -10,7 +10,7 @@ use crate::check::Severity;
 use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
-use crate::settings::{Action, CheckArgs, DryRun, Format, Options, Output, Schedule};
+use crate::settings::{Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, Schedule};
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
 fn timeout(text: &str) -> Result<Timeout, String> {
@@ -158,6 +158,38 @@ pub enum Command {
         /// looking again about every half second, rather than refusing
         #[arg(long, value_parser = timeout, value_name = "DURATION")]
         wait_for_quiet: Option<Timeout>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        apply: ApplyArgs,
+    },
+    /// Write a migration from SQL and apply it, as `up` does: the file first (with a down
+    /// section drafted in a scratch database), then `check`, the plan, a confirmation and
+    /// `up`; prints the `git add`/`git commit` line for the file
+    Change {
+        /// The up section's SQL; `-` or nothing: read from stdin (`<<< "ALTER TABLE …"`)
+        #[arg(value_name = "SQL")]
+        sql: Option<String>,
+        /// The file's name after the version [default: derived from the SQL, e.g.
+        /// add_extracted_at_to_email_messages]
+        #[arg(long)]
+        name: Option<String>,
+        /// The down section's SQL [default: drafted: the up section applied in a scratch
+        /// database built from the migrations, its catalog compared with before]
+        #[arg(long, value_name = "SQL")]
+        down: Option<String>,
+        /// Apply without asking (scripts; without a terminal, `change` needs --yes or
+        /// --dry-run)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Write and check the file, then stop: no plan, nothing applied
+        #[arg(long)]
+        dry_run: bool,
+        /// Build the scratch database on this server rather than the first target's
+        #[arg(long, value_name = "URL")]
+        shadow_url: Option<String>,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -440,6 +472,9 @@ impl Command {
             }
             | Command::Register {
                 fleet, lock, apply, ..
+            }
+            | Command::Change {
+                fleet, lock, apply, ..
             } => (Some(fleet), Some(lock), Some(apply)),
             Command::Plan { fleet, apply, .. } | Command::Drift { fleet, apply, .. } => {
                 (Some(fleet), None, Some(apply))
@@ -506,6 +541,22 @@ impl From<Command> for Action {
                     _ => DryRun::Full,
                 },
             },
+            Command::Change {
+                sql,
+                name,
+                down,
+                yes,
+                dry_run,
+                shadow_url,
+                ..
+            } => Action::Change(ChangeArgs {
+                sql,
+                name,
+                down,
+                yes,
+                dry_run,
+                shadow_url,
+            }),
             Command::Rollback { count, to, .. } => Action::Rollback {
                 to: match to {
                     Some(v) => RollbackTo::Version(v),

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod change;
 mod check;
 
+pub use change::{ChangeArgs, derive_name};
 pub use check::{CheckArgs, CheckJob};
 
 use crate::error::Error;
@@ -65,6 +67,7 @@ pub enum Verb {
     Wait,
     Inventory,
     Check,
+    Change,
 }
 
 impl Verb {
@@ -84,6 +87,7 @@ impl Verb {
             Verb::Wait => "wait",
             Verb::Inventory => "inventory",
             Verb::Check => "check",
+            Verb::Change => "change",
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum Action {
     Wait,
     Inventory,
     Check(CheckArgs),
+    /// `change`: write a migration from SQL, then check, plan and `up` it.
+    Change(ChangeArgs),
     Up {
         options: UpOptions,
     },
@@ -159,6 +165,7 @@ impl Action {
             Action::Wait => Verb::Wait,
             Action::Inventory => Verb::Inventory,
             Action::Check(_) => Verb::Check,
+            Action::Change(_) => Verb::Change,
             Action::Up { .. } => Verb::Up,
             Action::Plan { .. } => Verb::Plan,
             Action::Rollback { .. } => Verb::Rollback,
@@ -202,6 +209,7 @@ impl Action {
             Action::Baseline { shadow_url, .. }
             | Action::Register { shadow_url, .. }
             | Action::Drift { shadow_url, .. } => shadow_url.as_deref(),
+            Action::Change(args) => args.shadow_url.as_deref(),
             _ => None,
         }
     }
@@ -356,6 +364,9 @@ impl Run {
             load_env_file(o.env_file.as_deref())?
         };
         let mut action = action;
+        if let Action::Change(args) = &mut action {
+            change::resolve(args)?;
+        }
         if let Action::Status { exit_code } = &mut action {
             // `--quiet` prints nothing: the exit code is the answer.
             *exit_code |= o.output.quiet;

@@ -183,6 +183,15 @@ pub fn check(
     }
 }
 
+/// True when a statement of `sql` cannot run inside a transaction block (`CREATE INDEX
+/// CONCURRENTLY`, `VACUUM`, …): its file needs `transaction:false`.
+pub fn needs_no_transaction(sql: &str) -> bool {
+    split_statements(sql)
+        .iter()
+        .filter_map(|s| own::node(s.sql))
+        .any(|n| own::needs_no_transaction(&n).is_some())
+}
+
 /// The column types each input's earlier neighbours leave (nothing known for an input
 /// outside the folders given).
 fn types_before(

@@ -16,7 +16,7 @@ fn help(id: &str) -> String {
 }
 
 /// The one statement `sql` holds, parsed; None when it does not parse.
-fn node(sql: &str) -> Option<NodeEnum> {
+pub(super) fn node(sql: &str) -> Option<NodeEnum> {
     let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
     let raw = parsed.protobuf.stmts.into_iter().next()?;
     raw.stmt?.node
@@ -124,7 +124,7 @@ fn syntax_error(text: &Text, offset: usize, sql: &str, e: &pg_query::Error) -> F
 }
 
 /// What the statement is, when it cannot run inside a transaction block.
-fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
+pub(super) fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
     let concurrently = |params: &[pg_query::protobuf::Node]| {
         params
             .iter()

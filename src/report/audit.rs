@@ -319,7 +319,10 @@ impl Renderer for Audit {
             RunEvent::Created { .. }
             | RunEvent::Waiting { .. }
             | RunEvent::Inventory { .. }
-            | RunEvent::Checked { .. } => {}
+            | RunEvent::Checked { .. }
+            | RunEvent::ChangeWritten { .. }
+            | RunEvent::Asking { .. }
+            | RunEvent::ChangeDone { .. } => {}
         }
     }
 }

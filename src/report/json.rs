@@ -133,7 +133,7 @@ fn document(
             }));
             doc
         }
-        Verb::New | Verb::Wait | Verb::Inventory | Verb::Check => return None,
+        Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => return None,
     })
 }
 

@@ -446,6 +446,12 @@ impl Renderer for Live {
                 self.end();
             }
             (RunEvent::Finished { .. }, _) => self.end(),
+            // The question comes after the plan's summary, on stderr like the bars.
+            (RunEvent::Asking { path, targets }, _) => self.err.line(&format!(
+                "Apply {} to {targets} target{}, as `up` does? [y/N]",
+                path.display(),
+                if *targets == 1 { "" } else { "s" }
+            )),
             _ => {}
         }
     }

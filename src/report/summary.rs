@@ -116,6 +116,15 @@ impl Summary {
                     }
                 }
                 lines.extend(adopt::written_lines(drafts));
+                let drift_found = ends.iter().any(|e| {
+                    matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
+                });
+                if drift_found && drafts.is_empty() {
+                    // Adopting what was done, and the way that keeps the record next time.
+                    lines.push(
+                        "Adopt these changes with `pgfleet drift --write-migration` (then `register` where they are); next time, make the change with `pgfleet change \"ALTER …\"`: it writes the migration and applies it in one step".into(),
+                    );
+                }
                 if !single {
                     let drifted = ends
                         .iter()
@@ -136,7 +145,7 @@ impl Summary {
                 Some(d) => adopt::between_lines(&ids[0], &ids[1], d),
                 None => tables::failed_footer(ids, ends, code),
             },
-            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check => Vec::new(),
+            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => Vec::new(),
         }
     }
 }
@@ -156,6 +165,42 @@ impl Renderer for Summary {
             RunEvent::Created { path } => vec![format!("Creating migration: {}", path.display())],
             RunEvent::Waiting { url } => vec![format!("Waiting for {url}")],
             RunEvent::Inventory { targets, inventory } => inventory::listing(targets, inventory),
+            RunEvent::ChangeWritten {
+                path,
+                drafted,
+                lossy,
+            } => {
+                let mut lines = vec![format!(
+                    "Writing migration: {} (down section {})",
+                    path.display(),
+                    if *drafted {
+                        "drafted from a scratch database built from the migrations: review it"
+                    } else {
+                        "as given"
+                    }
+                )];
+                lines.extend(lossy.iter().map(|l| format!("  not a full reverse: {l}")));
+                lines
+            }
+            RunEvent::Asking { .. } => return,
+            RunEvent::ChangeDone { path, applied } => {
+                let shown = path.display();
+                if *applied {
+                    vec![
+                        format!("Applied {shown}. Commit it with the change that needs it:"),
+                        format!(
+                            "  git add {shown} && git commit -m \"{}\"",
+                            path.file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        ),
+                    ]
+                } else {
+                    vec![format!(
+                        "Not applied. {shown} is written: `pgfleet up` applies it; delete it to drop the change"
+                    )]
+                }
+            }
             RunEvent::Checked { checked, deny, .. } => {
                 check::text(checked, *deny, self.terminal && console::colors_enabled())
             }

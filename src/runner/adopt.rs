@@ -51,6 +51,20 @@ pub async fn expected(
     migrations: &[&Migration],
     settings: &RunSettings,
 ) -> Result<Schema, Error> {
+    expected_then(db, shadow, migrations, settings, None)
+        .await
+        .map(|(schema, _)| schema)
+}
+
+/// As `expected`, and with `then`, that SQL run on top and the schema after it too
+/// (`change` drafts its down section from the two).
+pub async fn expected_then(
+    db: &mut Database,
+    shadow: &Shadow,
+    migrations: &[&Migration],
+    settings: &RunSettings,
+    then: Option<&str>,
+) -> Result<(Schema, Option<Schema>), Error> {
     let name = scratch_name(db.dbname());
     let target = db.target().to_string();
     let cannot_create = |e: Error| Error::Schema {
@@ -93,7 +107,20 @@ pub async fn expected(
         )
         .await
         .map_err(|(i, e)| step_error(e, &scratch_target, migrations[i]))?;
-        snapshot(&mut scratch).await
+        let before = snapshot(&mut scratch).await?;
+        let after = match then {
+            Some(sql) => {
+                scratch
+                    .query_text(
+                        sql,
+                        &format!("the SQL fails on a database built from the migrations ({scratch_target})"),
+                    )
+                    .await?;
+                Some(snapshot(&mut scratch).await?)
+            }
+            None => None,
+        };
+        Ok::<_, Error>((before, after))
         // The scratch session ends here, before the drop.
     }
     .await;

@@ -180,6 +180,17 @@ pub enum RunEvent<'a> {
         targets: &'a [&'a Target],
         inventory: &'a Inventory,
     },
+    /// `change`: the migration file written, with whether its down section was drafted
+    /// and what that down section cannot restore.
+    ChangeWritten {
+        path: &'a Path,
+        drafted: bool,
+        lossy: &'a [String],
+    },
+    /// `change`: asking whether to apply `path` to the targets just planned.
+    Asking { path: &'a Path, targets: usize },
+    /// `change` is over: applied (then the `git add`/`git commit` line is due) or not.
+    ChangeDone { path: &'a Path, applied: bool },
     /// `check`: what it found, what fails it, and (for GitHub and SARIF) each file's path
     /// from the repository's root.
     Checked {

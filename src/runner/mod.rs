@@ -4,6 +4,7 @@
 //! comes from `ExitCode::of_run`.
 
 pub mod adopt;
+pub mod change;
 pub mod event;
 pub mod fleet;
 mod migrate;

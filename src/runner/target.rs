@@ -205,9 +205,13 @@ pub(super) async fn on_target(
             .await?;
             Ok(Output::Drift(drift))
         }
-        Action::New { .. } | Action::Wait | Action::Inventory | Action::Check(_) => Err(
-            Error::Config("this command does not run on databases".into()),
-        ),
+        Action::New { .. }
+        | Action::Wait
+        | Action::Inventory
+        | Action::Check(_)
+        | Action::Change(_) => Err(Error::Config(
+            "this command does not run on databases".into(),
+        )),
     }
 }
 

@@ -479,6 +479,8 @@ fn a_hand_built_fleet_is_baselined_and_its_drift_caught_by_name() {
         .stdout_has("alpha/billing: no drift")
         .stdout_has("gamma/app: no drift")
         .stdout_has("beta/app: 1 difference from what its migrations make:\n  - column customers.nickname exists on beta/app but no migration creates it")
+        .stdout_has("Adopt these changes with `pgfleet drift --write-migration`")
+        .stdout_has("next time, make the change with `pgfleet change")
         .stdout_has("Drift on 1 of 4 targets");
 
     // --between compares two live schemas directly.

@@ -2,6 +2,7 @@
 
 mod adopt;
 mod campaign;
+mod change;
 mod check;
 mod concurrency;
 mod corpus;
