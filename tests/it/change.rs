@@ -73,6 +73,19 @@ fn a_change_from_stdin_is_written_with_a_drafted_down_and_checked_but_not_applie
             .as_deref(),
         Some("0")
     );
+    // In JSON, a dry run is check's document for the file.
+    let doc = by_url(&db, dir.path())
+        .args([
+            "change",
+            "--dry-run",
+            "--format",
+            "json",
+            "alter table orders add column y int",
+        ])
+        .run()
+        .json();
+    assert_eq!(doc["command"], "check");
+    assert_eq!(doc["files_checked"], 1);
 }
 
 #[test]
