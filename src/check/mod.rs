@@ -149,6 +149,19 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// Findings of this severity that no allow accepted.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.allowed.is_none() && f.severity == severity)
+            .count()
+    }
+
+    /// Findings an allow accepted.
+    pub fn allowed(&self) -> usize {
+        self.findings.iter().filter(|f| f.allowed.is_some()).count()
+    }
+
     /// The findings that fail the check at `deny`.
     pub fn denied(&self, deny: Severity) -> usize {
         self.findings.iter().filter(|f| f.denied(deny)).count()

@@ -255,19 +255,7 @@ pub(super) fn index_locks(sql: &str) -> Option<String> {
     let names = |objects: &[pg_query::protobuf::Node]| -> Vec<String> {
         objects
             .iter()
-            .filter_map(|o| match &o.node {
-                Some(NodeEnum::List(l)) => Some(
-                    l.items
-                        .iter()
-                        .filter_map(|i| match &i.node {
-                            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join("."),
-                ),
-                _ => None,
-            })
+            .filter_map(crate::migration::locks::qualified_name)
             .collect()
     };
     match node(sql)? {

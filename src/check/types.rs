@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ObjectType, TypeName};
 
+use crate::migration::locks::qualified_name;
+
 /// A column's type, reduced to what the judgement needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Type {
@@ -226,22 +228,9 @@ impl Types {
                 }
             }
             Some(NodeEnum::DropStmt(s)) if s.remove_type == ObjectType::ObjectTable as i32 => {
-                for o in &s.objects {
-                    if let Some(NodeEnum::List(l)) = &o.node {
-                        let parts: Vec<&str> = l
-                            .items
-                            .iter()
-                            .filter_map(|i| match &i.node {
-                                Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
-                                _ => None,
-                            })
-                            .collect();
-                        let table = match parts[..] {
-                            ["public", t] | [t] => t.to_string(),
-                            _ => parts.join("."),
-                        };
-                        self.columns.retain(|(t, _), _| *t != table);
-                    }
+                for table in s.objects.iter().filter_map(qualified_name) {
+                    let table = table.strip_prefix("public.").unwrap_or(&table).to_string();
+                    self.columns.retain(|(t, _), _| *t != table);
                 }
             }
             // A rename makes the old name unknown (and the new one too): nothing is guessed.

@@ -149,19 +149,7 @@ pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
         .up
         .iter()
         .flat_map(|section| split_statements(&section.sql))
-        .map(|stmt| {
-            let mut summary = stmt.summary();
-            // Its first line, and a sign when more of it follows.
-            let code_lines = stmt
-                .sql
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
-                .count();
-            if code_lines > 1 && !summary.ends_with('…') {
-                summary.push_str(" …");
-            }
-            (summary, statement_locks(stmt.sql))
-        })
+        .map(|stmt| (stmt.summary_line(), statement_locks(stmt.sql)))
         .collect()
 }
 
@@ -449,7 +437,7 @@ fn name(r: &RangeVar) -> String {
 }
 
 /// `DROP TABLE a.b` names its objects as lists of strings.
-fn qualified_name(node: &pg_query::protobuf::Node) -> Option<String> {
+pub fn qualified_name(node: &pg_query::protobuf::Node) -> Option<String> {
     let Some(NodeEnum::List(list)) = &node.node else {
         return None;
     };

@@ -25,6 +25,21 @@ impl Statement<'_> {
         }
     }
 
+    /// `summary`, with ` …` when more lines of code follow: how the plan and the
+    /// rehearsal name a statement.
+    pub fn summary_line(&self) -> String {
+        let mut summary = self.summary();
+        let code_lines = self
+            .sql
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+            .count();
+        if code_lines > 1 && !summary.ends_with('…') {
+            summary.push_str(" …");
+        }
+        summary
+    }
+
     /// Byte offset of the statement's first character that is not white space or a
     /// leading comment: where a statement "starts" for a reader of the file.
     pub fn body_offset(&self) -> usize {

@@ -62,20 +62,10 @@ fn diagnostic<'a>(f: &'a Finding, source: &'a str) -> Vec<Group<'a>> {
 
 /// "2 errors, 1 warning in 5 files (1 allowed); failing at warning" or "5 files: no findings".
 fn tally(checked: &Checked, deny: Severity) -> String {
-    let count = |s: Severity| {
-        checked
-            .findings
-            .iter()
-            .filter(|f| f.allowed.is_none() && f.severity == s)
-            .count()
-    };
+    let count = |s: Severity| checked.count(s);
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let files = plural(checked.files, "file");
-    let allowed = checked
-        .findings
-        .iter()
-        .filter(|f| f.allowed.is_some())
-        .count();
+    let allowed = checked.allowed();
     let allowed = if allowed > 0 {
         format!(" ({allowed} allowed)")
     } else {
@@ -148,13 +138,7 @@ pub(super) fn finding_json(f: &Finding) -> Value {
 
 /// The fields after the common ones of every document (`schema`, `command`…).
 pub(super) fn document_fields(checked: &Checked, deny: Severity) -> Value {
-    let count = |s: Severity| {
-        checked
-            .findings
-            .iter()
-            .filter(|f| f.allowed.is_none() && f.severity == s)
-            .count()
-    };
+    let count = |s: Severity| checked.count(s);
     json!({
         "deny": deny.name(),
         "files_checked": checked.files,
@@ -162,7 +146,7 @@ pub(super) fn document_fields(checked: &Checked, deny: Severity) -> Value {
             "error": count(Severity::Error),
             "warning": count(Severity::Warning),
             "info": count(Severity::Info),
-            "allowed": checked.findings.iter().filter(|f| f.allowed.is_some()).count(),
+            "allowed": checked.allowed(),
         },
         "findings": checked.findings.iter().map(finding_json).collect::<Vec<_>>(),
     })

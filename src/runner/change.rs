@@ -4,7 +4,6 @@
 //! then runs `up`).
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use super::event::RunEvent;
 use super::migrate::RunSettings;
@@ -17,7 +16,6 @@ use crate::schema::{self, Change, Kind};
 use crate::settings::{Action, Run};
 use crate::stop::Stop;
 use crate::tracking::Missing;
-use crate::transport::fleet::Connections;
 
 /// The file `change` wrote, and whether `check` found an error in it.
 #[derive(Debug)]
@@ -114,15 +112,7 @@ async fn draft_down(
         stop: stop.clone(),
         findings: Default::default(),
     };
-    let shared = Shared {
-        run,
-        settings: &settings,
-        connections: run
-            .inventory
-            .as_ref()
-            .map(|inv| Connections::new(inv, run.accept_new_host_keys)),
-        to_register: OnceLock::new(),
-    };
+    let shared = Shared::new(run, &settings);
     let backend = reach(target, &shared).await?;
     let mut db = connect(
         backend,

@@ -461,16 +461,8 @@ impl RehearsedStatement {
             sql: measured.sql,
             offset: 0,
         };
-        let mut summary = stmt.summary();
-        // As `locks::migration_locks` shows it in the plan: a sign when more code follows.
-        let code_lines = measured
-            .sql
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
-            .count();
-        if code_lines > 1 && !summary.ends_with('…') {
-            summary.push_str(" …");
-        }
+        // As `locks::migration_locks` shows it in the plan.
+        let summary = stmt.summary_line();
         RehearsedStatement {
             file: migration.file_name.clone(),
             line: measured.line,

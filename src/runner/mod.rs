@@ -11,7 +11,6 @@ mod migrate;
 mod target;
 pub mod workloads;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use event::{Event, Output, RunEvent, RunStart, Sink};
@@ -27,7 +26,6 @@ use crate::plan::State;
 use crate::settings::{Action, Address, ExitRule, Run, Schedule};
 use crate::stop::{Stop, StopReason};
 use crate::transport::DbUrl;
-use crate::transport::fleet::Connections;
 use fleet::{Finished, TargetResult};
 use target::Shared;
 
@@ -147,15 +145,7 @@ async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode,
         ids: &ids,
         applied_by: &run.apply.applied_by,
     })?;
-    let shared = Shared {
-        run,
-        settings: &settings,
-        connections: run
-            .inventory
-            .as_ref()
-            .map(|inv| Connections::new(inv, run.accept_new_host_keys)),
-        to_register: OnceLock::new(),
-    };
+    let shared = Shared::new(run, &settings);
     if let Some(m) = &run.to_register {
         let _ = shared.to_register.set(m.clone());
     }

@@ -31,6 +31,21 @@ pub(super) struct Shared<'a> {
     pub to_register: OnceLock<Migration>,
 }
 
+impl<'a> Shared<'a> {
+    /// The run's connections (one per host, made on first use), nothing registered yet.
+    pub(super) fn new(run: &'a Run, settings: &'a RunSettings) -> Shared<'a> {
+        Shared {
+            run,
+            settings,
+            connections: run
+                .inventory
+                .as_ref()
+                .map(|inv| Connections::new(inv, run.accept_new_host_keys)),
+            to_register: OnceLock::new(),
+        }
+    }
+}
+
 /// How to reach a target's database: its URL, or through its host's (shared) connection.
 pub(super) async fn reach(target: &Target, shared: &Shared<'_>) -> Result<Backend, Error> {
     match (&target.address, &shared.connections) {

@@ -127,7 +127,7 @@ pub fn derive_name(sql: &str) -> String {
             s.cmds.first().and_then(|c| match &c.node {
                 Some(NodeEnum::AlterTableCmd(c)) => {
                     let column = match c.def.as_ref().and_then(|d| d.node.as_ref()) {
-                        Some(NodeEnum::ColumnDef(d)) => d.colname.clone(),
+                        Some(NodeEnum::ColumnDef(d)) if !d.colname.is_empty() => d.colname.clone(),
                         Some(NodeEnum::Constraint(k)) if !k.conname.is_empty() => k.conname.clone(),
                         _ => c.name.clone(),
                     };
