@@ -234,7 +234,7 @@ mod tests {
             ("drop table if exists old_orders", "drop_old_orders"),
             (
                 "update orders set status = 'x' where id = 1",
-                "update_orders_set_status_x_where",
+                "update_orders_set_status_x",
             ),
         ] {
             assert_eq!(derive_name(sql), name, "{sql}");
