@@ -131,6 +131,8 @@ pub enum Output {
     Drift(super::adopt::Drift),
     /// `drift --between`: a live schema, compared once both are read.
     Snapshot(Box<Schema>),
+    /// `query`: the result of its last statement.
+    Rows(crate::tracking::ResultSet),
 }
 
 /// What a run is about, said before anything happens.

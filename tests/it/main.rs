@@ -19,6 +19,7 @@ mod locks;
 mod outcomes;
 mod parser;
 mod properties;
+mod query;
 mod runs;
 mod schema;
 mod secrets;
