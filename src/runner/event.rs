@@ -147,6 +147,8 @@ pub struct RunStart<'a> {
     pub ids: &'a [String],
     /// `user@machine`, for the audit log.
     pub applied_by: &'a str,
+    /// `query`: its SQL, for the audit log (given on stdin, it is on no command line).
+    pub sql: Option<&'a str>,
 }
 
 /// Everything after the start, in the order it happens.

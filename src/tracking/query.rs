@@ -13,6 +13,8 @@ use crate::migration::{Statement, Timeout};
 /// The SQL of one `query` run, and the timeouts of its transaction.
 #[derive(Debug, Clone)]
 pub struct Query {
+    /// The SQL as given, for the audit log.
+    pub text: String,
     /// Each statement as written, without its `;`. Never empty.
     statements: Vec<String>,
     pub statement_timeout: Timeout,
@@ -67,6 +69,7 @@ impl Query {
             );
         }
         Ok(Query {
+            text: sql.to_string(),
             statements,
             statement_timeout,
             lock_timeout,

@@ -101,6 +101,26 @@ fn sql_from_stdin() {
         .run()
         .code_is(3)
         .stderr_has("no SQL: give it as the argument");
+
+    // The audit log keeps SQL given on stdin, which no command line shows, and the outcome.
+    let logs = harness::tempdir();
+    query(&db)
+        .arg("--log-dir")
+        .arg(logs.path())
+        .stdin("select 1 as one\n")
+        .run()
+        .success();
+    let file = std::fs::read_dir(logs.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let log = std::fs::read_to_string(file.path()).unwrap();
+    assert!(
+        log.contains(" event=query sql=\"select 1 as one\\n\"\n"),
+        "{log}"
+    );
+    assert!(log.contains(" event=target_end outcome=ok "), "{log}");
 }
 
 #[test]
