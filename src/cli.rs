@@ -10,7 +10,9 @@ use crate::check::Severity;
 use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
-use crate::settings::{Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, Schedule};
+use crate::settings::{
+    Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, QueryArgs, Schedule,
+};
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
 fn timeout(text: &str) -> Result<Timeout, String> {
@@ -108,7 +110,7 @@ pub struct GlobalArgs {
     pub accept_new_host_keys: bool,
 
     /// Output: text, json (one document at the end) or json-lines (events, then the
-    /// document); see docs/json.md
+    /// document); see docs/json.md. `query` also takes csv
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub format: Format,
     /// Print nothing on stdout and no progress (errors still go to stderr); with `status`,
@@ -326,6 +328,22 @@ pub enum Command {
         #[command(flatten)]
         apply: ApplyArgs,
     },
+    /// Run read-only SQL on every target, in a transaction that is rolled back, and show
+    /// the rows in one table with a target column first (several statements: the last
+    /// one's rows). Transaction control is refused; a write is refused by the server
+    Query {
+        /// The SQL; `-` or none: read from stdin
+        #[arg(value_name = "SQL", allow_hyphen_values = true)]
+        sql: Option<String>,
+        /// statement_timeout for the query
+        #[arg(long, default_value = QUERY_STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+        statement_timeout: Timeout,
+        /// lock_timeout for the query
+        #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+        lock_timeout: Timeout,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
     /// Wait until the database server accepts connections
     Wait,
     /// Show the resolved targets of the inventory
@@ -399,6 +417,8 @@ pub struct ApplyArgs {
 const LOCK_WAIT: &str = "60s";
 const LOCK_TIMEOUT: &str = "5s";
 const STATEMENT_TIMEOUT: &str = "off";
+/// Ad-hoc SQL on every target should not run unbounded by default, unlike a migration.
+const QUERY_STATEMENT_TIMEOUT: &str = "30s";
 const LOCK_RETRIES: u32 = 5;
 
 impl Cli {
@@ -480,7 +500,9 @@ impl Command {
                 (Some(fleet), None, Some(apply))
             }
             Command::Verify { fleet, lock, .. } => (Some(fleet), Some(lock), None),
-            Command::Status { fleet, .. } | Command::Dump { fleet } => (Some(fleet), None, None),
+            Command::Status { fleet, .. }
+            | Command::Dump { fleet }
+            | Command::Query { fleet, .. } => (Some(fleet), None, None),
             Command::New { .. } | Command::Wait | Command::Inventory | Command::Check { .. } => {
                 (None, None, None)
             }
@@ -494,6 +516,16 @@ impl From<Command> for Action {
             Command::New { name } => Action::New { name },
             Command::Wait => Action::Wait,
             Command::Inventory => Action::Inventory,
+            Command::Query {
+                sql,
+                statement_timeout,
+                lock_timeout,
+                ..
+            } => Action::Query(QueryArgs {
+                sql,
+                statement_timeout,
+                lock_timeout,
+            }),
             Command::Check {
                 paths,
                 deny,

@@ -52,7 +52,7 @@ impl ExitCode {
         ),
         (
             ExitCode::BadInput,
-            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files; for `check`, a path, rule or `--since` ref it cannot use",
+            "bad input or configuration: flags, URL, env file, inventory, `~/.ssh/config`, migration files; for `check`, a path, rule or `--since` ref it cannot use; for `query`, SQL that does not parse or holds transaction control",
         ),
         (
             ExitCode::Refused,

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 mod change;
 mod check;
+mod query;
 
 pub use change::{ChangeArgs, derive_name};
 pub use check::{CheckArgs, CheckJob};
+pub use query::QueryArgs;
 
 use crate::error::Error;
 use crate::inventory::{self, Inventory};
@@ -35,6 +37,8 @@ pub enum Format {
     Github,
     /// `check`: a SARIF 2.1.0 document (code scanning)
     Sarif,
+    /// `query`: the rows as CSV (RFC 4180), a `target` column first
+    Csv,
 }
 
 /// What `up --dry-run[=MODE]` (and `plan`) shows.
@@ -68,6 +72,7 @@ pub enum Verb {
     Inventory,
     Check,
     Change,
+    Query,
 }
 
 impl Verb {
@@ -88,6 +93,7 @@ impl Verb {
             Verb::Inventory => "inventory",
             Verb::Check => "check",
             Verb::Change => "change",
+            Verb::Query => "query",
         }
     }
 }
@@ -141,6 +147,7 @@ pub enum Action {
         between: Vec<String>,
         write_migration: bool,
     },
+    Query(QueryArgs),
 }
 
 /// When a command that ran everywhere still exits 1.
@@ -177,6 +184,7 @@ impl Action {
             Action::Register { .. } => Verb::Register,
             Action::Drift { between, .. } if !between.is_empty() => Verb::Between,
             Action::Drift { .. } => Verb::Drift,
+            Action::Query(_) => Verb::Query,
         }
     }
 
@@ -198,7 +206,8 @@ impl Action {
             | Action::New { .. }
             | Action::Wait
             | Action::Inventory
-            | Action::Check(_) => false,
+            | Action::Check(_)
+            | Action::Query(_) => false,
             Action::Drift { between, .. } => between.is_empty(),
             _ => true,
         }
@@ -336,6 +345,8 @@ pub struct Run {
     pub taken: chrono::DateTime<chrono::Utc>,
     /// `check`: the files read and the rules chosen.
     pub check: Option<check::CheckJob>,
+    /// `query`: the SQL, checked.
+    pub query: Option<crate::tracking::Query>,
     /// `up`, `plan`: what `check`'s default rules find in each migration file (by path);
     /// empty with `--no-check`.
     pub findings: Arc<HashMap<PathBuf, Vec<crate::check::Finding>>>,
@@ -357,6 +368,11 @@ impl Run {
                     "sarif"
                 }
             )));
+        }
+        if o.output.format == Format::Csv && !matches!(action, Action::Query(_)) {
+            return Err(Error::Usage(
+                "--format csv is for `query`'s rows: use text, json or json-lines here".into(),
+            ));
         }
         let env_file = if offline {
             None
@@ -423,6 +439,7 @@ impl Run {
             to_register: None,
             taken: chrono::Utc::now(),
             check: None,
+            query: None,
             findings: Arc::default(),
             action,
         };
@@ -456,6 +473,7 @@ impl Run {
                 run.inventory = Some(inv);
                 return Ok(run);
             }
+            Action::Query(args) => run.query = Some(query::read(args)?),
             _ => {}
         }
         run.targets = match &run.url {

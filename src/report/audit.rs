@@ -44,6 +44,7 @@ impl Audit {
             verb,
             ids,
             applied_by: by,
+            sql,
             ..
         } = *start;
         // The flag names a folder that cannot take the log: bad input, said before connecting.
@@ -86,6 +87,9 @@ impl Audit {
             ("targets", &ids.join(",")),
             ("args", &crate::transport::redact(&args.join(" "))),
         ]);
+        if let Some(sql) = sql {
+            audit.write(&[("event", "query"), ("sql", sql)]);
+        }
         Ok(audit)
     }
 

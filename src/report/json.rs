@@ -133,6 +133,7 @@ fn document(
             }));
             doc
         }
+        Verb::Query => with_fields("query", ids, ends, code, super::query::json_fields),
         Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => return None,
     })
 }

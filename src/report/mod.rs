@@ -7,8 +7,8 @@
 //! recorded, and hands every event to one renderer per output, chosen once when the run
 //! starts (`renderers`): bars or lines and errors on stderr (`live`), dbmate's lines for one
 //! database (`dbmate`), the text at the end on stdout (`summary`, from `tables`, `adopt`,
-//! `dry_run`, `inventory`), the JSON documents and events (`json`), the audit log
-//! (`audit`). Each writes to the stream it is given, so tests read what it wrote.
+//! `dry_run`, `inventory`, `query`), the JSON documents and events (`json`), `query`'s CSV,
+//! the audit log (`audit`). Each writes to the stream it is given, so tests read what it wrote.
 
 mod adopt;
 mod audit;
@@ -18,6 +18,7 @@ mod dry_run;
 mod inventory;
 mod json;
 mod live;
+mod query;
 mod summary;
 mod tables;
 #[cfg(test)]
@@ -235,6 +236,12 @@ fn renderers(
         list.push(Box::new(check::CheckFormats::new(
             outputs.out.clone(),
             settings.format,
+        )));
+    }
+    if settings.format == Format::Csv {
+        list.push(Box::new(query::Csv::new(
+            outputs.out.clone(),
+            outputs.err.clone(),
         )));
     }
     if matches!(settings.format, Format::Json | Format::JsonLines) {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, tables};
+use super::{Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, query, tables};
 use crate::error::ExitCode;
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Output, RunEvent};
@@ -145,6 +145,7 @@ impl Summary {
                 Some(d) => adopt::between_lines(&ids[0], &ids[1], d),
                 None => tables::failed_footer(ids, ends, code),
             },
+            Verb::Query => query::text(ids, ends, single, code),
             Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => Vec::new(),
         }
     }

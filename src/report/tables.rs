@@ -53,7 +53,7 @@ pub(super) fn short_error(error: &Error, id: &str) -> String {
     }
 }
 
-fn skipped_text(s: Skipped) -> &'static str {
+pub(super) fn skipped_text(s: Skipped) -> &'static str {
     match s {
         Skipped::CanaryFailed => "skipped: a canary target failed",
         Skipped::Stopped(StopReason::FailFast) => "skipped: --fail-fast after a failure",

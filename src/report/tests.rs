@@ -85,6 +85,7 @@ fn start(report: &Report, verb: Verb, single: bool, ids: &[String]) {
             single,
             ids,
             applied_by: "ci@build",
+            sql: None,
         })
         .unwrap();
 }

@@ -131,6 +131,8 @@ pub enum Output {
     Drift(super::adopt::Drift),
     /// `drift --between`: a live schema, compared once both are read.
     Snapshot(Box<Schema>),
+    /// `query`: the result of its last statement.
+    Rows(crate::tracking::ResultSet),
 }
 
 /// What a run is about, said before anything happens.
@@ -145,6 +147,8 @@ pub struct RunStart<'a> {
     pub ids: &'a [String],
     /// `user@machine`, for the audit log.
     pub applied_by: &'a str,
+    /// `query`: its SQL, for the audit log (given on stdin, it is on no command line).
+    pub sql: Option<&'a str>,
 }
 
 /// Everything after the start, in the order it happens.

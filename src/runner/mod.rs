@@ -144,6 +144,7 @@ async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode,
         single: run.single,
         ids: &ids,
         applied_by: &run.apply.applied_by,
+        sql: run.query.as_ref().map(|q| q.text.as_str()),
     })?;
     let shared = Shared::new(run, &settings);
     if let Some(m) = &run.to_register {

@@ -220,6 +220,15 @@ pub(super) async fn on_target(
             .await?;
             Ok(Output::Drift(drift))
         }
+        Action::Query(_) => {
+            let query = run
+                .query
+                .as_ref()
+                .ok_or_else(|| Error::Config("query: no SQL was read".into()))?;
+            // No tracking table is made and no lock taken: only the query runs.
+            let mut db = connect(backend, None, Missing::Fail, &settings.stop, emit).await?;
+            Ok(Output::Rows(db.read_only(query).await?))
+        }
         Action::New { .. }
         | Action::Wait
         | Action::Inventory

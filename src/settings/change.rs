@@ -2,8 +2,6 @@
 //! name (given, or derived from the SQL), an optional down section, and whether it may ask
 //! before applying. Validated before anything is written or reached.
 
-use std::io::{IsTerminal, Read};
-
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ObjectType};
 
@@ -34,24 +32,11 @@ impl ChangeArgs {
 
 /// Reads the SQL, checks it and the name, and derives the name when none is given.
 pub(super) fn resolve(args: &mut ChangeArgs) -> Result<(), Error> {
-    let sql = match args.sql.as_deref() {
-        Some(sql) if sql != "-" => sql.to_string(),
-        _ => {
-            if std::io::stdin().is_terminal() {
-                return Err(Error::Usage(
-                    "`change` needs the SQL: `pgfleet change \"ALTER TABLE …\"`, or on stdin (`pgfleet change <<< \"ALTER TABLE …\"`)".into(),
-                ));
-            }
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|error| Error::Io {
-                    what: "cannot read the SQL from stdin".into(),
-                    error,
-                })?;
-            text
-        }
-    };
+    let sql = super::query::sql_argument(args.sql.as_deref()).ok_or_else(|| {
+        Error::Usage(
+            "`change` needs the SQL: `pgfleet change \"ALTER TABLE …\"`, or on stdin (`pgfleet change <<< \"ALTER TABLE …\"`)".into(),
+        )
+    })??;
     let sql = sql.trim().to_string();
     statements("the SQL", &sql)?;
     if let Some(down) = &args.down {

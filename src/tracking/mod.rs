@@ -18,6 +18,7 @@
 //!   each operation sends in which mode, and what a failure at step N means.
 //! - `check`: the hook for checks run right before each migration, in its own script.
 //! - `rehearsal`: what a rehearsal measures of each statement (its time, its locks).
+//! - `query`: `pgfleet query`'s SQL, checked, and its read-only transaction.
 //! - `sql`: the tracking SQL as text; `dump` and `adopt`: dumps and adoption over a
 //!   `Database`.
 
@@ -31,6 +32,7 @@ mod native;
 mod preflight;
 mod protocol;
 mod psql;
+mod query;
 pub mod rehearsal;
 pub mod session;
 mod sql;
@@ -44,6 +46,7 @@ pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump}
 pub use invalid::{InvalidIndexes, invalid_indexes};
 pub use preflight::Preflight;
 pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
+pub use query::Query;
 pub use rehearsal::{Measured, TakenLock};
 
 use crate::error::{Error, MigrationFailure, SqlError};
@@ -180,6 +183,13 @@ impl From<Error> for StepError {
 
 /// Rows of text, as `query_text` returns them.
 pub type Rows = Vec<Vec<Option<String>>>;
+
+/// A statement's result as `pgfleet query` shows it: its column names, and its rows as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Rows,
+}
 
 /// The first column of the first row, if any.
 pub fn first_value(rows: Rows) -> Option<String> {

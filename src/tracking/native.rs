@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
-use super::Rows;
 use super::session::{Failed, Mode, Opener, Session};
+use super::{ResultSet, Rows};
 use crate::error::{Error, SqlError};
 use crate::transport::Endpoint;
 
@@ -112,13 +112,30 @@ impl Session for NativeSession {
         Ok(messages
             .iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                ),
+                SimpleQueryMessage::Row(row) => Some(text(row)),
                 _ => None,
             })
             .collect())
     }
+
+    /// The simple protocol, as `rows`: every value comes back as text, whatever its type.
+    async fn result_set(&mut self, sql: &str) -> Result<ResultSet, SqlError> {
+        let mut set = ResultSet::default();
+        for message in self.client.simple_query(sql).await? {
+            match message {
+                SimpleQueryMessage::RowDescription(columns) => {
+                    set.columns = columns.iter().map(|c| c.name().to_string()).collect()
+                }
+                SimpleQueryMessage::Row(row) => set.rows.push(text(&row)),
+                _ => {}
+            }
+        }
+        Ok(set)
+    }
+}
+
+fn text(row: &SimpleQueryRow) -> Vec<Option<String>> {
+    (0..row.len())
+        .map(|i| row.get(i).map(str::to_string))
+        .collect()
 }

@@ -208,7 +208,12 @@ impl Database {
         self.checks.push(check);
     }
 
-    fn error(&self, context: &str, error: SqlError) -> Error {
+    /// This database's session, for a protocol of its own beside these (`query`).
+    pub(super) fn session(&mut self) -> &mut dyn Session {
+        self.session.as_mut()
+    }
+
+    pub(super) fn error(&self, context: &str, error: SqlError) -> Error {
         Error::Database {
             target: self.target.clone(),
             context: context.to_string(),

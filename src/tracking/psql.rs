@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::Rows;
 use super::session::{Failed, Mode, Opener, Session};
+use super::{ResultSet, Rows};
 use crate::error::{Error, SqlError};
 use crate::transport::docker::DockerApi;
-use crate::transport::exec::{PsqlSession, pg_dump_in, position_in};
+use crate::transport::exec::{NULL_MARK, PsqlSession, pg_dump_in, position_in};
 
 /// Opens psql sessions as `user` in `container`; `target` is how users know it.
 pub(super) fn opener(
@@ -142,5 +142,74 @@ impl Session for Psql {
             Ok(out) => Ok(PsqlSession::rows(&out)),
             Err(stopped) => Err(stopped.error),
         }
+    }
+
+    /// psql prints this one statement's result as CSV with a header (the session otherwise
+    /// prints bare unaligned rows): the column names, and quoting that carries a value with
+    /// a newline or a separator in it, which the unaligned form cannot.
+    async fn result_set(&mut self, sql: &str) -> Result<ResultSet, SqlError> {
+        // On a line of its own after the statement, as in `run`: it may end in a comment.
+        let script = format!(
+            "\\pset format csv\n\\pset tuples_only off\n{sql}\n;\n\\pset format unaligned\n\\pset tuples_only on\n"
+        );
+        match self.session.run(&script).await {
+            Ok(out) => from_csv(&out),
+            Err(stopped) => Err(stopped.error),
+        }
+    }
+}
+
+/// psql's CSV output: the header, then the rows, NULL printed as `NULL_MARK`. Nothing at all
+/// when the statement returns no rows (a SET, say).
+fn from_csv(out: &str) -> Result<ResultSet, SqlError> {
+    let mut records = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(out.as_bytes())
+        .into_records();
+    let mut next = || {
+        records.next().transpose().map_err(|e| SqlError {
+            code: None,
+            message: format!("cannot read psql's CSV output: {e}"),
+            detail: None,
+            hint: None,
+            position: None,
+        })
+    };
+    let Some(header) = next()? else {
+        return Ok(ResultSet::default());
+    };
+    let mut set = ResultSet {
+        columns: header.iter().map(str::to_string).collect(),
+        rows: Vec::new(),
+    };
+    while let Some(record) = next()? {
+        set.rows.push(
+            record
+                .iter()
+                .map(|f| (f != NULL_MARK).then(|| f.to_string()))
+                .collect(),
+        );
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_psqls_csv_with_quotes_newlines_and_nulls() {
+        let out = format!("a,\"b,c\"\n1,{NULL_MARK}\n\"x \"\"y\"\"\nz\",\n");
+        let set = from_csv(&out).unwrap();
+        assert_eq!(set.columns, ["a", "b,c"]);
+        assert_eq!(
+            set.rows,
+            vec![
+                vec![Some("1".to_string()), None],
+                vec![Some("x \"y\"\nz".to_string()), Some(String::new())],
+            ]
+        );
+        assert_eq!(from_csv("").unwrap(), ResultSet::default());
     }
 }

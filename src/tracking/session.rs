@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::Rows;
+use super::{ResultSet, Rows};
 use crate::error::{Error, SqlError};
 
 /// How the steps of a script may be sent.
@@ -48,6 +48,9 @@ pub trait Session: Send {
     /// Runs `sql` (one or more statements, outside any transaction of ours) and returns
     /// the rows it yields as text, NULL as None.
     async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError>;
+
+    /// Runs one statement and returns its result with the column names (`query`).
+    async fn result_set(&mut self, sql: &str) -> Result<ResultSet, SqlError>;
 
     /// The server process of this session: the key of its stop lock.
     async fn backend_pid(&mut self) -> Result<i32, SqlError> {

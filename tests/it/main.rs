@@ -20,6 +20,7 @@ mod locks;
 mod outcomes;
 mod parser;
 mod properties;
+mod query;
 mod runs;
 mod schema;
 mod secrets;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::migration::Timeout;
-use crate::tracking::rehearsal;
+use crate::tracking::{ResultSet, rehearsal};
 
 /// Each script the fake was given, with its mode.
 type Log = Arc<Mutex<Vec<(Mode, Vec<String>)>>>;
@@ -60,6 +60,18 @@ impl Session for Fake {
         );
         Ok(vec![vec![Some("4242".into())]])
     }
+
+    /// Logged as a script of its own (one statement); one column, one row.
+    async fn result_set(&mut self, sql: &str) -> Result<ResultSet, SqlError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((Mode::OneByOne, vec![sql.to_string()]));
+        Ok(ResultSet {
+            columns: vec!["a".into()],
+            rows: vec![vec![None]],
+        })
+    }
 }
 
 /// Second sessions: refused (`None`: batches then run without a lease), or each one
@@ -83,6 +95,10 @@ impl Session for Companion {
     async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError> {
         self.0.lock().unwrap().push(sql.to_string());
         Ok(Vec::new())
+    }
+
+    async fn result_set(&mut self, _: &str) -> Result<ResultSet, SqlError> {
+        unreachable!("a companion runs no query")
     }
 }
 
@@ -466,4 +482,41 @@ async fn checks_run_after_the_guard_and_before_the_migration() {
         panic!("{outcome:?}")
     };
     assert_eq!((check.as_str(), error.message.as_str()), ("picky", "busy"));
+}
+
+#[tokio::test]
+async fn a_query_runs_in_a_read_only_transaction_and_rolls_back() {
+    let t = Timeout { millis: 30_000 };
+    let query = crate::tracking::Query::parse("set search_path = app; select 2", t, t).unwrap();
+    let (mut db, log) = database(None);
+    let set = db.read_only(&query).await.unwrap();
+    assert_eq!(set.columns, ["a"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            (
+                Mode::Pipelined,
+                vec![
+                    "begin read only".to_string(),
+                    "set local statement_timeout = '30000ms'".into(),
+                    "set local lock_timeout = '30000ms'".into(),
+                    "select 1".into(),
+                    "set search_path = app".into(),
+                ]
+            ),
+            // The last statement alone, for its rows and column names.
+            (Mode::OneByOne, vec!["select 2".to_string()]),
+            (Mode::OneByOne, vec!["rollback".to_string()]),
+        ]
+    );
+
+    // A statement before the last one fails: named, with the server's error, and nothing
+    // after it is sent.
+    let (mut db, log) = database(Some((0, 4, error(None, "read-only"))));
+    let e = db.read_only(&query).await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "statement 1 of 2 (`set search_path = app`) failed on fake: ERROR 42P01: read-only"
+    );
+    assert_eq!(log.lock().unwrap().len(), 1);
 }
