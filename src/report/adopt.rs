@@ -153,19 +153,25 @@ pub(super) fn drift_json(id: &str, end: &Finished<Output>) -> Option<Vec<(String
 }
 
 /// Drafted migration files, each with the targets whose drift it holds.
-pub(super) fn written_lines(written: &[(PathBuf, Vec<String>)]) -> Vec<String> {
+pub(super) fn written_lines(written: &[(PathBuf, Vec<String>)], single: bool) -> Vec<String> {
     written
         .iter()
         .map(|(path, ids)| {
+            let version = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(crate::migration::version_of)
+                .unwrap_or_default();
+            // One database by URL has no inventory to --limit: the same URL says where.
+            let register = if single {
+                format!("`pgfleet register {version}` (with the same --url or DATABASE_URL)")
+            } else {
+                format!("`pgfleet register {version} --limit {}`", ids.join(","))
+            };
             format!(
-                "Wrote {} (the drift of {}): review it, then record it where the changes already are with `pgfleet register {} --limit {}`; `pgfleet up` runs it everywhere else",
+                "Wrote {} (the drift of {}): review it, then record it where the changes already are with {register}; `pgfleet up` runs it everywhere else",
                 path.display(),
                 ids.join(", "),
-                path.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(crate::migration::version_of)
-                    .unwrap_or_default(),
-                ids.join(",")
             )
         })
         .collect()

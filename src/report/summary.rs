@@ -115,7 +115,7 @@ impl Summary {
                         lines.extend(adopt::drift_lines(id, &d.differences, &d.notes));
                     }
                 }
-                lines.extend(adopt::written_lines(drafts));
+                lines.extend(adopt::written_lines(drafts, single));
                 let drift_found = ends.iter().any(|e| {
                     matches!(&e.result, TargetResult::Done(Output::Drift(d)) if !d.differences.is_empty())
                 });

@@ -33,6 +33,9 @@ pub enum Kind {
     Column,
     /// An index that does not implement a constraint.
     Index,
+    /// An index only one side has, left INVALID there (a `CREATE INDEX CONCURRENTLY` that
+    /// failed or was cut short): queries do not use it, writes still maintain it.
+    InvalidIndex,
     /// A table constraint.
     Constraint,
     /// A view.
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Table => "table",
             Kind::Column => "column",
             Kind::Index => "index",
+            Kind::InvalidIndex => "INVALID index",
             Kind::Constraint => "constraint",
             Kind::View => "view",
             Kind::MaterializedView => "materialized view",
@@ -375,7 +379,12 @@ fn compare_indexes(found: &mut Found, schema: &str, a: &[super::Index], e: &[sup
             let validity = |i: &super::Index| if i.valid { "valid" } else { "invalid" }.to_owned();
             found.aspect(Kind::Index, &name, "validity", validity(ai), validity(ei));
         } else {
-            found.presence(Kind::Index, &name, pair);
+            let kind = if i.valid {
+                Kind::Index
+            } else {
+                Kind::InvalidIndex
+            };
+            found.presence(kind, &name, pair);
         }
     }
 }
@@ -438,6 +447,11 @@ impl Difference {
     pub fn describe(&self, actual: &str, expected: Expected<'_>) -> String {
         let what = format!("{} {}", self.kind.word(), self.name);
         match (&self.change, expected) {
+            (Change::Extra, Expected::Migrations) if self.kind == Kind::InvalidIndex => {
+                format!(
+                    "{what} exists on {actual} but no migration creates it: a CREATE INDEX CONCURRENTLY failed or was cut short there (queries do not use it, writes still maintain it); drop it there with DROP INDEX CONCURRENTLY, and build it again once the data allows"
+                )
+            }
             (Change::Extra, Expected::Migrations) => {
                 format!("{what} exists on {actual} but no migration creates it")
             }

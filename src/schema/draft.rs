@@ -150,12 +150,12 @@ fn migrate(from: &Schema, to: &Schema) -> String {
                 Step::DropEnum,
                 format!("DROP TYPE IF EXISTS {};", qualified(&old.schema, &old.name)),
             ),
-            (Some(new), Some(old)) => enum_values(
-                &mut s,
-                &qualified(&new.schema, &new.name),
-                &new.values,
-                &old.values,
-            ),
+            (Some(new), Some(old)) => {
+                let name = qualified(&new.schema, &new.name);
+                if !enum_values(&mut s, &name, &new.values, &old.values) {
+                    recreate_enum(&mut s, new, &enum_users(&name, from, to));
+                }
+            }
             (None, None) => {}
         }
     }
@@ -195,23 +195,35 @@ fn migrate(from: &Schema, to: &Schema) -> String {
     s.finish()
 }
 
-/// Adds enum labels where PostgreSQL can (new labels, old ones kept in order); anything
-/// else needs the type rebuilt, which is left to a person.
-fn enum_values(s: &mut Script, name: &str, new: &[String], old: &[String]) {
+/// Renames or adds enum labels where PostgreSQL can (a label renamed in place; new labels
+/// with the old ones kept in order). False when it cannot: a label removed or reordered.
+fn enum_values(s: &mut Script, name: &str, new: &[String], old: &[String]) -> bool {
     if new == old {
-        return;
+        return true;
+    }
+    // Same length, and each differing label is new on one side and gone on the other:
+    // renamed in place.
+    if new.len() == old.len()
+        && new
+            .iter()
+            .zip(old)
+            .all(|(n, o)| n == o || (!old.contains(n) && !new.contains(o)))
+    {
+        for (n, o) in new.iter().zip(old).filter(|(n, o)| n != o) {
+            s.push(
+                Step::Enum,
+                format!(
+                    "ALTER TYPE {name} RENAME VALUE {} TO {};",
+                    literal(o),
+                    literal(n)
+                ),
+            );
+        }
+        return true;
     }
     let kept: Vec<&String> = new.iter().filter(|v| old.contains(v)).collect();
     if kept.len() != old.len() || kept.iter().zip(old).any(|(k, o)| *k != o) {
-        s.push(
-            Step::Enum,
-            format!(
-                "-- enum {name}: values go from ({}) to ({}); PostgreSQL cannot remove or reorder enum values: recreate the type by hand",
-                old.join(", "),
-                new.join(", ")
-            ),
-        );
-        return;
+        return false;
     }
     for (i, value) in new.iter().enumerate() {
         if old.contains(value) {
@@ -227,6 +239,75 @@ fn enum_values(s: &mut Script, name: &str, new: &[String], old: &[String]) {
             format!("ALTER TYPE {name} ADD VALUE {}{place};", literal(value)),
         );
     }
+    true
+}
+
+/// A column of an enum type: (table, column, default, array).
+type EnumUser = (String, String, Option<String>, bool);
+
+/// The columns of type `name` (or an array of it) that exist before and after.
+fn enum_users(name: &str, from: &Schema, to: &Schema) -> Vec<EnumUser> {
+    let mut users = Vec::new();
+    for t in &from.tables {
+        let Some(after) = to
+            .tables
+            .iter()
+            .find(|n| (&n.schema, &n.name) == (&t.schema, &t.name))
+        else {
+            continue;
+        };
+        for c in &t.columns {
+            let array = c.data_type == format!("{name}[]");
+            if (c.data_type == name || array) && after.columns.iter().any(|a| a.name == c.name) {
+                users.push((
+                    qualified(&t.schema, &t.name),
+                    c.name.clone(),
+                    c.default.clone(),
+                    array,
+                ));
+            }
+        }
+    }
+    users
+}
+
+/// PostgreSQL cannot remove or reorder enum labels: the type is renamed away, created
+/// again with the new labels, its columns converted through text, the old type dropped.
+fn recreate_enum(s: &mut Script, new: &super::Enum, users: &[EnumUser]) {
+    let name = qualified(&new.schema, &new.name);
+    let old_name = format!("{}__pgfleet_old", new.name);
+    let values: Vec<String> = new.values.iter().map(|v| literal(v)).collect();
+    let mut sql = vec![
+        format!(
+            "-- enum {name}: labels removed or reordered, which PostgreSQL cannot do in place: the type is recreated and its columns converted. This fails while a row still holds a label that goes (update those rows first); views and functions using the type must be dropped before and re-created after"
+        ),
+        format!("ALTER TYPE {name} RENAME TO {};", quote_ident(&old_name)),
+        format!("CREATE TYPE {name} AS ENUM ({});", values.join(", ")),
+    ];
+    for (table, column, default, array) in users {
+        let alter = format!("ALTER TABLE {table} ALTER COLUMN {}", quote_ident(column));
+        if default.is_some() {
+            sql.push(format!("{alter} DROP DEFAULT;"));
+        }
+        let (t, via) = if *array {
+            (format!("{name}[]"), "text[]")
+        } else {
+            (name.clone(), "text")
+        };
+        sql.push(format!(
+            "{alter} TYPE {t} USING {}::{via}::{t};",
+            quote_ident(column)
+        ));
+        if let Some(d) = default {
+            sql.push(format!("{alter} SET DEFAULT {d};"));
+        }
+    }
+    sql.push(format!(
+        "DROP TYPE {}.{};",
+        quote_ident(&new.schema),
+        quote_ident(&old_name)
+    ));
+    s.push(Step::Enum, sql.join("\n"));
 }
 
 fn sequence(s: &mut Script, pair: (Option<&Sequence>, Option<&Sequence>)) {
@@ -409,10 +490,33 @@ fn drop_constraint(s: &mut Script, table: &str, k: &Constraint) {
 
 fn alter_table(s: &mut Script, new: &Table, old: &Table) {
     let table = qualified(&new.schema, &new.name);
-    if (&new.partition_key, &new.partition_of, &new.partition_bound)
-        != (&old.partition_key, &old.partition_of, &old.partition_bound)
-    {
-        s.push(Step::CreateTable, format!("-- table {table}: partitioning changes; PostgreSQL cannot alter it: rebuild the table by hand"));
+    let attached = |t: &Table| t.partition_of.clone().zip(t.partition_bound.clone());
+    // Detached: it keeps the indexes and constraints it had from its parent, so they are
+    // not added again below.
+    let mut detached = false;
+    match (attached(new), attached(old)) {
+        (None, Some(((ps, pn), _))) if new.partition_key == old.partition_key => {
+            s.push(
+                Step::CreateTable,
+                format!(
+                    "ALTER TABLE {} DETACH PARTITION {table};",
+                    qualified(&ps, &pn)
+                ),
+            );
+            detached = true;
+        }
+        (Some(((ps, pn), bound)), None) if new.partition_key == old.partition_key => s.push(
+            Step::CreateTable,
+            format!(
+                "ALTER TABLE {} ATTACH PARTITION {table} {bound};",
+                qualified(&ps, &pn)
+            ),
+        ),
+        (n, o) if n != o || new.partition_key != old.partition_key => s.push(
+            Step::CreateTable,
+            format!("-- table {table}: its partitioning changes in a way ALTER TABLE cannot make (a new key, a new bound): rebuild the table by hand"),
+        ),
+        _ => {}
     }
     for pair in pair_up(&new.columns, &old.columns, |c| &c.name) {
         match pair {
@@ -433,6 +537,7 @@ fn alter_table(s: &mut Script, new: &Table, old: &Table) {
     }
     for pair in pair_up(&new.constraints, &old.constraints, |k| &k.name) {
         match pair {
+            (Some(_), None) if detached => {}
             (Some(k), None) => add_constraint(s, &table, k),
             (None, Some(o)) => drop_constraint(s, &table, o),
             (Some(k), Some(o)) if k.definition != o.definition => {
@@ -442,7 +547,9 @@ fn alter_table(s: &mut Script, new: &Table, old: &Table) {
             _ => {}
         }
     }
-    indexes(s, &new.schema, &new.indexes, &old.indexes);
+    if !detached {
+        indexes(s, &new.schema, &new.indexes, &old.indexes);
+    }
     for pair in pair_up(&new.triggers, &old.triggers, |t| &t.name) {
         let drop = |name: &str| format!("DROP TRIGGER IF EXISTS {} ON {table};", quote_ident(name));
         match pair {
@@ -465,15 +572,28 @@ fn alter_column(s: &mut Script, table: &str, new: &Column, old: &Column) {
         quote_ident(&new.name)
     );
     if new.generated != old.generated {
-        s.push(
-            Step::Column,
-            format!(
-                "-- column {table}.{}: generation expression changes from {} to {}; PostgreSQL 15 cannot alter it: drop and re-add the column by hand",
-                quote_ident(&new.name),
-                old.generated.as_deref().unwrap_or("none"),
-                new.generated.as_deref().unwrap_or("none")
-            ),
-        );
+        if new.generated.is_none() {
+            // A generated column becomes a plain one keeping its values (PostgreSQL 13+).
+            s.push(Step::Column, format!("{alter} DROP EXPRESSION;"));
+        } else {
+            // PostgreSQL 15 cannot change a generation expression, nor make a plain column
+            // generated: the column is dropped and added again, its values computed anew.
+            s.push(
+                Step::DropColumn,
+                format!(
+                    "-- column {table}.{}: generation expression {} → {}; PostgreSQL cannot alter it, so the column is dropped and added again (its values are computed anew, and it moves to the end of the table; an index or view on it must be dropped before and re-created after)\nALTER TABLE {table} DROP COLUMN {};",
+                    quote_ident(&new.name),
+                    old.generated.as_deref().unwrap_or("none"),
+                    new.generated.as_deref().unwrap_or("none"),
+                    quote_ident(&new.name)
+                ),
+            );
+            s.push(
+                Step::Column,
+                format!("ALTER TABLE {table} ADD COLUMN {};", column_definition(new)),
+            );
+            return;
+        }
     }
     if new.default != old.default && old.default.is_some() {
         s.push(Step::DropDefault, format!("{alter} DROP DEFAULT;"));
@@ -513,6 +633,16 @@ fn indexes(s: &mut Script, schema: &str, new: &[Index], old: &[Index]) {
         let name = |i: &Index| qualified(schema, &i.name);
         let drop = |i: &Index| format!("DROP INDEX IF EXISTS {};", name(i));
         match pair {
+            // Building it for real would fail where the live data broke it: the repair
+            // belongs on the database that has it.
+            (Some(i), None) if !i.valid => s.push(
+                Step::CreateIndex,
+                format!(
+                    "-- index {} is INVALID where it exists (a CREATE INDEX CONCURRENTLY failed or was cut short): not adopted. Repair it there: DROP INDEX CONCURRENTLY IF EXISTS {}; then build it again, CONCURRENTLY, once the data allows",
+                    name(i),
+                    name(i)
+                ),
+            ),
             (Some(i), None) => create_index(s, i),
             (None, Some(o)) => s.push(Step::DropIndex, drop(o)),
             (Some(i), Some(o)) if i.definition != o.definition => {
@@ -645,27 +775,30 @@ fn qualified(schema: &str, name: &str) -> String {
 mod tests {
     use super::{Script, enum_values};
 
-    fn enum_sql(new: &[&str], old: &[&str]) -> String {
+    fn enum_sql(new: &[&str], old: &[&str]) -> Option<String> {
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let mut s = Script::default();
-        enum_values(&mut s, "public.mood", &owned(new), &owned(old));
-        s.finish()
+        enum_values(&mut s, "public.mood", &owned(new), &owned(old)).then(|| s.finish())
     }
 
     #[test]
-    fn enum_values_are_added_in_place_or_left_to_a_person() {
+    fn enum_values_are_renamed_or_added_in_place_else_the_type_is_recreated() {
         assert_eq!(
             enum_sql(
                 &["new", "sad", "meh", "ok", "happy"],
                 &["sad", "ok", "happy"]
-            ),
+            )
+            .unwrap(),
             "ALTER TYPE public.mood ADD VALUE 'new' BEFORE 'sad';\n\
              ALTER TYPE public.mood ADD VALUE 'meh' AFTER 'sad';\n"
         );
-        assert!(
-            enum_sql(&["sad", "ok"], &["sad", "ok", "happy"]).starts_with("-- enum public.mood")
+        assert_eq!(
+            enum_sql(&["sad", "fine", "happy"], &["sad", "ok", "happy"]).unwrap(),
+            "ALTER TYPE public.mood RENAME VALUE 'ok' TO 'fine';\n"
         );
-        assert!(enum_sql(&["ok", "sad"], &["sad", "ok"]).starts_with("-- enum public.mood"));
-        assert_eq!(enum_sql(&["a"], &["a"]), "");
+        // Removed or reordered: recreate_enum's job.
+        assert_eq!(enum_sql(&["sad", "ok"], &["sad", "ok", "happy"]), None);
+        assert_eq!(enum_sql(&["ok", "sad"], &["sad", "ok"]), None);
+        assert_eq!(enum_sql(&["a"], &["a"]).unwrap(), "");
     }
 }
