@@ -10,6 +10,7 @@ mod cuts;
 mod dbmate_compat;
 mod directives;
 mod docs;
+mod drift_kinds;
 mod engine;
 mod fleet;
 mod hangs;
