@@ -35,7 +35,8 @@ macro_rules! not_extension_member {
 macro_rules! indexes_of_c {
     () => {
         "coalesce((select jsonb_agg(jsonb_build_object('name', ic.relname, \
-           'definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid) \
+           'definition', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid, \
+           'comment', obj_description(ic.oid, 'pg_class')) \
            order by ic.relname) \
          from pg_index i join pg_class ic on ic.oid = i.indexrelid \
          where i.indrelid = c.oid and not ic.relispartition \
@@ -89,18 +90,43 @@ pub const SNAPSHOT_SQL: &str = concat!(
           'type', format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull, \
           'default', case when a.attgenerated = '' then pg_get_expr(d.adbin, d.adrelid) end, \
           'generated', case when a.attgenerated <> '' then pg_get_expr(d.adbin, d.adrelid) end, \
-          'identity', case a.attidentity when 'a' then 'always' when 'd' then 'by default' end) \
+          'identity', case a.attidentity when 'a' then 'always' when 'd' then 'by default' end, \
+          'collation', (select format('%I.%I', cn.nspname, co.collname) from pg_collation co \
+             join pg_namespace cn on cn.oid = co.collnamespace join pg_type ty on ty.oid = a.atttypid \
+             where co.oid = a.attcollation and a.attcollation <> ty.typcollation), \
+          'identity_options', (select jsonb_build_object('start', s.seqstart, \
+             'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax, 'cache', s.seqcache, \
+             'cycle', s.seqcycle) from pg_depend dep join pg_sequence s on s.seqrelid = dep.objid \
+             where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass \
+               and dep.refobjid = c.oid and dep.refobjsubid = a.attnum and dep.deptype = 'i'), \
+          'comment', col_description(c.oid, a.attnum)) \
           order by a.attnum) \
         from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum \
         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]'), \
        'constraints', coalesce((select jsonb_agg(jsonb_build_object('name', k.conname, \
-          'type', k.contype::text, 'definition', pg_get_constraintdef(k.oid)) order by k.conname) \
+          'type', k.contype::text, 'definition', pg_get_constraintdef(k.oid), \
+          'comment', obj_description(k.oid, 'pg_constraint')) order by k.conname) \
         from pg_constraint k where k.conrelid = c.oid and k.conislocal and k.conparentid = 0), '[]'), \
        'indexes', ",
     indexes_of_c!(),
     ", 'triggers', coalesce((select jsonb_agg(jsonb_build_object('name', t.tgname, \
-          'definition', pg_get_triggerdef(t.oid)) order by t.tgname) \
-        from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal and t.tgparentid = 0), '[]')\
+          'definition', pg_get_triggerdef(t.oid), \
+          'enabled', case t.tgenabled when 'O' then 'origin' when 'D' then 'disabled' \
+             when 'R' then 'replica' when 'A' then 'always' end, \
+          'comment', obj_description(t.oid, 'pg_trigger')) order by t.tgname) \
+        from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal and t.tgparentid = 0), '[]'), \
+       'unlogged', c.relpersistence = 'u', \
+       'options', coalesce((select jsonb_agg(o order by o) from unnest(c.reloptions) o), '[]'), \
+       'replica_identity', case c.relreplident when 'd' then 'default' when 'f' then 'full' \
+          when 'n' then 'nothing' when 'i' then coalesce('using index ' || (select \
+            quote_ident(ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid \
+            where i.indrelid = c.oid and i.indisreplident), 'nothing') end, \
+       'row_security', c.relrowsecurity, 'force_row_security', c.relforcerowsecurity, \
+       'inherits', coalesce((select jsonb_agg(jsonb_build_array(pn.nspname, pc.relname) \
+          order by h.inhseqno) from pg_inherits h join pg_class pc on pc.oid = h.inhparent \
+          join pg_namespace pn on pn.oid = pc.relnamespace \
+          where h.inhrelid = c.oid and not c.relispartition), '[]'), \
+       'comment', obj_description(c.oid, 'pg_class')\
        ) order by n.nspname, c.relname) \
        from pg_class c join pg_namespace n on n.oid = c.relnamespace \
        where c.relkind in ('r', 'p') and ",
@@ -120,7 +146,7 @@ pub const SNAPSHOT_SQL: &str = concat!(
           where r.ev_class = c.oid and d.refobjid <> c.oid and v.relkind in ('v', 'm')), '[]'), \
        'indexes', ",
     indexes_of_c!(),
-    ") order by n.nspname, c.relname) \
+    ", 'comment', obj_description(c.oid, 'pg_class')) order by n.nspname, c.relname) \
        from pg_class c join pg_namespace n on n.oid = c.relnamespace \
        where c.relkind in ('v', 'm') and ",
     user_schema!("n"),
@@ -138,7 +164,7 @@ pub const SNAPSHOT_SQL: &str = concat!(
           join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid \
           where d.classid = 'pg_class'::regclass and d.objid = c.oid \
             and d.refclassid = 'pg_class'::regclass and d.deptype = 'a' and d.refobjsubid > 0 \
-          limit 1)) order by n.nspname, c.relname) \
+          limit 1), 'comment', obj_description(c.oid, 'pg_class')) order by n.nspname, c.relname) \
        from pg_sequence s join pg_class c on c.oid = s.seqrelid \
        join pg_namespace n on n.oid = c.relnamespace where ",
     user_schema!("n"),
@@ -153,7 +179,7 @@ pub const SNAPSHOT_SQL: &str = concat!(
     "'functions', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
        'name', p.proname, 'arguments', pg_get_function_identity_arguments(p.oid), \
        'procedure', p.prokind = 'p', 'result', pg_get_function_result(p.oid), \
-       'definition', pg_get_functiondef(p.oid)) \
+       'definition', pg_get_functiondef(p.oid), 'comment', obj_description(p.oid, 'pg_proc')) \
        order by n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) \
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
        where p.prokind in ('f', 'p') and ",
@@ -164,13 +190,21 @@ pub const SNAPSHOT_SQL: &str = concat!(
     // Enum types.
     "'enums', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
        'name', t.typname, 'values', coalesce((select jsonb_agg(l.enumlabel order by l.enumsortorder) \
-          from pg_enum l where l.enumtypid = t.oid), '[]')) order by n.nspname, t.typname) \
+          from pg_enum l where l.enumtypid = t.oid), '[]'), \
+       'comment', obj_description(t.oid, 'pg_type')) order by n.nspname, t.typname) \
        from pg_type t join pg_namespace n on n.oid = t.typnamespace \
        where t.typtype = 'e' and ",
     user_schema!("n"),
     " and ",
     not_extension_member!("pg_type", "t.oid"),
-    "), '[]')",
+    "), '[]'), ",
+    // Comments on schemas (the list of schemas above is of names only).
+    "'schema_comments', coalesce((select jsonb_agg(jsonb_build_array(n.nspname, \
+       obj_description(n.oid, 'pg_namespace')) order by n.nspname) from pg_namespace n where ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_namespace", "n.oid"),
+    " and obj_description(n.oid, 'pg_namespace') is not null), '[]')",
     ")::text from pinned"
 );
 
@@ -195,6 +229,8 @@ pub struct Schema {
     pub functions: Vec<Function>,
     /// Enum types.
     pub enums: Vec<Enum>,
+    /// Comments on schemas (schema, comment), for those that have one.
+    pub schema_comments: Vec<(String, String)>,
 }
 
 /// An installed extension.
@@ -229,6 +265,21 @@ pub struct Table {
     pub indexes: Vec<Index>,
     /// User triggers.
     pub triggers: Vec<Trigger>,
+    /// UNLOGGED.
+    pub unlogged: bool,
+    /// Storage parameters (`reloptions`) as `name=value`, sorted; empty when none are set.
+    pub options: Vec<String>,
+    /// `default`, `full`, `nothing` or `using index <name>` (an index since dropped
+    /// counts as `nothing`, which is how PostgreSQL then behaves).
+    pub replica_identity: String,
+    /// ENABLE ROW LEVEL SECURITY.
+    pub row_security: bool,
+    /// FORCE ROW LEVEL SECURITY (applies to the owner too).
+    pub force_row_security: bool,
+    /// Parents (schema, name) by plain inheritance (INHERITS), in order; not partitioning.
+    pub inherits: Vec<(String, String)>,
+    /// COMMENT ON TABLE.
+    pub comment: Option<String>,
 }
 
 /// A table column.
@@ -247,6 +298,30 @@ pub struct Column {
     pub generated: Option<String>,
     /// `always` or `by default` for an identity column.
     pub identity: Option<String>,
+    /// COLLATE, qualified and quoted, e.g. `pg_catalog."C"`; none when it is the type's
+    /// default.
+    pub collation: Option<String>,
+    /// The options of an identity column's sequence.
+    pub identity_options: Option<IdentityOptions>,
+    /// COMMENT ON COLUMN.
+    pub comment: Option<String>,
+}
+
+/// The sequence options of an identity column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdentityOptions {
+    /// START WITH.
+    pub start: i64,
+    /// INCREMENT BY.
+    pub increment: i64,
+    /// MINVALUE.
+    pub min: i64,
+    /// MAXVALUE.
+    pub max: i64,
+    /// CACHE.
+    pub cache: i64,
+    /// CYCLE.
+    pub cycle: bool,
 }
 
 /// A table constraint.
@@ -259,6 +334,8 @@ pub struct Constraint {
     pub kind: String,
     /// `pg_get_constraintdef`, e.g. `CHECK ((qty > 0))`.
     pub definition: String,
+    /// COMMENT ON CONSTRAINT.
+    pub comment: Option<String>,
 }
 
 /// An index (of a table or a materialized view).
@@ -270,6 +347,8 @@ pub struct Index {
     pub definition: String,
     /// Usable: false after a failed `CREATE INDEX CONCURRENTLY`.
     pub valid: bool,
+    /// COMMENT ON INDEX.
+    pub comment: Option<String>,
 }
 
 /// A trigger on a table.
@@ -279,6 +358,10 @@ pub struct Trigger {
     pub name: String,
     /// `pg_get_triggerdef`: a complete `CREATE TRIGGER` statement.
     pub definition: String,
+    /// When it fires: `origin` (the default: enabled), `disabled`, `replica` or `always`.
+    pub enabled: String,
+    /// COMMENT ON TRIGGER.
+    pub comment: Option<String>,
 }
 
 /// A view or materialized view.
@@ -296,6 +379,8 @@ pub struct View {
     pub depends_on: Vec<(String, String)>,
     /// Indexes of a materialized view.
     pub indexes: Vec<Index>,
+    /// COMMENT ON VIEW or MATERIALIZED VIEW.
+    pub comment: Option<String>,
 }
 
 /// A sequence.
@@ -322,6 +407,8 @@ pub struct Sequence {
     pub cycle: bool,
     /// The column that owns it (a `serial` column's sequence, or OWNED BY).
     pub owned_by: Option<OwnedBy>,
+    /// COMMENT ON SEQUENCE.
+    pub comment: Option<String>,
 }
 
 /// The column a sequence belongs to.
@@ -350,6 +437,8 @@ pub struct Function {
     pub result: Option<String>,
     /// `pg_get_functiondef`: a complete `CREATE OR REPLACE` statement without its `;`.
     pub definition: String,
+    /// COMMENT ON FUNCTION or PROCEDURE.
+    pub comment: Option<String>,
 }
 
 /// An enum type.
@@ -361,6 +450,8 @@ pub struct Enum {
     pub name: String,
     /// Labels in sort order.
     pub values: Vec<String>,
+    /// COMMENT ON TYPE.
+    pub comment: Option<String>,
 }
 
 impl Schema {

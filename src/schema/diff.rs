@@ -275,6 +275,7 @@ pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
             found.presence(Kind::Enum, &name, pair);
         }
     }
+    compare_more(&mut found, actual, expected);
     let mut differences = found.0;
     // Stable: the aspects of one object keep the order above.
     differences.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -435,6 +436,198 @@ fn sequence_aspects(s: &Sequence) -> [(&'static str, String); 8] {
         ),
         ("owned by", owner),
     ]
+}
+
+/// The aspects of objects found on both sides that [`compare`] leaves to this function:
+/// collations, identity options, table storage and security settings, trigger states and
+/// comments. Each is its own difference, listed after the object's other aspects.
+fn compare_more(found: &mut Found, actual: &Schema, expected: &Schema) {
+    for pair in pair_up(&actual.schema_comments, &expected.schema_comments, |c| &c.0) {
+        let name = &pair.0.or(pair.1).expect("one side has it").0;
+        let has = |schemas: &[String]| schemas.contains(name);
+        // A schema on one side only is already its own difference.
+        if has(&actual.schemas) && has(&expected.schemas) {
+            let comment = |c: Option<&(String, String)>| c.map(|(_, text)| text.clone());
+            found.comment(Kind::Schema, name, comment(pair.0), comment(pair.1));
+        }
+    }
+    for pair in pair_up(&actual.tables, &expected.tables, |t| (&t.schema, &t.name)) {
+        if let (Some(a), Some(e)) = pair {
+            compare_more_of_table(found, a, e);
+        }
+    }
+    for pair in pair_up(&actual.views, &expected.views, |v| (&v.schema, &v.name)) {
+        if let (Some(a), Some(e)) = pair {
+            let kind = if a.materialized {
+                Kind::MaterializedView
+            } else {
+                Kind::View
+            };
+            let name = display(&a.schema, &a.name);
+            found.comment(kind, &name, a.comment.clone(), e.comment.clone());
+            compare_index_comments(found, &a.schema, &a.indexes, &e.indexes);
+        }
+    }
+    for pair in pair_up(&actual.sequences, &expected.sequences, |s| {
+        (&s.schema, &s.name)
+    }) {
+        if let (Some(a), Some(e)) = pair {
+            let name = display(&a.schema, &a.name);
+            found.comment(Kind::Sequence, &name, a.comment.clone(), e.comment.clone());
+        }
+    }
+    for pair in pair_up(&actual.functions, &expected.functions, |f| {
+        (&f.schema, &f.name, &f.arguments)
+    }) {
+        if let (Some(a), Some(e)) = pair {
+            let name = format!("{}({})", display(&a.schema, &a.name), a.arguments);
+            found.comment(Kind::Function, &name, a.comment.clone(), e.comment.clone());
+        }
+    }
+    for pair in pair_up(&actual.enums, &expected.enums, |t| (&t.schema, &t.name)) {
+        if let (Some(a), Some(e)) = pair {
+            let name = display(&a.schema, &a.name);
+            found.comment(Kind::Enum, &name, a.comment.clone(), e.comment.clone());
+        }
+    }
+}
+
+fn compare_more_of_table(found: &mut Found, a: &Table, e: &Table) {
+    let table = display(&a.schema, &a.name);
+    for ((aspect, actual), (_, expected)) in table_aspects(a).into_iter().zip(table_aspects(e)) {
+        found.aspect(Kind::Table, &table, aspect, actual, expected);
+    }
+    found.comment(Kind::Table, &table, a.comment.clone(), e.comment.clone());
+    for pair in pair_up(&a.columns, &e.columns, |c| &c.name) {
+        if let (Some(ac), Some(ec)) = pair {
+            let name = format!("{table}.{}", ac.name);
+            let collation = |c: &Column| c.collation.clone().unwrap_or_else(|| "default".into());
+            found.aspect(
+                Kind::Column,
+                &name,
+                "collation",
+                collation(ac),
+                collation(ec),
+            );
+            // A column that is identity on one side only already differs in "identity".
+            if let (Some(ai), Some(ei)) = (&ac.identity_options, &ec.identity_options) {
+                for ((aspect, actual), (_, expected)) in
+                    identity_aspects(ai).into_iter().zip(identity_aspects(ei))
+                {
+                    found.aspect(Kind::Column, &name, aspect, actual, expected);
+                }
+            }
+            found.comment(Kind::Column, &name, ac.comment.clone(), ec.comment.clone());
+        }
+    }
+    for pair in pair_up(&a.constraints, &e.constraints, |k| &k.name) {
+        if let (Some(ak), Some(ek)) = pair {
+            let name = format!("{table}.{}", ak.name);
+            found.comment(
+                Kind::Constraint,
+                &name,
+                ak.comment.clone(),
+                ek.comment.clone(),
+            );
+        }
+    }
+    compare_index_comments(found, &a.schema, &a.indexes, &e.indexes);
+    for pair in pair_up(&a.triggers, &e.triggers, |t| &t.name) {
+        if let (Some(at), Some(et)) = pair {
+            let name = format!("{} on {table}", at.name);
+            let state = |t: &super::Trigger| trigger_state(&t.enabled).to_owned();
+            found.aspect(Kind::Trigger, &name, "state", state(at), state(et));
+            found.comment(Kind::Trigger, &name, at.comment.clone(), et.comment.clone());
+        }
+    }
+}
+
+fn compare_index_comments(found: &mut Found, schema: &str, a: &[super::Index], e: &[super::Index]) {
+    for pair in pair_up(a, e, |i| &i.name) {
+        if let (Some(ai), Some(ei)) = pair {
+            let name = display(schema, &ai.name);
+            found.comment(Kind::Index, &name, ai.comment.clone(), ei.comment.clone());
+        }
+    }
+}
+
+impl Found {
+    /// A comment, quoted, or "no comment".
+    fn comment(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        actual: Option<String>,
+        expected: Option<String>,
+    ) {
+        let words = |c: Option<String>| {
+            c.map_or_else(
+                || "no comment".to_owned(),
+                |c| format!("'{}'", c.replace('\'', "''")),
+            )
+        };
+        self.aspect(kind, name, "comment", words(actual), words(expected));
+    }
+}
+
+/// The table aspects [`compare_more`] adds, as words.
+fn table_aspects(t: &Table) -> [(&'static str, String); 5] {
+    let security = match (t.row_security, t.force_row_security) {
+        (false, false) => "disabled",
+        (true, false) => "enabled",
+        (true, true) => "enabled and forced",
+        (false, true) => "disabled (forced when enabled)",
+    };
+    let parents: Vec<String> = t.inherits.iter().map(|(s, n)| display(s, n)).collect();
+    [
+        (
+            "persistence",
+            if t.unlogged { "unlogged" } else { "logged" }.to_owned(),
+        ),
+        (
+            "storage parameters",
+            if t.options.is_empty() {
+                "none".to_owned()
+            } else {
+                t.options.join(", ")
+            },
+        ),
+        ("replica identity", t.replica_identity.clone()),
+        ("row level security", security.to_owned()),
+        (
+            "parent tables",
+            if parents.is_empty() {
+                "none".to_owned()
+            } else {
+                parents.join(", ")
+            },
+        ),
+    ]
+}
+
+/// The compared options of an identity column's sequence, as words.
+fn identity_aspects(o: &super::IdentityOptions) -> [(&'static str, String); 6] {
+    [
+        ("identity start", o.start.to_string()),
+        ("identity increment", o.increment.to_string()),
+        ("identity minimum", o.min.to_string()),
+        ("identity maximum", o.max.to_string()),
+        ("identity cache", o.cache.to_string()),
+        (
+            "identity cycle",
+            if o.cycle { "cycle" } else { "no cycle" }.to_owned(),
+        ),
+    ]
+}
+
+/// Words for a trigger's `enabled` state.
+fn trigger_state(enabled: &str) -> &str {
+    match enabled {
+        "origin" => "enabled",
+        "replica" => "enabled on replicas only",
+        "always" => "enabled always",
+        other => other,
+    }
 }
 
 /// Values longer than this, or spanning lines, are not quoted in sentences.

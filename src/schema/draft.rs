@@ -192,6 +192,7 @@ fn migrate(from: &Schema, to: &Schema) -> String {
         }
     }
     views(&mut s, from, to);
+    migrate_more(&mut s, from, to);
     s.finish()
 }
 
@@ -439,6 +440,9 @@ fn create_table(s: &mut Script, t: &Table) {
 
 fn column_definition(c: &Column) -> String {
     let mut sql = format!("{} {}", quote_ident(&c.name), c.data_type);
+    if let Some(collation) = &c.collation {
+        sql.push_str(&format!(" COLLATE {collation}"));
+    }
     if let Some(expression) = &c.generated {
         sql.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
     }
@@ -675,32 +679,7 @@ fn views(s: &mut Script, from: &Schema, to: &Schema) {
     let key = |v: &View| (v.schema.clone(), v.name.clone());
     let old_views: BTreeMap<_, _> = from.views.iter().map(|v| (key(v), v)).collect();
     let new_views: BTreeMap<_, _> = to.views.iter().map(|v| (key(v), v)).collect();
-    // A changed view is dropped and created again (CREATE OR REPLACE only appends
-    // columns, and not for materialized views), its indexes with it; so are the views
-    // that read it, unchanged or not, as PostgreSQL will not drop it under them.
-    let mut replaced: BTreeSet<(String, String)> = to
-        .views
-        .iter()
-        .filter(|v| {
-            old_views
-                .get(&key(v))
-                .is_some_and(|o| (o.materialized, &o.definition) != (v.materialized, &v.definition))
-        })
-        .map(key)
-        .collect();
-    loop {
-        let before = replaced.len();
-        for old in &from.views {
-            if new_views.contains_key(&key(old))
-                && old.depends_on.iter().any(|d| replaced.contains(d))
-            {
-                replaced.insert(key(old));
-            }
-        }
-        if replaced.len() == before {
-            break;
-        }
-    }
+    let replaced = replaced_views(from, to);
     let what = |v: &View| {
         if v.materialized {
             "MATERIALIZED VIEW"
@@ -741,6 +720,40 @@ fn views(s: &mut Script, from: &Schema, to: &Schema) {
     }
 }
 
+/// The views of both sides that a draft drops and creates again: a changed view
+/// (CREATE OR REPLACE only appends columns, and not for materialized views), its indexes
+/// with it; and the views that read it, unchanged or not, as PostgreSQL will not drop it
+/// under them.
+fn replaced_views(from: &Schema, to: &Schema) -> BTreeSet<(String, String)> {
+    let key = |v: &View| (v.schema.clone(), v.name.clone());
+    let old_views: BTreeMap<_, _> = from.views.iter().map(|v| (key(v), v)).collect();
+    let new_views: BTreeMap<_, _> = to.views.iter().map(|v| (key(v), v)).collect();
+    let mut replaced: BTreeSet<(String, String)> = to
+        .views
+        .iter()
+        .filter(|v| {
+            old_views
+                .get(&key(v))
+                .is_some_and(|o| (o.materialized, &o.definition) != (v.materialized, &v.definition))
+        })
+        .map(key)
+        .collect();
+    loop {
+        let before = replaced.len();
+        for old in &from.views {
+            if new_views.contains_key(&key(old))
+                && old.depends_on.iter().any(|d| replaced.contains(d))
+            {
+                replaced.insert(key(old));
+            }
+        }
+        if replaced.len() == before {
+            break;
+        }
+    }
+    replaced
+}
+
 /// Views with those they read first.
 fn dependency_order(views: &[View]) -> Vec<&View> {
     fn visit<'a>(v: &'a View, all: &'a [View], order: &mut Vec<&'a View>) {
@@ -769,6 +782,318 @@ fn literal(text: &str) -> String {
 /// `schema.name`, each quoted where needed.
 fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// Statements for what `diff::compare_more` compares: collations and identity options of
+/// kept columns (new columns get their collation in [`column_definition`]), table storage
+/// and security settings, inheritance, trigger states and comments. An object that the
+/// rest of the draft creates, or drops and creates again, starts from PostgreSQL's
+/// defaults: enabled, logged, no options, no comment.
+fn migrate_more(s: &mut Script, from: &Schema, to: &Schema) {
+    let schema_comment = |schema: &Schema, name: &String| {
+        schema
+            .schema_comments
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    };
+    for pair in pair_up(&to.schemas, &from.schemas, |n| n) {
+        if let (Some(name), old) = pair {
+            let before = old.and_then(|n| schema_comment(from, n));
+            let what = format!("SCHEMA {}", quote_ident(name));
+            comment_on(
+                s,
+                Step::CreateSchema,
+                &what,
+                before.as_ref(),
+                schema_comment(to, name).as_ref(),
+            );
+        }
+    }
+    for pair in pair_up(&to.enums, &from.enums, |t| (&t.schema, &t.name)) {
+        if let (Some(new), old) = pair {
+            let what = format!("TYPE {}", qualified(&new.schema, &new.name));
+            comment_on(
+                s,
+                Step::Enum,
+                &what,
+                old.and_then(|o| o.comment.as_ref()),
+                new.comment.as_ref(),
+            );
+        }
+    }
+    for pair in pair_up(&to.sequences, &from.sequences, |q| (&q.schema, &q.name)) {
+        if let (Some(new), old) = pair {
+            let what = format!("SEQUENCE {}", qualified(&new.schema, &new.name));
+            comment_on(
+                s,
+                Step::Sequence,
+                &what,
+                old.and_then(|o| o.comment.as_ref()),
+                new.comment.as_ref(),
+            );
+        }
+    }
+    for pair in pair_up(&to.tables, &from.tables, |t| (&t.schema, &t.name)) {
+        if let (Some(new), old) = pair {
+            more_of_table(s, new, old);
+        }
+    }
+    for pair in pair_up(&to.functions, &from.functions, |f| {
+        (&f.schema, &f.name, &f.arguments)
+    }) {
+        if let (Some(new), old) = pair {
+            // Dropped and created again when what it returns changes (see `migrate`).
+            let kept = old.filter(|o| (o.procedure, &o.result) == (new.procedure, &new.result));
+            let what = format!(
+                "{} {}({})",
+                if new.procedure {
+                    "PROCEDURE"
+                } else {
+                    "FUNCTION"
+                },
+                qualified(&new.schema, &new.name),
+                new.arguments
+            );
+            comment_on(
+                s,
+                Step::Function,
+                &what,
+                kept.and_then(|o| o.comment.as_ref()),
+                new.comment.as_ref(),
+            );
+        }
+    }
+    let replaced = replaced_views(from, to);
+    for pair in pair_up(&to.views, &from.views, |v| (&v.schema, &v.name)) {
+        if let (Some(new), old) = pair {
+            let kept = old.filter(|o| !replaced.contains(&(o.schema.clone(), o.name.clone())));
+            let what = format!(
+                "{} {}",
+                if new.materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                },
+                qualified(&new.schema, &new.name)
+            );
+            comment_on(
+                s,
+                Step::CreateView,
+                &what,
+                kept.and_then(|o| o.comment.as_ref()),
+                new.comment.as_ref(),
+            );
+            index_comments(
+                s,
+                &new.schema,
+                &new.indexes,
+                kept.map_or(&[], |o| &o.indexes),
+            );
+        }
+    }
+}
+
+/// [`migrate_more`] for one table, `old` being none when the draft creates it.
+fn more_of_table(s: &mut Script, new: &Table, old: Option<&Table>) {
+    let created = Table {
+        replica_identity: "default".to_owned(),
+        ..Table::default()
+    };
+    let old = old.unwrap_or(&created);
+    let table = qualified(&new.schema, &new.name);
+    let alter = |what: &str| format!("ALTER TABLE {table} {what};");
+    if new.unlogged != old.unlogged {
+        let to = if new.unlogged { "UNLOGGED" } else { "LOGGED" };
+        s.push(Step::Column, alter(&format!("SET {to}")));
+    }
+    let name_of = |option: &str| option.split('=').next().unwrap_or_default().to_owned();
+    let new_names: Vec<String> = new.options.iter().map(|o| name_of(o)).collect();
+    let reset: Vec<String> = old
+        .options
+        .iter()
+        .map(|o| name_of(o))
+        .filter(|n| !new_names.contains(n))
+        .collect();
+    if !reset.is_empty() {
+        s.push(
+            Step::Column,
+            alter(&format!("RESET ({})", reset.join(", "))),
+        );
+    }
+    let set: Vec<String> = new
+        .options
+        .iter()
+        .filter(|o| !old.options.contains(o))
+        .map(|o| {
+            let (name, value) = o.split_once('=').unwrap_or((o, ""));
+            format!("{name} = {}", literal(value))
+        })
+        .collect();
+    if !set.is_empty() {
+        s.push(Step::Column, alter(&format!("SET ({})", set.join(", "))));
+    }
+    if new.row_security != old.row_security {
+        let to = if new.row_security {
+            "ENABLE"
+        } else {
+            "DISABLE"
+        };
+        s.push(Step::Column, alter(&format!("{to} ROW LEVEL SECURITY")));
+    }
+    if new.force_row_security != old.force_row_security {
+        let to = if new.force_row_security {
+            "FORCE"
+        } else {
+            "NO FORCE"
+        };
+        s.push(Step::Column, alter(&format!("{to} ROW LEVEL SECURITY")));
+    }
+    if new.replica_identity != old.replica_identity {
+        // After indexes are created: USING INDEX needs its index.
+        let identity = match new.replica_identity.strip_prefix("using index ") {
+            Some(index) => format!("USING INDEX {index}"),
+            None => new.replica_identity.to_uppercase(),
+        };
+        s.push(
+            Step::CreateTrigger,
+            alter(&format!("REPLICA IDENTITY {identity}")),
+        );
+    }
+    // Leaving a parent comes first, before the parent may be dropped; joining one comes
+    // last, once the columns and constraints it requires are there.
+    for (ps, pn) in old.inherits.iter().filter(|p| !new.inherits.contains(p)) {
+        s.push(
+            Step::DropTrigger,
+            alter(&format!("NO INHERIT {}", qualified(ps, pn))),
+        );
+    }
+    for (ps, pn) in new.inherits.iter().filter(|p| !old.inherits.contains(p)) {
+        s.push(
+            Step::CreateTrigger,
+            alter(&format!("INHERIT {}", qualified(ps, pn))),
+        );
+    }
+    comment_on(
+        s,
+        Step::Column,
+        &format!("TABLE {table}"),
+        old.comment.as_ref(),
+        new.comment.as_ref(),
+    );
+    for pair in pair_up(&new.columns, &old.columns, |c| &c.name) {
+        let (Some(c), o) = pair else { continue };
+        let column = quote_ident(&c.name);
+        // A new column has its collation in its definition.
+        if o.is_some_and(|o| o.collation != c.collation) {
+            let collation = c.collation.as_deref().unwrap_or("pg_catalog.\"default\"");
+            s.push(
+                Step::Column,
+                alter(&format!(
+                    "ALTER COLUMN {column} TYPE {} COLLATE {collation}",
+                    c.data_type
+                )),
+            );
+        }
+        let before = o.and_then(|o| o.identity_options.as_ref());
+        if let Some(i) = c.identity_options.as_ref().filter(|i| Some(*i) != before) {
+            s.push(
+                Step::Column,
+                alter(&format!(
+                    "ALTER COLUMN {column} SET INCREMENT BY {} SET MINVALUE {} SET MAXVALUE {} SET START WITH {} SET CACHE {} SET {}CYCLE",
+                    i.increment,
+                    i.min,
+                    i.max,
+                    i.start,
+                    i.cache,
+                    if i.cycle { "" } else { "NO " }
+                )),
+            );
+        }
+        let what = format!("COLUMN {table}.{column}");
+        comment_on(
+            s,
+            Step::Column,
+            &what,
+            o.and_then(|o| o.comment.as_ref()),
+            c.comment.as_ref(),
+        );
+    }
+    for pair in pair_up(&new.constraints, &old.constraints, |k| &k.name) {
+        let (Some(k), o) = pair else { continue };
+        // Dropped and added again when its definition changes (see `alter_table`).
+        let kept = o.filter(|o| o.definition == k.definition);
+        let step = if k.kind == "f" {
+            Step::AddForeignKey
+        } else {
+            Step::AddConstraint
+        };
+        let what = format!("CONSTRAINT {} ON {table}", quote_ident(&k.name));
+        comment_on(
+            s,
+            step,
+            &what,
+            kept.and_then(|o| o.comment.as_ref()),
+            k.comment.as_ref(),
+        );
+    }
+    index_comments(s, &new.schema, &new.indexes, &old.indexes);
+    for pair in pair_up(&new.triggers, &old.triggers, |t| &t.name) {
+        let (Some(t), o) = pair else { continue };
+        let kept = o.filter(|o| o.definition == t.definition);
+        let trigger = quote_ident(&t.name);
+        if kept.map_or("origin", |o| o.enabled.as_str()) != t.enabled {
+            let state = match t.enabled.as_str() {
+                "disabled" => "DISABLE",
+                "replica" => "ENABLE REPLICA",
+                "always" => "ENABLE ALWAYS",
+                _ => "ENABLE",
+            };
+            s.push(
+                Step::CreateTrigger,
+                alter(&format!("{state} TRIGGER {trigger}")),
+            );
+        }
+        let what = format!("TRIGGER {trigger} ON {table}");
+        comment_on(
+            s,
+            Step::CreateTrigger,
+            &what,
+            kept.and_then(|o| o.comment.as_ref()),
+            t.comment.as_ref(),
+        );
+    }
+}
+
+/// Comments on indexes, `old` being those the draft keeps (an index whose definition
+/// changes is created again).
+fn index_comments(s: &mut Script, schema: &str, new: &[Index], old: &[Index]) {
+    for pair in pair_up(new, old, |i| &i.name) {
+        let (Some(i), o) = pair else { continue };
+        let kept = o.filter(|o| o.definition == i.definition);
+        let what = format!("INDEX {}", qualified(schema, &i.name));
+        comment_on(
+            s,
+            Step::CreateIndex,
+            &what,
+            kept.and_then(|o| o.comment.as_ref()),
+            i.comment.as_ref(),
+        );
+    }
+}
+
+/// `COMMENT ON what IS …` when the comment changes from `before`.
+fn comment_on(
+    s: &mut Script,
+    step: Step,
+    what: &str,
+    before: Option<&String>,
+    after: Option<&String>,
+) {
+    if before != after {
+        let text = after.map_or_else(|| "NULL".to_owned(), |c| literal(c));
+        s.push(step, format!("COMMENT ON {what} IS {text};"));
+    }
 }
 
 #[cfg(test)]

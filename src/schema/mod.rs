@@ -10,6 +10,7 @@ mod diff;
 mod draft;
 mod ident;
 
+pub use catalog::IdentityOptions;
 pub use catalog::{
     Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
     Table, Trigger, View,

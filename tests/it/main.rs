@@ -11,6 +11,7 @@ mod dbmate_compat;
 mod directives;
 mod docs;
 mod drift_drafts;
+mod drift_kinds;
 mod engine;
 mod fleet;
 mod hangs;
