@@ -9,6 +9,7 @@ mod catalog;
 mod diff;
 mod draft;
 mod ident;
+mod ignore;
 
 pub use catalog::{
     Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
@@ -17,3 +18,7 @@ pub use catalog::{
 pub use diff::{Change, Difference, Expected, Kind, compare};
 pub use draft::{Draft, draft};
 pub use ident::quote_ident;
+pub use catalog::{
+    Access, Attribute, Composite, DefaultAccess, Domain, DomainCheck, Grant, Policy,
+};
+pub use ignore::Ignore;
