@@ -181,6 +181,7 @@ pub async fn drift(
     files: &[Migration],
     shadow: &Shadow,
     write: bool,
+    ignore: &[schema::Ignore],
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Drift, Error> {
@@ -203,8 +204,11 @@ pub async fn drift(
             "no migration is applied here, so every object counts as drift: if this database predates pgfleet, take a baseline of it (`pgfleet baseline --from`) or register an existing one on it (`pgfleet baseline --apply-to`)".to_string(),
         );
     }
-    let differences = schema::compare(&live, &expected);
-    let draft = (write && !differences.is_empty()).then(|| schema::draft(&live, &expected));
+    let differences = schema::Ignore::filter(ignore, schema::compare(&live, &expected));
+    let draft = (write && !differences.is_empty()).then(|| {
+        let strip = |s: Schema| schema::Ignore::strip(ignore, s);
+        schema::draft(&strip(live), &strip(expected))
+    });
     Ok(Drift {
         differences,
         notes,
@@ -462,12 +466,16 @@ pub async fn register_where_matching(
 }
 
 /// `drift --between A B`: the differences of A's live schema from B's (`extra`: only on A),
-/// once both are read.
+/// once both are read, less what `--ignore` (else either target's `drift_ignore`) leaves out.
 pub(super) fn between(
     action: &Action,
+    targets: &[Target],
     ends: &[Finished<Output>],
 ) -> Option<Vec<schema::Difference>> {
-    let Action::Drift { between, .. } = action else {
+    let Action::Drift {
+        between, ignore, ..
+    } = action
+    else {
         return None;
     };
     match (between.is_empty(), ends) {
@@ -483,7 +491,17 @@ pub(super) fn between(
                     ..
                 },
             ],
-        ) => Some(schema::compare(a, b)),
+        ) => {
+            let mut ignore = ignore.clone();
+            if ignore.is_empty() {
+                for t in targets {
+                    if let crate::settings::Address::Inventory(t) = &t.address {
+                        ignore.extend(&t.drift_ignore);
+                    }
+                }
+            }
+            Some(schema::Ignore::filter(&ignore, schema::compare(a, b)))
+        }
         _ => None,
     }
 }
