@@ -9,6 +9,7 @@ mod corpus;
 mod cuts;
 mod dbmate_compat;
 mod directives;
+mod drift_kinds2;
 mod docs;
 mod engine;
 mod fleet;
