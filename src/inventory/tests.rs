@@ -559,13 +559,15 @@ hosts:
         [Ignore::Owners, Ignore::Privileges]
     );
     assert_eq!(target(&i, "pi/app").drift_ignore, [Ignore::Owners]);
-    let e = error("
+    let e = error(
+        "
 defaults:
   drift_ignore: [owner]
 hosts:
   nas:
     databases: { app: { container: a } }
-");
+",
+    );
     assert!(
         e.contains("drift_ignore: cannot ignore `owner` (did you mean `owners`?)"),
         "{e}"

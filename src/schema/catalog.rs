@@ -631,8 +631,10 @@ impl Schema {
         self.access.retain(|a| {
             let is = |schema: &str, name: &str| a.schema == schema && a.name == name;
             match a.object.as_str() {
-                "table" | "column" => tables.iter().any(|t| is(&t.schema, &t.name))
-                    || views.iter().any(|v| is(&v.schema, &v.name)),
+                "table" | "column" => {
+                    tables.iter().any(|t| is(&t.schema, &t.name))
+                        || views.iter().any(|v| is(&v.schema, &v.name))
+                }
                 "view" | "materialized view" => views.iter().any(|v| is(&v.schema, &v.name)),
                 "sequence" => sequences.iter().any(|s| is(&s.schema, &s.name)),
                 _ => true,

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::catalog::{Access, Column, DefaultAccess, Domain, Policy, Schema, Sequence, Table, View};
+use super::catalog::{
+    Access, Column, DefaultAccess, Domain, Policy, Schema, Sequence, Table, View,
+};
 
 /// One way in which the actual schema differs from the expected one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -499,9 +501,18 @@ fn compare_types_policies_and_access(found: &mut Found, actual: &Schema, expecte
         }
     }
     // An object on one side only is its own difference: its owner and grants go with it.
+    // A column is listed only where it has grants: elsewhere it has none.
+    let no_grants = Access::default();
     for (a, e) in pair_up(&actual.access, &expected.access, access_key) {
-        let (Some(a), Some(e)) = (a, e) else { continue };
-        let label = access_label(a);
+        let column_on_both = |x: &Access| column_in(actual, x) && column_in(expected, x);
+        let (a, e) = match (a, e) {
+            (Some(a), Some(e)) => (a, e),
+            (Some(a), None) if column_on_both(a) => (a, &no_grants),
+            (None, Some(e)) if column_on_both(e) => (&no_grants, e),
+            _ => continue,
+        };
+        // Named after the side that lists it (`no_grants` names nothing).
+        let label = access_label(if a.object.is_empty() { e } else { a });
         if let (Some(ao), Some(eo)) = (&a.owner, &e.owner) {
             found.aspect(Kind::Owner, &label, "owner", ao.clone(), eo.clone());
         }
@@ -543,7 +554,13 @@ fn compare_types_policies_and_access(found: &mut Found, actual: &Schema, expecte
 }
 
 fn compare_domains(found: &mut Found, name: &str, a: &Domain, e: &Domain) {
-    found.aspect(Kind::Domain, name, "base type", a.base.clone(), e.base.clone());
+    found.aspect(
+        Kind::Domain,
+        name,
+        "base type",
+        a.base.clone(),
+        e.base.clone(),
+    );
     let default = |d: &Domain| d.default.clone().unwrap_or_else(|| "no default".to_owned());
     found.aspect(Kind::Domain, name, "default", default(a), default(e));
     let null = |d: &Domain| if d.not_null { "not null" } else { "nullable" }.to_owned();
@@ -570,12 +587,27 @@ fn policy_aspects(p: &Policy) -> [(&'static str, String); 5] {
         ("command", p.command.clone()),
         (
             "type",
-            if p.permissive { "permissive" } else { "restrictive" }.to_owned(),
+            if p.permissive {
+                "permissive"
+            } else {
+                "restrictive"
+            }
+            .to_owned(),
         ),
         ("roles", p.roles.join(", ")),
         ("using", or_none(&p.using)),
         ("with check", or_none(&p.check)),
     ]
+}
+
+/// Whether `schema` has the column `a` lists grants of.
+pub(super) fn column_in(schema: &Schema, a: &Access) -> bool {
+    a.object == "column"
+        && schema.tables.iter().any(|t| {
+            t.schema == a.schema
+                && t.name == a.name
+                && t.columns.iter().any(|c| Some(&c.name) == a.detail.as_ref())
+        })
 }
 
 /// What pairs the owners and grants of one object on both sides.
@@ -607,7 +639,10 @@ fn default_access_label(d: &DefaultAccess) -> String {
         .map(|s| format!(" in schema {s}"))
         .unwrap_or_default();
     if d.revoked {
-        format!("for {}{schema} on {}, revoked from {}", d.role, d.on, d.grantee)
+        format!(
+            "for {}{schema} on {}, revoked from {}",
+            d.role, d.on, d.grantee
+        )
     } else {
         format!("for {}{schema} on {} to {}", d.role, d.on, d.grantee)
     }

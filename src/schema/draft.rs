@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
 use super::catalog::{Access, Attribute, Composite, Domain, DomainCheck, Grant, Policy};
+use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
 use super::diff::pair_up;
-use super::diff::{access_key, default_access_key};
+use super::diff::{access_key, column_in, default_access_key};
 use super::ident::quote_ident;
 
 /// A drafted migration: `up` turns the expected schema into the actual one, `down` back.
@@ -650,7 +650,10 @@ fn types_policies_and_access(s: &mut Script, from: &Schema, to: &Schema) {
             (Some(new), old) => domain(s, new, old),
             (None, Some(old)) => s.push(
                 Step::DropDomain,
-                format!("DROP DOMAIN IF EXISTS {};", qualified(&old.schema, &old.name)),
+                format!(
+                    "DROP DOMAIN IF EXISTS {};",
+                    qualified(&old.schema, &old.name)
+                ),
             ),
             (None, None) => {}
         }
@@ -675,8 +678,17 @@ fn types_policies_and_access(s: &mut Script, from: &Schema, to: &Schema) {
         }
     }
     for pair in pair_up(&to.access, &from.access, access_key) {
-        if let (Some(new), old) = pair {
-            access(s, new, old);
+        match pair {
+            (Some(new), old) => access(s, new, old),
+            // A column that keeps no grants of its own is no longer listed.
+            (None, Some(old)) if column_in(to, old) => {
+                let none = Access {
+                    grants: Vec::new(),
+                    ..old.clone()
+                };
+                access(s, &none, Some(old));
+            }
+            _ => {}
         }
     }
     for pair in pair_up(&to.default_access, &from.default_access, default_access_key) {
@@ -721,7 +733,11 @@ fn domain(s: &mut Script, new: &Domain, old: Option<&Domain>) {
         for k in &new.constraints {
             s.push(
                 Step::Domain,
-                format!("{alter} ADD CONSTRAINT {} {};", quote_ident(&k.name), k.definition),
+                format!(
+                    "{alter} ADD CONSTRAINT {} {};",
+                    quote_ident(&k.name),
+                    k.definition
+                ),
             );
         }
         return;
@@ -750,10 +766,17 @@ fn domain(s: &mut Script, new: &Domain, old: Option<&Domain>) {
     }
     for pair in pair_up(&new.constraints, &old.constraints, |k| &k.name) {
         let add = |k: &DomainCheck| {
-            format!("{alter} ADD CONSTRAINT {} {};", quote_ident(&k.name), k.definition)
+            format!(
+                "{alter} ADD CONSTRAINT {} {};",
+                quote_ident(&k.name),
+                k.definition
+            )
         };
         let drop = |k: &DomainCheck| {
-            format!("{alter} DROP CONSTRAINT IF EXISTS {};", quote_ident(&k.name))
+            format!(
+                "{alter} DROP CONSTRAINT IF EXISTS {};",
+                quote_ident(&k.name)
+            )
         };
         match pair {
             (Some(k), None) => s.push(Step::Domain, add(k)),
@@ -885,7 +908,11 @@ fn policy(s: &mut Script, new: &Policy, old: Option<&Policy>) {
     let create = format!(
         "CREATE POLICY {} ON {table} AS {} FOR {} TO {}{};",
         quote_ident(&new.name),
-        if new.permissive { "PERMISSIVE" } else { "RESTRICTIVE" },
+        if new.permissive {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        },
         new.command,
         roles(&new.roles),
         clauses(new)
@@ -939,7 +966,9 @@ fn access(s: &mut Script, new: &Access, old: Option<&Access>) {
         "VIEW" | "MATERIALIZED VIEW" | "COLUMN" => format!("TABLE {target}"),
         _ => format!("{what} {target}"),
     };
-    let column = (new.object == "column").then_some(new.detail.as_deref()).flatten();
+    let column = (new.object == "column")
+        .then_some(new.detail.as_deref())
+        .flatten();
     let defaults = created_with(&new.object);
     let old_grants = old.map_or(&defaults[..], |o| &o.grants[..]);
     for pair in pair_up(&new.grants, old_grants, |g| &g.grantee) {
@@ -998,7 +1027,11 @@ fn grants(
     if !revoke.is_empty() {
         s.push(
             Step::Grant,
-            format!("{lead}REVOKE {} ON {on} FROM {};", list(revoke), role(grantee)),
+            format!(
+                "{lead}REVOKE {} ON {on} FROM {};",
+                list(revoke),
+                role(grantee)
+            ),
         );
     }
     let new: Vec<&String> = granted.iter().filter(|p| !taken.contains(*p)).collect();

@@ -12,13 +12,13 @@ mod ident;
 mod ignore;
 
 pub use catalog::{
+    Access, Attribute, Composite, DefaultAccess, Domain, DomainCheck, Grant, Policy,
+};
+pub use catalog::{
     Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
     Table, Trigger, View,
 };
 pub use diff::{Change, Difference, Expected, Kind, compare};
 pub use draft::{Draft, draft};
 pub use ident::quote_ident;
-pub use catalog::{
-    Access, Attribute, Composite, DefaultAccess, Domain, DomainCheck, Grant, Policy,
-};
 pub use ignore::Ignore;

@@ -129,7 +129,7 @@ const CASES: &[Case] = &[
     },
     Case {
         hint: "privileges",
-        change: "grant select, update on docs to {r};
+        change: "grant select, insert on docs to {r};
                  grant update (body) on docs to {r};
                  grant usage on sequence counter to {r} with grant option;
                  revoke execute on function twice(integer) from public;
@@ -150,7 +150,7 @@ const CASES: &[Case] = &[
             "default privilege for postgres on functions, revoked from PUBLIC exists on ",
         ],
         draft: &[
-            "GRANT SELECT, UPDATE ON TABLE public.docs TO {r};",
+            "GRANT INSERT, SELECT ON TABLE public.docs TO {r};",
             "GRANT UPDATE (body) ON TABLE public.docs TO {r};",
             "GRANT USAGE ON SEQUENCE public.counter TO {r} WITH GRANT OPTION;",
             "REVOKE EXECUTE ON FUNCTION public.twice(x integer) FROM PUBLIC;",
@@ -231,7 +231,11 @@ fn each_hand_change_is_named_and_its_draft_goes_up_and_down() {
         let (path, version) = only_draft(&dir);
         let text = std::fs::read_to_string(&path).unwrap();
         for sql in case.draft {
-            assert!(text.contains(&with_role(sql)), "{}: {sql}\n{text}", case.hint);
+            assert!(
+                text.contains(&with_role(sql)),
+                "{}: {sql}\n{text}",
+                case.hint
+            );
         }
 
         let copy = built(&format!("k2_{}_copy", case.hint), &dir);
@@ -255,7 +259,9 @@ fn each_hand_change_is_named_and_its_draft_goes_up_and_down() {
             .stdout_has("no drift");
 
         for target in [&db, &copy] {
-            target.exec(&format!("drop owned by {r}"));
+            target.exec(&format!(
+                "reassign owned by {r} to current_user; drop owned by {r}"
+            ));
         }
         db.exec(&format!("drop role {r}"));
     }
@@ -294,7 +300,9 @@ fn ignore_hides_owners_and_grants_and_refuses_unknown_words() {
         .run()
         .code_is(3)
         .stderr_has("cannot ignore `privilege` (did you mean `privileges`?)");
-    db.exec(&format!("drop owned by {r}; drop role {r}"));
+    db.exec(&format!(
+        "reassign owned by {r} to current_user; drop owned by {r}; drop role {r}"
+    ));
 }
 
 fn snapshot(db: &TestDb) -> Schema {
