@@ -327,6 +327,10 @@ pub enum Command {
         fleet: FleetArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        /// Leave out differences that are legitimate between hosts, comma-separated:
+        /// owners, privileges, comments (instead of the inventory's `drift_ignore`)
+        #[arg(long, value_delimiter = ',', value_parser = crate::schema::Ignore::parse, value_name = "WHAT")]
+        ignore: Vec<crate::schema::Ignore>,
     },
     /// Run read-only SQL on every target, in a transaction that is rolled back, and show
     /// the rows in one table with a target column first (several statements: the last
@@ -626,11 +630,13 @@ impl From<Command> for Action {
                 shadow_url,
                 between,
                 write_migration,
+                ignore,
                 ..
             } => Action::Drift {
                 shadow_url,
                 between,
                 write_migration,
+                ignore,
             },
         }
     }

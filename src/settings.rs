@@ -146,6 +146,8 @@ pub enum Action {
         /// Two live targets to compare with each other; empty for the usual drift.
         between: Vec<String>,
         write_migration: bool,
+        /// `--ignore`: sorts of difference left out.
+        ignore: Vec<crate::schema::Ignore>,
     },
     Query(QueryArgs),
 }

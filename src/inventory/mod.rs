@@ -22,6 +22,7 @@
 //!   db_user: postgres       # default database user
 //!   db_port: 5432           # port inside the container
 //!   password: { env: PGFLEET_DB_PASSWORD }   # or { file: path } or { container: POSTGRES_PASSWORD }
+//!   drift_ignore: [owners, privileges]   # what `drift` leaves out (also: comments)
 //! groups:
 //!   lab:
 //!     hosts: [nas, pi]
@@ -173,6 +174,8 @@ pub struct Target {
     pub migrations: PathBuf,
     /// The port PostgreSQL listens on inside the container.
     pub port: u16,
+    /// What `drift` leaves out here unless `--ignore` says otherwise.
+    pub drift_ignore: Vec<crate::schema::Ignore>,
 }
 
 impl Target {

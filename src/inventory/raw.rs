@@ -66,6 +66,7 @@ macro_rules! with_settings {
             pub(super) db_user: Option<Spanned<String>>,
             pub(super) db_port: Option<Spanned<u16>>,
             pub(super) password: Option<Spanned<RawPassword>>,
+            pub(super) drift_ignore: Option<Spanned<Vec<String>>>,
         }
     };
 }
@@ -96,6 +97,7 @@ impl RawHost {
             db_user: self.db_user.take(),
             db_port: self.db_port.take(),
             password: self.password.take(),
+            drift_ignore: self.drift_ignore.take(),
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{
     SshSettings, Target,
 };
 use crate::migration::Timeout;
+use crate::schema::Ignore;
 
 type Result<T, E = InventoryError> = std::result::Result<T, E>;
 
@@ -43,6 +44,7 @@ enum Value {
     Duration(Duration),
     Method(Method),
     Password(PasswordSource),
+    Ignore(Vec<Ignore>),
 }
 
 impl fmt::Display for Value {
@@ -64,6 +66,10 @@ impl fmt::Display for Value {
             ),
             Value::Method(m) => write!(f, "{}", m.as_str()),
             Value::Password(p) => write!(f, "{p}"),
+            Value::Ignore(list) => {
+                let names: Vec<&str> = list.iter().map(|i| i.name()).collect();
+                write!(f, "[{}]", names.join(", "))
+            }
         }
     }
 }
@@ -147,6 +153,13 @@ impl Layer {
         match self.get("password") {
             Some(Value::Password(p)) => p.clone(),
             _ => PasswordSource::None,
+        }
+    }
+
+    fn drift_ignore(&self) -> Vec<Ignore> {
+        match self.get("drift_ignore") {
+            Some(Value::Ignore(list)) => list.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -327,6 +340,13 @@ impl FileCtx {
         if let Some(s) = &raw.docker_socket {
             let v = self.text("docker_socket", s)?;
             l.set("docker_socket", Value::Text(v), self.loc(s));
+        }
+        if let Some(s) = &raw.drift_ignore {
+            let list = s.value.iter().map(|w| Ignore::parse(w));
+            let list = list
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|why| self.error(s, format!("drift_ignore: {why}")))?;
+            l.set("drift_ignore", Value::Ignore(list), self.loc(s));
         }
         self.database_keys(
             &mut l,
@@ -872,6 +892,7 @@ fn target(
             .path("migrations")
             .unwrap_or_else(|| PathBuf::from(DEFAULT_MIGRATIONS)),
         port: settings.port("db_port").unwrap_or(DEFAULT_DB_PORT),
+        drift_ignore: settings.drift_ignore(),
     })
 }
 

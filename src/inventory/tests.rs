@@ -540,3 +540,36 @@ fn anchors_and_merge_keys_work() {
         ContainerRef::Name("c".into())
     );
 }
+
+#[test]
+fn drift_ignore_is_layered_and_checked() {
+    use crate::schema::Ignore;
+    let i = inv("
+defaults:
+  drift_ignore: [owners]
+hosts:
+  nas:
+    drift_ignore: [owners, privileges]
+    databases: { app: { container: a } }
+  pi:
+    databases: { app: { container: b } }
+");
+    assert_eq!(
+        target(&i, "nas/app").drift_ignore,
+        [Ignore::Owners, Ignore::Privileges]
+    );
+    assert_eq!(target(&i, "pi/app").drift_ignore, [Ignore::Owners]);
+    let e = error(
+        "
+defaults:
+  drift_ignore: [owner]
+hosts:
+  nas:
+    databases: { app: { container: a } }
+",
+    );
+    assert!(
+        e.contains("drift_ignore: cannot ignore `owner` (did you mean `owners`?)"),
+        "{e}"
+    );
+}

@@ -605,6 +605,7 @@ fn inventory_lists_where_each_setting_landed() {
         method: Method::Auto,
         migrations: PathBuf::from("./migrations"),
         port: 5432,
+        drift_ignore: Vec::new(),
     };
     let inventory = Inventory {
         hosts: vec![

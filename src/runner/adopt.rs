@@ -181,6 +181,7 @@ pub async fn drift(
     files: &[Migration],
     shadow: &Shadow,
     write: bool,
+    ignore: &[schema::Ignore],
     settings: &RunSettings,
     emit: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Drift, Error> {
@@ -203,13 +204,35 @@ pub async fn drift(
             "no migration is applied here, so every object counts as drift: if this database predates pgfleet, take a baseline of it (`pgfleet baseline --from`) or register an existing one on it (`pgfleet baseline --apply-to`)".to_string(),
         );
     }
-    let differences = schema::compare(&live, &expected);
-    let draft = (write && !differences.is_empty()).then(|| schema::draft(&live, &expected));
+    let mut ignore = ignore.to_vec();
+    let shadowed = shadow_ignores(shadow);
+    if !shadowed.is_empty() {
+        for i in shadowed {
+            if !ignore.contains(&i) {
+                ignore.push(i);
+            }
+        }
+        notes.push("owners and privileges are not compared: the expected schema was built on --shadow-url's server, whose roles are not this one's (drift without --shadow-url compares them)".to_string());
+    }
+    let differences = schema::Ignore::filter(&ignore, schema::compare(&live, &expected));
+    let draft = (write && !differences.is_empty()).then(|| {
+        let strip = |s: Schema| schema::Ignore::strip(&ignore, s);
+        schema::draft(&strip(live), &strip(expected))
+    });
     Ok(Drift {
         differences,
         notes,
         draft,
     })
+}
+
+/// What a comparison must leave out: built on another server by another role (--shadow-url),
+/// the expected schema's owners and grants are that server's, and would differ everywhere.
+fn shadow_ignores(shadow: &Shadow) -> Vec<schema::Ignore> {
+    match shadow {
+        Shadow::Url(_) => vec![schema::Ignore::Owners, schema::Ignore::Privileges],
+        Shadow::SameServer => Vec::new(),
+    }
 }
 
 /// The applied migrations that make the schema: from the newest applied baseline on
@@ -378,7 +401,8 @@ pub async fn take_baseline(
             what: "checking that the baseline rebuilds the schema",
         });
         let rebuilt = expected(db, options.shadow, &[&baseline], settings).await?;
-        let differences = schema::compare(&live, &rebuilt);
+        let differences =
+            schema::Ignore::filter(&shadow_ignores(options.shadow), schema::compare(&live, &rebuilt));
         adopt::register(db, &baseline, &settings.apply.applied_by).await?;
         Ok((
             Adopted {
@@ -441,7 +465,10 @@ pub async fn register_where_matching(
             what: "building the expected schema in a scratch database",
         });
         let expected = expected(db, options.shadow, &chain, settings).await?;
-        let differences = schema::compare(&live, &expected);
+        let differences = schema::Ignore::filter(
+            &shadow_ignores(options.shadow),
+            schema::compare(&live, &expected),
+        );
         let outcome = match (differences.is_empty(), options.force) {
             (true, _) => Adoption::Registered,
             (false, true) => Adoption::Forced,
@@ -462,12 +489,16 @@ pub async fn register_where_matching(
 }
 
 /// `drift --between A B`: the differences of A's live schema from B's (`extra`: only on A),
-/// once both are read.
+/// once both are read, less what `--ignore` (else either target's `drift_ignore`) leaves out.
 pub(super) fn between(
     action: &Action,
+    targets: &[Target],
     ends: &[Finished<Output>],
 ) -> Option<Vec<schema::Difference>> {
-    let Action::Drift { between, .. } = action else {
+    let Action::Drift {
+        between, ignore, ..
+    } = action
+    else {
         return None;
     };
     match (between.is_empty(), ends) {
@@ -483,7 +514,17 @@ pub(super) fn between(
                     ..
                 },
             ],
-        ) => Some(schema::compare(a, b)),
+        ) => {
+            let mut ignore = ignore.clone();
+            if ignore.is_empty() {
+                for t in targets {
+                    if let crate::settings::Address::Inventory(t) = &t.address {
+                        ignore.extend(&t.drift_ignore);
+                    }
+                }
+            }
+            Some(schema::Ignore::filter(&ignore, schema::compare(a, b)))
+        }
         _ => None,
     }
 }

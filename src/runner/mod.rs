@@ -190,7 +190,7 @@ async fn on_targets(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode,
         }
     })
     .await;
-    let between = adopt::between(&run.action, &ends);
+    let between = adopt::between(&run.action, &run.targets, &ends);
     let drafts = match &run.action {
         Action::Drift {
             write_migration: true,

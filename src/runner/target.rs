@@ -206,14 +206,22 @@ pub(super) async fn on_target(
             Ok(Output::Snapshot(Box::new(adopt::snapshot(&mut db).await?)))
         }
         Action::Drift {
-            write_migration, ..
+            write_migration,
+            ignore,
+            ..
         } => {
+            // `--ignore` replaces the inventory's `drift_ignore`.
+            let ignore = match &target.address {
+                Address::Inventory(t) if ignore.is_empty() => &t.drift_ignore,
+                _ => ignore,
+            };
             let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let drift = adopt::drift(
                 &mut db,
                 files,
                 &run.shadow,
                 *write_migration,
+                ignore,
                 settings,
                 emit,
             )

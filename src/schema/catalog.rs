@@ -204,7 +204,125 @@ pub const SNAPSHOT_SQL: &str = concat!(
     user_schema!("n"),
     " and ",
     not_extension_member!("pg_namespace", "n.oid"),
-    " and obj_description(n.oid, 'pg_namespace') is not null), '[]')",
+    " and obj_description(n.oid, 'pg_namespace') is not null), '[]'), ",
+    // Domains with their checks (a PostgreSQL 15 domain's NOT NULL is a flag, not one).
+    "'domains', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', t.typname, 'base', format_type(t.typbasetype, t.typtypmod), \
+       'default', pg_get_expr(t.typdefaultbin, 0), 'not_null', t.typnotnull, \
+       'constraints', coalesce((select jsonb_agg(jsonb_build_object('name', k.conname, \
+          'definition', pg_get_constraintdef(k.oid)) order by k.conname) \
+          from pg_constraint k where k.contypid = t.oid), '[]')) order by n.nspname, t.typname) \
+       from pg_type t join pg_namespace n on n.oid = t.typnamespace \
+       where t.typtype = 'd' and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_type", "t.oid"),
+    "), '[]'), ",
+    // Composite types made by CREATE TYPE … AS (not the row types of tables).
+    "'composites', coalesce((select jsonb_agg(jsonb_build_object('schema', n.nspname, \
+       'name', t.typname, 'attributes', coalesce((select jsonb_agg(jsonb_build_object(\
+          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) order by a.attnum) \
+          from pg_attribute a where a.attrelid = t.typrelid and a.attnum > 0 \
+            and not a.attisdropped), '[]')) order by n.nspname, t.typname) \
+       from pg_type t join pg_namespace n on n.oid = t.typnamespace \
+       join pg_class c on c.oid = t.typrelid \
+       where t.typtype = 'c' and c.relkind = 'c' and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_type", "t.oid"),
+    "), '[]'), ",
+    // Row-level security policies.
+    "'policies', coalesce((select jsonb_agg(jsonb_build_object('schema', p.schemaname, \
+       'table', p.tablename, 'name', p.policyname, 'command', p.cmd, \
+       'permissive', p.permissive = 'PERMISSIVE', \
+       'roles', (select jsonb_agg(r order by r) from unnest(p.roles) r), \
+       'using', p.qual, 'check', p.with_check) \
+       order by p.schemaname, p.tablename, p.policyname) \
+       from pg_policies p join pg_namespace n on n.nspname = p.schemaname where ",
+    user_schema!("n"),
+    "), '[]'), ",
+    // Owners and privileges. Grants to the owner itself are left out, and so are grantors:
+    // both follow the owner, which is compared on its own. A null ACL is read as the
+    // object's default, so that a REVOKE from PUBLIC shows.
+    "'access', coalesce((select jsonb_agg(jsonb_build_object('object', o.object, \
+       'schema', o.schema, 'name', o.name, 'detail', o.detail, \
+       'owner', case when o.has_owner then pg_get_userbyid(o.owner) end, \
+       'grants', coalesce((select jsonb_agg(jsonb_build_object('grantee', g.grantee, \
+          'privileges', g.privileges) order by g.grantee) \
+          from (select case when x.grantee = 0 then 'PUBLIC' else pg_get_userbyid(x.grantee) end \
+              as grantee, jsonb_agg(x.privilege_type || case when x.is_grantable \
+              then ' WITH GRANT OPTION' else '' end order by x.privilege_type) as privileges \
+            from aclexplode(coalesce(o.acl, acldefault(o.acl_type, o.owner))) x \
+            where x.grantee <> o.owner group by x.grantee) g), '[]')) \
+       order by o.object, o.schema, o.name, o.detail) \
+       from (",
+    // Relations; a sequence that belongs to a column takes its table's owner.
+    "select case c.relkind when 'v' then 'view' when 'm' then 'materialized view' \
+         when 'S' then 'sequence' else 'table' end as object, n.nspname as schema, \
+         c.relname as name, null::text as detail, c.relowner as owner, c.relacl as acl, \
+         (case c.relkind when 'S' then 's' else 'r' end)::\"char\" as acl_type, \
+         not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass \
+           and d.objid = c.oid and d.refclassid = 'pg_class'::regclass \
+           and d.deptype in ('a', 'i') and c.relkind = 'S') as has_owner \
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+       where c.relkind in ('r', 'p', 'v', 'm', 'S') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_class", "c.oid"),
+    // Columns with grants of their own (a column has no owner of its own).
+    " union all select 'column', n.nspname, c.relname, a.attname, c.relowner, a.attacl, \
+         'c', false \
+       from pg_attribute a join pg_class c on c.oid = a.attrelid \
+       join pg_namespace n on n.oid = c.relnamespace \
+       where a.attacl is not null and a.attnum > 0 and not a.attisdropped \
+         and c.relkind in ('r', 'p', 'v', 'm') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_class", "c.oid"),
+    " union all select case p.prokind when 'p' then 'procedure' else 'function' end, \
+         n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.proowner, \
+         p.proacl, 'f', true \
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+       where p.prokind in ('f', 'p') and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_proc", "p.oid"),
+    " union all select 'schema', n.nspname, n.nspname, null, n.nspowner, n.nspacl, 'n', true \
+       from pg_namespace n where ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_namespace", "n.oid"),
+    " union all select case t.typtype when 'd' then 'domain' else 'type' end, n.nspname, \
+         t.typname, null, t.typowner, t.typacl, 'T', true \
+       from pg_type t join pg_namespace n on n.oid = t.typnamespace \
+       where (t.typtype in ('d', 'e') or (t.typtype = 'c' and exists (select 1 from pg_class \
+           c where c.oid = t.typrelid and c.relkind = 'c'))) and ",
+    user_schema!("n"),
+    " and ",
+    not_extension_member!("pg_type", "t.oid"),
+    ") o), '[]'), ",
+    // Default privileges: per schema, what is granted; for all schemas (the ACL replaces
+    // the built-in default), what differs from that default, granted or revoked.
+    "'default_access', coalesce((select jsonb_agg(jsonb_build_object('role', \
+       pg_get_userbyid(g.role), 'schema', g.schema, 'on', g.on_what, 'grantee', g.grantee, \
+       'revoked', g.revoked, 'privileges', g.privileges) \
+       order by pg_get_userbyid(g.role), g.schema, g.on_what, g.grantee, g.revoked) \
+       from (select d.defaclrole as role, dn.nspname as schema, case d.defaclobjtype \
+           when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions' \
+           when 'T' then 'types' else 'schemas' end as on_what, \
+           case when x.grantee = 0 then 'PUBLIC' else pg_get_userbyid(x.grantee) end as grantee, \
+           x.revoked, jsonb_agg(x.privilege_type || case when x.is_grantable \
+             then ' WITH GRANT OPTION' else '' end order by x.privilege_type) as privileges \
+         from pg_default_acl d left join pg_namespace dn on dn.oid = d.defaclnamespace \
+         cross join lateral (select b.*, false as revoked from (\
+             select * from aclexplode(d.defaclacl) except select * from \
+             aclexplode(acldefault(case d.defaclobjtype when 'S' then 's' else d.defaclobjtype end, \
+               d.defaclrole)) where d.defaclnamespace = 0) b \
+           union all select b.*, true from (\
+             select * from aclexplode(acldefault(case d.defaclobjtype when 'S' then 's' \
+               else d.defaclobjtype end, d.defaclrole)) where d.defaclnamespace = 0 \
+             except select * from aclexplode(d.defaclacl)) b) x \
+         group by 1, 2, 3, 4, 5) g), '[]')",
     ")::text from pinned"
 );
 
@@ -231,6 +349,17 @@ pub struct Schema {
     pub enums: Vec<Enum>,
     /// Comments on schemas (schema, comment), for those that have one.
     pub schema_comments: Vec<(String, String)>,
+    /// Domains.
+    pub domains: Vec<Domain>,
+    /// Composite types (`CREATE TYPE … AS (…)`).
+    pub composites: Vec<Composite>,
+    /// Row-level security policies.
+    pub policies: Vec<Policy>,
+    /// Owner and grants of each table, view, sequence, function, schema and type, and the
+    /// grants of columns that have their own.
+    pub access: Vec<Access>,
+    /// Default privileges (`ALTER DEFAULT PRIVILEGES`).
+    pub default_access: Vec<DefaultAccess>,
 }
 
 /// An installed extension.
@@ -454,6 +583,118 @@ pub struct Enum {
     pub comment: Option<String>,
 }
 
+/// A domain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    /// Schema name.
+    pub schema: String,
+    /// Domain name.
+    pub name: String,
+    /// `format_type` of the base type.
+    pub base: String,
+    /// Default expression.
+    pub default: Option<String>,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// CHECK constraints.
+    pub constraints: Vec<DomainCheck>,
+}
+
+/// A domain's CHECK constraint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainCheck {
+    /// Constraint name.
+    pub name: String,
+    /// `pg_get_constraintdef`, e.g. `CHECK ((VALUE > 0))`.
+    pub definition: String,
+}
+
+/// A composite type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Composite {
+    /// Schema name.
+    pub schema: String,
+    /// Type name.
+    pub name: String,
+    /// Attributes in order.
+    pub attributes: Vec<Attribute>,
+}
+
+/// An attribute of a composite type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    /// Attribute name.
+    pub name: String,
+    /// `format_type` of the attribute.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A row-level security policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Schema of the table.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// Policy name (unique per table).
+    pub name: String,
+    /// `ALL`, `SELECT`, `INSERT`, `UPDATE` or `DELETE`.
+    pub command: String,
+    /// PERMISSIVE rather than RESTRICTIVE.
+    pub permissive: bool,
+    /// Role names, sorted; `public` for everyone.
+    pub roles: Vec<String>,
+    /// USING expression.
+    pub using: Option<String>,
+    /// WITH CHECK expression.
+    pub check: Option<String>,
+}
+
+/// Who owns an object and what others may do with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Access {
+    /// `table`, `view`, `materialized view`, `sequence`, `column`, `function`, `procedure`,
+    /// `schema`, `type` or `domain`.
+    pub object: String,
+    /// Schema name (a schema's own name for a schema).
+    pub schema: String,
+    /// Object name (the table's for a column).
+    pub name: String,
+    /// The column's name, or the function's identity arguments.
+    pub detail: Option<String>,
+    /// Owner role; none for a column, or a sequence that belongs to a column.
+    pub owner: Option<String>,
+    /// Grants to roles other than the owner, by grantee.
+    pub grants: Vec<Grant>,
+}
+
+/// What one role (or PUBLIC) may do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Role name, or `PUBLIC`.
+    pub grantee: String,
+    /// Sorted, e.g. `SELECT`, `UPDATE WITH GRANT OPTION`.
+    pub privileges: Vec<String>,
+}
+
+/// A default privilege: what objects `role` creates get (or, `revoked`, no longer get).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DefaultAccess {
+    /// The creating role.
+    pub role: String,
+    /// Only in this schema; none for every schema.
+    pub schema: Option<String>,
+    /// `tables`, `sequences`, `functions`, `types` or `schemas`.
+    pub on: String,
+    /// Role name, or `PUBLIC`.
+    pub grantee: String,
+    /// Taken away from the built-in defaults rather than granted.
+    pub revoked: bool,
+    /// Sorted, as in [`Grant`].
+    pub privileges: Vec<String>,
+}
+
 impl Schema {
     /// Parses the answer of [`SNAPSHOT_SQL`].
     pub fn from_json(text: &str) -> Result<Schema, serde_json::Error> {
@@ -470,7 +711,26 @@ impl Schema {
                 .as_ref()
                 .is_none_or(|o| !listed(&o.schema, &o.table))
         });
+        self.keep_access_of_listed_relations();
         self
+    }
+
+    /// Drops the owners and grants of relations the snapshot does not list (tracking and
+    /// legacy tables, identity sequences), which the catalog query cannot tell apart.
+    fn keep_access_of_listed_relations(&mut self) {
+        let (tables, views, sequences) = (&self.tables, &self.views, &self.sequences);
+        self.access.retain(|a| {
+            let is = |schema: &str, name: &str| a.schema == schema && a.name == name;
+            match a.object.as_str() {
+                "table" | "column" => {
+                    tables.iter().any(|t| is(&t.schema, &t.name))
+                        || views.iter().any(|v| is(&v.schema, &v.name))
+                }
+                "view" | "materialized view" => views.iter().any(|v| is(&v.schema, &v.name)),
+                "sequence" => sequences.iter().any(|s| is(&s.schema, &s.name)),
+                _ => true,
+            }
+        });
     }
 
     /// True when the database has no user objects at all (a fresh database). The `public`
@@ -483,5 +743,9 @@ impl Schema {
             && self.sequences.is_empty()
             && self.functions.is_empty()
             && self.enums.is_empty()
+            && self.domains.is_empty()
+            && self.composites.is_empty()
+            && self.policies.is_empty()
+            && self.default_access.is_empty()
     }
 }

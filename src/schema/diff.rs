@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::catalog::{Column, Schema, Sequence, Table, View};
+use super::catalog::{
+    Access, Column, DefaultAccess, Domain, Policy, Schema, Sequence, Table, View,
+};
 
 /// One way in which the actual schema differs from the expected one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +52,18 @@ pub enum Kind {
     Trigger,
     /// An enum type.
     Enum,
+    /// A domain.
+    Domain,
+    /// A composite type.
+    Composite,
+    /// A row-level security policy.
+    Policy,
+    /// Who owns an object.
+    Owner,
+    /// What one role may do with an object.
+    Grant,
+    /// What one role's new objects will let another role do.
+    DefaultGrant,
 }
 
 impl Kind {
@@ -69,6 +83,12 @@ impl Kind {
             Kind::Function => "function",
             Kind::Trigger => "trigger",
             Kind::Enum => "enum",
+            Kind::Domain => "domain",
+            Kind::Composite => "composite type",
+            Kind::Policy => "policy",
+            Kind::Owner => "ownership of",
+            Kind::Grant => "grant on",
+            Kind::DefaultGrant => "default privilege",
         }
     }
 }
@@ -276,6 +296,7 @@ pub fn compare(actual: &Schema, expected: &Schema) -> Vec<Difference> {
         }
     }
     compare_more(&mut found, actual, expected);
+    compare_types_policies_and_access(&mut found, actual, expected);
     let mut differences = found.0;
     // Stable: the aspects of one object keep the order above.
     differences.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -627,6 +648,205 @@ fn trigger_state(enabled: &str) -> &str {
         "replica" => "enabled on replicas only",
         "always" => "enabled always",
         other => other,
+    }
+}
+
+/// Domains, composite types, policies, owners, grants and default privileges.
+fn compare_types_policies_and_access(found: &mut Found, actual: &Schema, expected: &Schema) {
+    for pair in pair_up(&actual.domains, &expected.domains, |d| (&d.schema, &d.name)) {
+        let d = pair.0.or(pair.1).expect("one side has it");
+        let name = display(&d.schema, &d.name);
+        if let (Some(a), Some(e)) = pair {
+            compare_domains(found, &name, a, e);
+        } else {
+            found.presence(Kind::Domain, &name, pair);
+        }
+    }
+    for pair in pair_up(&actual.composites, &expected.composites, |c| {
+        (&c.schema, &c.name)
+    }) {
+        let c = pair.0.or(pair.1).expect("one side has it");
+        let name = display(&c.schema, &c.name);
+        if let (Some(a), Some(e)) = pair {
+            let attributes = |c: &super::Composite| {
+                let each: Vec<String> = c
+                    .attributes
+                    .iter()
+                    .map(|a| format!("{} {}", a.name, a.data_type))
+                    .collect();
+                each.join(", ")
+            };
+            found.aspect(
+                Kind::Composite,
+                &name,
+                "attributes",
+                attributes(a),
+                attributes(e),
+            );
+        } else {
+            found.presence(Kind::Composite, &name, pair);
+        }
+    }
+    for pair in pair_up(&actual.policies, &expected.policies, |p| {
+        (&p.schema, &p.table, &p.name)
+    }) {
+        let p = pair.0.or(pair.1).expect("one side has it");
+        let name = format!("{} on {}", p.name, display(&p.schema, &p.table));
+        if let (Some(a), Some(e)) = pair {
+            for ((aspect, actual), (_, expected)) in
+                policy_aspects(a).into_iter().zip(policy_aspects(e))
+            {
+                found.aspect(Kind::Policy, &name, aspect, actual, expected);
+            }
+        } else {
+            found.presence(Kind::Policy, &name, pair);
+        }
+    }
+    // An object on one side only is its own difference: its owner and grants go with it.
+    // A column is listed only where it has grants: elsewhere it has none.
+    let no_grants = Access::default();
+    for (a, e) in pair_up(&actual.access, &expected.access, access_key) {
+        let column_on_both = |x: &Access| column_in(actual, x) && column_in(expected, x);
+        let (a, e) = match (a, e) {
+            (Some(a), Some(e)) => (a, e),
+            (Some(a), None) if column_on_both(a) => (a, &no_grants),
+            (None, Some(e)) if column_on_both(e) => (&no_grants, e),
+            _ => continue,
+        };
+        // Named after the side that lists it (`no_grants` names nothing).
+        let label = access_label(if a.object.is_empty() { e } else { a });
+        if let (Some(ao), Some(eo)) = (&a.owner, &e.owner) {
+            found.aspect(Kind::Owner, &label, "owner", ao.clone(), eo.clone());
+        }
+        for pair in pair_up(&a.grants, &e.grants, |g| &g.grantee) {
+            let g = pair.0.or(pair.1).expect("one side has it");
+            let name = format!("{label} to {}", g.grantee);
+            if let (Some(ag), Some(eg)) = pair {
+                found.aspect(
+                    Kind::Grant,
+                    &name,
+                    "privileges",
+                    ag.privileges.join(", "),
+                    eg.privileges.join(", "),
+                );
+            } else {
+                found.presence(Kind::Grant, &name, pair);
+            }
+        }
+    }
+    for pair in pair_up(
+        &actual.default_access,
+        &expected.default_access,
+        default_access_key,
+    ) {
+        let d = pair.0.or(pair.1).expect("one side has it");
+        let name = default_access_label(d);
+        if let (Some(a), Some(e)) = pair {
+            found.aspect(
+                Kind::DefaultGrant,
+                &name,
+                "privileges",
+                a.privileges.join(", "),
+                e.privileges.join(", "),
+            );
+        } else {
+            found.presence(Kind::DefaultGrant, &name, pair);
+        }
+    }
+}
+
+fn compare_domains(found: &mut Found, name: &str, a: &Domain, e: &Domain) {
+    found.aspect(
+        Kind::Domain,
+        name,
+        "base type",
+        a.base.clone(),
+        e.base.clone(),
+    );
+    let default = |d: &Domain| d.default.clone().unwrap_or_else(|| "no default".to_owned());
+    found.aspect(Kind::Domain, name, "default", default(a), default(e));
+    let null = |d: &Domain| if d.not_null { "not null" } else { "nullable" }.to_owned();
+    found.aspect(Kind::Domain, name, "nullability", null(a), null(e));
+    for (ak, ek) in pair_up(&a.constraints, &e.constraints, |k| &k.name) {
+        let k = ak.or(ek).expect("one side has it");
+        let definition = |k: Option<&super::DomainCheck>| {
+            k.map_or_else(|| "none".to_owned(), |k| k.definition.clone())
+        };
+        found.aspect(
+            Kind::Domain,
+            name,
+            &format!("constraint {}", k.name),
+            definition(ak),
+            definition(ek),
+        );
+    }
+}
+
+/// The compared aspects of a policy, as words.
+fn policy_aspects(p: &Policy) -> [(&'static str, String); 5] {
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
+    [
+        ("command", p.command.clone()),
+        (
+            "type",
+            if p.permissive {
+                "permissive"
+            } else {
+                "restrictive"
+            }
+            .to_owned(),
+        ),
+        ("roles", p.roles.join(", ")),
+        ("using", or_none(&p.using)),
+        ("with check", or_none(&p.check)),
+    ]
+}
+
+/// Whether `schema` has the column `a` lists grants of.
+pub(super) fn column_in(schema: &Schema, a: &Access) -> bool {
+    a.object == "column"
+        && schema.tables.iter().any(|t| {
+            t.schema == a.schema
+                && t.name == a.name
+                && t.columns.iter().any(|c| Some(&c.name) == a.detail.as_ref())
+        })
+}
+
+/// What pairs the owners and grants of one object on both sides.
+pub(super) fn access_key(a: &Access) -> (&str, &str, &str, Option<&str>) {
+    (&a.object, &a.schema, &a.name, a.detail.as_deref())
+}
+
+/// `table users`, `column users.email`, `function f(integer)`, `schema app`.
+fn access_label(a: &Access) -> String {
+    let name = display(&a.schema, &a.name);
+    match (a.object.as_str(), &a.detail) {
+        ("schema", _) => format!("schema {}", a.name),
+        ("column", Some(column)) => format!("column {name}.{column}"),
+        ("function" | "procedure", Some(arguments)) => format!("{} {name}({arguments})", a.object),
+        (object, _) => format!("{object} {name}"),
+    }
+}
+
+/// What pairs the default privileges on both sides.
+pub(super) fn default_access_key(d: &DefaultAccess) -> (&str, Option<&str>, &str, &str, bool) {
+    (&d.role, d.schema.as_deref(), &d.on, &d.grantee, d.revoked)
+}
+
+/// `for app in schema s on tables to bob`, `for app on functions, revoked from PUBLIC`.
+fn default_access_label(d: &DefaultAccess) -> String {
+    let schema = d
+        .schema
+        .as_ref()
+        .map(|s| format!(" in schema {s}"))
+        .unwrap_or_default();
+    if d.revoked {
+        format!(
+            "for {}{schema} on {}, revoked from {}",
+            d.role, d.on, d.grantee
+        )
+    } else {
+        format!("for {}{schema} on {} to {}", d.role, d.on, d.grantee)
     }
 }
 

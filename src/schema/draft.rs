@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::catalog::{Access, Attribute, Composite, Domain, DomainCheck, Grant, Policy};
 use super::catalog::{Column, Constraint, Index, Schema, Sequence, Table, View};
 use super::diff::pair_up;
+use super::diff::{access_key, column_in, default_access_key};
 use super::ident::quote_ident;
 
 /// A drafted migration: `up` turns the expected schema into the actual one, `down` back.
@@ -34,6 +36,7 @@ pub fn draft(actual: &Schema, expected: &Schema) -> Draft {
 /// moves off an enum before the enum is dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
+    DropPolicy,
     DropTrigger,
     DropForeignKey,
     DropIndex,
@@ -46,6 +49,8 @@ enum Step {
     Extension,
     Enum,
     Sequence,
+    Domain,
+    Composite,
     CreateTable,
     Column,
     Function,
@@ -57,9 +62,15 @@ enum Step {
     OwnedBy,
     DropFunction,
     DropSequence,
+    DropComposite,
+    DropDomain,
     DropEnum,
     DropExtension,
     DropSchema,
+    // Last: what they apply to exists by now, and what is dropped takes them along.
+    CreatePolicy,
+    Owner,
+    Grant,
 }
 
 /// Statements by step; within a step, in the order pushed.
@@ -193,6 +204,7 @@ fn migrate(from: &Schema, to: &Schema) -> String {
     }
     views(&mut s, from, to);
     migrate_more(&mut s, from, to);
+    types_policies_and_access(&mut s, from, to);
     s.finish()
 }
 
@@ -772,6 +784,418 @@ fn dependency_order(views: &[View]) -> Vec<&View> {
         visit(v, views, &mut order);
     }
     order
+}
+
+/// Domains, composite types, policies, owners, grants and default privileges.
+fn types_policies_and_access(s: &mut Script, from: &Schema, to: &Schema) {
+    for pair in pair_up(&to.domains, &from.domains, |d| (&d.schema, &d.name)) {
+        match pair {
+            (Some(new), old) => domain(s, new, old),
+            (None, Some(old)) => s.push(
+                Step::DropDomain,
+                format!(
+                    "DROP DOMAIN IF EXISTS {};",
+                    qualified(&old.schema, &old.name)
+                ),
+            ),
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&to.composites, &from.composites, |c| (&c.schema, &c.name)) {
+        match pair {
+            (Some(new), old) => composite(s, new, old),
+            (None, Some(old)) => s.push(
+                Step::DropComposite,
+                format!("DROP TYPE IF EXISTS {};", qualified(&old.schema, &old.name)),
+            ),
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&to.policies, &from.policies, |p| {
+        (&p.schema, &p.table, &p.name)
+    }) {
+        match pair {
+            (Some(new), old) => policy(s, new, old),
+            (None, Some(old)) => s.push(Step::DropPolicy, drop_policy(old)),
+            (None, None) => {}
+        }
+    }
+    for pair in pair_up(&to.access, &from.access, access_key) {
+        match pair {
+            (Some(new), old) => access(s, new, old),
+            // A column that keeps no grants of its own is no longer listed.
+            (None, Some(old)) if column_in(to, old) => {
+                let none = Access {
+                    grants: Vec::new(),
+                    ..old.clone()
+                };
+                access(s, &none, Some(old));
+            }
+            _ => {}
+        }
+    }
+    for pair in pair_up(&to.default_access, &from.default_access, default_access_key) {
+        let d = pair.0.or(pair.1).expect("one side has it");
+        // Default privileges in a schema go with it when it is dropped.
+        if d.schema.as_ref().is_some_and(|n| !to.schemas.contains(n)) {
+            continue;
+        }
+        let mut granted = pair.0.map_or(&[][..], |d| &d.privileges[..]);
+        let mut taken = pair.1.map_or(&[][..], |d| &d.privileges[..]);
+        // A revoked built-in default comes back by granting it.
+        if d.revoked {
+            (granted, taken) = (taken, granted);
+        }
+        let prefix = format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {}{}",
+            quote_ident(&d.role),
+            d.schema
+                .as_ref()
+                .map(|n| format!(" IN SCHEMA {}", quote_ident(n)))
+                .unwrap_or_default()
+        );
+        let on = d.on.to_uppercase();
+        grants(s, &prefix, &on, &d.grantee, None, granted, taken);
+    }
+}
+
+fn domain(s: &mut Script, new: &Domain, old: Option<&Domain>) {
+    let name = qualified(&new.schema, &new.name);
+    let alter = format!("ALTER DOMAIN {name}");
+    let Some(old) = old else {
+        let default = new
+            .default
+            .as_ref()
+            .map(|d| format!(" DEFAULT {d}"))
+            .unwrap_or_default();
+        let not_null = if new.not_null { " NOT NULL" } else { "" };
+        s.push(
+            Step::Domain,
+            format!("CREATE DOMAIN {name} AS {}{default}{not_null};", new.base),
+        );
+        for k in &new.constraints {
+            s.push(
+                Step::Domain,
+                format!(
+                    "{alter} ADD CONSTRAINT {} {};",
+                    quote_ident(&k.name),
+                    k.definition
+                ),
+            );
+        }
+        return;
+    };
+    if new.base != old.base {
+        s.push(
+            Step::Domain,
+            format!(
+                "-- domain {name}: base type changes from {} to {}; PostgreSQL cannot alter it: recreate the domain by hand",
+                old.base, new.base
+            ),
+        );
+    }
+    if new.default != old.default {
+        s.push(
+            Step::Domain,
+            match &new.default {
+                Some(d) => format!("{alter} SET DEFAULT {d};"),
+                None => format!("{alter} DROP DEFAULT;"),
+            },
+        );
+    }
+    if new.not_null != old.not_null {
+        let set = if new.not_null { "SET" } else { "DROP" };
+        s.push(Step::Domain, format!("{alter} {set} NOT NULL;"));
+    }
+    for pair in pair_up(&new.constraints, &old.constraints, |k| &k.name) {
+        let add = |k: &DomainCheck| {
+            format!(
+                "{alter} ADD CONSTRAINT {} {};",
+                quote_ident(&k.name),
+                k.definition
+            )
+        };
+        let drop = |k: &DomainCheck| {
+            format!(
+                "{alter} DROP CONSTRAINT IF EXISTS {};",
+                quote_ident(&k.name)
+            )
+        };
+        match pair {
+            (Some(k), None) => s.push(Step::Domain, add(k)),
+            (None, Some(o)) => s.push(Step::Domain, drop(o)),
+            (Some(k), Some(o)) if k.definition != o.definition => {
+                s.push(Step::Domain, drop(o));
+                s.push(Step::Domain, add(k));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Attributes are dropped, retyped and added at the end; an order that takes more than
+/// that is left to a person.
+fn composite(s: &mut Script, new: &Composite, old: Option<&Composite>) {
+    let name = qualified(&new.schema, &new.name);
+    let Some(old) = old else {
+        let attributes: Vec<String> = new
+            .attributes
+            .iter()
+            .map(|a| format!("{} {}", quote_ident(&a.name), a.data_type))
+            .collect();
+        s.push(
+            Step::Composite,
+            format!("CREATE TYPE {name} AS ({});", attributes.join(", ")),
+        );
+        return;
+    };
+    if new.attributes == old.attributes {
+        return;
+    }
+    let has = |list: &[Attribute], name: &str| list.iter().any(|a| a.name == name);
+    let kept: Vec<&str> = old
+        .attributes
+        .iter()
+        .filter(|a| has(&new.attributes, &a.name))
+        .map(|a| a.name.as_str())
+        .collect();
+    let in_new_order: Vec<&str> = new
+        .attributes
+        .iter()
+        .filter(|a| has(&old.attributes, &a.name))
+        .map(|a| a.name.as_str())
+        .collect();
+    let added_last = new
+        .attributes
+        .iter()
+        .skip(kept.len())
+        .all(|a| !has(&old.attributes, &a.name));
+    if kept != in_new_order || !added_last {
+        let list = |c: &Composite| {
+            let names: Vec<&str> = c.attributes.iter().map(|a| a.name.as_str()).collect();
+            names.join(", ")
+        };
+        s.push(
+            Step::Composite,
+            format!(
+                "-- composite type {name}: attributes go from ({}) to ({}); PostgreSQL cannot reorder them: recreate the type by hand",
+                list(old),
+                list(new)
+            ),
+        );
+        return;
+    }
+    let mut actions = Vec::new();
+    for a in &old.attributes {
+        if !has(&new.attributes, &a.name) {
+            actions.push(format!("DROP ATTRIBUTE IF EXISTS {}", quote_ident(&a.name)));
+        }
+    }
+    for a in &new.attributes {
+        match old.attributes.iter().find(|o| o.name == a.name) {
+            Some(o) if o.data_type != a.data_type => actions.push(format!(
+                "ALTER ATTRIBUTE {} TYPE {}",
+                quote_ident(&a.name),
+                a.data_type
+            )),
+            Some(_) => {}
+            None => actions.push(format!(
+                "ADD ATTRIBUTE {} {}",
+                quote_ident(&a.name),
+                a.data_type
+            )),
+        }
+    }
+    s.push(
+        Step::Composite,
+        format!("ALTER TYPE {name} {};", actions.join(", ")),
+    );
+}
+
+fn drop_policy(p: &Policy) -> String {
+    format!(
+        "DROP POLICY IF EXISTS {} ON {};",
+        quote_ident(&p.name),
+        qualified(&p.schema, &p.table)
+    )
+}
+
+/// `TO` roles: `public` is the keyword, not a role to quote.
+fn roles(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|r| role(r)).collect();
+    quoted.join(", ")
+}
+
+fn role(name: &str) -> String {
+    if name.eq_ignore_ascii_case("public") {
+        "PUBLIC".to_owned()
+    } else {
+        quote_ident(name)
+    }
+}
+
+/// ALTER POLICY changes roles and expressions in place; a new command or type, or an
+/// expression taken away, needs the policy created again.
+fn policy(s: &mut Script, new: &Policy, old: Option<&Policy>) {
+    let table = qualified(&new.schema, &new.table);
+    let clauses = |p: &Policy| {
+        let mut sql = String::new();
+        if let Some(u) = &p.using {
+            sql.push_str(&format!(" USING ({u})"));
+        }
+        if let Some(c) = &p.check {
+            sql.push_str(&format!(" WITH CHECK ({c})"));
+        }
+        sql
+    };
+    let create = format!(
+        "CREATE POLICY {} ON {table} AS {} FOR {} TO {}{};",
+        quote_ident(&new.name),
+        if new.permissive {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        },
+        new.command,
+        roles(&new.roles),
+        clauses(new)
+    );
+    match old {
+        None => s.push(Step::CreatePolicy, create),
+        Some(old) if old == new => {}
+        Some(old)
+            if (&old.command, old.permissive) != (&new.command, new.permissive)
+                || (old.using.is_some() && new.using.is_none())
+                || (old.check.is_some() && new.check.is_none()) =>
+        {
+            s.push(Step::DropPolicy, drop_policy(old));
+            s.push(Step::CreatePolicy, create);
+        }
+        Some(_) => s.push(
+            Step::CreatePolicy,
+            format!(
+                "ALTER POLICY {} ON {table} TO {}{};",
+                quote_ident(&new.name),
+                roles(&new.roles),
+                clauses(new)
+            ),
+        ),
+    }
+}
+
+/// The owner and grants of an object that exists in `to`; one created by this script
+/// (`old` none) starts with PostgreSQL's defaults.
+fn access(s: &mut Script, new: &Access, old: Option<&Access>) {
+    let name = qualified(&new.schema, &new.name);
+    let (what, target) = match (new.object.as_str(), &new.detail) {
+        ("schema", _) => ("SCHEMA".to_owned(), quote_ident(&new.name)),
+        ("function" | "procedure", Some(arguments)) => {
+            (new.object.to_uppercase(), format!("{name}({arguments})"))
+        }
+        (object, _) => (object.to_uppercase(), name),
+    };
+    if let Some(owner) = new
+        .owner
+        .as_ref()
+        .filter(|o| old.is_none_or(|old| old.owner.as_ref() != Some(*o)))
+    {
+        s.push(
+            Step::Owner,
+            format!("ALTER {what} {target} OWNER TO {};", role(owner)),
+        );
+    }
+    // GRANT … ON TABLE serves views too, and a column's grant names its table.
+    let on = match what.as_str() {
+        "VIEW" | "MATERIALIZED VIEW" | "COLUMN" => format!("TABLE {target}"),
+        _ => format!("{what} {target}"),
+    };
+    let column = (new.object == "column")
+        .then_some(new.detail.as_deref())
+        .flatten();
+    let defaults = created_with(&new.object);
+    let old_grants = old.map_or(&defaults[..], |o| &o.grants[..]);
+    for pair in pair_up(&new.grants, old_grants, |g| &g.grantee) {
+        let g = pair.0.or(pair.1).expect("one side has it");
+        let granted = pair.0.map_or(&[][..], |g| &g.privileges[..]);
+        let taken = pair.1.map_or(&[][..], |g| &g.privileges[..]);
+        grants(s, "", &on, &g.grantee, column, granted, taken);
+    }
+}
+
+/// What PostgreSQL grants others on an object when it is created.
+fn created_with(object: &str) -> Vec<Grant> {
+    let public = |privilege: &str| Grant {
+        grantee: "PUBLIC".to_owned(),
+        privileges: vec![privilege.to_owned()],
+    };
+    match object {
+        "function" | "procedure" => vec![public("EXECUTE")],
+        "type" | "domain" => vec![public("USAGE")],
+        _ => Vec::new(),
+    }
+}
+
+/// REVOKE what `taken` has and `granted` lacks, then GRANT the rest of `granted`, on `on`
+/// (`TABLE t`, `TABLES`), each statement after `prefix` (ALTER DEFAULT PRIVILEGES …).
+fn grants(
+    s: &mut Script,
+    prefix: &str,
+    on: &str,
+    grantee: &str,
+    column: Option<&str>,
+    granted: &[String],
+    taken: &[String],
+) {
+    let list = |privileges: Vec<&str>| {
+        let each: Vec<String> = privileges
+            .into_iter()
+            .map(|p| match column {
+                Some(c) => format!("{p} ({})", quote_ident(c)),
+                None => p.to_owned(),
+            })
+            .collect();
+        each.join(", ")
+    };
+    let lead = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix} ")
+    };
+    const OPTION: &str = " WITH GRANT OPTION";
+    let revoke: Vec<&str> = taken
+        .iter()
+        .filter(|p| !granted.contains(*p))
+        .map(|p| p.trim_end_matches(OPTION))
+        .collect();
+    if !revoke.is_empty() {
+        s.push(
+            Step::Grant,
+            format!(
+                "{lead}REVOKE {} ON {on} FROM {};",
+                list(revoke),
+                role(grantee)
+            ),
+        );
+    }
+    let new: Vec<&String> = granted.iter().filter(|p| !taken.contains(*p)).collect();
+    for with_option in [false, true] {
+        let these: Vec<&str> = new
+            .iter()
+            .filter(|p| p.ends_with(OPTION) == with_option)
+            .map(|p| p.trim_end_matches(OPTION))
+            .collect();
+        if !these.is_empty() {
+            s.push(
+                Step::Grant,
+                format!(
+                    "{lead}GRANT {} ON {on} TO {}{};",
+                    list(these),
+                    role(grantee),
+                    if with_option { OPTION } else { "" }
+                ),
+            );
+        }
+    }
 }
 
 /// `'text'` with quotes doubled.

@@ -9,8 +9,12 @@ mod catalog;
 mod diff;
 mod draft;
 mod ident;
+mod ignore;
 
 pub use catalog::IdentityOptions;
+pub use catalog::{
+    Access, Attribute, Composite, DefaultAccess, Domain, DomainCheck, Grant, Policy,
+};
 pub use catalog::{
     Column, Constraint, Enum, Extension, Function, Index, OwnedBy, SNAPSHOT_SQL, Schema, Sequence,
     Table, Trigger, View,
@@ -18,3 +22,4 @@ pub use catalog::{
 pub use diff::{Change, Difference, Expected, Kind, compare};
 pub use draft::{Draft, draft};
 pub use ident::quote_ident;
+pub use ignore::Ignore;

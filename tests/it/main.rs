@@ -12,6 +12,7 @@ mod directives;
 mod docs;
 mod drift_drafts;
 mod drift_kinds;
+mod drift_kinds2;
 mod engine;
 mod fleet;
 mod hangs;

@@ -1,6 +1,6 @@
 //! Schema snapshots, comparison and drafts against a real PostgreSQL.
 
-use pgfleet::schema::{self, Change, Difference, Expected, Kind, Schema, compare, draft};
+use pgfleet::schema::{self, Change, Expected, Kind, Schema, compare, draft};
 
 use crate::harness::{TestDb, fresh_db};
 
