@@ -808,3 +808,69 @@ fn every_kind_of_hand_change_is_named_through_a_container() {
         .stdout_has("gamma/app: no drift");
     assert_eq!(files(&migrations).len(), 2);
 }
+
+/// Issue 15's kinds between two live targets: the same migrations on alpha and beta, then
+/// one hand change of each family on beta (a trigger disabled, a comment, row-level
+/// security forced, a policy, a grant, a domain default, a collation); `--between` names
+/// each, and `--ignore comments,privileges` leaves those two out.
+#[test]
+fn between_two_targets_every_kind_is_named() {
+    let dir = harness::tempdir();
+    let db = unique_db("adopt_between_kinds");
+    let migrations = dir.path().join("migrations");
+    harness::write_migrations(
+        &migrations,
+        &[(
+            "001_base.sql",
+            "-- migrate:up\ncreate domain code as text;\ncreate table items (id int primary key, name text, c code);\ncreate function touch() returns trigger language plpgsql as $$ begin return new; end $$;\ncreate trigger items_touch before update on items for each row execute function touch();\n-- migrate:down\ndrop table items; drop function touch(); drop domain code;\n",
+        )],
+    );
+    let inv = inventory_with(
+        dir.path(),
+        &db,
+        &fleet().join("known_hosts"),
+        "",
+        "tunnel",
+        &migrations,
+    );
+    let pgfleet = || {
+        Cmd::new()
+            .arg("-i")
+            .arg(&inv)
+            .args(["--limit", "alpha/app,beta/app"])
+    };
+    pgfleet().arg("up").run().success();
+    pgfleet()
+        .args(["drift", "--between", "alpha/app", "beta/app"])
+        .run()
+        .success()
+        .stdout_has("have the same schema");
+    by_hand(
+        "beta-app",
+        &db,
+        "alter table items disable trigger items_touch; comment on table items is 'by hand'; alter table items force row level security; create policy mine on items using (id > 0); grant select on items to public; alter domain code set default 'x'; alter table items alter column name type text collate \"C\";",
+    );
+    let out = pgfleet()
+        .args(["drift", "--between", "alpha/app", "beta/app"])
+        .run();
+    out.code_is(1);
+    for said in [
+        "trigger items_touch",
+        "comment",
+        "row level security",
+        "policy",
+        "grant on table items to PUBLIC",
+        "domain code",
+        "collation",
+    ] {
+        assert!(out.stdout.contains(said), "--between lacks {said:?}\n{out}");
+    }
+    let out = pgfleet()
+        .args(["drift", "--between", "alpha/app", "beta/app"])
+        .args(["--ignore", "comments,privileges"])
+        .run();
+    out.code_is(1);
+    assert!(!out.stdout.contains("comment"), "{out}");
+    assert!(!out.stdout.contains("grant on"), "{out}");
+    assert!(out.stdout.contains("policy"), "{out}");
+}
