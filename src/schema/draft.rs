@@ -432,8 +432,17 @@ fn create_table(s: &mut Script, t: &Table) {
                 .as_ref()
                 .map(|k| format!(" PARTITION BY {k}"))
                 .unwrap_or_default();
+            // A child takes its parents' CHECK constraints as it is made (INHERIT later
+            // would need them first); columns it lists that a parent has are merged.
+            let inherits = if t.inherits.is_empty() {
+                String::new()
+            } else {
+                let parents: Vec<String> =
+                    t.inherits.iter().map(|(s, n)| qualified(s, n)).collect();
+                format!(" INHERITS ({})", parents.join(", "))
+            };
             format!(
-                "CREATE TABLE {name} (\n{}\n){partitioning};",
+                "CREATE TABLE {name} (\n{}\n){inherits}{partitioning};",
                 columns.join(",\n")
             )
         }
@@ -1320,8 +1329,10 @@ fn migrate_more(s: &mut Script, from: &Schema, to: &Schema) {
 
 /// [`migrate_more`] for one table, `old` being none when the draft creates it.
 fn more_of_table(s: &mut Script, new: &Table, old: Option<&Table>) {
+    // A table the draft creates is made with its parents (`create_table`'s INHERITS).
     let created = Table {
         replica_identity: "default".to_owned(),
+        inherits: new.inherits.clone(),
         ..Table::default()
     };
     let old = old.unwrap_or(&created);

@@ -1,5 +1,6 @@
 //! Drafts that used to fail or stop at a comment (issue 15): a changed generation
-//! expression, a renamed enum value, an added enum value's down, a detached partition, an
+//! expression, a renamed enum value, an added enum value's down, a detached partition, a
+//! child table and a table joining a parent with CHECK constraints, an
 //! INVALID index. Each on the harness PostgreSQL: a database built from migrations, a
 //! hand change, `drift` naming it, `--write-migration`'s draft registered where the change
 //! is (then no drift), and the draft's up and down run on a second database built from the
@@ -71,6 +72,28 @@ const CASES: &[Case] = &[
         drafted: &[
             "-- migrate:up\nALTER TABLE public.events DETACH PARTITION public.events_2023;\n",
             "ALTER TABLE public.events ATTACH PARTITION public.events_2023 FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');",
+        ],
+        adopted: true,
+    },
+    Case {
+        name: "child_table",
+        base: "create table parent (id int not null, check (id > 0));",
+        hand: "create table kid (extra int) inherits (parent);",
+        said: "table kid exists on",
+        drafted: &[
+            "INHERITS (public.parent);",
+            "DROP TABLE IF EXISTS public.kid;",
+        ],
+        adopted: true,
+    },
+    Case {
+        name: "joins_parent",
+        base: "create table parent (id int not null, check (id > 0)); create table loner (id int not null);",
+        hand: "alter table loner add constraint parent_id_check check (id > 0); alter table loner inherit parent;",
+        said: "table loner: parent tables",
+        drafted: &[
+            "ALTER TABLE public.loner INHERIT public.parent;",
+            "ALTER TABLE public.loner NO INHERIT public.parent;",
         ],
         adopted: true,
     },
