@@ -2,18 +2,14 @@
 //! and `drift`, by URL on the local PostgreSQL (this file's first half) and across the
 //! local fleet of containers (second half), with dbmate's own tables where they meet.
 
+use crate::harness::by_url;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::fleet::{fleet, inventory_with, unique_db};
-use crate::harness::{self, Cmd, TestDb};
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
+use crate::harness::{self, Cmd};
 
 /// A schema built by hand, with a little of everything drift compares.
 const HAND_BUILT: &str = "

@@ -2,15 +2,11 @@
 //! scratch database), checked, planned and applied as `up` applies it; on one database by
 //! URL and across hosts of the local fleet.
 
+use crate::harness::by_url;
+
 use std::path::Path;
 
-use crate::harness::{Cmd, TestDb, fresh_db, tempdir, write_migrations};
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
+use crate::harness::{Cmd, fresh_db, tempdir, write_migrations};
 
 const TABLE: (&str, &str) = (
     "20240101000000_create_orders.sql",

@@ -2,6 +2,8 @@
 //! (tests/fixtures/check), the rule reference page, the output formats, allows, history
 //! through a real git repository, and the exit codes.
 
+use crate::harness::by_url;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -386,12 +388,6 @@ fn since_a_ref_finds_collisions_and_edits() {
         .run()
         .code_is(3)
         .stderr_has("git knows no commit of that name");
-}
-
-fn by_url(db: &crate::harness::TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
 }
 
 #[test]

@@ -6,15 +6,9 @@
 //! is (then no drift), and the draft's up and down run on a second database built from the
 //! same migrations (then no drift either).
 
-use std::path::Path;
+use crate::harness::by_url;
 
-use crate::harness::{Cmd, TestDb, fresh_db, tempdir, write_migrations};
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
+use crate::harness::{fresh_db, tempdir, write_migrations};
 
 struct Case {
     name: &'static str,

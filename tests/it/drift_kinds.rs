@@ -2,11 +2,13 @@
 //! parameters, replica identity, row level security, inheritance), trigger states and
 //! comments: each hand change is named, and `drift --write-migration` drafts it up and down.
 
+use crate::harness::by_url;
+
 use std::path::Path;
 
 use pgfleet::schema::{self, Schema, compare};
 
-use crate::harness::{self, Cmd, TestDb};
+use crate::harness::{self, TestDb};
 
 /// The migrations every database here is built from: a little of each setting, away from
 /// PostgreSQL's defaults where a hand change can bring it back.
@@ -52,12 +54,6 @@ drop sequence tickets;
 drop type mood;
 drop schema extra;
 "#;
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
 
 fn snapshot(db: &TestDb) -> Schema {
     let json = db.scalar(schema::SNAPSHOT_SQL).expect("a snapshot");

@@ -2,11 +2,13 @@
 //! ownership: each hand change named, drafted, and the draft's up and down checked on a
 //! database rebuilt from the same migrations. `--ignore` leaves owners and grants out.
 
+use crate::harness::by_url;
+
 use std::path::{Path, PathBuf};
 
 use pgfleet::schema::{self, Schema, compare};
 
-use crate::harness::{self, Cmd, TestDb};
+use crate::harness::{self, TestDb};
 
 const BASE: &str = "-- migrate:up
 create schema app;
@@ -28,12 +30,6 @@ drop type pair;
 drop domain posint;
 drop schema app;
 ";
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
 
 /// A database built by pgfleet from BASE in `dir`.
 fn built(hint: &str, dir: &Path) -> TestDb {

@@ -688,6 +688,13 @@ impl std::fmt::Display for Output {
     }
 }
 
+/// pgfleet on one test database by URL, with `dir` as its migrations folder.
+pub(crate) fn by_url(db: &TestDb, dir: &Path) -> Cmd {
+    Cmd::new()
+        .args(["--url", db.url(), "--migrations-dir"])
+        .arg(dir)
+}
+
 /// Runs pgfleet with `args` in an empty temp dir.
 pub(crate) fn pgfleet<I, S>(args: I) -> Output
 where

@@ -2,18 +2,14 @@
 //! Ctrl-C, dry runs and rehearsals, JSON and the audit log. On the local PostgreSQL (by
 //! URL) and on the local fleet (over SSH).
 
+use crate::harness::by_url;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::fleet::{exec_inventory, fleet, inventory_with, unique_db};
-use crate::harness::{self, Cmd, TestDb};
-
-fn by_url(db: &TestDb, dir: &Path) -> Cmd {
-    Cmd::new()
-        .args(["--url", db.url(), "--migrations-dir"])
-        .arg(dir)
-}
+use crate::harness::{self, Cmd};
 
 const ONE: (&str, &str) = (
     "001_one.sql",
