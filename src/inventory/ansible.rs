@@ -150,7 +150,6 @@ fn classify(text: &str, lenient: bool) -> Option<bool> {
             k.name == "all"
                 || (!["defaults", "groups", "hosts"].contains(&k.name.as_str())
                     && match &v.node {
-                        Node::Null => true,
                         Node::Map(inner) => {
                             !inner.is_empty()
                                 && inner.iter().all(|(ik, _)| {
@@ -378,7 +377,8 @@ pub(super) fn load(top: &Path, sources: Vec<Source>) -> Result<Inventory> {
     };
     let group_files = vars_files(&base.join("group_vars"), &model, true)?;
     let host_files = vars_files(&base.join("host_vars"), &model, false)?;
-    to_inventory(&model, &group_files, &host_files, &base)
+    let first_file = sources.first().map(|s| s.file.as_path()).unwrap_or(top);
+    to_inventory(&model, &group_files, &host_files, &base, first_file)
 }
 
 fn vault_file(file: &Path) -> InventoryError {
@@ -795,6 +795,7 @@ fn to_inventory(
     group_files: &BTreeMap<String, Vec<(Key, Val)>>,
     host_files: &BTreeMap<String, Vec<(Key, Val)>>,
     base: &Path,
+    first_file: &Path,
 ) -> Result<Inventory> {
     let mut inventory = Inventory {
         hosts: Vec::new(),
@@ -855,7 +856,7 @@ fn to_inventory(
         );
         return Err(match top {
             Some(at) => InventoryError::at(&at, message),
-            None => InventoryError::new(message),
+            None => InventoryError::at_line(first_file, 1, message),
         });
     }
     Ok(inventory)

@@ -267,9 +267,11 @@ const VARS_FILES: &[(&str, &str)] = &[
     ),
     (
         "group_vars/lab.yml",
-        "ansible_user: labadmin\npgfleet_databases:\n  app: { container: app-db, password: { env: LAB_PW } }\n",
+        "ansible_user: labadmin\npgfleet_method: auto\npgfleet_databases:\n  app: { container: app-db, password: { env: LAB_PW } }\n",
     ),
     ("group_vars/pis/main.yml", "ansible_user: pi\n"),
+    // lab and backups are both at depth 1: the later name wins.
+    ("group_vars/backups.yml", "pgfleet_method: exec\n"),
     (
         "group_vars/pis/databases.yaml",
         "pgfleet_databases:\n  app: { container: pi-db, database: shop, method: exec }\n",
@@ -440,8 +442,9 @@ fn what_pgfleet_cannot_use_is_refused_clearly() {
         ),
         (
             "bad_line.ini",
-            "[lab]\nnas ansible_password=hunter2 secret\n",
-            "bad_line.ini:2:30: expected key=value here",
+            // Not after `password=`, which every output redacts anyway.
+            "[lab]\nnas ansible_become_pass=hunter2 oops\n",
+            "bad_line.ini:2:33: expected key=value here",
         ),
         (
             "none.ini",

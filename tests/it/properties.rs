@@ -206,6 +206,19 @@ fn inventory_line() -> impl Strategy<Value = String> {
         Just("      app: { container: \"pg }".to_string()),
         Just("---".to_string()),
         Just("\t- [".to_string()),
+        // Ansible's forms (tests/it/ansible.rs).
+        Just("all:".to_string()),
+        Just("  children:".to_string()),
+        Just("    lab:".to_string()),
+        Just("      hosts:".to_string()),
+        Just("        db[01:03].lab:2222:".to_string()),
+        Just("          pgfleet_databases: { app: { container: pg } }".to_string()),
+        Just("          ansible_ssh_common_args: -J gw:x".to_string()),
+        Just("[lab]".to_string()),
+        Just("[lab:children]".to_string()),
+        Just("[lab:vars]".to_string()),
+        Just("nas ansible_port=22x pgfleet_databases=\"{'a': {'container': 'c'}}\"".to_string()),
+        Just("pi[a:c] ansible_host=\"{{ x }}\"".to_string()),
         "[ -~]{0,25}",
     ]
 }
