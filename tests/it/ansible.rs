@@ -661,3 +661,33 @@ fn up_and_status_through_a_docker_context() {
         .stdout_has("1 target: 1 ok; 4 migrations applied · exit 0");
     pgfleet().args(["status", "--exit-code"]).run().success();
 }
+
+/// `ansible_connection: local` is this machine's docker; `pgfleet_jump` naming a host of
+/// the inventory keeps that host (not skipped, though it has no databases); a jump loop
+/// is refused.
+#[test]
+fn local_hosts_and_jumps_through_inventory_hosts() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        &[
+            (
+                "hosts.yml",
+                "all:\n  hosts:\n    here:\n      ansible_connection: local\n      pgfleet_databases: { app: { container: db } }\n    bastion:\n      ansible_host: 198.51.100.1\n      ansible_user: jump\n    nas:\n      pgfleet_jump: bastion\n      pgfleet_databases: { app: { container: db } }\n    printer:\n",
+            ),
+            (
+                "loop.yml",
+                "all:\n  hosts:\n    a:\n      pgfleet_jump: b\n      pgfleet_databases: { app: { container: db } }\n    b:\n      pgfleet_jump: a\n",
+            ),
+        ],
+    );
+    let out = pgfleet_inventory(dir.path(), "hosts.yml", &["--format", "json"]);
+    out.success();
+    let doc = out.json();
+    assert_eq!(doc["hosts"][0]["local"], true, "{doc}");
+    assert_eq!(doc["hosts"][1]["jump"], "bastion", "{doc}");
+    assert_eq!(doc["skipped_hosts"], serde_json::json!(["printer"]));
+    pgfleet_inventory(dir.path(), "loop.yml", &[])
+        .code_is(3)
+        .stderr_has("Error: loop.yml:4:21: jump loop: a → b → a; one of these hosts must be reachable without a jump");
+}
