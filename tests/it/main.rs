@@ -4,6 +4,7 @@ mod adopt;
 mod campaign;
 mod change;
 mod check;
+mod cli;
 mod concurrency;
 mod corpus;
 mod cuts;
