@@ -243,6 +243,10 @@ pub enum Command {
         /// Exit 1 when migrations are pending
         #[arg(long)]
         exit_code: bool,
+        /// The full matrix even when it is wider than the terminal (a fleet that does not fit
+        /// gets one line per migration instead)
+        #[arg(long)]
+        matrix: bool,
         #[command(flatten)]
         fleet: FleetArgs,
     },
@@ -475,6 +479,7 @@ impl Cli {
                 verbose: g.verbose,
                 format: g.format,
                 log_dir: g.log_dir,
+                matrix: matches!(&self.command, Command::Status { matrix: true, .. }),
             },
         };
         (Action::from(self.command), options)

@@ -19,6 +19,7 @@ mod inventory;
 mod json;
 mod live;
 mod query;
+mod status_summary;
 mod summary;
 mod tables;
 #[cfg(test)]
@@ -104,6 +105,8 @@ struct Outputs {
     err: Stream,
     /// stdout is a terminal: summary tables may be coloured.
     out_terminal: bool,
+    /// How wide stdout's lines may be (`out_width`).
+    out_width: usize,
     /// stderr is a terminal that draws: progress may be bars.
     err_terminal: bool,
 }
@@ -261,6 +264,8 @@ fn renderers(
         list.push(Box::new(summary::Summary::new(
             outputs.out.clone(),
             outputs.out_terminal,
+            outputs.out_width,
+            settings.matrix,
         )));
     }
     if text && single {
@@ -301,6 +306,7 @@ impl Report {
                 out: Stream::new(Box::new(std::io::stdout())),
                 err: Stream::new(Box::new(std::io::stderr())),
                 out_terminal: std::io::stdout().is_terminal(),
+                out_width: out_width(),
                 err_terminal,
             },
         )
@@ -318,6 +324,7 @@ impl Report {
                 out: Stream::new(out),
                 err: Stream::new(err),
                 out_terminal: false,
+                out_width: 80,
                 err_terminal: false,
             },
         )
@@ -383,6 +390,21 @@ impl Sink for Report {
             renderer.event(run.as_ref(), &event);
         }
     }
+}
+
+/// How wide stdout's lines may be, decided as git does: `COLUMNS` when set, else the
+/// terminal's width, else 80 (what is piped to `less` or a file reads as on a terminal).
+fn out_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| usize::from(w))
+        })
+        .unwrap_or(80)
 }
 
 /// `  (used by worker, label=app=x)` for a file with `used-by` directives, else nothing:
