@@ -115,6 +115,8 @@ struct Outputs {
 #[derive(Debug, Default, Clone)]
 struct Record {
     planned: Vec<String>,
+    /// A plan arrived: until one does (a target not reached), what is pending is unknown.
+    plan_read: bool,
     done: Vec<String>,
     not_rehearsable: Vec<String>,
     created: bool,
@@ -127,6 +129,19 @@ struct Record {
 }
 
 impl Record {
+    /// How many planned files did not run, or `?` when no plan was read and the target did
+    /// not finish (`verify --record` has no plan, and a target it read has nothing left).
+    fn left(&self, finished: bool) -> String {
+        if self.plan_read || finished {
+            self.planned
+                .len()
+                .saturating_sub(self.done.len())
+                .to_string()
+        } else {
+            "?".to_string()
+        }
+    }
+
     /// The planned files that were not confirmed, as (did not run, may have committed). After
     /// a connection that went away mid-batch nothing unconfirmed is known not to have run:
     /// psql in the container, or the server's input buffer, may have committed it.
@@ -169,7 +184,8 @@ impl Run {
         };
         match event {
             Event::Planned { files } => {
-                r.planned = files.iter().map(|m| m.file_name.clone()).collect()
+                r.planned = files.iter().map(|m| m.file_name.clone()).collect();
+                r.plan_read = true;
             }
             Event::Applying { .. } => r.sent = true,
             Event::Applied { migration, .. } | Event::RolledBack { migration, .. } => {

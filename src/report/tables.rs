@@ -127,7 +127,7 @@ pub(super) fn run_table<T>(
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for ((id, end), record) in ids.iter().zip(ends).zip(records) {
         let done = record.done.len();
-        let left = record.planned.len().saturating_sub(done);
+        let left = record.left(matches!(end.result, TargetResult::Done(_)));
         let (result, failed, detail) = match &end.result {
             TargetResult::Done(_) if done == 0 => ("= up to date", 0, String::new()),
             TargetResult::Done(_) => ("✓ ok", 0, String::new()),
@@ -580,6 +580,7 @@ mod tests {
         let records = vec![
             Record {
                 planned: vec!["1".into(), "2".into()],
+                plan_read: true,
                 done: vec!["1".into(), "2".into()],
                 ..Record::default()
             },
@@ -592,7 +593,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "b/app   - skipped          0        0       0        -  a canary target failed"
+            "b/app   - skipped          0        ?       0        -  a canary target failed"
         );
         assert_eq!(
             lines.last().unwrap(),
