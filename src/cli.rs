@@ -265,6 +265,10 @@ pub enum Command {
         /// Exit 1 when migrations are pending
         #[arg(long)]
         exit_code: bool,
+        /// The full matrix even when it is wider than the terminal (a fleet that does not fit
+        /// gets one line per migration instead)
+        #[arg(long)]
+        matrix: bool,
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
@@ -641,6 +645,7 @@ impl Cli {
                 verbose: self.output.verbose,
                 format: self.output.format,
                 log_dir: self.output.log_dir,
+                matrix: matches!(&self.command, Command::Status { matrix: true, .. }),
             },
         };
         self.command.into_parts(options)

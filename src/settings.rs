@@ -264,6 +264,8 @@ pub struct Output {
     pub format: Format,
     /// `--log-dir`: one audit file per run.
     pub log_dir: Option<PathBuf>,
+    /// `status --matrix`: the matrix however wide it is.
+    pub matrix: bool,
 }
 
 /// How targets are scheduled.

@@ -31,4 +31,5 @@ mod secrets;
 mod smoke;
 mod ssh;
 mod ssh_trust;
+mod views;
 mod workloads;
