@@ -391,7 +391,11 @@ impl Tls {
                 ),
                 CertificateError::NotValidForNameContext { presented, .. } => format!(
                     "the server's certificate is for {}, not {host}: connect by the name in the certificate, or use sslmode=verify-ca (checks the CA, not the name)",
-                    presented.join(", ")
+                    presented
+                        .iter()
+                        .map(|name| shown_name(name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 CertificateError::NotValidForName => format!(
                     "the server's certificate is not for {host}: connect by the name in the certificate, or use sslmode=verify-ca (checks the CA, not the name)"
@@ -413,6 +417,14 @@ impl Tls {
             TlsFailure::Rustls(other) => format!("the TLS handshake failed: {other}"),
             TlsFailure::Other(text) => format!("the TLS handshake failed: {text}"),
         }
+    }
+}
+
+/// A name rustls presents (`DnsName("db.example")`, `IpAddress(127.0.0.1)`) as written.
+fn shown_name(name: &str) -> &str {
+    match (name.find('('), name.strip_suffix(')')) {
+        (Some(open), Some(inner)) => inner[open + 1..].trim_matches('"'),
+        _ => name,
     }
 }
 

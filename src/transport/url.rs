@@ -67,9 +67,12 @@ impl std::fmt::Debug for DbUrl {
 /// The URL with its password shown as `********`, as dbmate prints it.
 impl std::fmt::Display for DbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&redact(self.url.as_str()))
+        f.write_str(&redact(&self.url.as_str().replacen(NO_HOST, "", 1)))
     }
 }
+
+/// The stand-in host of a URL written with a user and no host (see `DbUrl::parse_env`).
+const NO_HOST: &str = "pgfleet-no-host.invalid";
 
 /// How a hidden password is shown, as dbmate shows it.
 const HIDDEN: &str = "********";
@@ -228,7 +231,21 @@ impl DbUrl {
         if text.trim().is_empty() {
             return Err(bad(&format!("it is empty; {FORM}")));
         }
-        let url = url::Url::parse(text).map_err(|e| bad(&unparsed(text, &e)))?;
+        let url = match url::Url::parse(text) {
+            // `postgres://user@/db?host=/socket`: libpq and Go's net/url take a user with no
+            // host, the url crate does not. A stand-in host lets it parse; it is never
+            // used and never shown.
+            Err(url::ParseError::EmptyHost) => {
+                let scheme_end = text.find("://").map_or(0, |i| i + 3);
+                let at = text[scheme_end..]
+                    .find(['/', '?'])
+                    .map_or(text.len(), |i| scheme_end + i);
+                let stand_in = format!("{}{NO_HOST}{}", &text[..at], &text[at..]);
+                url::Url::parse(&stand_in)
+            }
+            parsed => parsed,
+        }
+        .map_err(|e| bad(&unparsed(text, &e)))?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(bad("the scheme must be postgres:// or postgresql://"));
         }
@@ -256,7 +273,12 @@ impl DbUrl {
             })
         };
         let given = |s: String| Some(s).filter(|s| !s.is_empty());
-        let mut host = url.host_str().map(decode).transpose()?.and_then(given);
+        let mut host = url
+            .host_str()
+            .filter(|h| *h != NO_HOST)
+            .map(decode)
+            .transpose()?
+            .and_then(given);
         let mut port = url.port();
         let mut user = given(decode(url.username())?);
         let mut password = url.password().map(decode).transpose()?;

@@ -5,6 +5,7 @@ mod campaign;
 mod change;
 mod check;
 mod concurrency;
+mod connecting;
 mod corpus;
 mod cuts;
 mod dbmate_compat;
