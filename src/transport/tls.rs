@@ -326,7 +326,7 @@ impl Tls {
     pub async fn connect<F, Fut>(&self, host: &str, mut attempt: F) -> Result<Client, SqlError>
     where
         F: FnMut(PgSslMode) -> Fut,
-        Fut: Future<Output = Result<Client, tokio_postgres::Error>>,
+        Fut: Future<Output = Result<Client, Attempt>>,
     {
         let (first, retry) = match self.mode {
             SslMode::Disable => (PgSslMode::Disable, None),
@@ -336,7 +336,8 @@ impl Tls {
         };
         let first = match attempt(first).await {
             Ok(client) => return Ok(client),
-            Err(e) => e,
+            Err(Attempt::Before(e)) => return Err(e),
+            Err(Attempt::Pg(e)) => e,
         };
         // A server that refused or could not be reached answers the same without TLS.
         let worth_retrying = first.as_db_error().is_some() || tls_failure(&first).is_some();
@@ -345,9 +346,10 @@ impl Tls {
         };
         match attempt(retry).await {
             Ok(client) => Ok(client),
+            Err(Attempt::Before(e)) => Err(e),
             // The retry's refusal by pg_hba ("no encryption", "SSL encryption") says less
             // than the first attempt's error, and the other way round.
-            Err(second) => {
+            Err(Attempt::Pg(second)) => {
                 let refused_by_hba = |e: &tokio_postgres::Error| {
                     e.as_db_error().is_some_and(|d| d.code().code() == "28000")
                 };
@@ -425,6 +427,19 @@ fn shown_name(name: &str) -> &str {
     match (name.find('('), name.strip_suffix(')')) {
         (Some(open), Some(inner)) => inner[open + 1..].trim_matches('"'),
         _ => name,
+    }
+}
+
+/// Why one connection attempt failed: in PostgreSQL's protocol (TLS included), or before
+/// it began (an SSH channel that did not open), which no retry without TLS would change.
+pub enum Attempt {
+    Pg(tokio_postgres::Error),
+    Before(SqlError),
+}
+
+impl From<tokio_postgres::Error> for Attempt {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Attempt::Pg(e)
     }
 }
 

@@ -536,3 +536,46 @@ fn pgconnect_timeout_bounds_a_silent_server() {
         .stderr_has("did not complete it within 2 s (connect_timeout)");
     assert!(started.elapsed() < Duration::from_secs(8));
 }
+
+/// Over the SSH tunnel, the inventory's sslmode is applied inside the tunnel: the fleet's
+/// containers run without TLS, so `require` is refused saying so and `prefer` goes on
+/// without it. (Run with the fleet lock held, as every fleet test.)
+#[test]
+fn the_inventory_sslmode_is_applied_inside_the_tunnel() {
+    use crate::fleet::{fleet, inventory_with, unique_db};
+    let dir = harness::tempdir();
+    let folder = dir.path().join("migrations");
+    harness::write_migrations(
+        &folder,
+        &[(
+            "20260101000000_t.sql",
+            "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+        )],
+    );
+    let inv = inventory_with(
+        dir.path(),
+        &unique_db("tunnel_tls"),
+        &fleet().join("known_hosts"),
+        "",
+        "tunnel",
+        &folder,
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    let with = |mode: &str| {
+        std::fs::write(
+            &inv,
+            text.replace("defaults:\n", &format!("defaults:\n  sslmode: {mode}\n")),
+        )
+        .unwrap();
+        Cmd::new()
+            .arg("-i")
+            .arg(&inv)
+            .args(["--limit", "alpha/app"])
+    };
+    with("require")
+        .arg("up")
+        .run()
+        .code_is(2)
+        .stderr_has("the server does not accept TLS (ssl = off in its postgresql.conf), and sslmode=require needs it");
+    with("prefer").arg("up").run().success();
+}
