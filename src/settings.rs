@@ -778,14 +778,22 @@ fn given_database_url(flag: Option<&str>, source: &str) -> Result<Option<DbUrl>,
 /// A URL given by `source` (a flag, a variable), which its error names.
 fn parse_url(text: &str, source: &str) -> Result<DbUrl, Error> {
     crate::transport::url::remember_url_secrets(text);
-    DbUrl::parse(text).map_err(|e| match e {
+    // What the URL leaves out comes from the PG* variables and ~/.pgpass, as with libpq.
+    let url = DbUrl::parse_env(text, &|name| std::env::var(name).ok()).map_err(|e| match e {
         Error::BadUrl { url, why, .. } => Error::BadUrl {
             url,
             from: Some(source.to_owned()),
             why,
         },
         other => other,
-    })
+    })?;
+    if let Some(p) = url.password() {
+        crate::transport::url::remember_secret(p);
+    }
+    if let Some(warning) = url.pgpass_warning() {
+        eprintln!("pgfleet: warning: {warning}");
+    }
+    Ok(url)
 }
 
 /// `--migrations-table`: `table` or `schema.table`, each a plain identifier (what dbmate

@@ -662,6 +662,7 @@ fn inventory_lists_where_each_setting_landed() {
         migrations: PathBuf::from("./migrations"),
         port: 5432,
         drift_ignore: Vec::new(),
+        tls: Default::default(),
     };
     let inventory = Inventory {
         hosts: vec![

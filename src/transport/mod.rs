@@ -5,9 +5,11 @@ pub mod docker;
 pub mod exec;
 pub mod fleet;
 pub mod known_hosts;
+pub mod libpq;
 pub mod pattern;
 pub mod ssh;
 pub mod ssh_config;
+pub mod tls;
 pub mod url;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ mod change;
 mod check;
 mod cli;
 mod concurrency;
+mod connecting;
 mod corpus;
 mod cuts;
 mod dbmate_compat;
