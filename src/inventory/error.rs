@@ -214,7 +214,9 @@ fn misplaced(field: &str, expected: &[&str]) -> Option<&'static str> {
         "container" | "label" | "database" if !in_database => {
             Some("it belongs to a database: hosts: NAME: databases: DB: { container: … }")
         }
-        "address" | "jump" | "local" | "databases" if !in_host && !in_database => {
+        "address" | "jump" | "local" | "docker_context" | "databases"
+            if !in_host && !in_database =>
+        {
             Some("it is set per host, under hosts: NAME:")
         }
         "identity_file" | "identity_files" | "known_hosts" | "connect_timeout" | "keepalive"

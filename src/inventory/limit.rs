@@ -1,5 +1,6 @@
 //! `--limit`: glob patterns over host names, group names and `host/database` target ids;
-//! `!pattern` excludes.
+//! `!pattern` excludes, `&pattern` intersects. Patterns are separated by `,` or, as Ansible
+//! writes them, by `:` (`lab:&db:!nas`).
 
 use std::collections::HashMap;
 
@@ -7,9 +8,18 @@ use globset::{GlobBuilder, GlobMatcher};
 
 use super::{Host, Inventory, InventoryError, Target};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Include,
+    /// `!pattern`
+    Exclude,
+    /// `&pattern`: only what this matches too.
+    Intersect,
+}
+
 struct Pattern {
     text: String,
-    exclude: bool,
+    kind: Kind,
     glob: GlobMatcher,
     /// The literal `all`: Ansible's implicit group of every host (a glob such as `a*`
     /// does not reach it).
@@ -54,14 +64,17 @@ pub fn select<'a>(inv: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Target
                 .get(t.host.as_str())
                 .is_some_and(|h| h.groups.iter().any(|g| p.glob.is_match(g)))
     };
-    let any_include = patterns.iter().any(|p| !p.exclude);
+    let any_include = patterns.iter().any(|p| p.kind == Kind::Include);
     let selected: Vec<&Target> = inv
         .targets
         .iter()
         .zip(&ids)
         .filter(|(t, id)| {
-            let included = !any_include || patterns.iter().any(|p| !p.exclude && matches(p, t, id));
-            included && !patterns.iter().any(|p| p.exclude && matches(p, t, id))
+            let of = |kind: Kind| patterns.iter().filter(move |p| p.kind == kind);
+            let included = !any_include || of(Kind::Include).any(|p| matches(p, t, id));
+            included
+                && of(Kind::Intersect).all(|p| matches(p, t, id))
+                && !of(Kind::Exclude).any(|p| matches(p, t, id))
         })
         .map(|(t, _)| t)
         .collect();
@@ -78,16 +91,27 @@ pub fn select<'a>(inv: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Target
 
 fn parse(limit: &[String]) -> Result<Vec<Pattern>, InventoryError> {
     let mut patterns = Vec::new();
-    for text in limit.iter().flat_map(|l| l.split(',')) {
+    for text in limit
+        .iter()
+        .flat_map(|l| l.split(','))
+        .flat_map(split_colons)
+    {
         let text = text.trim();
-        let (exclude, body) = match text.strip_prefix('!') {
-            Some(rest) => (true, rest.trim()),
-            None => (false, text),
+        let (kind, body) = if let Some(rest) = text.strip_prefix('!') {
+            (Kind::Exclude, rest.trim())
+        } else if let Some(rest) = text.strip_prefix('&') {
+            (Kind::Intersect, rest.trim())
+        } else {
+            (Kind::Include, text)
         };
         if body.is_empty() {
             return Err(InventoryError::new(format!(
                 "--limit has an empty pattern{}; write a host, group or host/database, e.g. --limit 'nas*,!nas/old'",
-                if exclude { " after !" } else { "" }
+                match kind {
+                    Kind::Exclude => " after !",
+                    Kind::Intersect => " after &",
+                    Kind::Include => "",
+                }
             )));
         }
         let glob = GlobBuilder::new(body)
@@ -102,12 +126,32 @@ fn parse(limit: &[String]) -> Result<Vec<Pattern>, InventoryError> {
             .compile_matcher();
         patterns.push(Pattern {
             text: text.to_owned(),
-            exclude,
+            kind,
             glob,
             everything: body == "all",
         });
     }
     Ok(patterns)
+}
+
+/// Ansible's `:` separator, outside `[…]` (a glob class such as `[1:3]` keeps its colon).
+/// An empty piece stays, so that `a::b` is reported as an empty pattern.
+fn split_colons(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => {
+                pieces.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&text[start..]);
+    pieces
 }
 
 fn nothing_matches(
@@ -116,7 +160,7 @@ fn nothing_matches(
     groups: &[&str],
     ids: &[String],
 ) -> InventoryError {
-    let body = p.text.trim_start_matches('!').trim();
+    let body = p.text.trim_start_matches(['!', '&']).trim();
     let hosts: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
     let mut candidates: Vec<&str> = hosts.clone();
     candidates.extend(groups);
@@ -133,11 +177,19 @@ fn nothing_matches(
         }
     };
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    InventoryError::new(format!(
+    let mut message = format!(
         "--limit `{}` matches no host, group or target{hint}. Hosts: {}. Groups: {}. Targets: {}.",
         p.text,
         list(&hosts),
         list(groups),
         list(&id_refs)
-    ))
+    );
+    if !inv.skipped.is_empty() {
+        let skipped: Vec<&str> = inv.skipped.iter().map(String::as_str).collect();
+        message.push_str(&format!(
+            " Not targets (no pgfleet_databases): {}.",
+            list(&skipped)
+        ));
+    }
+    InventoryError::new(message)
 }

@@ -80,6 +80,10 @@
 //! excludes. With only exclusions, everything else is selected. A pattern that matches
 //! nothing in the inventory is an error listing what exists.
 
+mod ansible;
+mod ansible_ini;
+mod ansible_node;
+mod docker_context;
 mod error;
 mod limit;
 mod raw;
@@ -100,6 +104,8 @@ pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 pub struct Inventory {
     pub hosts: Vec<Host>,
     pub targets: Vec<Target>,
+    /// Hosts of an Ansible inventory left out because no `pgfleet_databases` applies to them.
+    pub skipped: Vec<String>,
 }
 
 impl Inventory {
@@ -324,9 +330,12 @@ pub fn check_readable(inv: &Inventory, targets: &[&Target]) -> Result<(), Invent
     Ok(())
 }
 
-/// Reads the inventory at `path` (a file, or a folder of `*.yml` / `*.yaml` files) and
-/// resolves it. Nothing is contacted.
+/// Reads the inventory at `path` (a file, or a folder of `*.yml` / `*.yaml` files; or an
+/// Ansible inventory, YAML or INI, file or folder) and resolves it. Nothing is contacted.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+    if let Some(sources) = ansible::sources(path)? {
+        return ansible::load(path, sources);
+    }
     let files = inventory_files(path)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in files {

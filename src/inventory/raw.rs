@@ -85,6 +85,7 @@ with_settings!(RawHost {
     address: Option<Spanned<String>>,
     jump: Option<Spanned<String>>,
     local: Option<Spanned<bool>>,
+    docker_context: Option<Spanned<String>>,
     databases: Option<Ordered<Option<RawDatabase>>>,
 });
 

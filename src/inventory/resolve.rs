@@ -478,7 +478,7 @@ struct HostDef {
 }
 
 /// Names appear in target ids (`host/db`) and `--limit` patterns.
-fn check_name(kind: &str, name: &str, loc: &Loc) -> Result<()> {
+pub(super) fn check_name(kind: &str, name: &str, loc: &Loc) -> Result<()> {
     const RESERVED: &[char] = &['/', ',', '!', '*', '?', '[', ']', '{', '}'];
     if name.is_empty() {
         return Err(InventoryError::at(loc, format!("a {kind} name is empty")));
@@ -641,6 +641,7 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
     let mut inventory = Inventory {
         hosts: Vec::with_capacity(hosts.len()),
         targets: Vec::new(),
+        skipped: Vec::new(),
     };
     for (def, jump) in hosts.into_iter().zip(jumps) {
         let member_of: Vec<&GroupDef> = groups
@@ -654,14 +655,27 @@ pub(super) fn resolve(top: &Path, files: Vec<(PathBuf, RawFile)>) -> Result<Inve
             check_local(&def)?;
             Connection::Local
         } else {
-            let address = match &def.raw.address {
+            let mut address = match &def.raw.address {
                 Some(s) => def.ctx.text("address", s)?,
                 None => def.name.clone(),
             };
+            let (mut port, mut user) = (settings.port("port"), settings.text("user"));
+            if let Some(s) = &def.raw.docker_context {
+                let own = super::docker_context::Own {
+                    address: def.raw.address.as_ref().map(|a| def.ctx.loc(a)),
+                    user: def.layer.at("user"),
+                    port: def.layer.at("port"),
+                };
+                let name = def.ctx.text("docker_context", s)?;
+                let ep = super::docker_context::endpoint(&name, &def.ctx.loc(s), &def.name, own)?;
+                address = ep.host;
+                port = ep.port.or(port);
+                user = ep.user.or(user);
+            }
             Connection::Ssh(SshSettings {
                 address,
-                port: settings.port("port"),
-                user: settings.text("user"),
+                port,
+                user,
                 identity_files: settings.paths("identity_files"),
                 identity_at: settings.at("identity_files").map(Box::new),
                 known_hosts: settings.paths("known_hosts"),
@@ -759,6 +773,9 @@ fn check_local(def: &HostDef) -> Result<()> {
     if let Some(s) = &def.raw.jump {
         return complain("jump", &def.ctx.loc(s));
     }
+    if let Some(s) = &def.raw.docker_context {
+        return complain("docker_context", &def.ctx.loc(s));
+    }
     for key in SSH_KEYS {
         if let Some(s) = def.layer.0.get(key) {
             return complain(s.written, &s.at);
@@ -847,7 +864,7 @@ fn resolve_jumps(hosts: &[HostDef]) -> Result<Vec<Option<Jump>>> {
 }
 
 /// `[user@]host[:port]`, with `[v6]:port` for IPv6 addresses.
-fn parse_address(text: &str) -> Result<Jump, String> {
+pub(super) fn parse_address(text: &str) -> Result<Jump, String> {
     let (user, rest) = match text.rsplit_once('@') {
         Some(("", r)) => return Err(format!("the user before @ in `{r}` is empty")),
         Some((u, r)) => (Some(u.to_owned()), r),
@@ -1014,7 +1031,7 @@ fn normalize(path: &Path) -> PathBuf {
 /// `~` is $HOME; a relative path starts at `base`. A leading `..` folds into `base` (which
 /// `base_dir` made safe to fold); a `..` after a folder of `text` itself is kept, as that
 /// folder may be a symlink.
-fn resolve_path(text: &str, base: &Path) -> PathBuf {
+pub(super) fn resolve_path(text: &str, base: &Path) -> PathBuf {
     if (text == "~" || text.starts_with("~/"))
         && let Some(home) = std::env::var_os("HOME")
     {

@@ -508,6 +508,31 @@ fn limit_exclusions() {
 }
 
 #[test]
+fn limit_takes_ansible_separators_and_intersections() {
+    let inv = inv(FLEET);
+    assert_eq!(ids(&inv, &["lab:!nas/old"]).unwrap(), ["nas/app", "pi/app"]);
+    assert_eq!(ids(&inv, &["lab:&*/app"]).unwrap(), ["nas/app", "pi/app"]);
+    assert_eq!(
+        ids(&inv, &["all:&lab:!pi"]).unwrap(),
+        ["nas/app", "nas/old"]
+    );
+    // Only intersections: of everything, as Ansible prepends `all`.
+    assert_eq!(ids(&inv, &["&cloud"]).unwrap(), ["vps/app", "vps/shop"]);
+    // A glob class keeps its colon.
+    assert_eq!(ids(&inv, &["[n:p]*/app"]).unwrap(), ["nas/app", "pi/app"]);
+    assert!(
+        ids(&inv, &["lab:&"])
+            .unwrap_err()
+            .contains("empty pattern after &")
+    );
+    assert!(
+        ids(&inv, &["lab:&nope"])
+            .unwrap_err()
+            .starts_with("--limit `&nope` matches no host")
+    );
+}
+
+#[test]
 fn limit_errors_list_what_exists() {
     let inv = inv(FLEET);
     let e = ids(&inv, &["nsa"]).unwrap_err();

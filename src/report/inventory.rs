@@ -1,6 +1,8 @@
 //! What `inventory` prints: one block per target, saying where each setting landed.
 //! Passwords are shown as their source (`env NAME`, …), never read.
 
+use serde_json::{Value, json};
+
 use crate::inventory::{Connection, ContainerRef, DEFAULT_DOCKER_SOCKET, Inventory, Target};
 
 pub(super) fn listing(targets: &[&Target], inv: &Inventory) -> Vec<String> {
@@ -78,5 +80,73 @@ pub(super) fn listing(targets: &[&Target], inv: &Inventory) -> Vec<String> {
         ));
     }
     lines.push(summary);
+    if !inv.skipped.is_empty() {
+        let mut shown: Vec<&str> = inv.skipped.iter().take(5).map(String::as_str).collect();
+        if inv.skipped.len() > shown.len() {
+            shown.push("…");
+        }
+        lines.push(format!(
+            "{} skipped: no pgfleet_databases ({})",
+            plural(inv.skipped.len(), "host"),
+            shown.join(", ")
+        ));
+    }
     lines
+}
+
+/// `inventory --format json`: each selected target, its host, and the hosts left out.
+pub(super) fn json(targets: &[&Target], inv: &Inventory) -> Value {
+    let mut doc = Value::Object(super::json::head("inventory", crate::error::ExitCode::Ok));
+    doc["targets"] = targets
+        .iter()
+        .map(|t| {
+            let (container, label) = match &t.container {
+                ContainerRef::Name(n) => (Some(n), None),
+                ContainerRef::Label(l) => (None, Some(l)),
+            };
+            json!({
+                "target": t.id(),
+                "host": t.host,
+                "database": t.name,
+                "container": container,
+                "label": label,
+                "dbname": t.database,
+                "user": t.user,
+                "password": t.password.to_string(),
+                "method": t.method.as_str(),
+                "migrations": t.migrations.display().to_string(),
+                "port": t.port,
+            })
+        })
+        .collect();
+    let mut names: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+    names.dedup();
+    doc["hosts"] = names
+        .iter()
+        .filter_map(|n| inv.host(n))
+        .map(|h| {
+            let mut host = json!({
+                "name": h.name,
+                "groups": h.groups,
+                "docker_socket": h.docker_socket,
+                "local": matches!(h.connection, Connection::Local),
+            });
+            if let Connection::Ssh(ssh) = &h.connection {
+                let paths = |ps: &[std::path::PathBuf]| {
+                    ps.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                };
+                host["address"] = json!(ssh.address);
+                host["port"] = json!(ssh.port);
+                host["user"] = json!(ssh.user);
+                host["identity_files"] = json!(paths(&ssh.identity_files));
+                host["known_hosts"] = json!(paths(&ssh.known_hosts));
+                host["jump"] = json!(ssh.jump.as_ref().map(ToString::to_string));
+            }
+            host
+        })
+        .collect();
+    doc["skipped_hosts"] = json!(inv.skipped);
+    doc
 }

@@ -58,6 +58,10 @@ impl Renderer for Json {
             self.print(&doc);
             return;
         }
+        if let RunEvent::Inventory { targets, inventory } = event {
+            self.print(&super::inventory::json(targets, inventory));
+            return;
+        }
         let Some(run) = run else { return };
         match event {
             RunEvent::Target { target, event } if self.lines => {
@@ -145,7 +149,7 @@ fn extend(doc: &mut Value, more: Value) {
     }
 }
 
-fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
+pub(super) fn head(command: &str, code: ExitCode) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("schema".into(), json!(SCHEMA_VERSION));
     m.insert("pgfleet".into(), json!(env!("CARGO_PKG_VERSION")));

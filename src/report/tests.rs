@@ -693,6 +693,7 @@ fn inventory_lists_where_each_setting_landed() {
             },
             target("laptop", "billing"),
         ],
+        skipped: Vec::new(),
     };
     let selected: Vec<&Target> = inventory.targets[..2].iter().collect();
     report.event(RunEvent::Inventory {

@@ -1,6 +1,7 @@
 //! The single integration test binary: one test module per area, all sharing `harness`.
 
 mod adopt;
+mod ansible;
 mod campaign;
 mod change;
 mod check;
