@@ -11,7 +11,8 @@ use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
 use crate::settings::{
-    Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, QueryArgs, Schedule,
+    Action, ChangeArgs, CheckArgs, DiscoverArgs, DryRun, Format, Options, Output, QueryArgs,
+    Schedule,
 };
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
@@ -348,6 +349,25 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// Write an inventory of the PostgreSQL containers on these docker hosts (over SSH)
+    #[command(
+        after_help = "Example:\n  pgfleet discover nas admin@192.168.1.20 ssh://deploy@pi.lan:2222 --write inventory/home.yml"
+    )]
+    Discover {
+        /// host, user@host, user@host:port, ssh://user@host:port or a ~/.ssh/config alias;
+        /// with -i, a host of that inventory (reached with its settings)
+        #[arg(value_name = "HOST", required = true)]
+        hosts: Vec<String>,
+        /// Write the inventory to FILE (atomically) instead of printing it
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Replace FILE when it exists
+        #[arg(long, requires = "write")]
+        force: bool,
+        /// How many hosts are visited at once
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+        parallel: u16,
+    },
     /// Wait until the database server accepts connections
     Wait,
     /// Show the resolved targets of the inventory
@@ -466,7 +486,10 @@ impl Cli {
             limit: g.limit,
             accept_new_host_keys: g.accept_new_host_keys,
             schedule: Schedule {
-                parallel: fleet.map_or(16, |f| usize::from(f.parallel)),
+                parallel: match &self.command {
+                    Command::Discover { parallel, .. } => usize::from(*parallel),
+                    _ => fleet.map_or(16, |f| usize::from(f.parallel)),
+                },
                 canary: fleet.map_or(0, |f| f.canary),
                 fail_fast: fleet.is_some_and(|f| f.fail_fast),
             },
@@ -507,9 +530,11 @@ impl Command {
             Command::Status { fleet, .. }
             | Command::Dump { fleet }
             | Command::Query { fleet, .. } => (Some(fleet), None, None),
-            Command::New { .. } | Command::Wait | Command::Inventory | Command::Check { .. } => {
-                (None, None, None)
-            }
+            Command::New { .. }
+            | Command::Wait
+            | Command::Inventory
+            | Command::Check { .. }
+            | Command::Discover { .. } => (None, None, None),
         }
     }
 }
@@ -520,6 +545,16 @@ impl From<Command> for Action {
             Command::New { name } => Action::New { name },
             Command::Wait => Action::Wait,
             Command::Inventory => Action::Inventory,
+            Command::Discover {
+                hosts,
+                write,
+                force,
+                ..
+            } => Action::Discover(DiscoverArgs {
+                hosts,
+                write,
+                force,
+            }),
             Command::Query {
                 sql,
                 statement_timeout,

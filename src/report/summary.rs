@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use super::{Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, query, tables};
+use super::{
+    Renderer, Run, Stream, adopt, check, dbmate, discover, dry_run, inventory, query, tables,
+};
 use crate::error::ExitCode;
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Output, RunEvent};
@@ -146,7 +148,13 @@ impl Summary {
                 None => tables::failed_footer(ids, ends, code),
             },
             Verb::Query => query::text(ids, ends, single, code),
-            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => Vec::new(),
+            // `discover` says what it found with its own event.
+            Verb::New
+            | Verb::Wait
+            | Verb::Inventory
+            | Verb::Check
+            | Verb::Change
+            | Verb::Discover => Vec::new(),
         }
     }
 }
@@ -202,6 +210,16 @@ impl Renderer for Summary {
                     )]
                 }
             }
+            RunEvent::Discovered {
+                ends,
+                inventory,
+                write,
+                found,
+                ..
+            } => match run {
+                Some(run) => discover::text(&run.ids, ends, inventory, *write, *found),
+                None => return,
+            },
             RunEvent::Checked { checked, deny, .. } => {
                 check::text(checked, *deny, self.terminal && console::colors_enabled())
             }
