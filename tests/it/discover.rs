@@ -32,14 +32,30 @@ fn pgfleet(dir: &Path, home: &Path) -> Cmd {
     Cmd::new().dir(dir).env("HOME", home)
 }
 
-/// The fleet's container passwords, none of which may ever be shown.
+/// Every container password on the fleet's engine, as the containers have them (what
+/// discover sees; `.fleet/passwords` may be older than a container), none of which may
+/// ever be shown.
 fn fleet_passwords() -> Vec<String> {
-    std::fs::read_to_string(fleet().join("passwords"))
-        .unwrap()
+    let ids = Command::new("docker").args(["ps", "-aq"]).output().unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let env = Command::new("docker")
+        .args(["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}"])
+        .args(&ids)
+        .output()
+        .unwrap();
+    let mut secrets: Vec<String> = String::from_utf8_lossy(&env.stdout)
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(_, v)| v.to_string()))
+        .filter_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
         .filter(|v| !v.is_empty())
-        .collect()
+        .map(str::to_string)
+        .collect();
+    secrets.sort();
+    secrets.dedup();
+    assert!(!secrets.is_empty(), "the fleet's containers have passwords");
+    secrets
 }
 
 fn never_shows(out: &Output, file: Option<&Path>, secrets: &[String]) {
@@ -47,9 +63,12 @@ fn never_shows(out: &Output, file: Option<&Path>, secrets: &[String]) {
     for secret in secrets {
         out.never_prints(secret);
         if let Some(text) = &written {
+            // Which line, not the text: the failure must not print the password either.
+            let line = text.lines().position(|l| l.contains(secret.as_str()));
             assert!(
-                !text.contains(secret.as_str()),
-                "the file holds a password:\n{text}"
+                line.is_none(),
+                "line {} of the file holds a password",
+                line.unwrap_or(0) + 1
             );
         }
     }
@@ -462,4 +481,42 @@ fn a_home_lab_of_22_containers_gets_its_inventory_in_one_command() {
     query.success().stdout_has("alpha/yes  yes");
     never_shows(&query, None, &secrets);
     drop(lab);
+}
+
+#[test]
+fn a_host_of_the_given_inventory_is_reached_and_written_with_its_settings() {
+    fleet();
+    let dir = tempdir();
+    // No ~/.ssh at all: only the inventory says how to reach alpha.
+    let home = dir.path().join("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory/demo.yml");
+    let file = dir.path().join("from-demo.yml");
+    let out = pgfleet(dir.path(), &home)
+        .arg("-i")
+        .arg(&demo)
+        .args(["discover", "alpha", "--write"])
+        .arg(&file)
+        .run();
+    out.success().stdout_has("Wrote ");
+    never_shows(&out, Some(&file), &fleet_passwords());
+    let text = std::fs::read_to_string(&file).unwrap();
+    for part in [
+        "  alpha:\n    address: 127.0.0.1\n    port: 22201\n    user: pgfleet\n    identity_files: [\"/",
+        "/.fleet/id_ed25519\"]\n    known_hosts: [\"/",
+        "/.fleet/known_hosts\"]\n    databases:\n",
+    ] {
+        assert!(text.contains(part), "{part:?} not in\n{text}");
+    }
+    pgfleet(dir.path(), &home)
+        .arg("-i")
+        .arg(&file)
+        .args(["status", "--limit", "alpha/billing"])
+        .run()
+        .success();
+    // Without -i, alpha is an ssh name like any other, which this home cannot reach.
+    pgfleet(dir.path(), &home)
+        .args(["discover", "alpha"])
+        .run()
+        .code_is(2);
 }
