@@ -11,7 +11,8 @@ use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
 use crate::settings::{
-    Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, QueryArgs, Schedule,
+    Action, ChangeArgs, CheckArgs, DiscoverArgs, DryRun, Format, Options, Output, QueryArgs,
+    Schedule,
 };
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
@@ -408,6 +409,30 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// Write an inventory of the PostgreSQL containers on these docker hosts (over SSH)
+    Discover {
+        /// host, user@host, user@host:port, ssh://user@host:port or a ~/.ssh/config alias;
+        /// with -i, a host of that inventory (reached with its settings)
+        #[arg(value_name = "HOST", required = true)]
+        hosts: Vec<String>,
+        /// Write the inventory to FILE (atomically) instead of printing it
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Replace FILE when it exists
+        #[arg(long, requires = "write")]
+        force: bool,
+        /// How many hosts are visited at once
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+        parallel: u16,
+        /// Reach HOSTs named in this inventory with its settings (no inventory is read
+        /// unless given)
+        #[arg(long, short = 'i', value_name = "PATH")]
+        inventory: Option<PathBuf>,
+        /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new); a changed key is
+        /// never accepted
+        #[arg(long)]
+        accept_new_host_keys: bool,
+    },
     /// Wait until the database server accepts connections
     Wait {
         /// How long to wait for the database [default: 60s]
@@ -584,6 +609,7 @@ impl Cli {
         let select = groups.select.or(fleet.map(|f| &f.select));
         let inventory = select
             .and_then(|s| s.inventory.clone())
+            .or(groups.inventory.clone())
             .or(before.inventory);
         let mut limit = before.limit;
         limit.extend(select.iter().flat_map(|s| s.limit.iter().cloned()));
@@ -634,9 +660,13 @@ impl Cli {
             inventory: inventory.unwrap_or_else(|| PathBuf::from("inventory")),
             limit,
             accept_new_host_keys: before.accept_new_host_keys
+                || groups.accept_new_host_keys
                 || fleet.is_some_and(|f| f.accept_new_host_keys),
             schedule: Schedule {
-                parallel: fleet.map_or(16, |f| usize::from(f.parallel)),
+                parallel: match &self.command {
+                    Command::Discover { parallel, .. } => usize::from(*parallel),
+                    _ => fleet.map_or(16, |f| usize::from(f.parallel)),
+                },
                 canary: fleet.map_or(0, |f| f.canary),
                 fail_fast: fleet.is_some_and(|f| f.fail_fast),
             },
@@ -673,6 +703,9 @@ struct Groups<'a> {
     apply: Option<&'a ApplyArgs>,
     schema_file: Option<PathBuf>,
     wait_timeout: Option<Timeout>,
+    /// `discover`'s own -i and --accept-new-host-keys (it has no fleet of targets).
+    inventory: Option<PathBuf>,
+    accept_new_host_keys: bool,
 }
 
 impl Command {
@@ -793,6 +826,15 @@ impl Command {
                 dir: Some(dir),
                 ..Groups::default()
             },
+            Command::Discover {
+                inventory,
+                accept_new_host_keys,
+                ..
+            } => Groups {
+                inventory: inventory.clone(),
+                accept_new_host_keys: *accept_new_host_keys,
+                ..Groups::default()
+            },
             Command::Completions { .. } | Command::Man { .. } => Groups::default(),
         }
     }
@@ -804,6 +846,16 @@ impl Command {
             Command::New { name, .. } => Action::New { name },
             Command::Wait { .. } => Action::Wait,
             Command::Inventory { .. } => Action::Inventory,
+            Command::Discover {
+                hosts,
+                write,
+                force,
+                ..
+            } => Action::Discover(DiscoverArgs {
+                hosts,
+                write,
+                force,
+            }),
             Command::Query {
                 sql,
                 statement_timeout,
@@ -1086,6 +1138,13 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "pgfleet check --since origin/main --format github",
             ),
         ],
+    ),
+    (
+        "discover",
+        &[(
+            "three hosts' PostgreSQL containers, as an inventory",
+            "pgfleet discover nas admin@192.168.1.20 ssh://deploy@pi.lan:2222 --write inventory/home.yml",
+        )],
     ),
     (
         "completions",

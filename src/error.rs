@@ -72,7 +72,7 @@ impl ExitCode {
         (ExitCode::Ok, "done"),
         (
             ExitCode::Pending,
-            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, `baseline`/`register` left a target untouched because its schema differs, or `check` found problems at or above `--deny`",
+            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, `baseline`/`register` left a target untouched because its schema differs, `check` found problems at or above `--deny`, or `discover` found no running PostgreSQL database",
         ),
         (
             ExitCode::Failed,

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 mod change;
 mod check;
+mod discover;
 mod query;
 
 pub use change::{ChangeArgs, derive_name};
 pub use check::{CheckArgs, CheckJob};
+pub use discover::{DiscoverArgs, DiscoverJob};
 pub use query::QueryArgs;
 
 use crate::error::Error;
@@ -73,6 +75,7 @@ pub enum Verb {
     Check,
     Change,
     Query,
+    Discover,
 }
 
 impl Verb {
@@ -94,6 +97,7 @@ impl Verb {
             Verb::Check => "check",
             Verb::Change => "change",
             Verb::Query => "query",
+            Verb::Discover => "discover",
         }
     }
 }
@@ -150,6 +154,8 @@ pub enum Action {
         ignore: Vec<crate::schema::Ignore>,
     },
     Query(QueryArgs),
+    /// `discover HOST…`: write an inventory of the hosts' PostgreSQL containers.
+    Discover(DiscoverArgs),
 }
 
 /// When a command that ran everywhere still exits 1.
@@ -187,6 +193,7 @@ impl Action {
             Action::Drift { between, .. } if !between.is_empty() => Verb::Between,
             Action::Drift { .. } => Verb::Drift,
             Action::Query(_) => Verb::Query,
+            Action::Discover(_) => Verb::Discover,
         }
     }
 
@@ -209,7 +216,8 @@ impl Action {
             | Action::Wait
             | Action::Inventory
             | Action::Check(_)
-            | Action::Query(_) => false,
+            | Action::Query(_)
+            | Action::Discover(_) => false,
             Action::Drift { between, .. } => between.is_empty(),
             _ => true,
         }
@@ -351,6 +359,8 @@ pub struct Run {
     pub check: Option<check::CheckJob>,
     /// `query`: the SQL, checked.
     pub query: Option<crate::tracking::Query>,
+    /// `discover`: the hosts to visit and where the inventory goes.
+    pub discover: Option<DiscoverJob>,
     /// `up`, `plan`: what `check`'s default rules find in each migration file (by path);
     /// empty with `--no-check`.
     pub findings: Arc<HashMap<PathBuf, Vec<crate::check::Finding>>>,
@@ -361,8 +371,9 @@ impl Run {
     /// migration files; contacts nothing.
     pub fn new(action: Action, o: Options) -> Result<Run, Error> {
         let url_preset = std::env::var_os("DATABASE_URL").is_some();
-        // `check` reaches no database: a URL or env file it would not use cannot fail it.
-        let offline = matches!(action, Action::Check(_));
+        // `check` reaches no database, `discover` no database by URL: a URL or env file
+        // they would not use cannot fail them.
+        let offline = matches!(action, Action::Check(_) | Action::Discover(_));
         if !offline && matches!(o.output.format, Format::Github | Format::Sarif) {
             return Err(Error::Usage(format!(
                 "--format {} is for `check`'s findings: use text, json or json-lines here",
@@ -444,6 +455,7 @@ impl Run {
             taken: chrono::Utc::now(),
             check: None,
             query: None,
+            discover: None,
             findings: Arc::default(),
             action,
         };
@@ -478,6 +490,22 @@ impl Run {
                 return Ok(run);
             }
             Action::Query(args) => run.query = Some(query::read(args)?),
+            Action::Discover(args) => {
+                if o.url.is_some() || !o.limit.is_empty() {
+                    return Err(Error::Usage(
+                        "discover visits the hosts it is given: --url and --limit do not apply to it".into(),
+                    ));
+                }
+                // Only an inventory named with -i lends its hosts' settings: a default
+                // `inventory/` folder nearby must not change where a HOST leads.
+                let given = if o.inventory_given {
+                    Some(inventory::load(&o.inventory)?)
+                } else {
+                    None
+                };
+                run.discover = Some(discover::read(args, given.as_ref())?);
+                return Ok(run);
+            }
             _ => {}
         }
         run.targets = match &run.url {

@@ -88,6 +88,7 @@ mod error;
 mod limit;
 mod raw;
 mod resolve;
+pub mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -25,7 +25,7 @@ const DEFAULT_MIGRATIONS: &str = "./migrations";
 const DEFAULT_DB_PORT: u16 = 5432;
 const METHODS: &[&str] = &["tunnel", "exec", "auto"];
 /// libpq's sslmode values (the transport's list; the inventory sits below it).
-const SSLMODES: &[&str] = &[
+pub(super) const SSLMODES: &[&str] = &[
     "disable",
     "allow",
     "prefer",

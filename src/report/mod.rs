@@ -14,6 +14,7 @@ mod adopt;
 mod audit;
 mod check;
 mod dbmate;
+mod discover;
 mod dry_run;
 mod inventory;
 mod json;

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use super::{
-    Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, query, status_summary, tables,
+    Renderer, Run, Stream, adopt, check, dbmate, discover, dry_run, inventory, query,
+    status_summary, tables,
 };
 use crate::error::ExitCode;
 use crate::runner::fleet::{Finished, TargetResult};
@@ -166,7 +167,13 @@ impl Summary {
                 None => tables::failed_footer(ids, ends, code),
             },
             Verb::Query => query::text(ids, ends, single, code),
-            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => Vec::new(),
+            // `discover` says what it found with its own event.
+            Verb::New
+            | Verb::Wait
+            | Verb::Inventory
+            | Verb::Check
+            | Verb::Change
+            | Verb::Discover => Vec::new(),
         }
     }
 }
@@ -222,6 +229,16 @@ impl Renderer for Summary {
                     )]
                 }
             }
+            RunEvent::Discovered {
+                ends,
+                inventory,
+                write,
+                found,
+                ..
+            } => match run {
+                Some(run) => discover::text(&run.ids, ends, inventory, *write, *found),
+                None => return,
+            },
             RunEvent::Checked { checked, deny, .. } => {
                 check::text(checked, *deny, self.terminal && console::colors_enabled())
             }

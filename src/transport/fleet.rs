@@ -204,6 +204,15 @@ impl<'a> Connections<'a> {
         Ok(self.link(host).await?.docker)
     }
 
+    /// The Docker API of the inventory host `name` (connecting it once): `discover`.
+    pub async fn host_docker(&self, name: &str) -> Result<Arc<DockerApi>, Error> {
+        let host = self
+            .inventory
+            .host(name)
+            .ok_or_else(|| Error::Config(format!("host {name} is not in the inventory")))?;
+        Ok(self.link(host).await?.docker)
+    }
+
     /// Connects the target's host (once), finds its container and its credentials, and
     /// says how to reach its database.
     pub async fn backend(&self, target: &Target) -> Result<Backend, Error> {

@@ -1,6 +1,7 @@
 //! How pgfleet reaches a database: by URL, or through an SSH tunnel to a container found
 //! with the Docker API. Every way yields an `Endpoint`, which the engine drives unchanged.
 
+pub mod discover;
 pub mod docker;
 pub mod exec;
 pub mod fleet;

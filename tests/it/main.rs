@@ -12,6 +12,7 @@ mod corpus;
 mod cuts;
 mod dbmate_compat;
 mod directives;
+mod discover;
 mod docs;
 mod drift_drafts;
 mod drift_kinds;
