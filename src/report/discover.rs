@@ -128,3 +128,84 @@ pub(super) fn json_fields(id: &str, end: &Finished<Output>) -> Option<Vec<(Strin
     fields.push(("databases".into(), json!(databases)));
     Some(fields)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::inventory::write::{DatabaseEntry, HostEntry};
+    use crate::inventory::{Connection, Host, Method};
+    use crate::runner::discover::Discovered;
+
+    fn ends() -> Vec<Finished<Output>> {
+        let database = |commented: bool| DatabaseEntry {
+            name: "app".into(),
+            container: "app-db".into(),
+            database: "app".into(),
+            user: "postgres".into(),
+            password: PasswordSource::Container("POSTGRES_PASSWORD".into()),
+            method: Method::Tunnel,
+            port: None,
+            note: None,
+            commented: commented.then(String::new),
+        };
+        let found = Discovered {
+            entry: HostEntry {
+                host: Host {
+                    name: "nas".into(),
+                    connection: Connection::Local,
+                    docker_socket: crate::inventory::DEFAULT_DOCKER_SOCKET.into(),
+                    groups: Vec::new(),
+                },
+                notes: Vec::new(),
+                databases: vec![database(false), database(true)],
+                trailing: Vec::new(),
+            },
+            containers: Vec::new(),
+        };
+        vec![
+            Finished {
+                took: Duration::from_millis(5),
+                result: TargetResult::Done(Output::Discovered(Box::new(found))),
+            },
+            Finished {
+                took: Duration::from_millis(5),
+                result: TargetResult::Failed(Error::Config("pi: no route".into())),
+            },
+        ]
+    }
+
+    #[test]
+    fn written_says_where_and_who_was_not_reached() {
+        let ids = ["nas".to_string(), "pi".to_string()];
+        let ends = ends();
+        assert_eq!(
+            text(
+                &ids,
+                &ends,
+                "hosts:\n  nas: {}\n",
+                Some(Path::new("home.yml")),
+                1
+            ),
+            ["Wrote home.yml: 1 database on 1 host; not reached: pi (see the errors above)"]
+        );
+        assert_eq!(
+            text(&ids, &ends, "hosts:\n  nas: {}\n", None, 1),
+            ["hosts:", "  nas: {}"]
+        );
+        assert_eq!(
+            text(&ids, &ends, "", Some(Path::new("home.yml")), 0)[0],
+            "No running PostgreSQL database found on 1 host: nothing written to home.yml; not reached: pi (see the errors above)"
+        );
+        let fields = json_fields("nas", &ends[0]).unwrap();
+        let databases = &fields.iter().find(|(k, _)| k == "databases").unwrap().1;
+        assert_eq!(databases[0]["target"], "nas/app");
+        assert_eq!(
+            databases[0]["password"],
+            json!({"container": "POSTGRES_PASSWORD"})
+        );
+        assert_eq!(databases[1]["commented_out"], true);
+    }
+}
