@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::Client;
 use tokio_postgres::config::SslMode as PgSslMode;
-pub use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::SqlError;
 
@@ -99,11 +99,6 @@ impl TlsSettings {
             ));
         }
         Ok(())
-    }
-
-    /// Whether anything was set (an inventory refuses these for `exec`).
-    pub fn is_set(&self) -> bool {
-        *self != TlsSettings::default()
     }
 
     /// `verify-ca` and `verify-full` need a CA: given, or `~/.postgresql/root.crt`.
@@ -317,10 +312,6 @@ impl Tls {
             connector: None,
             roots: Roots::None,
         }
-    }
-
-    pub fn mode(&self) -> SslMode {
-        self.mode
     }
 
     /// What connects: None when no attempt uses TLS.
