@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::Client;
 use tokio_postgres::config::SslMode as PgSslMode;
-pub use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::SqlError;
 
@@ -101,9 +101,17 @@ impl TlsSettings {
         Ok(())
     }
 
-    /// Whether anything was set (an inventory refuses these for `exec`).
-    pub fn is_set(&self) -> bool {
-        *self != TlsSettings::default()
+    /// `verify-ca` and `verify-full` need a CA: given, or `~/.postgresql/root.crt`.
+    pub fn check_roots(&self, home: Option<&Path>) -> Result<(), String> {
+        let mode = self.mode();
+        let default_root = home.is_some_and(|h| h.join(".postgresql/root.crt").exists());
+        if mode.verifies() && self.rootcert.is_none() && !default_root {
+            return Err(format!(
+                "sslmode={} checks the server's certificate against a CA, and none was given: set sslrootcert=FILE (the CA that signed the server's certificate; ~/.postgresql/root.crt is read by default), sslrootcert=system for the system's trusted roots, or sslmode=require to encrypt without checking",
+                mode.as_str()
+            ));
+        }
+        Ok(())
     }
 
     /// Reads the certificate files and builds what connects. `home` is where
@@ -118,6 +126,7 @@ impl TlsSettings {
                 roots: Roots::None,
             });
         }
+        self.check_roots(home)?;
         let default = |name: &str| home.map(|h| h.join(".postgresql").join(name));
         let roots = match self.rootcert.as_deref() {
             Some("system") => Roots::System,
@@ -127,12 +136,6 @@ impl TlsSettings {
                 None => Roots::None,
             },
         };
-        if mode.verifies() && roots == Roots::None {
-            return Err(format!(
-                "sslmode={} checks the server's certificate against a CA, and none was given: set sslrootcert=FILE (the CA that signed the server's certificate; ~/.postgresql/root.crt is read by default), sslrootcert=system for the system's trusted roots, or sslmode=require to encrypt without checking",
-                mode.as_str()
-            ));
-        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier: Arc<dyn ServerCertVerifier> = match &roots {
             Roots::None => Arc::new(Unverified(provider.signature_verification_algorithms)),
@@ -309,10 +312,6 @@ impl Tls {
             connector: None,
             roots: Roots::None,
         }
-    }
-
-    pub fn mode(&self) -> SslMode {
-        self.mode
     }
 
     /// What connects: None when no attempt uses TLS.

@@ -427,6 +427,12 @@ impl DbUrl {
         tls.key = tls.key.or_else(|| var("PGSSLKEY").map(PathBuf::from));
         tls.check().map_err(|why| bad(&why))?;
         db.tls = tls;
+        // Found now rather than at connecting (a socket never uses TLS, so needs no CA).
+        if !db.is_socket() {
+            db.tls
+                .check_roots(db.home.as_deref())
+                .map_err(|why| bad(&why))?;
+        }
         db.connect_timeout = match (connect_timeout, var("PGCONNECT_TIMEOUT")) {
             (Some(t), _) => Some(t),
             (None, Some(text)) => Some(seconds(&text, "PGCONNECT_TIMEOUT")?),
@@ -552,6 +558,11 @@ impl DbUrl {
                 e.hint = Some(self.password_from.wrong_hint());
             } else if e.code.is_none() && e.message.contains("password missing") {
                 e.hint = Some(self.password_from.missing_hint());
+            } else if self.is_socket() && e.message.contains("No such file or directory") {
+                e.hint = Some(format!(
+                    "no PostgreSQL socket for port {} in {}: is the server running on this machine? Name the folder of its socket with ?host=FOLDER (or PGHOST), or give a host name",
+                    self.port, self.host
+                ));
             }
             e
         })?;

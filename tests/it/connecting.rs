@@ -152,11 +152,12 @@ fn each_sslmode_connects_or_fails_as_libpq_does() {
     encrypted(&url("sslmode=prefer"), home, true);
     // require: encrypted, the certificate not checked.
     encrypted(&url("sslmode=require"), home, true);
-    refused(
-        &url("sslmode=verify-ca"),
-        home,
-        "sslmode=verify-ca checks the server's certificate against a CA, and none was given",
-    );
+    // Found before connecting: a bad setting (exit 3).
+    ssl_in_use(&url("sslmode=verify-ca"), home)
+        .code_is(3)
+        .stderr_has(
+            "sslmode=verify-ca checks the server's certificate against a CA, and none was given",
+        );
     encrypted(
         &url(&format!("sslmode=verify-ca&sslrootcert={ca}")),
         home,
