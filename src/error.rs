@@ -126,7 +126,7 @@ impl ExitCode {
     fn label(self) -> &'static str {
         match self {
             ExitCode::Ok => "done",
-            ExitCode::Pending => "something found (pending, changed, drift, differs)",
+            ExitCode::Pending => "a finding to act on (pending, changed, drift, …)",
             ExitCode::Failed => "failed",
             ExitCode::BadInput => "bad input",
             ExitCode::Refused => "refused before running",
