@@ -1,14 +1,13 @@
 //! The program, from the command line to the exit code: flags (`cli`) → validated settings
 //! (`settings`) → the run (`runner`), its events rendered by `report`.
 
-use crate::cli::Cli;
+use crate::cli::Parts;
 use crate::error::ExitCode;
 use crate::report::Report;
 use crate::settings::{Action, DryRun, Options, Run};
 
 /// Runs pgfleet with these arguments (the program name first) and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
     // A panic message may quote what it was handling: through the redaction too.
     std::panic::set_hook(Box::new(|info| {
         eprintln!(
@@ -17,7 +16,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         );
     }));
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match crate::cli::parse(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = ExitCode::of_usage(&e);
@@ -42,7 +41,14 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return code;
         }
     };
-    let (action, options) = cli.into_parts();
+    let (action, options) = match cli.into_parts() {
+        Parts::Run(run) => *run,
+        Parts::Completions(shell) => {
+            crate::cli::completions(shell, &mut std::io::stdout().lock());
+            return ExitCode::Ok;
+        }
+        Parts::Man(dir) => return man(dir.as_deref()),
+    };
     let report = Report::new(options.output.clone());
     let verb = action.verb();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -71,6 +77,38 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Err(e) => {
             report.fatal(Some(verb), &e);
             e.exit_code()
+        }
+    }
+}
+
+/// `pgfleet man`: the page to stdout, or every page into `dir` (saying where).
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let written = match dir {
+        None => crate::cli::man(&mut std::io::stdout().lock()),
+        Some(dir) => crate::cli::man_pages(dir),
+    };
+    match written {
+        Ok(()) => {
+            if let Some(dir) = dir {
+                eprintln!(
+                    "wrote pgfleet.1 and a page per command into {}",
+                    dir.display()
+                );
+            }
+            ExitCode::Ok
+        }
+        // A closed pipe (`pgfleet man | head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
+        Err(e) => {
+            let error = crate::error::Error::Io {
+                what: match dir {
+                    Some(dir) => format!("cannot write the man pages into {}", dir.display()),
+                    None => "cannot write the man page".into(),
+                },
+                error: e,
+            };
+            crate::report::Report::new(Default::default()).fatal(None, &error);
+            error.exit_code()
         }
     }
 }

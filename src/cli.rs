@@ -11,7 +11,8 @@ use crate::error::ExitCode;
 use crate::migration::Timeout;
 use crate::plan::{RollbackTo, UpOptions};
 use crate::settings::{
-    Action, ChangeArgs, CheckArgs, DryRun, Format, Options, Output, QueryArgs, Schedule,
+    Action, ChangeArgs, CheckArgs, DiscoverArgs, DryRun, Format, Options, Output, QueryArgs,
+    Schedule,
 };
 
 /// Parses a duration flag (`5s`, `500ms`, `2min`, `off`).
@@ -50,67 +51,66 @@ fn version(text: &str) -> Result<String, String> {
 #[derive(Debug, Parser)]
 #[command(
     name = "pgfleet",
-    version,
-    about = "Apply dbmate-compatible PostgreSQL migrations safely",
-    after_help = ExitCode::help()
+    version = VERSION,
+    about = "Apply dbmate-compatible PostgreSQL migrations to databases on many docker hosts, over SSH",
+    after_help = ExitCode::help(),
+    subcommand_help_heading = "Commands",
+    // Each command's help lists the flags it takes; these are the dbmate-style ones that may
+    // also come before the command.
+    next_help_heading = "Options before the command (as dbmate takes them; each command lists those it uses)"
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub before: BeforeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `pgfleet --version`: the crate's version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PGFLEET_COMMIT"), ")");
+
+/// dbmate's global flags, which it takes before the command (`dbmate --url … up`). pgfleet
+/// takes them there too, and after the command where that command uses them; after wins.
+/// Not clap-global, so that a command's help offers only the flags it uses.
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub struct BeforeArgs {
     /// Database URL (postgres://user:password@host:port/db); default: $DATABASE_URL
-    #[arg(long, short = 'u', global = true)]
+    #[arg(long, short = 'u')]
     pub url: Option<String>,
     /// Env file to read DATABASE_URL from [default: .env]
-    #[arg(long, global = true)]
+    #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
-    /// Folder of migration files
-    #[arg(
-        long,
-        short = 'd',
-        global = true,
-        default_value = "./migrations",
-        env = "DBMATE_MIGRATIONS_DIR"
-    )]
-    pub migrations_dir: PathBuf,
-    /// Migrations table, as `table` or `schema.table` [default: schema_migrations in the
-    /// first search_path schema of the URL, else the current schema]
-    #[arg(long, global = true, env = "DBMATE_MIGRATIONS_TABLE")]
+    /// Folder of migration files [default: ./migrations]
+    #[arg(long, short = 'd', env = "DBMATE_MIGRATIONS_DIR", value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Migrations table, as `table` or `schema.table`
+    #[arg(long, env = "DBMATE_MIGRATIONS_TABLE", value_name = "TABLE")]
     pub migrations_table: Option<String>,
-    /// Where `dump` writes the schema
-    #[arg(
-        long,
-        short = 's',
-        global = true,
-        default_value = "./db/schema.sql",
-        env = "DBMATE_SCHEMA_FILE"
-    )]
-    pub schema_file: PathBuf,
-    /// How long `wait` waits for the database
-    #[arg(long, global = true, default_value = "60s", value_parser = timeout)]
-    pub wait_timeout: Timeout,
-
-    /// Inventory: a YAML file, or a folder of *.yml files (docker hosts and their databases)
-    /// [default: inventory]
-    // No clap default: a given -i must be told from the default (it conflicts with a URL).
-    #[arg(long, short = 'i', global = true, value_name = "PATH")]
+    /// Where `dump` writes the schema [default: ./db/schema.sql]
+    #[arg(long, short = 's', env = "DBMATE_SCHEMA_FILE", value_name = "PATH")]
+    pub schema_file: Option<PathBuf>,
+    /// How long `wait` waits for the database [default: 60s]
+    #[arg(long, value_parser = timeout, value_name = "DURATION")]
+    pub wait_timeout: Option<Timeout>,
+    /// Inventory file or folder [default: inventory]
+    #[arg(long, short = 'i', value_name = "PATH")]
     pub inventory: Option<PathBuf>,
-    /// Only these hosts, groups or host/database targets: globs, comma-separated or
-    /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
-    #[arg(long, global = true, value_delimiter = ',', value_name = "PATTERNS")]
+    /// Only these hosts, groups or host/database targets
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
     pub limit: Vec<String>,
-    /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new); a changed key is
-    /// never accepted
-    #[arg(long, global = true)]
+    /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new)
+    #[arg(long)]
     pub accept_new_host_keys: bool,
+}
 
+/// How pgfleet speaks, for every command.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct OutputArgs {
     /// Output: text, json (one document at the end) or json-lines (events, then the
-    /// document); see docs/json.md. `query` also takes csv
+    /// document); see docs/json.md. `query` also takes csv, `check` github and sarif
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub format: Format,
     /// Print nothing on stdout and no progress (errors still go to stderr); with `status`,
@@ -127,9 +127,14 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new migration file
+    /// Create a new migration file, named with the current time as dbmate names it
     #[command(alias = "n")]
-    New { name: String },
+    New {
+        /// What the migration does, in words (add_users_email)
+        name: String,
+        #[command(flatten)]
+        dir: DirArgs,
+    },
     /// Apply pending migrations (creating the database if needed)
     #[command(alias = "migrate")]
     Up {
@@ -163,13 +168,19 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Write a migration from SQL and apply it, as `up` does: the file first (with a down
-    /// section drafted in a scratch database), then `check`, the plan, a confirmation and
-    /// `up`; prints the `git add`/`git commit` line for the file
+    /// Write a migration from SQL and apply it
+    ///
+    /// In order: the file (with a down section drafted in a scratch database), `check`,
+    /// the plan, a confirmation, then `up` exactly as `up` does; it ends with the
+    /// `git add`/`git commit` line for the file.
     Change {
         /// The up section's SQL; `-` or nothing: read from stdin (`<<< "ALTER TABLE …"`)
         #[arg(value_name = "SQL")]
@@ -195,6 +206,10 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         apply: ApplyArgs,
@@ -211,11 +226,15 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Show what `up` would do: `up --dry-run`, by another name
+    /// Show what `up` would do, and change nothing (`up --dry-run` by another name)
     Plan {
         /// A preview of each migration rather than all its SQL
         #[arg(long, conflicts_with = "rehearse")]
@@ -236,15 +255,27 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Show applied and pending migrations (a matrix of targets × migrations on a fleet)
+    /// Show applied and pending migrations of each target
     Status {
         /// Exit 1 when migrations are pending
         #[arg(long)]
         exit_code: bool,
+        /// The full matrix even when it is wider than the terminal (a fleet that does not fit
+        /// gets one line per migration instead)
+        #[arg(long)]
+        matrix: bool,
         #[command(flatten)]
         fleet: FleetArgs,
+        #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
     },
     /// Compare applied migrations with their files' checksums
     Verify {
@@ -254,15 +285,27 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
     },
     /// Write the database schema to --schema-file, as dbmate does
     Dump {
+        /// Where to write the schema (on a fleet: one file per target, in this file's
+        /// folder) [env: DBMATE_SCHEMA_FILE] [default: ./db/schema.sql]
+        #[arg(long, short = 's', value_name = "PATH")]
+        schema_file: Option<PathBuf>,
         #[command(flatten)]
         fleet: FleetArgs,
+        #[command(flatten)]
+        table: TableArgs,
     },
-    /// Take over a database pgfleet does not manage yet: its live schema (pg_dump in the
-    /// container) becomes a baseline migration, registered there without running
+    /// Take over a database pgfleet does not manage yet, from its live schema
+    ///
+    /// The live schema (pg_dump in the container) becomes a baseline migration, registered
+    /// there without running.
     Baseline {
         /// The target whose live schema becomes the baseline (host/database); with --url,
         /// that database
@@ -288,12 +331,18 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Record a migration as applied without running it, where the live schema already
-    /// has its changes (e.g. a draft of `drift --write-migration`)
+    /// Record a migration as applied without running it, where its changes are already made
+    ///
+    /// For example a draft of `drift --write-migration`: the live schema is compared with
+    /// what the migrations make, and the row is written only where they match.
     Register {
         /// The migration's version (or file name)
         version: String,
@@ -306,12 +355,18 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Compare each live schema with what its applied migrations make (built in a scratch
-    /// database); exit 1 on drift
+    /// Compare each live schema with what its applied migrations make; exit 1 on drift
+    ///
+    /// The expected schema is built in a scratch database (on the target's server, or
+    /// --shadow-url) from the migrations applied there.
     Drift {
         /// Build expected schemas in scratch databases on this server rather than on each
         /// target's (where creating databases is not allowed)
@@ -323,38 +378,78 @@ pub enum Command {
         /// Draft a migration from the tracked schema to the live one (and back), for review
         #[arg(long)]
         write_migration: bool,
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        apply: ApplyArgs,
         /// Leave out differences that are legitimate between hosts, comma-separated:
         /// owners, privileges, comments (instead of the inventory's `drift_ignore`)
         #[arg(long, value_delimiter = ',', value_parser = crate::schema::Ignore::parse, value_name = "WHAT")]
         ignore: Vec<crate::schema::Ignore>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
+        apply: ApplyArgs,
     },
-    /// Run read-only SQL on every target, in a transaction that is rolled back, and show
-    /// the rows in one table with a target column first (several statements: the last
-    /// one's rows). Transaction control is refused; a write is refused by the server
+    /// Run read-only SQL on every target and show the rows in one table
+    ///
+    /// It runs in a transaction that is rolled back; the table has a target column first
+    /// (several statements: the last one's rows). Transaction control is refused; a write
+    /// is refused by the server.
     Query {
         /// The SQL; `-` or none: read from stdin
         #[arg(value_name = "SQL", allow_hyphen_values = true)]
         sql: Option<String>,
         /// statement_timeout for the query
-        #[arg(long, default_value = QUERY_STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+        #[arg(long, default_value = QUERY_STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true, value_name = "DURATION")]
         statement_timeout: Timeout,
         /// lock_timeout for the query
-        #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+        #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true, value_name = "DURATION")]
         lock_timeout: Timeout,
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// Write an inventory of the PostgreSQL containers on these docker hosts (over SSH)
+    Discover {
+        /// host, user@host, user@host:port, ssh://user@host:port or a ~/.ssh/config alias;
+        /// with -i, a host of that inventory (reached with its settings)
+        #[arg(value_name = "HOST", required = true)]
+        hosts: Vec<String>,
+        /// Write the inventory to FILE (atomically) instead of printing it
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Replace FILE when it exists
+        #[arg(long, requires = "write")]
+        force: bool,
+        /// How many hosts are visited at once
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+        parallel: u16,
+        /// Reach HOSTs named in this inventory with its settings (no inventory is read
+        /// unless given)
+        #[arg(long, short = 'i', value_name = "PATH")]
+        inventory: Option<PathBuf>,
+        /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new); a changed key is
+        /// never accepted
+        #[arg(long)]
+        accept_new_host_keys: bool,
+    },
     /// Wait until the database server accepts connections
-    Wait,
+    Wait {
+        /// How long to wait for the database [default: 60s]
+        #[arg(long, value_parser = timeout, value_name = "DURATION")]
+        wait_timeout: Option<Timeout>,
+        #[command(flatten)]
+        url: UrlArgs,
+    },
     /// Show the resolved targets of the inventory
-    Inventory,
-    /// Lint migration files without a database: locks that stall production, changes that
-    /// break running code, transaction mistakes, rollback sections, history (rules:
-    /// docs/check-rules.md)
+    Inventory {
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// Lint migration files without a database
+    ///
+    /// Locks that stall production, changes that break running code, transaction
+    /// mistakes, rollback sections, history (rules: docs/check-rules.md).
     Check {
         /// Migration files or folders [default: --migrations-dir]
         #[arg(value_name = "PATH")]
@@ -376,48 +471,125 @@ pub enum Command {
         /// since then would run out of order (e.g. origin/main)
         #[arg(long, value_name = "REF")]
         since: Option<String>,
+        #[command(flatten)]
+        dir: DirArgs,
+    },
+    /// Print a shell's completion script for pgfleet
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print pgfleet's manual page (roff), or write one page per command into a folder
+    Man {
+        /// Write pgfleet.1 and pgfleet-COMMAND.1 into this folder instead (e.g.
+        /// ~/.local/share/man/man1)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
-/// How a command runs on a fleet.
+/// One database named by URL, as dbmate names it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Database (one, by URL)")]
+pub struct UrlArgs {
+    /// Database URL (postgres://user:password@host:port/db, libpq's parameters); default:
+    /// $DATABASE_URL
+    #[arg(long, short = 'u')]
+    pub url: Option<String>,
+    /// Env file to read DATABASE_URL from [default: .env]
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+}
+
+/// Which inventory, and which of its targets.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Fleet (an inventory of docker hosts)")]
+pub struct SelectArgs {
+    /// Inventory: a YAML file, or a folder of *.yml files (docker hosts and their databases)
+    /// [default: inventory]
+    // No clap default: a given -i must be told from the default (it conflicts with a URL).
+    #[arg(long, short = 'i', value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Only these hosts, groups or host/database targets: globs, comma-separated or
+    /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+    pub limit: Vec<String>,
+}
+
+/// Where a command runs: one database by URL, or targets of an inventory, and how.
 #[derive(Debug, Args)]
 pub struct FleetArgs {
+    #[command(flatten)]
+    pub url: UrlArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Record unknown SSH host keys in known_hosts (OpenSSH's accept-new); a changed key is
+    /// never accepted
+    #[arg(long, help_heading = FLEET)]
+    pub accept_new_host_keys: bool,
     /// How many targets run at once (each host's SSH connection is shared by its targets)
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", allow_negative_numbers = true, help_heading = FLEET)]
     pub parallel: u16,
     /// Run the first N targets first, and the rest only if all of those succeeded
     #[arg(
         long,
         default_value_t = 0,
         value_name = "N",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help_heading = FLEET
     )]
     pub canary: usize,
     /// After the first target fails, start nothing new (running targets stop after their
     /// current migration)
-    #[arg(long)]
+    #[arg(long, help_heading = FLEET)]
     pub fail_fast: bool,
+}
+
+const FLEET: &str = "Fleet (an inventory of docker hosts)";
+
+/// The folder of migration files.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Migrations")]
+pub struct DirArgs {
+    /// Folder of migration files [env: DBMATE_MIGRATIONS_DIR] [default: ./migrations]
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
+}
+
+/// The tracking table, where a command reads or writes it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Migrations")]
+pub struct TableArgs {
+    /// Migrations table, as `table` or `schema.table` [env: DBMATE_MIGRATIONS_TABLE]
+    /// [default: schema_migrations in the first search_path schema of the URL, else the
+    /// current schema]
+    #[arg(long, value_name = "TABLE")]
+    pub migrations_table: Option<String>,
 }
 
 /// The commands that take the migration lock.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Timeouts")]
 pub struct LockArgs {
     /// How long to wait for another pgfleet run's lock on the database
-    #[arg(long, default_value = LOCK_WAIT, value_parser = timeout, allow_hyphen_values = true)]
+    #[arg(long, default_value = LOCK_WAIT, value_parser = timeout, allow_hyphen_values = true, value_name = "DURATION")]
     pub lock_wait: Timeout,
 }
 
 /// The commands that run migrations (for real, rehearsed, or in a scratch database).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Timeouts")]
 pub struct ApplyArgs {
     /// lock_timeout for each migration (a file's marker option overrides it)
-    #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+    #[arg(long, default_value = LOCK_TIMEOUT, value_parser = timeout, allow_hyphen_values = true, value_name = "DURATION")]
     pub lock_timeout: Timeout,
     /// statement_timeout for each migration (a file's marker option overrides it)
-    #[arg(long, default_value = STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true)]
+    #[arg(long, default_value = STATEMENT_TIMEOUT, value_parser = timeout, allow_hyphen_values = true, value_name = "DURATION")]
     pub statement_timeout: Timeout,
 }
 
+const WAIT_TIMEOUT: &str = "60s";
 const LOCK_WAIT: &str = "60s";
 const LOCK_TIMEOUT: &str = "5s";
 const STATEMENT_TIMEOUT: &str = "off";
@@ -426,17 +598,37 @@ const QUERY_STATEMENT_TIMEOUT: &str = "30s";
 const LOCK_RETRIES: u32 = 5;
 
 impl Cli {
-    /// The command and the flags, as `settings::Run::new` takes them.
-    pub fn into_parts(self) -> (Action, Options) {
+    /// The command and the flags, as `settings::Run::new` takes them. A flag given after
+    /// the command wins over the same flag before it (and over its environment variable).
+    pub fn into_parts(self) -> Parts {
         let defaults = |text| timeout(text).unwrap_or(Timeout { millis: 0 });
-        let (fleet, lock, apply) = self.command.groups();
-        let g = self.global;
+        let before = self.before;
+        let groups = self.command.groups();
+        let (fleet, lock, apply) = (groups.fleet, groups.lock, groups.apply);
+        let url = groups.url.or(fleet.map(|f| &f.url));
+        let select = groups.select.or(fleet.map(|f| &f.select));
+        let inventory = select
+            .and_then(|s| s.inventory.clone())
+            .or(groups.inventory.clone())
+            .or(before.inventory);
+        let mut limit = before.limit;
+        limit.extend(select.iter().flat_map(|s| s.limit.iter().cloned()));
         let options = Options {
-            url: g.url,
-            env_file: g.env_file,
-            migrations_dir: g.migrations_dir,
-            migrations_table: g.migrations_table,
-            schema_file: g.schema_file,
+            url: url.and_then(|u| u.url.clone()).or(before.url),
+            env_file: url.and_then(|u| u.env_file.clone()).or(before.env_file),
+            migrations_dir: groups
+                .dir
+                .and_then(|d| d.migrations_dir.clone())
+                .or(before.migrations_dir)
+                .unwrap_or_else(|| PathBuf::from("./migrations")),
+            migrations_table: groups
+                .table
+                .and_then(|t| t.migrations_table.clone())
+                .or(before.migrations_table),
+            schema_file: groups
+                .schema_file
+                .or(before.schema_file)
+                .unwrap_or_else(|| PathBuf::from("./db/schema.sql")),
             lock_wait: lock.map_or_else(|| defaults(LOCK_WAIT), |l| l.lock_wait),
             lock_timeout: apply.map_or_else(|| defaults(LOCK_TIMEOUT), |a| a.lock_timeout),
             statement_timeout: apply
@@ -460,66 +652,210 @@ impl Cli {
                 Command::Up { wait_for_quiet, .. } => *wait_for_quiet,
                 _ => None,
             },
-            wait_timeout: g.wait_timeout,
-            inventory_given: g.inventory.is_some(),
-            inventory: g.inventory.unwrap_or_else(|| PathBuf::from("inventory")),
-            limit: g.limit,
-            accept_new_host_keys: g.accept_new_host_keys,
+            wait_timeout: groups
+                .wait_timeout
+                .or(before.wait_timeout)
+                .unwrap_or_else(|| defaults(WAIT_TIMEOUT)),
+            inventory_given: inventory.is_some(),
+            inventory: inventory.unwrap_or_else(|| PathBuf::from("inventory")),
+            limit,
+            accept_new_host_keys: before.accept_new_host_keys
+                || groups.accept_new_host_keys
+                || fleet.is_some_and(|f| f.accept_new_host_keys),
             schedule: Schedule {
-                parallel: fleet.map_or(16, |f| usize::from(f.parallel)),
+                parallel: match &self.command {
+                    Command::Discover { parallel, .. } => usize::from(*parallel),
+                    _ => fleet.map_or(16, |f| usize::from(f.parallel)),
+                },
                 canary: fleet.map_or(0, |f| f.canary),
                 fail_fast: fleet.is_some_and(|f| f.fail_fast),
             },
             output: Output {
-                quiet: g.quiet,
-                verbose: g.verbose,
-                format: g.format,
-                log_dir: g.log_dir,
+                quiet: self.output.quiet,
+                verbose: self.output.verbose,
+                format: self.output.format,
+                log_dir: self.output.log_dir,
+                matrix: matches!(&self.command, Command::Status { matrix: true, .. }),
             },
         };
-        (Action::from(self.command), options)
+        self.command.into_parts(options)
     }
 }
 
+/// What the command line asks for: a run, or one of the files made from the flags
+/// themselves.
+pub enum Parts {
+    Run(Box<(Action, Options)>),
+    Completions(clap_complete::Shell),
+    /// The man page to stdout, or its pages into this folder.
+    Man(Option<PathBuf>),
+}
+
+/// The flag groups one command has (those it has not stay `None`).
+#[derive(Default)]
+struct Groups<'a> {
+    fleet: Option<&'a FleetArgs>,
+    url: Option<&'a UrlArgs>,
+    select: Option<&'a SelectArgs>,
+    dir: Option<&'a DirArgs>,
+    table: Option<&'a TableArgs>,
+    lock: Option<&'a LockArgs>,
+    apply: Option<&'a ApplyArgs>,
+    schema_file: Option<PathBuf>,
+    wait_timeout: Option<Timeout>,
+    /// `discover`'s own -i and --accept-new-host-keys (it has no fleet of targets).
+    inventory: Option<PathBuf>,
+    accept_new_host_keys: bool,
+}
+
 impl Command {
-    /// The flag groups this command has.
-    fn groups(&self) -> (Option<&FleetArgs>, Option<&LockArgs>, Option<&ApplyArgs>) {
+    fn groups(&self) -> Groups<'_> {
         match self {
             Command::Up {
-                fleet, lock, apply, ..
+                dir,
+                table,
+                fleet,
+                lock,
+                apply,
+                ..
             }
             | Command::Rollback {
-                fleet, lock, apply, ..
+                dir,
+                table,
+                fleet,
+                lock,
+                apply,
+                ..
             }
             | Command::Baseline {
-                fleet, lock, apply, ..
+                dir,
+                table,
+                fleet,
+                lock,
+                apply,
+                ..
             }
             | Command::Register {
-                fleet, lock, apply, ..
+                dir,
+                table,
+                fleet,
+                lock,
+                apply,
+                ..
             }
             | Command::Change {
-                fleet, lock, apply, ..
-            } => (Some(fleet), Some(lock), Some(apply)),
-            Command::Plan { fleet, apply, .. } | Command::Drift { fleet, apply, .. } => {
-                (Some(fleet), None, Some(apply))
+                dir,
+                table,
+                fleet,
+                lock,
+                apply,
+                ..
+            } => Groups {
+                dir: Some(dir),
+                table: Some(table),
+                fleet: Some(fleet),
+                lock: Some(lock),
+                apply: Some(apply),
+                ..Groups::default()
+            },
+            Command::Plan {
+                dir,
+                table,
+                fleet,
+                apply,
+                ..
             }
-            Command::Verify { fleet, lock, .. } => (Some(fleet), Some(lock), None),
-            Command::Status { fleet, .. }
-            | Command::Dump { fleet }
-            | Command::Query { fleet, .. } => (Some(fleet), None, None),
-            Command::New { .. } | Command::Wait | Command::Inventory | Command::Check { .. } => {
-                (None, None, None)
-            }
+            | Command::Drift {
+                dir,
+                table,
+                fleet,
+                apply,
+                ..
+            } => Groups {
+                dir: Some(dir),
+                table: Some(table),
+                fleet: Some(fleet),
+                apply: Some(apply),
+                ..Groups::default()
+            },
+            Command::Verify {
+                dir,
+                table,
+                fleet,
+                lock,
+                ..
+            } => Groups {
+                dir: Some(dir),
+                table: Some(table),
+                fleet: Some(fleet),
+                lock: Some(lock),
+                ..Groups::default()
+            },
+            Command::Status {
+                dir, table, fleet, ..
+            } => Groups {
+                dir: Some(dir),
+                table: Some(table),
+                fleet: Some(fleet),
+                ..Groups::default()
+            },
+            Command::Dump {
+                schema_file,
+                table,
+                fleet,
+            } => Groups {
+                schema_file: schema_file.clone(),
+                table: Some(table),
+                fleet: Some(fleet),
+                ..Groups::default()
+            },
+            Command::Query { fleet, .. } => Groups {
+                fleet: Some(fleet),
+                ..Groups::default()
+            },
+            Command::Wait { wait_timeout, url } => Groups {
+                url: Some(url),
+                wait_timeout: *wait_timeout,
+                ..Groups::default()
+            },
+            Command::Inventory { select } => Groups {
+                select: Some(select),
+                ..Groups::default()
+            },
+            Command::New { dir, .. } | Command::Check { dir, .. } => Groups {
+                dir: Some(dir),
+                ..Groups::default()
+            },
+            Command::Discover {
+                inventory,
+                accept_new_host_keys,
+                ..
+            } => Groups {
+                inventory: inventory.clone(),
+                accept_new_host_keys: *accept_new_host_keys,
+                ..Groups::default()
+            },
+            Command::Completions { .. } | Command::Man { .. } => Groups::default(),
         }
     }
 }
 
-impl From<Command> for Action {
-    fn from(command: Command) -> Action {
-        match command {
-            Command::New { name } => Action::New { name },
-            Command::Wait => Action::Wait,
-            Command::Inventory => Action::Inventory,
+impl Command {
+    fn into_parts(self, options: Options) -> Parts {
+        let action = match self {
+            Command::New { name, .. } => Action::New { name },
+            Command::Wait { .. } => Action::Wait,
+            Command::Inventory { .. } => Action::Inventory,
+            Command::Discover {
+                hosts,
+                write,
+                force,
+                ..
+            } => Action::Discover(DiscoverArgs {
+                hosts,
+                write,
+                force,
+            }),
             Command::Query {
                 sql,
                 statement_timeout,
@@ -537,6 +873,7 @@ impl From<Command> for Action {
                 disable,
                 pg_version,
                 since,
+                ..
             } => Action::Check(CheckArgs {
                 paths,
                 deny,
@@ -638,6 +975,245 @@ impl From<Command> for Action {
                 write_migration,
                 ignore,
             },
-        }
+            Command::Completions { shell } => return Parts::Completions(shell),
+            Command::Man { dir } => return Parts::Man(dir),
+        };
+        Parts::Run(Box::new((action, options)))
     }
+}
+
+/// Each command's examples, shown after its flags (and in its man page). A test holds
+/// every command to having one.
+const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "new",
+        &[(
+            "migrations/<now>_add_users_email.sql, with its up and down sections",
+            "pgfleet new add_users_email",
+        )],
+    ),
+    (
+        "up",
+        &[
+            (
+                "one database",
+                "pgfleet up --url postgres://app@db.lan:5432/app",
+            ),
+            (
+                "the lab hosts of an inventory, one target first",
+                "pgfleet up -i inventory.yml --limit lab --canary 1",
+            ),
+            (
+                "run it in a transaction that is rolled back",
+                "pgfleet up --dry-run=rehearse",
+            ),
+        ],
+    ),
+    (
+        "change",
+        &[
+            (
+                "write, check, confirm and apply",
+                "pgfleet change \"ALTER TABLE users ADD COLUMN email text\"",
+            ),
+            (
+                "from stdin; write and check the file only",
+                "pgfleet change --dry-run <<< \"CREATE INDEX CONCURRENTLY users_email ON users (email)\"",
+            ),
+        ],
+    ),
+    (
+        "rollback",
+        &[
+            ("the newest migration", "pgfleet rollback"),
+            (
+                "the newest three, on one host",
+                "pgfleet rollback -n 3 --limit nas",
+            ),
+            (
+                "everything newer than a version",
+                "pgfleet rollback --to 20240101120000",
+            ),
+        ],
+    ),
+    (
+        "plan",
+        &[
+            (
+                "a preview of each pending migration",
+                "pgfleet plan --summary",
+            ),
+            (
+                "rehearse on the lab hosts",
+                "pgfleet plan --rehearse --limit 'lab/*'",
+            ),
+        ],
+    ),
+    (
+        "status",
+        &[
+            ("every target", "pgfleet status"),
+            (
+                "from cron or CI: exit 1 when something is pending",
+                "pgfleet status --quiet",
+            ),
+            ("for scripts", "pgfleet status --format json"),
+        ],
+    ),
+    (
+        "verify",
+        &[
+            ("edited or missing files", "pgfleet verify"),
+            ("after taking over from dbmate", "pgfleet verify --record"),
+        ],
+    ),
+    (
+        "dump",
+        &[(
+            "as dbmate dump",
+            "pgfleet dump --url postgres://app@db.lan/app -s db/schema.sql",
+        )],
+    ),
+    (
+        "baseline",
+        &[(
+            "take nas/app's schema, register it where it matches",
+            "pgfleet baseline --from nas/app --apply-to 'lab,!lab/pi'",
+        )],
+    ),
+    (
+        "register",
+        &[(
+            "a hand change made on one target",
+            "pgfleet register 20240301090000 --limit nas/app",
+        )],
+    ),
+    (
+        "drift",
+        &[
+            ("every target", "pgfleet drift"),
+            (
+                "draft a migration from what changed by hand",
+                "pgfleet drift --write-migration --limit nas/app",
+            ),
+            (
+                "two targets, owners aside",
+                "pgfleet drift --between nas/app pi/app --ignore owners",
+            ),
+        ],
+    ),
+    (
+        "query",
+        &[
+            (
+                "one table, a target column first",
+                "pgfleet query \"select count(*) from users\"",
+            ),
+            (
+                "as CSV",
+                "pgfleet query --format csv \"select id, email from users\" > users.csv",
+            ),
+        ],
+    ),
+    (
+        "wait",
+        &[(
+            "in a container's entrypoint",
+            "pgfleet wait --url \"$DATABASE_URL\" --wait-timeout 30s && pgfleet up",
+        )],
+    ),
+    (
+        "inventory",
+        &[(
+            "what --limit selects",
+            "pgfleet inventory -i inventory.yml --limit 'lab,!lab/pi'",
+        )],
+    ),
+    (
+        "check",
+        &[
+            ("every migration file", "pgfleet check"),
+            (
+                "in CI, on a pull request's files",
+                "pgfleet check --since origin/main --format github",
+            ),
+        ],
+    ),
+    (
+        "discover",
+        &[(
+            "three hosts' PostgreSQL containers, as an inventory",
+            "pgfleet discover nas admin@192.168.1.20 ssh://deploy@pi.lan:2222 --write inventory/home.yml",
+        )],
+    ),
+    (
+        "completions",
+        &[
+            (
+                "bash",
+                "pgfleet completions bash > ~/.local/share/bash-completion/completions/pgfleet",
+            ),
+            (
+                "zsh",
+                "pgfleet completions zsh > ~/.zfunc/_pgfleet  # with fpath+=~/.zfunc in ~/.zshrc",
+            ),
+            (
+                "fish",
+                "pgfleet completions fish > ~/.config/fish/completions/pgfleet.fish",
+            ),
+        ],
+    ),
+    (
+        "man",
+        &[
+            ("read it", "pgfleet man | man -l -"),
+            ("install it", "pgfleet man --dir ~/.local/share/man/man1"),
+        ],
+    ),
+];
+
+/// The examples of one command, as its help shows them.
+fn examples(name: &str) -> Option<String> {
+    let (_, examples) = EXAMPLES.iter().find(|(n, _)| *n == name)?;
+    let mut text = String::from("Examples:\n");
+    for (what, line) in examples.iter() {
+        text.push_str(&format!("  # {what}\n  {line}\n"));
+    }
+    Some(text)
+}
+
+/// The command line as clap parses it, with each command's examples and the exit codes
+/// after its flags. Parsing, completions and the man page all use this one.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommands(|sub| {
+        let examples = examples(sub.get_name())
+            .map(|e| e + "\n")
+            .unwrap_or_default();
+        sub.after_help(format!("{examples}{}", ExitCode::summary()))
+            .after_long_help(format!("{examples}{}", ExitCode::help()))
+    })
+}
+
+/// Parses the command line (through `command`, so help shows the examples).
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// A shell's completion script.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut command(), "pgfleet", out);
+}
+
+/// The man page of pgfleet (roff), to `out`.
+pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(command()).render(out)
+}
+
+/// pgfleet.1 and one page per command (pgfleet-up.1, …) into `dir`.
+pub fn man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(command(), dir)
 }

@@ -25,6 +25,34 @@ pub enum ExitCode {
     Interrupted = 130,
 }
 
+/// `text` wrapped at 80 columns after `first` (its first line's prefix), the lines after it
+/// indented as far, so the exit-code table reads as a table in `--help` and man pages.
+fn hanging(first: &str, text: &str) -> String {
+    const WIDTH: usize = 80;
+    let indent = " ".repeat(first.chars().count());
+    let mut out = first.to_string();
+    let mut column = out.chars().count();
+    let mut line_empty = true;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if !line_empty && column + 1 + len > WIDTH {
+            out.push('\n');
+            out.push_str(&indent);
+            column = indent.len();
+            line_empty = true;
+        }
+        if !line_empty {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_empty = false;
+    }
+    out.push('\n');
+    out
+}
+
 /// How one target ended, as far as the exit code cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -44,7 +72,7 @@ impl ExitCode {
         (ExitCode::Ok, "done"),
         (
             ExitCode::Pending,
-            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, `baseline`/`register` left a target untouched because its schema differs, or `check` found problems at or above `--deny`",
+            "migrations pending (`status --exit-code`, `--quiet`), `verify` found changed files or versions with no file, `drift` found drift, `baseline`/`register` left a target untouched because its schema differs, `check` found problems at or above `--deny`, or `discover` found no running PostgreSQL database",
         ),
         (
             ExitCode::Failed,
@@ -68,16 +96,42 @@ impl ExitCode {
     pub fn help() -> String {
         let mut text = String::from("Exit codes:\n");
         for (code, meaning) in Self::TABLE {
-            text.push_str(&format!(
-                "  {:>3}  {}\n",
-                code as u8,
-                meaning.replace('`', "")
+            text.push_str(&hanging(
+                &format!("{:>5}  ", code as u8),
+                &meaning.replace('`', ""),
             ));
         }
-        text.push_str(
+        text.push_str(&hanging(
+            "",
             "On a fleet: 130 if interrupted; else the failures' code when they are all of one kind, 2 for a mix; else 1 or 0.",
-        );
+        ));
         text
+    }
+
+    /// Each code in a word or two, for a command's short help (`-h`).
+    pub fn summary() -> String {
+        let codes: Vec<String> = Self::TABLE
+            .iter()
+            .map(|(code, _)| format!("{} {}", *code as u8, code.label()))
+            .collect();
+        hanging(
+            "",
+            &format!(
+                "Exit codes: {} (--help says what each means).",
+                codes.join(", ")
+            ),
+        )
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ExitCode::Ok => "done",
+            ExitCode::Pending => "a finding to act on (pending, changed, drift, …)",
+            ExitCode::Failed => "failed",
+            ExitCode::BadInput => "bad input",
+            ExitCode::Refused => "refused before running",
+            ExitCode::Interrupted => "interrupted",
+        }
     }
 
     /// The one exit policy: 130 when interrupted; else the failures' code (one kind of

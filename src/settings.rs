@@ -11,10 +11,12 @@ use std::time::Duration;
 
 mod change;
 mod check;
+mod discover;
 mod query;
 
 pub use change::{ChangeArgs, derive_name};
 pub use check::{CheckArgs, CheckJob};
+pub use discover::{DiscoverArgs, DiscoverJob};
 pub use query::QueryArgs;
 
 use crate::error::Error;
@@ -73,6 +75,7 @@ pub enum Verb {
     Check,
     Change,
     Query,
+    Discover,
 }
 
 impl Verb {
@@ -94,6 +97,7 @@ impl Verb {
             Verb::Check => "check",
             Verb::Change => "change",
             Verb::Query => "query",
+            Verb::Discover => "discover",
         }
     }
 }
@@ -150,6 +154,8 @@ pub enum Action {
         ignore: Vec<crate::schema::Ignore>,
     },
     Query(QueryArgs),
+    /// `discover HOST…`: write an inventory of the hosts' PostgreSQL containers.
+    Discover(DiscoverArgs),
 }
 
 /// When a command that ran everywhere still exits 1.
@@ -187,6 +193,7 @@ impl Action {
             Action::Drift { between, .. } if !between.is_empty() => Verb::Between,
             Action::Drift { .. } => Verb::Drift,
             Action::Query(_) => Verb::Query,
+            Action::Discover(_) => Verb::Discover,
         }
     }
 
@@ -209,7 +216,8 @@ impl Action {
             | Action::Wait
             | Action::Inventory
             | Action::Check(_)
-            | Action::Query(_) => false,
+            | Action::Query(_)
+            | Action::Discover(_) => false,
             Action::Drift { between, .. } => between.is_empty(),
             _ => true,
         }
@@ -264,6 +272,8 @@ pub struct Output {
     pub format: Format,
     /// `--log-dir`: one audit file per run.
     pub log_dir: Option<PathBuf>,
+    /// `status --matrix`: the matrix however wide it is.
+    pub matrix: bool,
 }
 
 /// How targets are scheduled.
@@ -349,6 +359,8 @@ pub struct Run {
     pub check: Option<check::CheckJob>,
     /// `query`: the SQL, checked.
     pub query: Option<crate::tracking::Query>,
+    /// `discover`: the hosts to visit and where the inventory goes.
+    pub discover: Option<DiscoverJob>,
     /// `up`, `plan`: what `check`'s default rules find in each migration file (by path);
     /// empty with `--no-check`.
     pub findings: Arc<HashMap<PathBuf, Vec<crate::check::Finding>>>,
@@ -359,8 +371,9 @@ impl Run {
     /// migration files; contacts nothing.
     pub fn new(action: Action, o: Options) -> Result<Run, Error> {
         let url_preset = std::env::var_os("DATABASE_URL").is_some();
-        // `check` reaches no database: a URL or env file it would not use cannot fail it.
-        let offline = matches!(action, Action::Check(_));
+        // `check` reaches no database, `discover` no database by URL: a URL or env file
+        // they would not use cannot fail them.
+        let offline = matches!(action, Action::Check(_) | Action::Discover(_));
         if !offline && matches!(o.output.format, Format::Github | Format::Sarif) {
             return Err(Error::Usage(format!(
                 "--format {} is for `check`'s findings: use text, json or json-lines here",
@@ -442,6 +455,7 @@ impl Run {
             taken: chrono::Utc::now(),
             check: None,
             query: None,
+            discover: None,
             findings: Arc::default(),
             action,
         };
@@ -476,6 +490,22 @@ impl Run {
                 return Ok(run);
             }
             Action::Query(args) => run.query = Some(query::read(args)?),
+            Action::Discover(args) => {
+                if o.url.is_some() || !o.limit.is_empty() {
+                    return Err(Error::Usage(
+                        "discover visits the hosts it is given: --url and --limit do not apply to it".into(),
+                    ));
+                }
+                // Only an inventory named with -i lends its hosts' settings: a default
+                // `inventory/` folder nearby must not change where a HOST leads.
+                let given = if o.inventory_given {
+                    Some(inventory::load(&o.inventory)?)
+                } else {
+                    None
+                };
+                run.discover = Some(discover::read(args, given.as_ref())?);
+                return Ok(run);
+            }
             _ => {}
         }
         run.targets = match &run.url {
@@ -776,14 +806,22 @@ fn given_database_url(flag: Option<&str>, source: &str) -> Result<Option<DbUrl>,
 /// A URL given by `source` (a flag, a variable), which its error names.
 fn parse_url(text: &str, source: &str) -> Result<DbUrl, Error> {
     crate::transport::url::remember_url_secrets(text);
-    DbUrl::parse(text).map_err(|e| match e {
+    // What the URL leaves out comes from the PG* variables and ~/.pgpass, as with libpq.
+    let url = DbUrl::parse_env(text, &|name| std::env::var(name).ok()).map_err(|e| match e {
         Error::BadUrl { url, why, .. } => Error::BadUrl {
             url,
             from: Some(source.to_owned()),
             why,
         },
         other => other,
-    })
+    })?;
+    if let Some(p) = url.password() {
+        crate::transport::url::remember_secret(p);
+    }
+    if let Some(warning) = url.pgpass_warning() {
+        eprintln!("pgfleet: warning: {warning}");
+    }
+    Ok(url)
 }
 
 /// `--migrations-table`: `table` or `schema.table`, each a plain identifier (what dbmate

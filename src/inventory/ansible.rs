@@ -46,6 +46,10 @@ const DATABASE_KEYS: &[&str] = &[
     "method",
     "migrations",
     "port",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
 ];
 /// Extensions Ansible skips in an inventory folder (its INVENTORY_IGNORE_EXTS).
 const IGNORED_EXTENSIONS: &[&str] = &[
@@ -1448,6 +1452,11 @@ fn targets(vars: &HostVars<'_>, databases: &Val, base: &Path, out: &mut Vec<Targ
                 None => (PasswordSource::None, None),
             },
         };
+        let method = match key("method") {
+            Some(v) => method(host, "method", v)?,
+            None => host_method.unwrap_or(Method::Auto),
+        };
+        let tls = database_tls(host, &id, &db.node, method, base)?;
         out.push(Target {
             host: host.to_owned(),
             name: name.name.clone(),
@@ -1456,10 +1465,7 @@ fn targets(vars: &HostVars<'_>, databases: &Val, base: &Path, out: &mut Vec<Targ
             user: text("user")?.or_else(|| db_user.clone()),
             password,
             password_at,
-            method: match key("method") {
-                Some(v) => method(host, "method", v)?,
-                None => host_method.unwrap_or(Method::Auto),
-            },
+            method,
             migrations: match text("migrations")? {
                 Some(m) => resolve_path(&m, base),
                 None => host_migrations
@@ -1471,9 +1477,59 @@ fn targets(vars: &HostVars<'_>, databases: &Val, base: &Path, out: &mut Vec<Targ
                 None => db_port.unwrap_or(5432),
             },
             drift_ignore: drift_ignore.clone(),
+            tls,
         });
     }
     Ok(())
+}
+
+/// A database's `sslmode`, `sslrootcert`, `sslcert`, `sslkey` in `pgfleet_databases`, as
+/// pgfleet's own inventory takes them: the mode checked, files relative to the inventory,
+/// refused with method exec (psql in the container never uses TLS).
+fn database_tls(
+    host: &str,
+    id: &str,
+    node: &Node,
+    method: Method,
+    base: &Path,
+) -> Result<crate::inventory::TargetTls> {
+    let text = |k: &str| node.get(k).map(|v| scalar(host, k, v)).transpose();
+    if method == Method::Exec
+        && let Some((key, v)) = ["sslmode", "sslrootcert", "sslcert", "sslkey"]
+            .iter()
+            .find_map(|k| node.get(k).map(|v| (k, v)))
+    {
+        return Err(InventoryError::at(
+            &v.at,
+            format!(
+                "{key} is set on database `{id}`, but method is exec: psql runs inside the container over its local socket, where PostgreSQL never uses TLS; remove the ssl* keys, or use method: tunnel"
+            ),
+        ));
+    }
+    let sslmode = text("sslmode")?;
+    if let (Some(mode), Some(v)) = (&sslmode, node.get("sslmode"))
+        && !super::resolve::SSLMODES.contains(&mode.as_str())
+    {
+        return Err(InventoryError::at(
+            &v.at,
+            format!(
+                "sslmode `{mode}` of database `{id}` is not one of {}",
+                super::resolve::SSLMODES.join(", ")
+            ),
+        ));
+    }
+    Ok(crate::inventory::TargetTls {
+        sslmode,
+        sslrootcert: text("sslrootcert")?.map(|r| {
+            if r == "system" {
+                r
+            } else {
+                resolve_path(&r, base).display().to_string()
+            }
+        }),
+        sslcert: text("sslcert")?.map(|c| resolve_path(&c, base)),
+        sslkey: text("sslkey")?.map(|k| resolve_path(&k, base)),
+    })
 }
 
 #[cfg(test)]

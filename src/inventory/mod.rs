@@ -23,6 +23,8 @@
 //!   db_port: 5432           # port inside the container
 //!   password: { env: PGFLEET_DB_PASSWORD }   # or { file: path } or { container: POSTGRES_PASSWORD }
 //!   drift_ignore: [owners, privileges]   # what `drift` leaves out (also: comments)
+//!   sslmode: verify-ca      # TLS inside the tunnel (not needed: SSH encrypts it); also
+//!   sslrootcert: ca.crt     # sslcert, sslkey. libpq's meanings; refused with method exec
 //! groups:
 //!   lab:
 //!     hosts: [nas, pi]
@@ -86,6 +88,7 @@ mod error;
 mod limit;
 mod raw;
 mod resolve;
+pub mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -182,6 +185,19 @@ pub struct Target {
     pub port: u16,
     /// What `drift` leaves out here unless `--ignore` says otherwise.
     pub drift_ignore: Vec<crate::schema::Ignore>,
+    /// TLS inside the tunnel, as libpq's settings say it (only with method tunnel or auto).
+    pub tls: TargetTls,
+}
+
+/// `sslmode`, `sslrootcert`, `sslcert`, `sslkey` of a target: the mode checked, the files
+/// resolved. Unset, the tunnel speaks plain PostgreSQL: SSH already encrypts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetTls {
+    pub sslmode: Option<String>,
+    /// A file, or `system`.
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
 }
 
 impl Target {

@@ -43,6 +43,10 @@ pub(super) struct RawDatabase {
     pub(super) method: Option<Spanned<String>>,
     pub(super) migrations: Option<Spanned<String>>,
     pub(super) port: Option<Spanned<u16>>,
+    pub(super) sslmode: Option<Spanned<String>>,
+    pub(super) sslrootcert: Option<Spanned<String>>,
+    pub(super) sslcert: Option<Spanned<String>>,
+    pub(super) sslkey: Option<Spanned<String>>,
 }
 
 /// Declares a struct holding its own keys plus every key `defaults:` takes (serde's
@@ -67,6 +71,10 @@ macro_rules! with_settings {
             pub(super) db_port: Option<Spanned<u16>>,
             pub(super) password: Option<Spanned<RawPassword>>,
             pub(super) drift_ignore: Option<Spanned<Vec<String>>>,
+            pub(super) sslmode: Option<Spanned<String>>,
+            pub(super) sslrootcert: Option<Spanned<String>>,
+            pub(super) sslcert: Option<Spanned<String>>,
+            pub(super) sslkey: Option<Spanned<String>>,
         }
     };
 }
@@ -99,6 +107,10 @@ impl RawHost {
             db_port: self.db_port.take(),
             password: self.password.take(),
             drift_ignore: self.drift_ignore.take(),
+            sslmode: self.sslmode.take(),
+            sslrootcert: self.sslrootcert.take(),
+            sslcert: self.sslcert.take(),
+            sslkey: self.sslkey.take(),
         }
     }
 }

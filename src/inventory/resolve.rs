@@ -12,7 +12,7 @@ use super::error::{InventoryError, Loc};
 use super::raw::{RawDatabase, RawFile, RawHost, RawPassword, RawSettings};
 use super::{
     Connection, ContainerRef, DEFAULT_DOCKER_SOCKET, Host, Inventory, Jump, Method, PasswordSource,
-    SshSettings, Target,
+    SshSettings, Target, TargetTls,
 };
 use crate::migration::Timeout;
 use crate::schema::Ignore;
@@ -24,6 +24,16 @@ const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 const DEFAULT_MIGRATIONS: &str = "./migrations";
 const DEFAULT_DB_PORT: u16 = 5432;
 const METHODS: &[&str] = &["tunnel", "exec", "auto"];
+/// libpq's sslmode values (the transport's list; the inventory sits below it).
+pub(super) const SSLMODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+const TLS_KEYS: &[&str] = &["sslmode", "sslrootcert", "sslcert", "sslkey"];
 /// Keys that mean nothing for a `local: true` host.
 const SSH_KEYS: &[&str] = &[
     "user",
@@ -348,6 +358,10 @@ impl FileCtx {
                 .map_err(|why| self.error(s, format!("drift_ignore: {why}")))?;
             l.set("drift_ignore", Value::Ignore(list), self.loc(s));
         }
+        self.tls_keys(
+            &mut l,
+            [&raw.sslmode, &raw.sslrootcert, &raw.sslcert, &raw.sslkey],
+        )?;
         self.database_keys(
             &mut l,
             raw.db_user.as_ref().map(|u| (u, "db_user")),
@@ -363,6 +377,10 @@ impl FileCtx {
     /// `db_port`).
     fn database_layer(&self, raw: &RawDatabase) -> Result<Layer> {
         let mut l = Layer::default();
+        self.tls_keys(
+            &mut l,
+            [&raw.sslmode, &raw.sslrootcert, &raw.sslcert, &raw.sslkey],
+        )?;
         self.database_keys(
             &mut l,
             raw.user.as_ref().map(|u| (u, "user")),
@@ -372,6 +390,36 @@ impl FileCtx {
             raw.migrations.as_ref(),
         )?;
         Ok(l)
+    }
+
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, in that order: the mode checked,
+    /// the files relative to this file (`sslrootcert: system` kept as it is).
+    fn tls_keys(&self, l: &mut Layer, keys: [&Option<Spanned<String>>; 4]) -> Result<()> {
+        for (key, raw) in TLS_KEYS.iter().zip(keys) {
+            let Some(s) = raw else { continue };
+            let text = self.text(key, s)?;
+            let value = match *key {
+                "sslmode" if !SSLMODES.contains(&text.as_str()) => {
+                    let hint = match crate::suggest(&text, SSLMODES) {
+                        Some(m) => format!("; did you mean `{m}`?"),
+                        None => String::new(),
+                    };
+                    return Err(self.error(
+                        s,
+                        format!(
+                            "sslmode `{text}` is not one of {}{hint}",
+                            SSLMODES.join(", ")
+                        ),
+                    ));
+                }
+                "sslmode" => Value::Text(text),
+                "sslrootcert" if text == "system" => Value::Text(text),
+                "sslrootcert" => Value::Text(self.path(&text).display().to_string()),
+                _ => Value::Path(self.path(&text)),
+            };
+            l.set(key, value, self.loc(s));
+        }
+        Ok(())
     }
 
     fn database_keys(
@@ -910,7 +958,32 @@ fn target(
             .unwrap_or_else(|| PathBuf::from(DEFAULT_MIGRATIONS)),
         port: settings.port("db_port").unwrap_or(DEFAULT_DB_PORT),
         drift_ignore: settings.drift_ignore(),
+        tls: target_tls(&settings)?,
     })
+}
+
+/// The target's TLS settings; refused with `method: exec`, whose psql reaches PostgreSQL
+/// over the container's own Unix socket, where PostgreSQL never uses TLS.
+fn target_tls(settings: &Layer) -> Result<TargetTls> {
+    let tls = TargetTls {
+        sslmode: settings.text("sslmode"),
+        sslrootcert: settings.text("sslrootcert"),
+        sslcert: settings.path("sslcert"),
+        sslkey: settings.path("sslkey"),
+    };
+    if settings.method() == Method::Exec
+        && let Some((key, at)) = TLS_KEYS
+            .iter()
+            .find_map(|key| settings.at(key).map(|at| (key, at)))
+    {
+        return Err(InventoryError::at(
+            &at,
+            format!(
+                "{key} is set, but method is exec: psql runs inside the container over its local socket, where PostgreSQL never uses TLS; remove the ssl* keys, or use method: tunnel"
+            ),
+        ));
+    }
+    Ok(tls)
 }
 
 /// The folder relative paths in `file` start at, in a form whose `..` can be taken

@@ -598,3 +598,43 @@ hosts:
         "{e}"
     );
 }
+
+#[test]
+fn tls_settings_layer_like_the_others_and_are_refused_for_exec() {
+    let inv = inv(r#"
+defaults:
+  sslmode: verify-ca
+  sslrootcert: certs/ca.crt
+hosts:
+  h:
+    sslcert: client.crt
+    sslkey: client.key
+    databases:
+      d: { container: c, method: tunnel, sslmode: verify-full, sslrootcert: system }
+      e: { container: c, method: tunnel }
+"#);
+    let d = &target(&inv, "h/d").tls;
+    assert_eq!(d.sslmode.as_deref(), Some("verify-full"));
+    assert_eq!(d.sslrootcert.as_deref(), Some("system"));
+    assert_eq!(d.sslcert, Some(PathBuf::from("inv/client.crt")));
+    let e = &target(&inv, "h/e").tls;
+    assert_eq!(e.sslmode.as_deref(), Some("verify-ca"));
+    assert_eq!(e.sslrootcert.as_deref(), Some("inv/certs/ca.crt"));
+    assert_eq!(e.sslkey, Some(PathBuf::from("inv/client.key")));
+
+    let e =
+        error("hosts:\n  h:\n    databases:\n      d: { container: c, sslmode: verify_full }\n");
+    assert!(
+        e.contains("sslmode `verify_full` is not one of")
+            && e.contains("did you mean `verify-full`?"),
+        "{e}"
+    );
+    let e = error(
+        "defaults:\n  method: exec\nhosts:\n  h:\n    databases:\n      d: { container: c, sslmode: require }\n",
+    );
+    assert!(
+        e.contains("inv/main.yml:6:")
+            && e.contains("sslmode is set, but method is exec: psql runs inside the container over its local socket"),
+        "{e}"
+    );
+}

@@ -324,6 +324,7 @@ impl Renderer for Audit {
             | RunEvent::Waiting { .. }
             | RunEvent::Inventory { .. }
             | RunEvent::Checked { .. }
+            | RunEvent::Discovered { .. }
             | RunEvent::ChangeWritten { .. }
             | RunEvent::Asking { .. }
             | RunEvent::ChangeDone { .. } => {}

@@ -62,6 +62,29 @@ impl Renderer for Json {
             self.print(&super::inventory::json(targets, inventory));
             return;
         }
+        if let RunEvent::Discovered {
+            ends,
+            inventory,
+            write,
+            found,
+            code,
+        } = event
+            && let Some(run) = run
+        {
+            let mut doc = with_fields(
+                "discover",
+                &run.ids,
+                ends,
+                *code,
+                super::discover::json_fields,
+            );
+            extend(
+                &mut doc,
+                super::discover::document_fields(inventory, *write, *found),
+            );
+            self.print(&doc);
+            return;
+        }
         let Some(run) = run else { return };
         match event {
             RunEvent::Target { target, event } if self.lines => {
@@ -138,7 +161,10 @@ fn document(
             doc
         }
         Verb::Query => with_fields("query", ids, ends, code, super::query::json_fields),
-        Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => return None,
+        // `discover`'s document comes with its own event, which carries the inventory.
+        Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change | Verb::Discover => {
+            return None;
+        }
     })
 }
 

@@ -109,6 +109,9 @@ impl Live {
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("{:width$}", "fleet"));
+            // Redrawn only when a target ends otherwise, its elapsed time would stand
+            // still (at 0s until the first one does).
+            bar.enable_steady_tick(Duration::from_millis(500));
             bar
         });
         Live {
@@ -296,13 +299,17 @@ impl Live {
                 } else {
                     "rolling back"
                 };
-                self.advance(target, index - 1);
-                self.step(
-                    target,
-                    &format!("{verb} {} ({index}/{total})", migration.file_name),
-                );
+                self.advance(target, *index);
+                let text = format!("{verb} {}", migration.file_name);
+                // A bar has the count beside it; a line says it.
+                if self.mode == Mode::Bars {
+                    self.step(target, &text);
+                } else {
+                    self.step(target, &format!("{text} ({index}/{total})"));
+                }
             }
             Event::Applied { migration, took } | Event::RolledBack { migration, took } => {
+                // Files run in the planned order: the count done is the file's ordinal.
                 let done = run.records.get(target).map_or(0, |r| r.done.len());
                 self.advance(target, done);
                 let verb = if matches!(event, Event::Applied { .. }) {
@@ -311,13 +318,15 @@ impl Live {
                     "rolled back"
                 };
                 let text = format!("{verb} {} in {}", migration.file_name, format_duration(*took));
-                if self.mode == Mode::Lines {
-                    self.step(target, &text);
-                } else if self.verbose {
+                // Kept above the bars with --verbose; a line says it once.
+                if self.verbose && self.mode == Mode::Bars {
                     self.note(target, &text);
                 }
+                self.step(target, &text);
             }
             Event::ChecksumRecorded { file } => {
+                let done = run.records.get(target).map_or(0, |r| r.done.len());
+                self.advance(target, done);
                 self.step(target, &format!("recorded the checksum of {file}"))
             }
             Event::Rehearsing { files } => self.step(
@@ -420,7 +429,20 @@ impl Live {
                 self.finish(target, if nothing { None } else { Some(true) }, &text);
             }
             Err(e) => {
-                let text = super::tables::short_error(e, &run.ids[target]);
+                let mut text = super::tables::short_error(e, &run.ids[target]);
+                // What did not run, `?` where no plan was read (a target not reached).
+                if let Some(record) = run.records.get(target).filter(|_| changes) {
+                    let left = if run.verb == Verb::Rollback {
+                        "left"
+                    } else {
+                        "pending"
+                    };
+                    text = format!(
+                        "{done} {}, {} {left}: {text}",
+                        done_word(run.verb),
+                        record.left(false)
+                    );
+                }
                 self.finish(target, Some(false), &text);
                 self.println(&error_line(e));
             }
@@ -471,4 +493,81 @@ pub(super) fn timestamp() -> String {
 /// "4 applied in 1.2s"-style phrases.
 fn counted(n: usize, what: &str, took: Duration) -> String {
     format!("{n} {what} in {}", format_duration(took))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::migration::Migration;
+
+    fn migration(file_name: &str) -> Migration {
+        let text = "-- migrate:up\nselect 1;\n-- migrate:down\n";
+        crate::migration::parse(Path::new(file_name), text.as_bytes()).unwrap()
+    }
+
+    /// The events reach the run's records first, then the bars, as `Report` hands them.
+    fn send(live: &mut Live, run: &mut Run, target: usize, event: Event<'_>) {
+        run.record(target, &event);
+        live.progress(run, target, &event);
+    }
+
+    #[test]
+    fn a_bars_count_is_the_ordinal_of_the_file_it_names() {
+        let ids = vec!["a/app".to_string(), "b/app".to_string()];
+        let sink = Stream::new(Box::new(std::io::sink()));
+        let mut live = Live::new(Mode::Bars, &ids, sink, false, true);
+        live.multi.set_draw_target(ProgressDrawTarget::hidden());
+        let mut run = Run {
+            verb: Verb::Up,
+            dry_run: None,
+            single: false,
+            ids: ids.clone(),
+            records: vec![Default::default(); 2],
+        };
+        let files = [
+            migration("1_a.sql"),
+            migration("2_b.sql"),
+            migration("3_c.sql"),
+        ];
+        let planned: Vec<&Migration> = files.iter().collect();
+        send(&mut live, &mut run, 0, Event::Planned { files: &planned });
+        let bar = live.bars[0].clone().unwrap();
+        assert_eq!((bar.position(), bar.length()), (0, Some(3)));
+        let mut seen = Vec::new();
+        for (i, m) in files.iter().enumerate() {
+            let (index, total) = (i + 1, 3);
+            send(
+                &mut live,
+                &mut run,
+                0,
+                Event::Applying {
+                    migration: m,
+                    index,
+                    total,
+                },
+            );
+            seen.push((bar.position(), bar.message()));
+            let took = Duration::from_millis(2);
+            send(
+                &mut live,
+                &mut run,
+                0,
+                Event::Applied { migration: m, took },
+            );
+            seen.push((bar.position(), bar.message()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (1, "applying 1_a.sql".to_string()),
+                (1, "applied 1_a.sql in 2ms".to_string()),
+                (2, "applying 2_b.sql".to_string()),
+                (2, "applied 2_b.sql in 2ms".to_string()),
+                (3, "applying 3_c.sql".to_string()),
+                (3, "applied 3_c.sql in 2ms".to_string()),
+            ]
+        );
+    }
 }

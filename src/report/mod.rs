@@ -14,11 +14,13 @@ mod adopt;
 mod audit;
 mod check;
 mod dbmate;
+mod discover;
 mod dry_run;
 mod inventory;
 mod json;
 mod live;
 mod query;
+mod status_summary;
 mod summary;
 mod tables;
 #[cfg(test)]
@@ -104,6 +106,8 @@ struct Outputs {
     err: Stream,
     /// stdout is a terminal: summary tables may be coloured.
     out_terminal: bool,
+    /// How wide stdout's lines may be (`out_width`).
+    out_width: usize,
     /// stderr is a terminal that draws: progress may be bars.
     err_terminal: bool,
 }
@@ -112,6 +116,8 @@ struct Outputs {
 #[derive(Debug, Default, Clone)]
 struct Record {
     planned: Vec<String>,
+    /// A plan arrived: until one does (a target not reached), what is pending is unknown.
+    plan_read: bool,
     done: Vec<String>,
     not_rehearsable: Vec<String>,
     created: bool,
@@ -124,6 +130,19 @@ struct Record {
 }
 
 impl Record {
+    /// How many planned files did not run, or `?` when no plan was read and the target did
+    /// not finish (`verify --record` has no plan, and a target it read has nothing left).
+    fn left(&self, finished: bool) -> String {
+        if self.plan_read || finished {
+            self.planned
+                .len()
+                .saturating_sub(self.done.len())
+                .to_string()
+        } else {
+            "?".to_string()
+        }
+    }
+
     /// The planned files that were not confirmed, as (did not run, may have committed). After
     /// a connection that went away mid-batch nothing unconfirmed is known not to have run:
     /// psql in the container, or the server's input buffer, may have committed it.
@@ -166,7 +185,8 @@ impl Run {
         };
         match event {
             Event::Planned { files } => {
-                r.planned = files.iter().map(|m| m.file_name.clone()).collect()
+                r.planned = files.iter().map(|m| m.file_name.clone()).collect();
+                r.plan_read = true;
             }
             Event::Applying { .. } => r.sent = true,
             Event::Applied { migration, .. } | Event::RolledBack { migration, .. } => {
@@ -261,6 +281,8 @@ fn renderers(
         list.push(Box::new(summary::Summary::new(
             outputs.out.clone(),
             outputs.out_terminal,
+            outputs.out_width,
+            settings.matrix,
         )));
     }
     if text && single {
@@ -301,6 +323,7 @@ impl Report {
                 out: Stream::new(Box::new(std::io::stdout())),
                 err: Stream::new(Box::new(std::io::stderr())),
                 out_terminal: std::io::stdout().is_terminal(),
+                out_width: out_width(),
                 err_terminal,
             },
         )
@@ -318,6 +341,7 @@ impl Report {
                 out: Stream::new(out),
                 err: Stream::new(err),
                 out_terminal: false,
+                out_width: 80,
                 err_terminal: false,
             },
         )
@@ -383,6 +407,21 @@ impl Sink for Report {
             renderer.event(run.as_ref(), &event);
         }
     }
+}
+
+/// How wide stdout's lines may be, decided as git does: `COLUMNS` when set, else the
+/// terminal's width, else 80 (what is piped to `less` or a file reads as on a terminal).
+fn out_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| usize::from(w))
+        })
+        .unwrap_or(80)
 }
 
 /// `  (used by worker, label=app=x)` for a file with `used-by` directives, else nothing:

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::{Renderer, Run, Stream, adopt, check, dbmate, dry_run, inventory, query, tables};
+use super::{
+    Renderer, Run, Stream, adopt, check, dbmate, discover, dry_run, inventory, query,
+    status_summary, tables,
+};
 use crate::error::ExitCode;
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::runner::{Output, RunEvent};
@@ -15,11 +18,20 @@ pub(super) struct Summary {
     out: Stream,
     /// stdout is a terminal: the tables may be coloured.
     terminal: bool,
+    /// Columns a line may take: a `status` matrix wider than this gives way to a summary.
+    width: usize,
+    /// `status --matrix`: the matrix however wide.
+    matrix: bool,
 }
 
 impl Summary {
-    pub(super) fn new(out: Stream, terminal: bool) -> Summary {
-        Summary { out, terminal }
+    pub(super) fn new(out: Stream, terminal: bool, width: usize, matrix: bool) -> Summary {
+        Summary {
+            out,
+            terminal,
+            width,
+            matrix,
+        }
     }
 
     /// The run is over: each command's own summary.
@@ -66,7 +78,16 @@ impl Summary {
                 lines
             }
             Verb::Status if single => first_rows.map_or_else(Vec::new, |r| dbmate::status_lines(r)),
-            Verb::Status => tables::status_matrix(ids, ends, code, color),
+            Verb::Status => {
+                let matrix = tables::status_matrix(ids, ends, code, color);
+                // The header row is as wide as the grid.
+                let wide = matrix.first().map_or(0, |h| h.chars().count()) > self.width;
+                if wide && !self.matrix {
+                    status_summary::status_summary(ids, ends, code, color, self.width)
+                } else {
+                    matrix
+                }
+            }
             Verb::Verify | Verb::RecordChecksums if single => {
                 first_rows.map_or_else(Vec::new, |r| tables::verify_lines(r))
             }
@@ -146,7 +167,13 @@ impl Summary {
                 None => tables::failed_footer(ids, ends, code),
             },
             Verb::Query => query::text(ids, ends, single, code),
-            Verb::New | Verb::Wait | Verb::Inventory | Verb::Check | Verb::Change => Vec::new(),
+            // `discover` says what it found with its own event.
+            Verb::New
+            | Verb::Wait
+            | Verb::Inventory
+            | Verb::Check
+            | Verb::Change
+            | Verb::Discover => Vec::new(),
         }
     }
 }
@@ -202,6 +229,16 @@ impl Renderer for Summary {
                     )]
                 }
             }
+            RunEvent::Discovered {
+                ends,
+                inventory,
+                write,
+                found,
+                ..
+            } => match run {
+                Some(run) => discover::text(&run.ids, ends, inventory, *write, *found),
+                None => return,
+            },
             RunEvent::Checked { checked, deny, .. } => {
                 check::text(checked, *deny, self.terminal && console::colors_enabled())
             }

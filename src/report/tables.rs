@@ -127,7 +127,7 @@ pub(super) fn run_table<T>(
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for ((id, end), record) in ids.iter().zip(ends).zip(records) {
         let done = record.done.len();
-        let left = record.planned.len().saturating_sub(done);
+        let left = record.left(matches!(end.result, TargetResult::Done(_)));
         let (result, failed, detail) = match &end.result {
             TargetResult::Done(_) if done == 0 => ("= up to date", 0, String::new()),
             TargetResult::Done(_) => ("✓ ok", 0, String::new()),
@@ -205,6 +205,80 @@ fn cell(state: &State) -> &'static str {
     }
 }
 
+/// One version of `status` on a fleet: its label (the file name, else the version), each
+/// target's state (`None`: not among that target's migrations), its file's used-by selectors.
+pub(super) struct VersionRow<'a> {
+    pub(super) label: String,
+    pub(super) states: Vec<Option<&'a State>>,
+    pub(super) used_by: &'a [Selector],
+}
+
+/// The versions of every target read, in order. Targets may read different folders: a
+/// version's label and used-by come from any target that has its file.
+pub(super) fn version_rows(targets: usize, ends: &[Finished<Output>]) -> Vec<VersionRow<'_>> {
+    let mut rows: BTreeMap<&str, VersionRow<'_>> = BTreeMap::new();
+    for (t, end) in ends.iter().enumerate() {
+        if let TargetResult::Done(Output::Status(list)) = &end.result {
+            for r in list {
+                let row = rows.entry(&r.version).or_insert_with(|| VersionRow {
+                    label: r.name().to_string(),
+                    states: vec![None; targets],
+                    used_by: &[],
+                });
+                if r.file.is_some() {
+                    row.label = r.name().to_string();
+                }
+                if !r.used_by.is_empty() {
+                    row.used_by = &r.used_by;
+                }
+                row.states[t] = Some(&r.state);
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Whether the targets read disagree on a version (those without it have no say; applied
+/// with or without a checksum is the same).
+pub(super) fn disagree(row: &VersionRow<'_>, reachable: &[usize]) -> bool {
+    let kinds: Vec<&str> = reachable
+        .iter()
+        .filter_map(|&t| row.states[t].map(cell))
+        .map(|c| if c == "x" { "X" } else { c })
+        .collect();
+    kinds.windows(2).any(|w| w[0] != w[1])
+}
+
+/// The targets whose state was read.
+pub(super) fn reachable(ends: &[Finished<Output>]) -> Vec<usize> {
+    ends.iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.result, TargetResult::Done(_)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The targets that need adoption (a hand-made history table) rather than reaching.
+pub(super) fn needing_adoption(ends: &[Finished<Output>]) -> Vec<usize> {
+    ends.iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.result, TargetResult::Failed(e) if needs_adoption(e)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Why a target's state is not known, or `None` when it was read.
+pub(super) fn not_read(id: &str, result: &TargetResult<Output>) -> Option<String> {
+    Some(match result {
+        TargetResult::Done(_) => return None,
+        TargetResult::Failed(Error::HandMadeHistory { table, columns, .. }) => format!(
+            "needs adoption: {table} is a hand-made history table ({columns}); `pgfleet baseline --legacy-table NAME` takes it over"
+        ),
+        TargetResult::Failed(e) => format!("unreachable: {}", short_error(e, id)),
+        TargetResult::Skipped(s) => skipped_text(*s).to_string(),
+    })
+}
+
 /// `status` on a fleet: migrations down, targets across (numbered, named below), rows
 /// where the reachable targets disagree marked with `*`.
 pub(super) fn status_matrix(
@@ -213,44 +287,14 @@ pub(super) fn status_matrix(
     code: ExitCode,
     color: bool,
 ) -> Vec<String> {
-    // version → (label, state per target)
-    let mut rows: BTreeMap<String, (String, Vec<Option<&State>>)> = BTreeMap::new();
-    // version → its file's used-by selectors. Targets may read different folders: where
-    // any file names them.
-    let mut used_by: BTreeMap<&str, &[Selector]> = BTreeMap::new();
-    for (t, end) in ends.iter().enumerate() {
-        if let TargetResult::Done(Output::Status(list)) = &end.result {
-            for r in list {
-                let row = rows
-                    .entry(r.version.clone())
-                    .or_insert_with(|| (r.name().to_string(), vec![None; ids.len()]));
-                if r.file.is_some() {
-                    row.0 = r.name().to_string();
-                }
-                if !r.used_by.is_empty() {
-                    used_by.insert(&r.version, &r.used_by);
-                }
-                row.1[t] = Some(&r.state);
-            }
-        }
-    }
-    let reachable: Vec<usize> = ends
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e.result, TargetResult::Done(_)))
-        .map(|(i, _)| i)
-        .collect();
-    let adopt: Vec<usize> = ends
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(&e.result, TargetResult::Failed(e) if needs_adoption(e)))
-        .map(|(i, _)| i)
-        .collect();
+    let rows = version_rows(ids.len(), ends);
+    let reachable = reachable(ends);
+    let adopt = needing_adoption(ends);
     let cols = ids.len();
     let cw = cols.to_string().len().max(1) + 1;
     let lw = rows
-        .values()
-        .map(|(l, _)| l.chars().count())
+        .iter()
+        .map(|r| r.label.chars().count())
         .max()
         .unwrap_or(9)
         .max(9);
@@ -259,22 +303,16 @@ pub(super) fn status_matrix(
         "MIGRATION",
         (1..=cols).map(|c| format!("{c:>cw$}")).collect::<String>()
     )];
-    let mut disagree = 0;
-    for (version, (label, states)) in &rows {
-        // Targets whose migrations do not include the version have no say in it.
-        let kinds: Vec<&str> = reachable
-            .iter()
-            .filter_map(|&t| states[t].map(cell))
-            .map(|c| if c == "x" { "X" } else { c })
-            .collect();
-        let differs = kinds.windows(2).any(|w| w[0] != w[1]);
+    let mut disagreeing = 0;
+    for row in &rows {
+        let differs = disagree(row, &reachable);
         if differs {
-            disagree += 1;
+            disagreeing += 1;
         }
         let cells: String = (0..cols)
             .map(|t| {
                 let c = if reachable.contains(&t) {
-                    states[t].map_or(" ", cell)
+                    row.states[t].map_or(" ", cell)
                 } else if adopt.contains(&t) {
                     "a"
                 } else {
@@ -284,9 +322,10 @@ pub(super) fn status_matrix(
             })
             .collect();
         let line = format!(
-            "{} {label:lw$} {cells}{}",
+            "{} {:lw$} {cells}{}",
             if differs { "*" } else { " " },
-            used_by_note(used_by.get(version.as_str()).copied().unwrap_or_default())
+            row.label,
+            used_by_note(row.used_by)
         )
         .trim_end()
         .to_string();
@@ -321,12 +360,7 @@ pub(super) fn status_matrix(
                 }
                 parts.join(", ")
             }
-            TargetResult::Done(_) => String::new(),
-            TargetResult::Failed(Error::HandMadeHistory { table, columns, .. }) => format!(
-                "needs adoption: {table} is a hand-made history table ({columns}); `pgfleet baseline --legacy-table NAME` takes it over"
-            ),
-            TargetResult::Failed(e) => format!("unreachable: {}", short_error(e, id)),
-            TargetResult::Skipped(s) => skipped_text(*s).to_string(),
+            result => not_read(id, result).unwrap_or_default(),
         };
         lines.push(
             format!("{:>w$}  {id:iw$}  {text}", t + 1, w = cw)
@@ -341,7 +375,7 @@ pub(super) fn status_matrix(
     );
     lines.push(format!(
         "{} · exit {}",
-        agreement(disagree, reachable.len(), adopt.len(), cols),
+        agreement(disagreeing, reachable.len(), adopt.len(), cols),
         code as u8
     ));
     lines
@@ -349,7 +383,7 @@ pub(super) fn status_matrix(
 
 /// Whether the targets agree, said only of those whose state is known: a target that needs
 /// adoption or could not be read has no say, and the sentence says how many those are.
-fn agreement(disagree: usize, known: usize, adopt: usize, all: usize) -> String {
+pub(super) fn agreement(disagree: usize, known: usize, adopt: usize, all: usize) -> String {
     let unknown = all - known;
     if unknown == 0 {
         return match disagree {
@@ -546,6 +580,7 @@ mod tests {
         let records = vec![
             Record {
                 planned: vec!["1".into(), "2".into()],
+                plan_read: true,
                 done: vec!["1".into(), "2".into()],
                 ..Record::default()
             },
@@ -558,7 +593,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "b/app   - skipped          0        0       0        -  a canary target failed"
+            "b/app   - skipped          0        ?       0        -  a canary target failed"
         );
         assert_eq!(
             lines.last().unwrap(),

@@ -72,6 +72,7 @@ fn report(format: Format) -> (Report, Buffer, Buffer) {
         verbose: false,
         format,
         log_dir: None,
+        matrix: false,
     };
     let report = Report::with_writers(settings, Box::new(out.clone()), Box::new(err.clone()));
     (report, out, err)
@@ -197,7 +198,8 @@ fn a_fleet_up_logs_each_step_then_prints_its_table() {
             "",
             "TARGET     RESULT       APPLIED  PENDING  FAILED     TIME  DETAIL",
             "alpha/app  ✓ ok               2        0       0     30ms",
-            "beta/app   ✗ failed           0        0       0      2ms  cannot reach the host",
+            // Never reached: what was pending there is not known.
+            "beta/app   ✗ failed           0        ?       0      2ms  cannot reach the host",
             "",
             "2 targets: 1 failed, 1 ok; 2 migrations applied · exit 2",
         ])
@@ -214,7 +216,7 @@ fn a_fleet_up_logs_each_step_then_prints_its_table() {
             "<time> alpha/app  applying 20240102000000_orders.sql (2/2)",
             "<time> alpha/app  applied 20240102000000_orders.sql in 20ms",
             "<time> alpha/app  ✓ 2 applied in 30ms",
-            "<time> beta/app   ✗ cannot reach the host",
+            "<time> beta/app   ✗ 0 applied, ? pending: cannot reach the host",
             "Error: beta: cannot reach the host",
         ])
     );
@@ -328,6 +330,60 @@ fn a_fleet_status_is_a_matrix() {
         ])
     );
     assert_eq!(err.text(), lines(&["Error: c: cannot connect",]));
+}
+
+/// Forty targets make a matrix wider than the 80 columns a pipe is given: a line per
+/// migration instead; `status --matrix` keeps the matrix.
+#[test]
+fn a_fleet_status_wider_than_the_terminal_is_summarised_unless_matrix_is_asked() {
+    let targets: Vec<String> = (0..40).map(|i| format!("h{i:02}/app")).collect();
+    let status = |t: usize| {
+        Output::Status(vec![
+            row("1", State::Applied),
+            row(
+                "2",
+                if t < 3 {
+                    State::Pending
+                } else {
+                    State::Applied
+                },
+            ),
+        ])
+    };
+    for matrix in [false, true] {
+        let out = Buffer::default();
+        let settings = settings::Output {
+            format: Format::Text,
+            matrix,
+            ..Default::default()
+        };
+        let report =
+            Report::with_writers(settings, Box::new(out.clone()), Box::new(Buffer::default()));
+        start(&report, Verb::Status, false, &targets);
+        let ends: Vec<_> = (0..40).map(|t| done(status(t), ms(1))).collect();
+        finish(&report, &ends, ExitCode::Ok);
+        let text = out.text();
+        if matrix {
+            assert!(text.starts_with("  MIGRATION   1  2  3"), "{text}");
+            assert!(text.contains("* 2_x.sql     .  .  .  X"), "{text}");
+        } else {
+            assert!(
+                text.starts_with(&lines(&[
+                    "  MIGRATION  WHERE",
+                    "  1_x.sql    applied on all 40",
+                    "* 2_x.sql    applied on 37 of 40; pending on h00/app, h01/app, h02/app",
+                ])),
+                "{text}"
+            );
+            assert!(
+                text.ends_with(
+                    "40 targets: 37 up to date, 3 with migrations pending; 2 migrations · exit 0\n"
+                ),
+                "{text}"
+            );
+            assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        }
+    }
 }
 
 /// A target whose history table was made by hand needs adopting: it is marked `a`, told
@@ -606,6 +662,7 @@ fn inventory_lists_where_each_setting_landed() {
         migrations: PathBuf::from("./migrations"),
         port: 5432,
         drift_ignore: Vec::new(),
+        tls: Default::default(),
     };
     let inventory = Inventory {
         hosts: vec![

@@ -133,6 +133,8 @@ pub enum Output {
     Snapshot(Box<Schema>),
     /// `query`: the result of its last statement.
     Rows(crate::tracking::ResultSet),
+    /// `discover`: a host's PostgreSQL containers and its part of the inventory.
+    Discovered(Box<super::discover::Discovered>),
 }
 
 /// What a run is about, said before anything happens.
@@ -195,6 +197,16 @@ pub enum RunEvent<'a> {
     Asking { path: &'a Path, targets: usize },
     /// `change` is over: applied (then the `git add`/`git commit` line is due) or not.
     ChangeDone { path: &'a Path, applied: bool },
+    /// `discover`: every host's end (hosts are its targets), the inventory's text, the file
+    /// `--write` names (written when the inventory has a target), and how many targets it
+    /// has.
+    Discovered {
+        ends: &'a [Finished<Output>],
+        inventory: &'a str,
+        write: Option<&'a Path>,
+        found: usize,
+        code: ExitCode,
+    },
     /// `check`: what it found, what fails it, and (for GitHub and SARIF) each file's path
     /// from the repository's root.
     Checked {

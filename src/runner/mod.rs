@@ -5,6 +5,7 @@
 
 pub mod adopt;
 pub mod change;
+pub mod discover;
 pub mod event;
 pub mod fleet;
 mod migrate;
@@ -121,6 +122,10 @@ async fn dispatch(run: &Run, sink: &dyn Sink, stop: &Stop) -> Result<ExitCode, E
             }
             Ok(ExitCode::Ok)
         }
+        Action::Discover(_) => match &run.discover {
+            Some(job) => discover::run(run, job, sink, stop).await,
+            None => Err(Error::Config("discover: no hosts were read".into())),
+        },
         _ => on_targets(run, sink, stop).await,
     }
 }

@@ -241,6 +241,7 @@ pub(super) async fn on_target(
         | Action::Wait
         | Action::Inventory
         | Action::Check(_)
+        | Action::Discover(_)
         | Action::Change(_) => Err(Error::Config(
             "this command does not run on databases".into(),
         )),

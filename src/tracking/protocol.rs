@@ -942,7 +942,8 @@ fn explained(error: Error) -> Error {
         return error;
     };
     let hint = match error.code.as_deref() {
-        Some("28P01") => Some("check the password in the URL (or PGPASSWORD)"),
+        // The transport names where the password came from; this is for any other.
+        Some("28P01") => Some("check the password given for this database"),
         Some("3D000") => Some("the database does not exist: `pgfleet up` creates it"),
         Some("28000") => Some("the server refused this user or client address (pg_hba.conf)"),
         None if error.message.contains("refused") => Some(

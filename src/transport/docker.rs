@@ -273,7 +273,7 @@ impl DockerApi {
     }
 
     /// `docker ps -a`, as the API lists it.
-    async fn list_all(&self) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
+    pub async fn list_all(&self) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
         let listed = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -359,6 +359,17 @@ impl DockerApi {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
+            Err(e) => Err(self.api_error(e).await),
+        }
+    }
+
+    /// `docker inspect` of one container.
+    pub async fn inspect(
+        &self,
+        id: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, DockerError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(inspect) => Ok(inspect),
             Err(e) => Err(self.api_error(e).await),
         }
     }

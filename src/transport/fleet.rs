@@ -13,11 +13,13 @@ use tokio_postgres::Client;
 use super::docker::{ContainerSelector, DockerApi};
 use super::ssh::{SshOptions, SshSession};
 use super::ssh_config;
+use super::tls::{Attempt, SslMode, TlsSettings};
 use super::{Backend, Endpoint};
 use crate::error::{Error, SqlError};
 use crate::inventory::{
     Connection, ContainerRef, Host, Inventory, Jump, Method, PasswordSource, SshSettings, Target,
 };
+use tokio_postgres::tls::MakeTlsConnect;
 
 /// How one inventory host is reached: its SSH connection (none for `local`) and Docker API.
 #[derive(Clone)]
@@ -202,6 +204,15 @@ impl<'a> Connections<'a> {
         Ok(self.link(host).await?.docker)
     }
 
+    /// The Docker API of the inventory host `name` (connecting it once): `discover`.
+    pub async fn host_docker(&self, name: &str) -> Result<Arc<DockerApi>, Error> {
+        let host = self
+            .inventory
+            .host(name)
+            .ok_or_else(|| Error::Config(format!("host {name} is not in the inventory")))?;
+        Ok(self.link(host).await?.docker)
+    }
+
     /// Connects the target's host (once), finds its container and its credentials, and
     /// says how to reach its database.
     pub async fn backend(&self, target: &Target) -> Result<Backend, Error> {
@@ -259,8 +270,23 @@ impl<'a> Connections<'a> {
         if let Some(p) = &password {
             super::url::remember_secret(p);
         }
+        let tls = TlsSettings {
+            // Unset, the tunnel is plain PostgreSQL inside SSH's encryption.
+            mode: Some(match &target.tls.sslmode {
+                Some(mode) => SslMode::parse(mode).ok_or_else(|| {
+                    Error::Config(format!("{id}: sslmode {mode} is not an sslmode"))
+                })?,
+                None if target.tls.sslrootcert.as_deref() == Some("system") => SslMode::VerifyFull,
+                None => SslMode::Disable,
+            }),
+            rootcert: target.tls.sslrootcert.clone(),
+            cert: target.tls.sslcert.clone(),
+            key: target.tls.sslkey.clone(),
+        };
+        // TLS settings ask for the native protocol: exec's psql would not use them.
+        let wants_tls = target.tls != Default::default();
         let method = match target.method {
-            Method::Auto if password.is_some() => Method::Tunnel,
+            Method::Auto if password.is_some() || wants_tls => Method::Tunnel,
             Method::Auto => Method::Exec,
             m => m,
         };
@@ -279,6 +305,7 @@ impl<'a> Connections<'a> {
                 container.name
             ))
         })?;
+        let password_from = password_hint(&target.password, &container.name);
         Ok(Backend::Native(Box::new(TunnelEndpoint {
             id: format!("{id} (tunnel)"),
             session: link.session.clone(),
@@ -287,9 +314,28 @@ impl<'a> Connections<'a> {
             address,
             port: target.port,
             user,
+            password_from,
             password,
             dbname,
+            tls,
         })))
+    }
+}
+
+/// What to check after the server refused the password, by where the inventory reads it.
+fn password_hint(source: &PasswordSource, container: &str) -> String {
+    match source {
+        PasswordSource::None => "no password was given: set password: in the inventory".into(),
+        PasswordSource::Env(var) => format!(
+            "the password came from the environment variable {var} (the inventory's password: {{ env: {var} }}): check it"
+        ),
+        PasswordSource::File(path) => format!(
+            "the password came from the file {} (the inventory's password: {{ file: }}): check it",
+            path.display()
+        ),
+        PasswordSource::Container(var) => format!(
+            "the password came from {var} in the environment of container {container}: the server's password may have changed since the container was created"
+        ),
     }
 }
 
@@ -305,7 +351,10 @@ pub struct TunnelEndpoint {
     port: u16,
     user: String,
     password: Option<String>,
+    /// The hint after a refused password.
+    password_from: String,
     dbname: String,
+    tls: TlsSettings,
 }
 
 #[async_trait]
@@ -364,31 +413,83 @@ impl TunnelEndpoint {
         if let Some(p) = &self.password {
             config.password(p);
         }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let tls = self.tls.load(home.as_deref()).map_err(|message| SqlError {
+            code: None,
+            message,
+            detail: None,
+            hint: None,
+            position: None,
+        })?;
+        let connector = tls.connector();
         // The connection task ends by itself when the session closes; its error resurfaces
-        // on the client's next call.
-        match &self.session {
-            Some(session) => {
-                let stream = session
-                    .direct_tcpip(&self.address, self.port)
-                    .await
-                    .map_err(|e| SqlError {
-                        code: None,
-                        message: e.to_string(),
-                        detail: None,
-                        hint: None,
-                        position: None,
-                    })?;
-                let (client, connection) =
-                    config.connect_raw(stream, tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
-                Ok(client)
+        // on the client's next call. Each attempt (allow and prefer may make two) opens a
+        // channel of its own.
+        let connected = tls
+            .connect(&self.address, |mode| {
+                let mut config = config.clone();
+                config.ssl_mode(mode);
+                let connector = connector.clone();
+                async move {
+                    match &self.session {
+                        Some(session) => {
+                            let stream = session
+                                .direct_tcpip(&self.address, self.port)
+                                .await
+                                .map_err(|e| {
+                                    Attempt::Before(SqlError {
+                                        code: None,
+                                        message: e.to_string(),
+                                        detail: None,
+                                        hint: None,
+                                        position: None,
+                                    })
+                                })?;
+                            match connector {
+                                Some(mut make) => {
+                                    let Ok(tls) = MakeTlsConnect::<
+                                        russh::ChannelStream<russh::client::Msg>,
+                                    >::make_tls_connect(
+                                        &mut make, &self.address
+                                    );
+                                    let (client, connection) =
+                                        config.connect_raw(stream, tls).await?;
+                                    tokio::spawn(connection);
+                                    Ok(client)
+                                }
+                                None => {
+                                    let (client, connection) =
+                                        config.connect_raw(stream, tokio_postgres::NoTls).await?;
+                                    tokio::spawn(connection);
+                                    Ok(client)
+                                }
+                            }
+                        }
+                        None => {
+                            config.host(&self.address).port(self.port);
+                            match connector {
+                                Some(make) => {
+                                    let (client, connection) = config.connect(make).await?;
+                                    tokio::spawn(connection);
+                                    Ok(client)
+                                }
+                                None => {
+                                    let (client, connection) =
+                                        config.connect(tokio_postgres::NoTls).await?;
+                                    tokio::spawn(connection);
+                                    Ok(client)
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .await;
+        connected.map_err(|mut e| {
+            if e.is_code("28P01") {
+                e.hint = Some(self.password_from.clone());
             }
-            None => {
-                config.host(&self.address).port(self.port);
-                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
-                Ok(client)
-            }
-        }
+            e
+        })
     }
 }

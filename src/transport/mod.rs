@@ -1,13 +1,16 @@
 //! How pgfleet reaches a database: by URL, or through an SSH tunnel to a container found
 //! with the Docker API. Every way yields an `Endpoint`, which the engine drives unchanged.
 
+pub mod discover;
 pub mod docker;
 pub mod exec;
 pub mod fleet;
 pub mod known_hosts;
+pub mod libpq;
 pub mod pattern;
 pub mod ssh;
 pub mod ssh_config;
+pub mod tls;
 pub mod url;
 
 use std::sync::Arc;

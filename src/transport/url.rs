@@ -1,5 +1,6 @@
 //! A database reached by a `postgres://` URL, as dbmate reads it.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
@@ -7,6 +8,8 @@ use tokio_postgres::{Client, NoTls};
 use async_trait::async_trait;
 
 use super::Endpoint;
+use super::libpq::{self, Env, PasswordFrom};
+use super::tls::{SSLMODES, SslMode, Tls, TlsSettings};
 use crate::error::{Error, SqlError};
 
 /// A parsed database URL. The password is kept out of `Display` and `Debug`.
@@ -17,6 +20,8 @@ pub struct DbUrl {
     pub port: u16,
     pub user: String,
     password: Option<String>,
+    password_from: PasswordFrom,
+    pgpass_warning: Option<String>,
     pub dbname: String,
     /// Schemas of the URL's `search_path` parameter, in order.
     pub search_path: Vec<String>,
@@ -24,6 +29,9 @@ pub struct DbUrl {
     settings: Vec<(String, String)>,
     connect_timeout: Option<Duration>,
     keepalive: Keepalive,
+    tls: TlsSettings,
+    /// Where `~/.postgresql/` is, for libpq's default certificate files.
+    home: Option<PathBuf>,
 }
 
 /// TCP keepalives, as libpq's `keepalives*` parameters set them. Once connected, a server
@@ -59,9 +67,12 @@ impl std::fmt::Debug for DbUrl {
 /// The URL with its password shown as `********`, as dbmate prints it.
 impl std::fmt::Display for DbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&redact(self.url.as_str()))
+        f.write_str(&redact(&self.url.as_str().replacen(NO_HOST, "", 1)))
     }
 }
+
+/// The stand-in host of a URL written with a user and no host (see `DbUrl::parse_env`).
+const NO_HOST: &str = "pgfleet-no-host.invalid";
 
 /// How a hidden password is shown, as dbmate shows it.
 const HIDDEN: &str = "********";
@@ -202,7 +213,16 @@ fn redact_settings(word: &str) -> String {
 }
 
 impl DbUrl {
+    /// The URL alone, as written: no PG* variable, no password file.
     pub fn parse(text: &str) -> Result<DbUrl, Error> {
+        DbUrl::parse_env(text, &|_| None)
+    }
+
+    /// The URL, with what it leaves out filled as libpq fills it: `PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGDATABASE`, `PGPASSWORD`, then the password file (`PGPASSFILE`,
+    /// `~/.pgpass`), `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY` and
+    /// `PGCONNECT_TIMEOUT`. What the URL says wins.
+    pub fn parse_env(text: &str, env: Env<'_>) -> Result<DbUrl, Error> {
         let bad = |why: &str| Error::BadUrl {
             url: redact(text),
             from: None,
@@ -211,7 +231,21 @@ impl DbUrl {
         if text.trim().is_empty() {
             return Err(bad(&format!("it is empty; {FORM}")));
         }
-        let url = url::Url::parse(text).map_err(|e| bad(&unparsed(text, &e)))?;
+        let url = match url::Url::parse(text) {
+            // `postgres://user@/db?host=/socket`: libpq and Go's net/url take a user with no
+            // host, the url crate does not. A stand-in host lets it parse; it is never
+            // used and never shown.
+            Err(url::ParseError::EmptyHost) => {
+                let scheme_end = text.find("://").map_or(0, |i| i + 3);
+                let at = text[scheme_end..]
+                    .find(['/', '?'])
+                    .map_or(text.len(), |i| scheme_end + i);
+                let stand_in = format!("{}{NO_HOST}{}", &text[..at], &text[at..]);
+                url::Url::parse(&stand_in)
+            }
+            parsed => parsed,
+        }
+        .map_err(|e| bad(&unparsed(text, &e)))?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(bad("the scheme must be postgres:// or postgresql://"));
         }
@@ -238,33 +272,69 @@ impl DbUrl {
                 bad("a percent-escape is not valid UTF-8; escape each UTF-8 byte of a character (é is %C3%A9)")
             })
         };
+        let given = |s: String| Some(s).filter(|s| !s.is_empty());
+        let mut host = url
+            .host_str()
+            .filter(|h| *h != NO_HOST)
+            .map(decode)
+            .transpose()?
+            .and_then(given);
+        let mut port = url.port();
+        let mut user = given(decode(url.username())?);
+        let mut password = url.password().map(decode).transpose()?;
+        let mut dbname = given(decode(url.path().trim_start_matches('/'))?);
+        let mut connect_timeout = None;
+        let mut tls = TlsSettings::default();
         let mut db = DbUrl {
-            host: url.host_str().map(decode).transpose()?.unwrap_or_default(),
-            port: url.port().unwrap_or(5432),
-            user: decode(url.username())?,
-            password: url.password().map(decode).transpose()?,
-            dbname: decode(url.path().trim_start_matches('/'))?,
+            host: String::new(),
+            port: 5432,
+            user: String::new(),
+            password: None,
+            password_from: PasswordFrom::Url,
+            pgpass_warning: None,
+            dbname: String::new(),
             search_path: Vec::new(),
             settings: Vec::new(),
             connect_timeout: None,
             keepalive: Keepalive::default(),
+            tls: TlsSettings::default(),
+            home: libpq::home(env),
             url: url.clone(),
+        };
+        let sslmode = |value: &str, source: &str| {
+            SslMode::parse(value).ok_or_else(|| {
+                bad(&format!(
+                    "{source}={value} is not an sslmode; use one of {}",
+                    SSLMODES.join(", ")
+                ))
+            })
+        };
+        let seconds = |value: &str, source: &str| {
+            value.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                bad(&format!(
+                    "{source} is not a number of seconds; write e.g. {source}=10"
+                ))
+            })
         };
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
-                "sslmode" => match value.as_ref() {
-                    "disable" | "allow" | "prefer" => {}
-                    tls @ ("require" | "verify-ca" | "verify-full") => {
-                        return Err(bad(&format!(
-                            "sslmode={tls} needs TLS, which pgfleet does not speak yet; use sslmode=disable or reach the server over SSH"
-                        )));
-                    }
-                    other => {
-                        return Err(bad(&format!(
-                            "sslmode={other} is not an sslmode; use sslmode=disable, allow or prefer (pgfleet does not speak TLS yet)"
-                        )));
-                    }
-                },
+                "sslmode" => tls.mode = Some(sslmode(&value, "sslmode")?),
+                "sslrootcert" => tls.rootcert = given(value.into_owned()),
+                "sslcert" => tls.cert = given(value.into_owned()).map(PathBuf::from),
+                "sslkey" => tls.key = given(value.into_owned()).map(PathBuf::from),
+                unsupported @ ("sslcrl"
+                | "sslcrldir"
+                | "sslpassword"
+                | "sslnegotiation"
+                | "sslcompression"
+                | "sslsni"
+                | "ssl_min_protocol_version"
+                | "ssl_max_protocol_version"
+                | "requiressl") => {
+                    return Err(bad(&format!(
+                        "{unsupported} is a libpq setting pgfleet does not support; pgfleet takes sslmode, sslrootcert, sslcert and sslkey"
+                    )));
+                }
                 "search_path" => {
                     db.search_path = value
                         .split(',')
@@ -272,24 +342,18 @@ impl DbUrl {
                         .filter(|s| !s.is_empty())
                         .collect();
                 }
-                "host" | "socket" => db.host = value.into_owned(),
+                "host" | "socket" => host = given(value.into_owned()),
                 "port" => {
-                    db.port = value.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    port = Some(value.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
                         bad(&format!(
                             "port={value} is not a port; give one from 1 to 65535"
                         ))
-                    })?
+                    })?)
                 }
-                "user" => db.user = value.into_owned(),
-                "password" => db.password = Some(value.into_owned()),
-                "connect_timeout" => {
-                    let secs: u64 = value
-                        .parse()
-                        .map_err(|_| {
-                            bad("connect_timeout is not a number of seconds; write e.g. connect_timeout=10")
-                        })?;
-                    db.connect_timeout = Some(Duration::from_secs(secs));
-                }
+                "user" => user = given(value.into_owned()),
+                "password" => password = Some(value.into_owned()),
+                "dbname" => dbname = given(value.into_owned()),
+                "connect_timeout" => connect_timeout = Some(seconds(&value, "connect_timeout")?),
                 "keepalives" => {
                     db.keepalive.on = match value.as_ref() {
                         "1" => true,
@@ -332,19 +396,80 @@ impl DbUrl {
                 _ => db.settings.push((key.into_owned(), value.into_owned())),
             }
         }
-        if db.host.is_empty() {
-            // dbmate's default on Linux: the local socket folder.
-            db.host = "/var/run/postgresql".to_string();
+        // What the URL leaves out, libpq takes from the environment.
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        db.host = host
+            .or_else(|| var("PGHOST"))
+            // dbmate's default on Linux, and libpq's on Debian: the local socket folder.
+            .unwrap_or_else(|| libpq::DEFAULT_SOCKET_DIR.to_string());
+        db.port = match (port, var("PGPORT")) {
+            (Some(port), _) => port,
+            (None, Some(text)) => text.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                bad(&format!(
+                    "PGPORT={text} is not a port; give one from 1 to 65535"
+                ))
+            })?,
+            (None, None) => 5432,
+        };
+        db.user = user
+            .or_else(|| var("PGUSER"))
+            .unwrap_or_else(super::os_user);
+        db.dbname = dbname.or_else(|| var("PGDATABASE")).ok_or_else(|| {
+            bad("it names no database; add the database after the host: postgres://user@host:port/DATABASE (or set PGDATABASE)")
+        })?;
+        if tls.mode.is_none()
+            && let Some(mode) = var("PGSSLMODE")
+        {
+            tls.mode = Some(sslmode(&mode, "PGSSLMODE")?);
         }
-        if db.user.is_empty() {
-            db.user = super::os_user();
+        tls.rootcert = tls.rootcert.or_else(|| var("PGSSLROOTCERT"));
+        tls.cert = tls.cert.or_else(|| var("PGSSLCERT").map(PathBuf::from));
+        tls.key = tls.key.or_else(|| var("PGSSLKEY").map(PathBuf::from));
+        tls.check().map_err(|why| bad(&why))?;
+        db.tls = tls;
+        // Found now rather than at connecting (a socket never uses TLS, so needs no CA).
+        if !db.is_socket() {
+            db.tls
+                .check_roots(db.home.as_deref())
+                .map_err(|why| bad(&why))?;
         }
-        if db.dbname.is_empty() {
-            return Err(bad(
-                "it names no database; add the database after the host: postgres://user@host:port/DATABASE",
-            ));
-        }
+        db.connect_timeout = match (connect_timeout, var("PGCONNECT_TIMEOUT")) {
+            (Some(t), _) => Some(t),
+            (None, Some(text)) => Some(seconds(&text, "PGCONNECT_TIMEOUT")?),
+            (None, None) => None,
+        };
+        (db.password, db.password_from) = match (password, var("PGPASSWORD")) {
+            (Some(p), _) => (Some(p), PasswordFrom::Url),
+            (None, Some(p)) => (Some(p), PasswordFrom::Env),
+            (None, None) => match libpq::pgpass_file(env) {
+                Some(file) => {
+                    let found =
+                        libpq::pgpass_lookup(&file, &db.host, db.port, &db.dbname, &db.user);
+                    db.pgpass_warning = found.warning;
+                    match found.password {
+                        Some((p, line)) => (Some(p), PasswordFrom::Pgpass { file, line }),
+                        None => (None, PasswordFrom::Nowhere { pgpass: Some(file) }),
+                    }
+                }
+                None => (None, PasswordFrom::Nowhere { pgpass: None }),
+            },
+        };
         Ok(db)
+    }
+
+    /// Why the password file was not read although it is there, as libpq warns.
+    pub fn pgpass_warning(&self) -> Option<&str> {
+        self.pgpass_warning.as_deref()
+    }
+
+    /// The password, to remember for redaction (it may come from PGPASSWORD or a file).
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// Whether the host is a Unix socket folder (where libpq never uses TLS).
+    fn is_socket(&self) -> bool {
+        self.host.starts_with('/')
     }
 
     /// The same server and credentials, another database (to create this one).
@@ -392,11 +517,55 @@ impl DbUrl {
                 .collect();
             config.options(options.join(" "));
         }
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            // The error resurfaces on the client's next call, where it is reported.
-            let _ = connection.await;
-        });
+        let tls = if self.is_socket() {
+            Tls::disabled()
+        } else {
+            self.tls
+                .load(self.home.as_deref())
+                .map_err(|message| SqlError {
+                    code: None,
+                    message,
+                    detail: None,
+                    hint: None,
+                    position: None,
+                })?
+        };
+        let connector = tls.connector();
+        let connected = tls
+            .connect(&self.host, |mode| {
+                let mut config = config.clone();
+                config.ssl_mode(mode);
+                let connector = connector.clone();
+                async move {
+                    // The error resurfaces on the client's next call, where it is reported.
+                    match connector {
+                        Some(tls) => {
+                            let (client, connection) = config.connect(tls).await?;
+                            tokio::spawn(connection);
+                            Ok(client)
+                        }
+                        None => {
+                            let (client, connection) = config.connect(NoTls).await?;
+                            tokio::spawn(connection);
+                            Ok(client)
+                        }
+                    }
+                }
+            })
+            .await;
+        let client = connected.map_err(|mut e| {
+            if e.is_code("28P01") {
+                e.hint = Some(self.password_from.wrong_hint());
+            } else if e.code.is_none() && e.message.contains("password missing") {
+                e.hint = Some(self.password_from.missing_hint());
+            } else if self.is_socket() && e.message.contains("No such file or directory") {
+                e.hint = Some(format!(
+                    "no PostgreSQL socket for port {} in {}: is the server running on this machine? Name the folder of its socket with ?host=FOLDER (or PGHOST), or give a host name",
+                    self.port, self.host
+                ));
+            }
+            e
+        })?;
         if !self.search_path.is_empty() {
             client
                 .execute(
@@ -421,11 +590,29 @@ impl DbUrl {
             "--dbname".to_string(),
             self.dbname.clone(),
         ];
-        let env = self
+        let mut env: Vec<(String, String)> = self
             .password
             .iter()
             .map(|p| ("PGPASSWORD".to_string(), p.clone()))
             .collect();
+        // The same TLS as pgfleet's own sessions (libpq reads these variables).
+        env.push(("PGSSLMODE".into(), self.tls.mode().as_str().into()));
+        let files = [
+            ("PGSSLROOTCERT", self.tls.rootcert.clone()),
+            (
+                "PGSSLCERT",
+                self.tls.cert.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "PGSSLKEY",
+                self.tls.key.as_ref().map(|p| p.display().to_string()),
+            ),
+        ];
+        env.extend(
+            files
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+        );
         (args, env)
     }
 }
@@ -542,7 +729,7 @@ mod tests {
         for bad in [
             "mysql://u:p@h/db",
             "postgres://u:secret@h",
-            "postgres://u:secret@h/db?sslmode=require",
+            "postgres://u:secret@h/db?sslmode=required",
         ] {
             let e = DbUrl::parse(bad).unwrap_err().to_string();
             assert!(!e.contains("secret"), "{e}");
@@ -582,6 +769,80 @@ mod tests {
         ] {
             assert_eq!(redact(text), shown, "{text}");
         }
+    }
+
+    #[test]
+    fn pg_variables_and_the_password_file_fill_what_the_url_leaves_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let pgpass = home.path().join(".pgpass");
+        std::fs::write(&pgpass, "other:*:*:*:no\n*:6543:shop:ann:from\\:file\n").unwrap();
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let home_dir = home.path().display().to_string();
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            let home_dir = home_dir.clone();
+            move |k: &str| {
+                if k == "HOME" {
+                    return Some(home_dir.clone());
+                }
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let vars: &[(&str, &str)] = &[
+            ("PGHOST", "db.example"),
+            ("PGPORT", "6543"),
+            ("PGUSER", "ann"),
+            ("PGDATABASE", "shop"),
+            ("PGSSLMODE", "require"),
+            ("PGCONNECT_TIMEOUT", "7"),
+        ];
+        let u = DbUrl::parse_env("postgres://", &env(vars)).unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_str(), u.dbname.as_str()),
+            ("db.example", 6543, "ann", "shop")
+        );
+        assert_eq!(u.password(), Some("from:file"));
+        assert_eq!(
+            u.password_from,
+            PasswordFrom::Pgpass {
+                file: pgpass.clone(),
+                line: 2
+            }
+        );
+        assert_eq!(u.tls.mode(), SslMode::Require);
+        assert_eq!(u.connect_timeout, Some(Duration::from_secs(7)));
+        // The URL wins over every variable; PGPASSWORD over the file.
+        let u = DbUrl::parse_env(
+            "postgres://bob@h:1/other?sslmode=disable",
+            &env(&[
+                ("PGHOST", "x"),
+                ("PGUSER", "ann"),
+                ("PGPASSWORD", "envpw"),
+                ("PGSSLMODE", "require"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.user.as_str()), ("h", 1, "bob"));
+        assert_eq!(
+            (u.password(), &u.password_from),
+            (Some("envpw"), &PasswordFrom::Env)
+        );
+        assert_eq!(u.tls.mode(), SslMode::Disable);
+        // A socket folder as PGHOST; no password anywhere.
+        let u = DbUrl::parse_env("postgres:///db", &env(&[("PGHOST", "/run/pg")])).unwrap();
+        assert!(u.is_socket());
+        assert_eq!(
+            u.password_from,
+            PasswordFrom::Nowhere {
+                pgpass: Some(pgpass)
+            }
+        );
+        let e = DbUrl::parse_env("postgres:///db", &env(&[("PGSSLMODE", "on")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PGSSLMODE=on is not an sslmode"), "{e}");
     }
 
     #[test]

@@ -556,10 +556,16 @@ fn the_url_comes_from_env_and_dotenv_and_never_shows_its_password() {
         .code_is(3)
         .stderr_has("no database: pass --url");
     Cmd::new()
-        .args(["up", "--url", "postgres://u:topsecret@h/db?sslmode=require"])
+        .args([
+            "up",
+            "--url",
+            "postgres://u:topsecret@h/db?sslmode=verify-full",
+        ])
         .run()
         .code_is(3)
-        .stderr_has("sslmode=require needs TLS")
+        .stderr_has(
+            "sslmode=verify-full checks the server's certificate against a CA, and none was given",
+        )
         .never_prints("topsecret");
     Cmd::new()
         .args(["up", "--lock-timeout", "soon"])

@@ -405,6 +405,7 @@ fn a_wrong_database_password_is_reported_without_the_secret() {
         .run()
         .code_is(2)
         .stderr_has("password authentication failed for user \"postgres\"")
+        .stderr_has("the password came from the environment variable IT_FLEET_PW")
         .never_prints("wrong-secret-4711");
     pgfleet(&inv)
         .args(["status", "--limit", "beta"])

@@ -59,6 +59,16 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// The folder of the server's Unix socket (None for an external server).
+    pub(crate) fn socket_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join("sock"))
+    }
+
+    /// The server's TCP port.
+    pub(crate) fn port(&self) -> &str {
+        self.base.rsplit_once(':').map_or("5432", |(_, p)| p)
+    }
+
     /// The password in the server URL, as written there.
     pub(crate) fn password(&self) -> Option<&str> {
         let userinfo = self.base.split_once("://")?.1.rsplit_once('@')?.0;
@@ -151,10 +161,20 @@ start() {
       --no-locale --encoding=UTF8 --no-sync --no-instructions </dev/null >initdb.log 2>&1; then
     cat initdb.log; return 1
   fi
+  tls=
+  if [ -n "$PGFLEET_IT_TLS" ]; then
+    # The TLS server: certificates and pg_hba.conf the test made, readable by postgres only.
+    for f in server.crt server.key ca.crt pg_hba.conf; do
+      cp "$PGFLEET_IT_TLS/$f" "$dir/data/$f" || return 1
+      if [ "$(id -u)" = 0 ]; then chown postgres "$dir/data/$f" || return 1; fi
+    done
+    chmod 600 "$dir/data/server.key" || return 1
+    tls="-c ssl=on -c ssl_ca_file=ca.crt"
+  fi
   for port; do
     if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 -o "-p $port \
         -k '$dir/sock' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off \
-        -c synchronous_commit=off -c full_page_writes=off" start </dev/null >pg_ctl.log 2>&1; then
+        -c synchronous_commit=off -c full_page_writes=off $tls" start </dev/null >pg_ctl.log 2>&1; then
       echo "ready $port $dir"; return 0
     fi
   done
@@ -167,9 +187,20 @@ fi
 exec >/dev/null 2>&1
 cd /
 if [ -f "$dir/data/postmaster.pid" ]; then as_pg "$pg_ctl" -D "$dir/data" stop -m immediate -w; fi
-rm -rf "$dir""#;
+rm -rf "$dir"
+if [ -n "$PGFLEET_IT_TLS" ]; then rm -rf "$PGFLEET_IT_TLS"; fi"#;
 
 fn start_local_server() -> Result<Server, String> {
+    start_server(None)
+}
+
+/// A server of its own with `ssl = on`, its certificates and pg_hba.conf taken from `tls`
+/// (server.crt, server.key, ca.crt, pg_hba.conf); the folder is removed with the server.
+pub(crate) fn start_tls_server(tls: &Path) -> Result<Server, String> {
+    start_server(Some(tls))
+}
+
+fn start_server(tls: Option<&Path>) -> Result<Server, String> {
     // Several distinct candidates, bound together: a port can be taken before postgres binds.
     let listeners = (0..5)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
@@ -187,6 +218,7 @@ fn start_local_server() -> Result<Server, String> {
         .arg(pg_bin("pg_ctl"))
         .args(&ports)
         .env("PGFLEET_IT_PASSWORD", PASSWORD)
+        .env("PGFLEET_IT_TLS", tls.unwrap_or(Path::new("")))
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -210,7 +242,13 @@ fn start_local_server() -> Result<Server, String> {
     };
     Ok(Server {
         base: format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}"),
-        query: "?sslmode=disable".to_owned(),
+        // The harness's own psql reaches the TLS server over TLS, checking nothing.
+        query: if tls.is_some() {
+            "?sslmode=require"
+        } else {
+            "?sslmode=disable"
+        }
+        .to_owned(),
         admin_db: "postgres".to_owned(),
         dir: Some(PathBuf::from(dir)),
         _supervisor: Some(child.stdin.take().expect("stdin is piped")),
@@ -237,7 +275,7 @@ fn run_checked(cmd: &mut Command) -> Result<std::process::Output, String> {
 pub(crate) type Rows = Vec<Vec<Option<String>>>;
 
 /// Runs SQL through psql (not pgfleet, so the checks do not trust the code under test).
-fn psql(url: &str, args: &[&str]) -> Result<Rows, String> {
+pub(crate) fn psql(url: &str, args: &[&str]) -> Result<Rows, String> {
     let mut cmd = Command::new(pg_bin("psql"));
     cmd.args(["-X", "-q", "-t", "--csv", "-v", "ON_ERROR_STOP=1", "-P"])
         .arg(format!("null={NULL_MARKER}"))

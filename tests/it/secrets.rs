@@ -1,7 +1,8 @@
 //! The secret sweep: every command, on its success and failure paths, in every output
 //! form (text, `-v`, JSON, JSON lines, the audit log), with a password placed in each
 //! place a password can come from — URL userinfo, `?password=`, `DATABASE_URL`, `.env`,
-//! and the inventory's `env`, `file` and `container` sources — and the password must
+//! `PGPASSWORD`, `~/.pgpass`, and the inventory's `env`, `file` and `container` sources —
+//! and the password must
 //! appear nowhere: not in stdout, stderr, nor the audit log.
 
 use std::path::Path;
@@ -170,6 +171,48 @@ fn no_success_path_prints_the_password() {
                 .unwrap_or_default()
                 .contains(password)
         );
+    }
+}
+
+/// libpq's sources against the real server: the right password and a wrong one, from
+/// `PGPASSWORD` and from `~/.pgpass`, through every command and form.
+#[test]
+fn no_libpq_source_prints_the_password() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = harness::server();
+    let Some(real) = server.password().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let db = harness::fresh_db("sweep_libpq");
+    // The URL with no password: it comes from the variable or the file.
+    let url = db.url().replacen(&format!(":{real}@"), "@", 1);
+    let dir = harness::tempdir();
+    let folder = migrations(dir.path());
+    let pgpass = dir.path().join(".pgpass");
+    for (password, by_file) in [(real, false), (real, true), (SECRET, false), (SECRET, true)] {
+        std::fs::write(&pgpass, format!("*:*:*:*:{password}\n")).unwrap();
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for command in COMMANDS {
+            for form in FORMS {
+                let mut cmd = Cmd::new().env("HOME", dir.path());
+                if !by_file {
+                    cmd = cmd
+                        .env("PGPASSWORD", password)
+                        .env("PGPASSFILE", "/nonexistent");
+                }
+                let cmd = cmd
+                    .args(["--url", &url, "-d"])
+                    .arg(&folder)
+                    .args(["-s"])
+                    .arg(dir.path().join("schema.sql"))
+                    .args(form)
+                    .args(command);
+                let out = swept(cmd, password);
+                if password == SECRET {
+                    assert!(out.code == Some(2), "expected a refused password\n{out}");
+                }
+            }
+        }
     }
 }
 
