@@ -109,8 +109,8 @@ impl Live {
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("{:width$}", "fleet"));
-            // Redrawn only when a target ends otherwise, its elapsed time would stand
-            // still (at 0s until the first one does).
+            // Otherwise redrawn only when a target ends: its elapsed time stood still, at 0s
+            // until the first one did.
             bar.enable_steady_tick(Duration::from_millis(500));
             bar
         });

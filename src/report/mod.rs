@@ -6,9 +6,10 @@
 //! `Report` only fans out (after nextest's reporter): it keeps what each target's events
 //! recorded, and hands every event to one renderer per output, chosen once when the run
 //! starts (`renderers`): bars or lines and errors on stderr (`live`), dbmate's lines for one
-//! database (`dbmate`), the text at the end on stdout (`summary`, from `tables`, `adopt`,
-//! `dry_run`, `inventory`, `query`), the JSON documents and events (`json`), `query`'s CSV,
-//! the audit log (`audit`). Each writes to the stream it is given, so tests read what it wrote.
+//! database (`dbmate`), the text at the end on stdout (`summary`, from `tables`,
+//! `status_summary`, `adopt`, `dry_run`, `inventory`, `query`), the JSON documents and
+//! events (`json`), `query`'s CSV, the audit log (`audit`). Each writes to the stream it is
+//! given, so tests read what it wrote.
 
 mod adopt;
 mod audit;
