@@ -70,8 +70,18 @@ pub(super) fn sources(path: &Path) -> Result<Option<Vec<Source>>> {
         return Ok(None);
     };
     if !meta.is_dir() {
-        let text = read(path)?;
-        return Ok(classify(&text, true).map(|ini| {
+        // Not UTF-8: pgfleet's own loader says on which line.
+        let Ok(text) = read(path) else {
+            return Ok(None);
+        };
+        // A file named as YAML is never taken for INI (YAML that does not parse, `[[[`,
+        // gets the YAML parser's own error), unless ansible-vault encrypted it whole.
+        let yaml_named = path
+            .extension()
+            .is_some_and(|e| e == "yml" || e == "yaml" || e == "json");
+        let vault = text.trim_start().starts_with(VAULT_HEADER);
+        let kind = classify(&text, true).filter(|ini| vault || !(yaml_named && *ini));
+        return Ok(kind.map(|ini| {
             vec![Source {
                 file: path.to_path_buf(),
                 text,

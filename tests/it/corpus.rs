@@ -187,7 +187,7 @@ const FLAGS: &[Flag] = &[
     (&["--unknown-flag", "status"], BAD, "unexpected argument '--unknown-flag' found", "Usage: pgfleet", "try '--help'"),
     (&["status", "--exit-code=yes"], BAD, "unexpected value 'yes'", "--exit-code", "Usage: pgfleet status --exit-code"),
     (&["--verbose", "--quiet", "status"], BAD, "cannot be used with", "--quiet", "Usage:"),
-    (&["--env-file"], BAD, "a value is required", "--env-file <ENV_FILE>", "try '--help'"),
+    (&["--env-file"], BAD, "a value is required", "--env-file <PATH>", "try '--help'"),
     (&["register"], BAD, "required arguments were not provided", "<VERSION>", "Usage: pgfleet register <VERSION>"),
     (&["register", "999"], BAD, "no migration 999", "in m", "give its version or file name"),
     (&["new"], BAD, "required arguments were not provided", "<NAME>", "Usage: pgfleet new"),
