@@ -3,7 +3,6 @@
 //! (psql inside the container, over its local socket, as `method: exec` does). A password
 //! is never kept: only the name of the variable that holds it.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
@@ -133,17 +132,7 @@ fn describe(
     summary: bollard::models::ContainerSummary,
     inspect: bollard::models::ContainerInspectResponse,
 ) -> Option<PgContainer> {
-    let env: HashMap<String, String> = inspect
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
+    let env = super::docker::container_env(&inspect);
     // The image as it was asked for (`postgres:16`), which the summary may show as an id.
     let image = inspect
         .config

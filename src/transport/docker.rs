@@ -481,17 +481,7 @@ impl DockerApi {
                 },
             });
         }
-        let env = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect();
+        let env = container_env(&inspect);
         let address = inspect
             .network_settings
             .as_ref()
@@ -510,4 +500,21 @@ impl DockerApi {
             address,
         })
     }
+}
+
+/// A container's environment (`KEY=value` lines) as a map, from its inspection.
+pub(crate) fn container_env(
+    inspect: &bollard::models::ContainerInspectResponse,
+) -> HashMap<String, String> {
+    inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
 }
