@@ -1160,35 +1160,23 @@ pub(super) fn shell_tokens(text: &str) -> Vec<(String, usize)> {
 }
 
 fn check_jump_loops(jumps: &[Option<Jump>], names: &[&str], vars: &[HostVars<'_>]) -> Result<()> {
-    let next = |i: usize| match &jumps[i] {
-        Some(Jump::Host(n)) => names.iter().position(|m| m == n),
-        _ => None,
-    };
-    for (start, host_vars) in vars.iter().enumerate() {
-        let mut chain = vec![start];
-        let mut current = start;
-        while let Some(n) = next(current) {
-            if chain.contains(&n) {
-                let shown: Vec<&str> = chain.iter().chain([&n]).map(|&i| names[i]).collect();
-                let at = host_vars
-                    .get("pgfleet_jump")
-                    .map(|r| r.val.at.clone())
-                    .unwrap_or_else(|| Loc {
-                        file: PathBuf::new(),
-                        line: 0,
-                        column: 0,
-                    });
-                return Err(InventoryError::at(
-                    &at,
-                    format!(
-                        "jump loop: {}; one of these hosts must be reachable without a jump",
-                        shown.join(" → ")
-                    ),
-                ));
-            }
-            chain.push(n);
-            current = n;
-        }
+    if let Some((chain, n)) = super::resolve::jump_loop(jumps, names) {
+        let shown: Vec<&str> = chain.iter().chain([&n]).map(|&i| names[i]).collect();
+        let at = vars[chain[0]]
+            .get("pgfleet_jump")
+            .map(|r| r.val.at.clone())
+            .unwrap_or_else(|| Loc {
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+            });
+        return Err(InventoryError::at(
+            &at,
+            format!(
+                "jump loop: {}; one of these hosts must be reachable without a jump",
+                shown.join(" → ")
+            ),
+        ));
     }
     Ok(())
 }

@@ -829,38 +829,48 @@ fn resolve_jumps(hosts: &[HostDef]) -> Result<Vec<Option<Jump>>> {
         };
         jumps.push(Some(jump));
     }
-    // Follow each chain; coming back to a host already on it is a loop.
+    if let Some((chain, n)) = jump_loop(&jumps, &names) {
+        let pos = chain.iter().position(|&c| c == n).unwrap_or(0);
+        let mut shown: Vec<&str> = chain[pos..].iter().map(|&i| names[i]).collect();
+        shown.push(names[n]);
+        let h = &hosts[n];
+        let at = h
+            .raw
+            .jump
+            .as_ref()
+            .map(|s| h.ctx.loc(s))
+            .unwrap_or(h.loc.clone());
+        return Err(InventoryError::at(
+            &at,
+            format!(
+                "jump loop: {}; one of these hosts must be reachable without a jump",
+                shown.join(" → ")
+            ),
+        ));
+    }
+    Ok(jumps)
+}
+
+/// The first jump loop among hosts whose `jump` names another host (`names[i]` is host
+/// i's name): the chain followed from its first host, and the host it comes back to. Both
+/// inventory forms (pgfleet's and Ansible's) check their jumps with it.
+pub(super) fn jump_loop(jumps: &[Option<Jump>], names: &[&str]) -> Option<(Vec<usize>, usize)> {
     let next = |i: usize| match &jumps[i] {
         Some(Jump::Host(name)) => names.iter().position(|n| n == name),
         _ => None,
     };
-    for start in 0..hosts.len() {
+    for start in 0..jumps.len() {
         let mut chain = vec![start];
         let mut current = start;
         while let Some(n) = next(current) {
-            if let Some(pos) = chain.iter().position(|&c| c == n) {
-                let mut shown: Vec<&str> = chain[pos..].iter().map(|&i| names[i]).collect();
-                shown.push(names[n]);
-                let h = &hosts[n];
-                let at = h
-                    .raw
-                    .jump
-                    .as_ref()
-                    .map(|s| h.ctx.loc(s))
-                    .unwrap_or(h.loc.clone());
-                return Err(InventoryError::at(
-                    &at,
-                    format!(
-                        "jump loop: {}; one of these hosts must be reachable without a jump",
-                        shown.join(" → ")
-                    ),
-                ));
+            if chain.contains(&n) {
+                return Some((chain, n));
             }
             chain.push(n);
             current = n;
         }
     }
-    Ok(jumps)
+    None
 }
 
 /// `[user@]host[:port]`, with `[v6]:port` for IPv6 addresses.
