@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::runner::Output;
-use crate::runner::adopt::{Adopted, Adoption};
+use crate::runner::adopt::{Adopted, Adoption, Drift};
+use crate::runner::builds::Build;
 use crate::runner::fleet::{Finished, TargetResult};
 use crate::schema::{Difference, Expected};
 
@@ -66,8 +67,10 @@ pub(super) fn adoption_lines(id: &str, a: &Adopted, expected: Expected<'_>) -> V
     lines
 }
 
-/// `drift`: one block per target that finished.
-pub(super) fn drift_lines(id: &str, differences: &[Difference], notes: &[String]) -> Vec<String> {
+/// `drift`: one block per target that finished; `fleet` says which build it was
+/// compared with (a single target's is the only one).
+pub(super) fn drift_lines(id: &str, d: &Drift, fleet: bool) -> Vec<String> {
+    let (differences, notes) = (&d.differences, &d.notes);
     let mut lines = if differences.is_empty() {
         vec![format!(
             "{id}: no drift: the schema is what its migrations make"
@@ -81,7 +84,43 @@ pub(super) fn drift_lines(id: &str, differences: &[Difference], notes: &[String]
         l
     };
     lines.extend(notes.iter().map(|n| format!("  note: {n}")));
+    if fleet {
+        lines.push(format!("  compared with {}", build_words(&d.build)));
+    }
     lines
+}
+
+/// "build 2 (made on beta/app from 5 migrations)".
+fn build_words(b: &Build) -> String {
+    let on = if b.shadow {
+        format!("--shadow-url's server, for {}", b.built_on)
+    } else {
+        b.built_on.clone()
+    };
+    format!(
+        "expected schema {} (built on {on} from {} migration{})",
+        b.number,
+        b.migrations,
+        if b.migrations == 1 { "" } else { "s" }
+    )
+}
+
+/// How many expected schemas a fleet's drift built, for how many targets.
+pub(super) fn builds_line(ends: &[Finished<Output>]) -> Option<String> {
+    let builds: Vec<&Build> = ends
+        .iter()
+        .filter_map(|e| match &e.result {
+            TargetResult::Done(Output::Drift(d)) => Some(&d.build),
+            _ => None,
+        })
+        .collect();
+    let made = builds.iter().map(|b| b.number).max()?;
+    Some(format!(
+        "{made} expected schema{} built for {} target{}",
+        if made == 1 { "" } else { "s" },
+        builds.len(),
+        if builds.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// `drift --between a b`.
@@ -149,6 +188,15 @@ pub(super) fn drift_json(id: &str, end: &Finished<Output>) -> Option<Vec<(String
             ),
         ),
         ("notes".into(), json!(d.notes)),
+        (
+            "expected".into(),
+            json!({
+                "build": d.build.number,
+                "built_on": d.build.built_on,
+                "shadow": d.build.shadow,
+                "migrations": d.build.migrations,
+            }),
+        ),
     ])
 }
 

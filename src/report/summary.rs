@@ -133,8 +133,11 @@ impl Summary {
                 let mut lines = Vec::new();
                 for (id, end) in ids.iter().zip(ends) {
                     if let TargetResult::Done(Output::Drift(d)) = &end.result {
-                        lines.extend(adopt::drift_lines(id, &d.differences, &d.notes));
+                        lines.extend(adopt::drift_lines(id, d, !single));
                     }
+                }
+                if !single {
+                    lines.extend(adopt::builds_line(ends));
                 }
                 lines.extend(adopt::written_lines(drafts, single));
                 let drift_found = ends.iter().any(|e| {

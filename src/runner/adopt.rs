@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::builds::{Build, Builds};
 use super::event::Event;
 use super::event::Output;
 use super::fleet::{Finished, TargetResult};
@@ -172,11 +173,17 @@ pub struct Drift {
     pub notes: Vec<String>,
     /// With `--write-migration`: SQL from the tracked schema to the live one and back.
     pub draft: Option<Draft>,
+    /// The expected schema it was compared with.
+    pub build: Build,
 }
 
 /// `drift`: the live schema against the one its applied migrations produce (from the
-/// newest applied baseline on; older versions are history the baseline stands for).
+/// newest applied baseline on; older versions are history the baseline stands for),
+/// built once for every target of the same set (`builds`); `id` names this target.
+#[allow(clippy::too_many_arguments)]
 pub async fn drift(
+    id: &str,
+    builds: &Builds,
     db: &mut Database,
     files: &[Migration],
     shadow: &Shadow,
@@ -194,7 +201,9 @@ pub async fn drift(
         if migrations.len() == 1 { "" } else { "s" }
     );
     emit(Event::Step { what: &what });
-    let expected = expected(db, shadow, &migrations, settings).await?;
+    let (expected, build) = builds
+        .expected(id, db, shadow, &migrations, settings)
+        .await?;
     emit(Event::Step {
         what: "reading the live schema",
     });
@@ -217,12 +226,13 @@ pub async fn drift(
     let differences = schema::Ignore::filter(&ignore, schema::compare(&live, &expected));
     let draft = (write && !differences.is_empty()).then(|| {
         let strip = |s: Schema| schema::Ignore::strip(&ignore, s);
-        schema::draft(&strip(live), &strip(expected))
+        schema::draft(&strip(live), &strip(Schema::clone(&expected)))
     });
     Ok(Drift {
         differences,
         notes,
         draft,
+        build,
     })
 }
 
@@ -332,6 +342,10 @@ pub struct BaselineOptions<'a> {
     pub legacy: Option<&'a str>,
     pub force: bool,
     pub shadow: &'a Shadow,
+    /// The run's expected schemas, shared by the targets `--apply-to` names.
+    pub builds: &'a Builds,
+    /// The target, as the report names it.
+    pub id: &'a str,
     /// When the baseline is taken (`2026-11-24 10:00:00 UTC`), for the file and comments.
     pub taken: chrono::DateTime<chrono::Utc>,
 }
@@ -464,7 +478,10 @@ pub async fn register_where_matching(
         emit(Event::Step {
             what: "building the expected schema in a scratch database",
         });
-        let expected = expected(db, options.shadow, &chain, settings).await?;
+        let (expected, _) = options
+            .builds
+            .expected(options.id, db, options.shadow, &chain, settings)
+            .await?;
         let differences = schema::Ignore::filter(
             &shadow_ignores(options.shadow),
             schema::compare(&live, &expected),

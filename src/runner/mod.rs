@@ -4,6 +4,7 @@
 //! comes from `ExitCode::of_run`.
 
 pub mod adopt;
+pub mod builds;
 pub mod change;
 pub mod discover;
 pub mod event;

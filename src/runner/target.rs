@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::RunSettings;
 use super::adopt::{self, BaselineOptions};
+use super::builds::Builds;
 use super::event::{Event, Output};
 use super::migrate::dry_run_plan;
 use super::workloads::{self, Host};
@@ -29,6 +30,8 @@ pub(super) struct Shared<'a> {
     /// The migration `baseline`/`register` registers: known before the run, or (with
     /// `--from`) written by the first target.
     pub to_register: OnceLock<Migration>,
+    /// The expected schemas built so far (`drift`, `baseline --apply-to`).
+    pub builds: Builds,
 }
 
 impl<'a> Shared<'a> {
@@ -42,6 +45,7 @@ impl<'a> Shared<'a> {
                 .as_ref()
                 .map(|inv| Connections::new(inv, run.accept_new_host_keys)),
             to_register: OnceLock::new(),
+            builds: Builds::default(),
         }
     }
 }
@@ -152,6 +156,8 @@ pub(super) async fn on_target(
                 legacy: legacy_table.as_deref(),
                 force: *force,
                 shadow: &run.shadow,
+                builds: &shared.builds,
+                id: &target.id,
                 taken: run.taken,
             };
             // The first target is the source: `--from`'s, or the URL's database.
@@ -189,6 +195,8 @@ pub(super) async fn on_target(
                 legacy: None,
                 force: *force,
                 shadow: &run.shadow,
+                builds: &shared.builds,
+                id: &target.id,
                 taken: run.taken,
             };
             let migration = shared
@@ -217,6 +225,8 @@ pub(super) async fn on_target(
             };
             let mut db = connect(backend, table, Missing::Fail, &settings.stop, emit).await?;
             let drift = adopt::drift(
+                &target.id,
+                &shared.builds,
                 &mut db,
                 files,
                 &run.shadow,

@@ -749,6 +749,107 @@ fn drift_through_exec_with_a_shadow_server() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }
 
+/// Targets whose applied migrations are the same files, on servers of one major version
+/// reached as one role, are compared with ONE expected schema, built on one of their
+/// servers; a target with another history gets a build of its own; each target still
+/// gets its own verdict, and says which build it was compared with.
+#[test]
+fn drift_builds_each_migration_set_once_and_says_which_build_each_target_used() {
+    let dir = harness::tempdir();
+    let db = unique_db("adopt_builds");
+    let migrations = dir.path().join("migrations");
+    harness::write_migrations(
+        &migrations,
+        &[
+            (
+                "001_customers.sql",
+                "-- migrate:up\ncreate table customers (id int primary key, email text);\n-- migrate:down\ndrop table customers;\n",
+            ),
+            (
+                "002_email_index.sql",
+                "-- migrate:up\ncreate index customers_email on customers (email);\n-- migrate:down\ndrop index customers_email;\n",
+            ),
+        ],
+    );
+    let known = fleet().join("known_hosts");
+    let inv = inventory_with(dir.path(), &db, &known, "", "tunnel", &migrations);
+    let pgfleet = || Cmd::new().arg("-i").arg(&inv);
+    pgfleet().arg("up").run().success();
+    by_hand("gamma-app", &db, "drop index customers_email");
+
+    let builds = |doc: &Value| -> Vec<(String, u64, String)> {
+        doc["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["target"].as_str().unwrap().to_string(),
+                    t["expected"]["build"].as_u64().unwrap(),
+                    t["expected"]["built_on"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Four servers (alpha-app, alpha-billing, beta-app, gamma-app), one set: one build.
+    let out = pgfleet().args(["drift", "--format", "json"]).run();
+    out.code_is(1);
+    let doc = out.json();
+    let seen = builds(&doc);
+    assert_eq!(seen.len(), 4, "{doc}");
+    assert!(
+        seen.iter().all(|(_, n, on)| *n == 1 && *on == seen[0].2),
+        "{doc}"
+    );
+    for t in doc["targets"].as_array().unwrap() {
+        let drifted = t["target"] == "gamma/app";
+        assert_eq!(t["drift"], drifted, "{t}");
+        assert_eq!(t["expected"]["migrations"], 2, "{t}");
+    }
+    // Which target builds depends on which is first to ask: the same one for all four.
+    let out = pgfleet().arg("drift").run();
+    out.code_is(1)
+        .stdout_has("index customers_email is missing on gamma/app (a migration creates it)")
+        .stdout_has("beta/app: no drift")
+        .stdout_has("1 expected schema built for 4 targets");
+    let compared: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  compared with expected schema 1 (built on "))
+        .collect();
+    assert_eq!(compared.len(), 4, "{out}");
+    assert!(
+        compared
+            .iter()
+            .all(|l| *l == compared[0] && l.ends_with(" from 2 migrations)")),
+        "{out}"
+    );
+
+    // Beta one migration ahead: its own build; the other three still share one.
+    std::fs::write(
+        migrations.join("003_orders.sql"),
+        "-- migrate:up\ncreate table orders (id int primary key);\n-- migrate:down\ndrop table orders;\n",
+    )
+    .unwrap();
+    pgfleet().args(["up", "--limit", "beta"]).run().success();
+    let doc = pgfleet().args(["drift", "--format", "json"]).run().json();
+    let seen = builds(&doc);
+    let beta = seen.iter().find(|(t, _, _)| t == "beta/app").unwrap();
+    assert_eq!(beta.2, "beta/app", "{doc}");
+    let others: Vec<_> = seen.iter().filter(|(t, _, _)| t != "beta/app").collect();
+    assert!(
+        others
+            .iter()
+            .all(|(_, n, on)| *n == others[0].1 && *on == others[0].2),
+        "{doc}"
+    );
+    assert_ne!(beta.1, others[0].1, "{doc}");
+    pgfleet()
+        .arg("drift")
+        .run()
+        .stdout_has("2 expected schemas built for 4 targets");
+}
+
 /// Every kind of hand change, named through a container (psql and pg_dump inside it), and
 /// the drafted migration registered where the change is: no drift left.
 #[test]
