@@ -63,6 +63,21 @@ fn describe(key: &PublicKey) -> String {
     )
 }
 
+/// The known_hosts files of this run, parsed once and shared by every host's check, with
+/// each file's size and modification time when read: re-reading them for each host made a
+/// fleet's set-up grow with the square of its size (a 512-host fleet has 1024 lines). A
+/// file that changed since (a key recorded by accept-new) is read again.
+#[allow(clippy::type_complexity)]
+static KNOWN_HOSTS: Mutex<Vec<(Vec<PathBuf>, Vec<FileStamp>, Arc<KnownHosts>)>> =
+    Mutex::new(Vec::new());
+
+/// A file's size and modification time; None when it does not exist.
+type FileStamp = Option<(u64, Option<std::time::SystemTime>)>;
+
+/// Key files loaded (and decrypted) once per run: every host of a fleet offers the same
+/// ones, and an encrypted key's passphrase is asked once, not once per host.
+static KEYS: Mutex<Vec<(PathBuf, Arc<keys::PrivateKey>)>> = Mutex::new(Vec::new());
+
 /// The outcome of the host-key check, kept so that a refused connection can say why.
 type Verdict = Arc<Mutex<Option<SshError>>>;
 
@@ -72,10 +87,24 @@ struct HostKeyCheck {
 }
 
 impl HostKeyCheck {
-    /// Every known_hosts file, read together; a missing file reads as empty.
-    fn known_hosts(&self) -> Result<KnownHosts, SshError> {
+    /// Every known_hosts file, read together; a missing file reads as empty. Parsed once
+    /// per run and shared by every host (`KNOWN_HOSTS`).
+    fn known_hosts(&self) -> Result<Arc<KnownHosts>, SshError> {
+        let files = &self.options.known_hosts;
+        let stamps = files
+            .iter()
+            .map(|file| match std::fs::metadata(file) {
+                Ok(m) => Ok(Some((m.len(), m.modified().ok()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(self.unreadable(file, e)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut cache = KNOWN_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, known)) = cache.iter().find(|(f, s, _)| f == files && *s == stamps) {
+            return Ok(known.clone());
+        }
         let mut known = KnownHosts::default();
-        for file in &self.options.known_hosts {
+        for file in files {
             match std::fs::read(file) {
                 // OpenSSH reads bytes; a stray non-UTF-8 byte spoils its line only.
                 Ok(bytes) => known.add(
@@ -83,15 +112,20 @@ impl HostKeyCheck {
                     &String::from_utf8_lossy(&bytes),
                 ),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(SshError::HostKey {
-                        host: self.options.name.clone(),
-                        what: format!("cannot read known_hosts file {}: {e}", file.display()),
-                    });
-                }
+                Err(e) => return Err(self.unreadable(file, e)),
             }
         }
+        let known = Arc::new(known);
+        cache.retain(|(f, _, _)| f != files);
+        cache.push((files.clone(), stamps, known.clone()));
         Ok(known)
+    }
+
+    fn unreadable(&self, file: &Path, e: std::io::Error) -> SshError {
+        SshError::HostKey {
+            host: self.options.name.clone(),
+            what: format!("cannot read known_hosts file {}: {e}", file.display()),
+        }
     }
 
     fn check(&self, presented: &PublicKeyOrCertificate) -> Result<(), SshError> {
@@ -489,14 +523,14 @@ async fn authenticate(handle: &mut Handle<HostKeyCheck>, o: &SshOptions) -> Resu
         if !explicit && !path.exists() {
             continue;
         }
-        let key = load_key(&path, &o.name)?;
+        let key = shared_key(&path, &o.name)?;
         let hash = if key.algorithm().is_rsa() {
             rsa_hash
         } else {
             None
         };
         let result = handle
-            .authenticate_publickey(&o.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .authenticate_publickey(&o.user, PrivateKeyWithHashAlg::new(key, hash))
             .await
             .map_err(|e| SshError::Connect {
                 host: o.name.clone(),
@@ -533,6 +567,18 @@ fn default_identity_files() -> Vec<PathBuf> {
 
 /// Environment variable holding the passphrase of encrypted keys, for scripts.
 pub const PASSPHRASE_ENV: &str = "PGFLEET_SSH_PASSPHRASE";
+
+/// The key at `path`, loaded by the first host that offers it (`KEYS`). The lock is held
+/// while loading, so that hosts connecting at once ask for a passphrase once.
+fn shared_key(path: &Path, host: &str) -> Result<Arc<keys::PrivateKey>, SshError> {
+    let mut loaded = KEYS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, key)) = loaded.iter().find(|(p, _)| p == path) {
+        return Ok(key.clone());
+    }
+    let key = Arc::new(load_key(path, host)?);
+    loaded.push((path.to_path_buf(), key.clone()));
+    Ok(key)
+}
 
 /// Loads a private key; an encrypted one is opened with `$PGFLEET_SSH_PASSPHRASE`, or a
 /// passphrase asked on the terminal.
