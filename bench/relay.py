@@ -20,14 +20,17 @@ the relay connects to the target and starts forwarding (what the client sent mea
 waits in the socket buffer and is then held DELAY_MS like any other chunk).
 --no-handshake connects at once.
 
-One process serves any number of pairs (the benchmark runs 128 in one). It writes
-"ready" to --ready-file (or stdout) once every listener is bound, and stops on SIGTERM or
-SIGINT. Python 3 standard library only.
+One process serves any number of pairs (the benchmark runs 512 hosts' and 3 more in one):
+a listener per pair and 2 sockets per connection, so it raises its open-file limit to the
+hard limit and says so when that is too low for the pairs. It writes "ready" to
+--ready-file (or stdout) once every listener is bound, and stops on SIGTERM or SIGINT.
+Python 3 standard library only.
 """
 
 import argparse
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sys
@@ -124,6 +127,13 @@ async def main(args):
                     pairs.append(parse_pair(line, args.delay))
     if not pairs:
         sys.exit("relay: no --pair given")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    # A listener and one connection's 2 sockets per pair, and room to spare.
+    if soft != resource.RLIM_INFINITY and soft < 3 * len(pairs) + 64:
+        sys.exit(f"relay: {len(pairs)} pairs need about {3 * len(pairs) + 64} open files; the limit is {soft}")
     servers = []
     for listen_port, host, port, delay_ms in pairs:
         handler = make_handler(host, port, delay_ms / 1000.0, not args.no_handshake)
