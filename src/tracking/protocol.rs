@@ -390,11 +390,11 @@ impl Database {
     /// batch costs one round trip plus the server's time, however far away the host is.
     /// Each transaction starts with a guard that raises unless the one before it committed
     /// (its row there, or gone), so a failure keeps every later one from running, as if
-    /// they had been sent one by one. The guard also raises
-    /// while a second session holds the stop lock (STOP_KEY, our pid): once `stop` is
-    /// requested that session takes it, and nothing starts after that; the migration
-    /// running then finishes. `progress` hears of each start and commit as the answers
-    /// stream in; a failure comes with the index in `batch` of the migration it stopped.
+    /// they had been sent one by one. The guard also raises while a second session holds
+    /// the stop lock (STOP_KEY, our pid): once `stop` is requested that session takes it,
+    /// and nothing starts after that; the migration running then finishes. `progress`
+    /// hears of each start and commit as the answers stream in; a failure comes with the
+    /// index in `batch` of the migration it stopped.
     pub async fn apply_batch(
         &mut self,
         batch: &[&Migration],
