@@ -122,8 +122,9 @@ struct Record {
     done: Vec<String>,
     not_rehearsable: Vec<String>,
     created: bool,
-    /// A migration was sent to the server (an `applying` event): from then on, a failure
-    /// that is not the server's own error about a migration leaves its outcome unknown.
+    /// A migration was sent to the server (an `applying` or `rolling back` event): from
+    /// then on, a failure that is not the server's own error about a migration leaves its
+    /// outcome unknown.
     sent: bool,
     /// What was done about the workloads sharing the database (containers stopped and
     /// started, checks that held, waits, lock retries), one sentence each, in order.
@@ -189,7 +190,7 @@ impl Run {
                 r.planned = files.iter().map(|m| m.file_name.clone()).collect();
                 r.plan_read = true;
             }
-            Event::Applying { .. } => r.sent = true,
+            Event::Applying { .. } | Event::RollingBack { .. } => r.sent = true,
             Event::Applied { migration, .. } | Event::RolledBack { migration, .. } => {
                 r.done.push(migration.file_name.clone())
             }

@@ -314,7 +314,7 @@ fn held_directives(migration: &Migration) -> Vec<String> {
 }
 
 /// `rollback`: reverts the newest applied migrations (file-name order), one transaction
-/// each.
+/// each, consecutive transactional ones sent together (`tracking::revert_all`).
 pub async fn rollback(
     db: &mut Database,
     files: &[Migration],
@@ -331,32 +331,44 @@ pub async fn rollback(
         })?;
         let total = chosen.len();
         // A database dbmate migrated has no table of ours yet: made here, as `up` does,
-        // so the first rollback there does not fail on it.
+        // so the first rollback there does not fail on it. The batch's companion connects
+        // meanwhile.
         if total > 0 {
+            db.start_lease();
             db.ensure_tables().await?;
         }
         emit(Event::Planned { files: &chosen });
-        for (i, migration) in chosen.iter().enumerate() {
-            check_stop(settings, &target, migration)?;
-            emit(Event::RollingBack {
-                migration,
-                index: i + 1,
-                total,
-            });
-            if migration.down.iter().all(|s| s.is_empty()) {
-                emit(Event::Warning {
-                    text: &format!(
-                        "{}: its down section is empty, so rolling it back undoes nothing: only its version is removed, and `up` will run it again",
-                        migration.file_name
-                    ),
+        let mut progress = |p: Applying| match p {
+            Applying::Started(i) => {
+                let migration = chosen[i];
+                emit(Event::RollingBack {
+                    migration,
+                    index: i + 1,
+                    total,
                 });
+                if migration.down.iter().all(|s| s.is_empty()) {
+                    emit(Event::Warning {
+                        text: &format!(
+                            "{}: its down section is empty, so rolling it back undoes nothing: only its version is removed, and `up` will run it again",
+                            migration.file_name
+                        ),
+                    });
+                }
             }
-            let took = db
-                .revert(migration, &settings.apply)
-                .await
-                .map_err(|e| step_error(e, &target, migration))?;
-            emit(Event::RolledBack { migration, took });
-        }
+            Applying::Applied(i, took) => emit(Event::RolledBack {
+                migration: chosen[i],
+                took,
+            }),
+        };
+        tracking::revert_all(
+            db,
+            &chosen,
+            &settings.apply,
+            &settings.stop,
+            &mut progress,
+        )
+        .await
+        .map_err(|(i, e)| step_error(e, &target, chosen[i]))?;
         Ok(Outcome { done: total })
     })
     .await

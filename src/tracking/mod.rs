@@ -45,7 +45,7 @@ pub use directives::{Preconditions, Quiesce};
 pub use dump::{DUMP_ARGS, baseline_dump, clean_for_baseline, dbmate_schema_dump};
 pub use invalid::{InvalidIndexes, invalid_indexes};
 pub use preflight::Preflight;
-pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock};
+pub use protocol::{DBMATE_LOCK_KEY, Database, Missing, apply_all, lock, revert_all};
 pub use query::Query;
 pub use rehearsal::{Measured, TakenLock};
 
@@ -168,7 +168,8 @@ pub enum StepError {
     Refused { check: String, error: Box<SqlError> },
 }
 
-/// Progress through `apply_all`: migration `i` of the list started, or committed.
+/// Progress through `apply_all` (or `revert_all`): migration `i` of the list started, or
+/// committed (applied, or reverted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applying {
     Started(usize),

@@ -68,19 +68,44 @@ pub async fn apply_all(
     stop: &Stop,
     progress: &mut (dyn FnMut(Applying) + Send),
 ) -> Result<(), (usize, StepError)> {
+    run_all(db, migrations, Direction::Up, settings, stop, progress).await
+}
+
+/// Reverts `migrations` in the order given (the newest first, as `plan::rollback` lists
+/// them) as `apply_all` applies: runs of ones whose down sections are transactional as
+/// batches, the others alone; `Applied` in `progress` is a revert that committed.
+pub async fn revert_all(
+    db: &mut Database,
+    migrations: &[&Migration],
+    settings: &ApplySettings,
+    stop: &Stop,
+    progress: &mut (dyn FnMut(Applying) + Send),
+) -> Result<(), (usize, StepError)> {
+    run_all(db, migrations, Direction::Down, settings, stop, progress).await
+}
+
+async fn run_all(
+    db: &mut Database,
+    migrations: &[&Migration],
+    direction: Direction,
+    settings: &ApplySettings,
+    stop: &Stop,
+    progress: &mut (dyn FnMut(Applying) + Send),
+) -> Result<(), (usize, StepError)> {
+    let transactional = |m: &&&Migration| match direction {
+        Direction::Up => m.up_transactional(),
+        Direction::Down => m.down_transactional(),
+    };
     let mut i = 0;
     while i < migrations.len() {
         if let Some(reason) = stop.reason() {
             return Err((i, StepError::Stopped(reason)));
         }
-        let batch = migrations[i..]
-            .iter()
-            .take_while(|m| m.up_transactional())
-            .count();
+        let batch = migrations[i..].iter().take_while(transactional).count();
         if batch == 0 {
             progress(Applying::Started(i));
             let took = db
-                .apply_outside_transaction(migrations[i], settings)
+                .outside_transaction(migrations[i], direction, settings)
                 .await
                 .map_err(|e| (i, e))?;
             progress(Applying::Applied(i, took));
@@ -91,9 +116,13 @@ pub async fn apply_all(
             Applying::Started(k) => Applying::Started(i + k),
             Applying::Applied(k, took) => Applying::Applied(i + k, took),
         };
-        db.apply_batch(&migrations[i..i + batch], settings, stop, &mut |p| {
-            progress(offset(p))
-        })
+        db.apply_batch(
+            &migrations[i..i + batch],
+            direction,
+            settings,
+            stop,
+            &mut |p| progress(offset(p)),
+        )
         .await
         .map_err(|(k, e)| (i + k, e))?;
         i += batch;
@@ -189,8 +218,6 @@ impl Database {
         self.opener.dbname()
     }
 
-    /// Runs `check` before each migration `apply_all` applies from now on, in the
-    /// migration's own script (see the `check` module).
     /// Starts opening the next batch's companion now, so its connection (several round
     /// trips) overlaps with taking the run lock and planning rather than delaying the batch.
     pub fn start_lease(&mut self) {
@@ -204,6 +231,8 @@ impl Database {
         });
     }
 
+    /// Runs `check` before each migration `apply_all` applies from now on, in the
+    /// migration's own script (see the `check` module).
     pub fn check_before_each(&mut self, check: Box<dyn Check>) {
         self.checks.push(check);
     }
@@ -356,30 +385,20 @@ impl Database {
         .map(|_| ())
     }
 
-    /// Runs the up sections of a `transaction:false` migration statement by statement,
-    /// then records the version (transactional ones go through `apply_batch`). Returns
-    /// how long the SQL took.
-    pub async fn apply_outside_transaction(
-        &mut self,
-        migration: &Migration,
-        settings: &ApplySettings,
-    ) -> Result<Duration, StepError> {
-        self.outside_transaction(migration, Direction::Up, settings)
-            .await
-    }
-
-    /// Applies consecutive transactional migrations as ONE pipelined script, each in its
-    /// own transaction with its tracking rows: the whole batch costs one round trip plus
-    /// the server's time, however far away the host is. Each transaction starts with a
-    /// guard that raises unless the one before it was recorded, so a failure keeps every
-    /// later one from running, as if they had been sent one by one. The guard also raises
-    /// while a second session holds the stop lock (STOP_KEY, our pid): once `stop` is
-    /// requested that session takes it, and nothing starts after that; the migration
-    /// running then finishes. `progress` hears of each start and commit as the answers
-    /// stream in; a failure comes with the index in `batch` of the migration it stopped.
+    /// Applies (or, `direction` Down, reverts) consecutive transactional migrations as ONE
+    /// pipelined script, each in its own transaction with its tracking rows: the whole
+    /// batch costs one round trip plus the server's time, however far away the host is.
+    /// Each transaction starts with a guard that raises unless the one before it committed
+    /// (its row there, or gone), so a failure keeps every later one from running, as if
+    /// they had been sent one by one. The guard also raises while a second session holds
+    /// the stop lock (STOP_KEY, our pid): once `stop` is requested that session takes it,
+    /// and nothing starts after that; the migration running then finishes. `progress`
+    /// hears of each start and commit as the answers stream in; a failure comes with the
+    /// index in `batch` of the migration it stopped.
     pub async fn apply_batch(
         &mut self,
         batch: &[&Migration],
+        direction: Direction,
         settings: &ApplySettings,
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
@@ -404,10 +423,13 @@ impl Database {
             let previous = k
                 .checked_sub(1)
                 .map(|p| (self.tables.migrations.as_str(), batch[p].version.as_str()));
-            script.push(guard(pid, previous, leased), Step::Guard(k));
-            script.checks(k, migration, &self.checks);
-            script.sections(k, migration, Direction::Up, settings, "set local");
-            script.record(k, &self.tables, migration, Direction::Up, None, settings);
+            script.push(guard(pid, previous, direction, leased), Step::Guard(k));
+            // Checks guard applying; a rollback is undoing what they let through.
+            if direction == Direction::Up {
+                script.checks(k, migration, &self.checks);
+            }
+            script.sections(k, migration, direction, settings, "set local");
+            script.record(k, &self.tables, migration, direction, None, settings);
             commits.push(script.sql.len());
             script.push(
                 "commit".into(),
@@ -456,23 +478,7 @@ impl Database {
             }
         };
         drop(companion);
-        outcome
-            .map_err(|failed| self.failed(&script, failed, batch, Direction::Up, true, Some(stop)))
-    }
-
-    /// Runs the down sections and deletes the version, atomically when transactional.
-    pub async fn revert(
-        &mut self,
-        migration: &Migration,
-        settings: &ApplySettings,
-    ) -> Result<Duration, StepError> {
-        if migration.down_transactional() {
-            self.in_one_transaction(&[migration], Direction::Down, settings)
-                .await
-        } else {
-            self.outside_transaction(migration, Direction::Down, settings)
-                .await
-        }
+        outcome.map_err(|failed| self.failed(&script, failed, batch, direction, true, Some(stop)))
     }
 
     /// Runs the up sections of these transactional migrations, in order, in one
@@ -594,44 +600,6 @@ impl Database {
                     .failed(script, failed, migrations, Direction::Up, true, None)
                     .1)
             }
-        }
-    }
-
-    /// The migrations one after another in one pipelined transaction: BEGIN, timeouts,
-    /// statements, their tracking rows and COMMIT. After an error the server skips the rest
-    /// (25P02) and turns COMMIT into ROLLBACK, so the first error names the statement that
-    /// failed and nothing is kept.
-    async fn in_one_transaction(
-        &mut self,
-        migrations: &[&Migration],
-        direction: Direction,
-        settings: &ApplySettings,
-    ) -> Result<Duration, StepError> {
-        let mut script = Script::default();
-        script.push("begin".into(), Step::Book(None, BEGIN));
-        for (k, &migration) in migrations.iter().enumerate() {
-            script.sections(k, migration, direction, settings, "set local");
-            // The duration is measured by the server, inside the transaction.
-            script.record(k, &self.tables, migration, direction, None, settings);
-        }
-        script.push(
-            "commit".into(),
-            Step::Book(
-                None,
-                "cannot commit the migration (if the connection dropped, whether it committed is unknown: check with `pgfleet status`)",
-            ),
-        );
-        let started = Instant::now();
-        let ran = self
-            .session
-            .run(&script.sql, Mode::Pipelined, &[], &mut |_| {})
-            .await;
-        let elapsed = started.elapsed();
-        match ran {
-            Ok(()) => Ok(elapsed),
-            Err(failed) => Err(self
-                .failed(&script, failed, migrations, direction, true, None)
-                .1),
         }
     }
 

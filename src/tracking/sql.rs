@@ -154,9 +154,6 @@ pub(crate) const STOP_KEY: i32 = 48_372_616;
 /// What the guard raises when the stop lock is taken.
 pub(crate) const STOPPED: &str = "pgfleet: the run was asked to stop";
 
-/// The first statement of each transaction of a batch (`apply_batch`, both databases):
-/// raise when asked to stop, or when the migration before (`previous`: its table and
-/// version) did not commit.
 /// The lease: held by a companion session of the live run while a batch runs (`LEASE_KEY`,
 /// a token drawn for the run). When pgfleet or its connection is gone, the companion's
 /// session ends with it, and the next guard refuses: what psql (or the server's input
@@ -166,12 +163,25 @@ pub(crate) const LEASE_KEY: i32 = 48_372_617;
 /// What a guard raises when the lease is gone.
 pub(crate) const LEASE_LOST: &str = "pgfleet: the run that sent this batch is gone";
 
-pub(crate) fn guard(pid: i32, previous: Option<(&str, &str)>, lease: Option<i32>) -> String {
+/// The first statement of each transaction of a batch (`apply_batch`, both databases):
+/// raise when asked to stop, when the lease is gone, or when the migration before
+/// (`previous`: its table and version) did not commit — applying, its row is not there
+/// yet; reverting (`direction` Down), its row is still there.
+pub(crate) fn guard(
+    pid: i32,
+    previous: Option<(&str, &str)>,
+    direction: Direction,
+    lease: Option<i32>,
+) -> String {
+    let uncommitted = match direction {
+        Direction::Up => "not exists",
+        Direction::Down => "exists",
+    };
     let previous = previous
         .map(|(table, version)| {
             format!(
-                " if not exists (select 1 from {table} where version = '{}') then raise exception 'pgfleet: the migration before did not commit'; end if;",
-                version.replace('\'', "''")
+                " if {uncommitted} (select 1 from {table} where version = {}) then raise exception 'pgfleet: the migration before did not commit'; end if;",
+                literal(version)
             )
         })
         .unwrap_or_default();

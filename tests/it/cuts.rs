@@ -223,3 +223,172 @@ fn a_cut_exec_batch_stops_within_a_migration_of_the_cut() {
 fn a_cut_text_report_names_the_files_it_cannot_confirm() {
     cut_mid_batch("exec", "text");
 }
+
+/// What a rollback is cut by: the sshd serving pgfleet (the connection drops; pgfleet
+/// reports), or pgfleet itself, SIGKILLed mid-batch.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    Connection,
+    Pgfleet,
+}
+
+/// `rollback --to 0` of FILES applied migrations, each down sleeping a little, cut while
+/// the one batch runs: what runs on after the cut is bounded by the lease, each migration
+/// is reverted with its rows or not at all, the report (when pgfleet lives to give one)
+/// claims no more than the database holds, `status` agrees with the database, and a
+/// re-run completes.
+fn cut_mid_rollback(method: &str, cut: Cut) {
+    let dir = harness::tempdir();
+    let migrations = dir.path().join("migrations");
+    let files: Vec<(String, String)> = (1..=FILES)
+        .map(|k| {
+            (
+                format!("{:03}_t{k:03}.sql", k),
+                format!(
+                    "-- migrate:up\ncreate table t{k:03} (id int);\n-- migrate:down\ndrop table t{k:03};\nselect pg_sleep(0.15);\n"
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    harness::write_migrations(&migrations, &refs);
+    let db = unique_db(&format!("cut_rollback_{method}"));
+    let inv = inventory_with(
+        dir.path(),
+        &db,
+        &fleet().join("known_hosts"),
+        "",
+        method,
+        &migrations,
+    );
+    let pgfleet = |args: &[&str]| {
+        Cmd::new()
+            .arg("-i")
+            .arg(&inv)
+            .args(["--limit", "alpha/app"])
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .run()
+    };
+    pgfleet(&["up"]).success();
+    assert_eq!(applied(&db), FILES);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+        .arg("-i")
+        .arg(&inv)
+        .args([
+            "--limit",
+            "alpha/app",
+            "--format",
+            "json",
+            "rollback",
+            "--to",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pgfleet");
+    let started = Instant::now();
+    while applied(&db) > FILES - 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the batch never got going"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Reverted by the time of the cut, at least: what pgfleet could have heard of.
+    let reported = match cut {
+        Cut::Connection => {
+            let sshd = peers(child.id(), 22201);
+            assert!(!sshd.is_empty(), "no sshd process found serving pgfleet");
+            for pid in &sshd {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            let out = child.wait_with_output().expect("pgfleet ends");
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let doc: serde_json::Value =
+                serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+            let target = &doc["targets"][0];
+            let done = target["done"].as_array().map_or(0, Vec::len);
+            let unknown = target["unknown"].as_array().map_or(0, Vec::len);
+            assert_eq!(
+                done + unknown,
+                FILES,
+                "every planned file is either confirmed or unknown\n{doc}"
+            );
+            let message = target["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains("nothing of it was kept") && message.contains("pgfleet status"),
+                "the report claims more than it knows: {message}"
+            );
+            done
+        }
+        Cut::Pgfleet => {
+            let reverted = FILES - applied(&db);
+            child.kill().expect("SIGKILL pgfleet");
+            child.wait().expect("pgfleet ends");
+            reverted
+        }
+    };
+    // What psql or the server's input buffer still held has had time to run.
+    std::thread::sleep(Duration::from_secs(3));
+    // Rows and tables in one snapshot, so a batch still running cannot make them differ.
+    let both = psql(
+        &db,
+        "select count(*), (select count(*) from pg_tables where tablename ~ '^t[0-9]+$') from schema_migrations",
+    );
+    let (rows, tables) = both
+        .split_once('|')
+        .and_then(|(r, t)| Some((r.parse::<usize>().ok()?, t.parse::<usize>().ok()?)))
+        .unwrap_or_else(|| panic!("{both}"));
+    assert_eq!(
+        tables, rows,
+        "a migration reverted without its rows, or the reverse"
+    );
+    let reverted = FILES - rows;
+    assert!(
+        reverted >= reported && reverted <= reported + 3,
+        "{reported} reverted at the cut, the database has {reverted} reverted (bounded by the lease to the one in flight and one more, and one that committed as the cut came)"
+    );
+    assert!(
+        reverted < FILES,
+        "the whole batch ran on after pgfleet was gone"
+    );
+    // `status` says what the database holds.
+    let status = pgfleet(&["--format", "json", "status"]);
+    let doc = status.json();
+    let listed = doc["targets"][0]["migrations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .filter(|m| m["state"] == "applied")
+        .count();
+    assert_eq!(listed, FILES - reverted, "{doc}");
+    pgfleet(&["rollback", "--to", "0"]).success();
+    assert_eq!(applied(&db), 0);
+    psql(
+        "postgres",
+        &format!("drop database if exists \"{db}\" with (force)"),
+    );
+}
+
+#[test]
+fn a_cut_tunnel_rollback_reports_no_more_than_the_database_holds() {
+    cut_mid_rollback("tunnel", Cut::Connection);
+}
+
+#[test]
+fn a_cut_exec_rollback_stops_within_a_migration_of_the_cut() {
+    cut_mid_rollback("exec", Cut::Connection);
+}
+
+#[test]
+fn a_killed_pgfleet_rollback_stops_within_a_migration_through_exec() {
+    cut_mid_rollback("exec", Cut::Pgfleet);
+}

@@ -133,6 +133,116 @@ fn up_status_rollback_and_to() {
     );
 }
 
+/// Five files, each with its table; 003's down fails on its second statement.
+const FIVE: [(&str, &str); 5] = [
+    (
+        "001_one.sql",
+        "-- migrate:up\ncreate table one (id int);\n-- migrate:down\ndrop table one;\n",
+    ),
+    (
+        "002_two.sql",
+        "-- migrate:up\ncreate table two (id int);\n-- migrate:down\ndrop table two;\n",
+    ),
+    (
+        "003_three.sql",
+        "-- migrate:up\ncreate table three (id int);\n-- migrate:down\ndrop table three;\n\nselect * from nope;\n",
+    ),
+    (
+        "004_four.sql",
+        "-- migrate:up\ncreate table four (id int);\n-- migrate:down\ndrop table four;\n",
+    ),
+    (
+        "005_five.sql",
+        "-- migrate:up\ncreate table five (id int);\n-- migrate:down\ndrop table five;\n",
+    ),
+];
+
+/// The five go back in one pipelined batch: the two before the failure are reverted with
+/// their rows, the failing one and the ones after it (which the guards stop) stay applied.
+#[test]
+fn a_rollback_batch_stops_at_the_failing_down() {
+    let db = harness::fresh_db("engine_rollback_batch");
+    let dir = harness::tempdir();
+    harness::write_migrations(dir.path(), &FIVE);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    let out = pgfleet(&db, dir.path())
+        .args(["rollback", "--to", "0"])
+        .run();
+    out.code_is(2)
+        .stdout_has("Rolled back: 005_five.sql in ")
+        .stdout_has("Rolled back: 004_four.sql in ")
+        .stdout_has("Rolling back: 003_three.sql")
+        .stderr_has("down of 003_three.sql failed at ")
+        .stderr_has("003_three.sql:6:15")
+        .stderr_has("ERROR 42P01: relation \"nope\" does not exist")
+        .stderr_has("nothing of 003_three.sql was kept");
+    assert!(!out.stdout.contains("Rolled back: 003"), "{out}");
+    assert!(!out.stdout.contains("002_two.sql"), "{out}");
+    assert_eq!(versions(&db), ["001", "002", "003"]);
+    assert_eq!(
+        db.scalar(
+            "select string_agg(version, ',' order by version) from schema_migrations_pgfleet"
+        )
+        .as_deref(),
+        Some("001,002,003")
+    );
+    assert_eq!(
+        db.tables("public"),
+        [
+            "one",
+            "schema_migrations",
+            "schema_migrations_pgfleet",
+            "three",
+            "two"
+        ]
+    );
+}
+
+/// A `transaction:false` down in the middle goes alone, between the batches around it.
+#[test]
+fn a_rollback_runs_a_transaction_false_down_between_batches() {
+    let db = harness::fresh_db("engine_rollback_mixed");
+    let dir = harness::tempdir();
+    let index = (
+        "003_three.sql",
+        "-- migrate:up transaction:false\ncreate index concurrently two_id on two (id);\n-- migrate:down transaction:false\ndrop index concurrently two_id;\n",
+    );
+    harness::write_migrations(dir.path(), &[FIVE[0], FIVE[1], index, FIVE[3], FIVE[4]]);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    let out = pgfleet(&db, dir.path()).args(["rollback", "-n", "4"]).run();
+    out.success();
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Roll"))
+        .map(|l| l.split(" in ").next().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Rolling back: 005_five.sql",
+            "Rolled back: 005_five.sql",
+            "Rolling back: 004_four.sql",
+            "Rolled back: 004_four.sql",
+            "Rolling back: 003_three.sql",
+            "Rolled back: 003_three.sql",
+            "Rolling back: 002_two.sql",
+            "Rolled back: 002_two.sql",
+        ],
+        "{out}"
+    );
+    assert_eq!(versions(&db), ["001"]);
+    assert_eq!(
+        db.tables("public"),
+        ["one", "schema_migrations", "schema_migrations_pgfleet"]
+    );
+    pgfleet(&db, dir.path())
+        .args(["status"])
+        .run()
+        .success()
+        .stdout_has("[X] 001_one.sql\n[ ] 002_two.sql\n");
+}
+
 #[test]
 fn up_creates_a_missing_database_and_global_flags_go_anywhere() {
     let db = harness::missing_db("engine_create");

@@ -550,6 +550,56 @@ fn exec_failures_point_into_the_file() {
         .stderr_has("    insert into one values (2)");
 }
 
+/// A rollback batch through psql in the container: the down sections before the failing
+/// one are reverted, psql stops at the failure (ON_ERROR_STOP), and the failure points
+/// into the down section.
+#[test]
+fn exec_rollback_batch_stops_at_the_failing_down() {
+    let table = |n: &str| {
+        format!("-- migrate:up\ncreate table {n} (id int);\n-- migrate:down\ndrop table {n};\n")
+    };
+    let (one, two, four) = (table("one"), table("two"), table("four"));
+    let dir = crate::harness::tempdir();
+    let inv = exec_inventory(
+        dir.path(),
+        "fleet_exec_rollback",
+        &[
+            ("001_one.sql", &one),
+            ("002_two.sql", &two),
+            (
+                "003_three.sql",
+                "-- migrate:up\ncreate table three (id int);\n-- migrate:down\ndrop table three;\n\nselect * from nope;\n",
+            ),
+            ("004_four.sql", &four),
+        ],
+    );
+    pgfleet(&inv)
+        .args(["up", "--limit", "gamma"])
+        .run()
+        .success();
+    let out = pgfleet(&inv)
+        .args(["rollback", "--to", "0", "--limit", "gamma"])
+        .run();
+    out.code_is(2)
+        .stderr_has("rolled back 004_four.sql in ")
+        .stderr_has("down of 003_three.sql failed at ")
+        .stderr_has("003_three.sql:6:15")
+        .stderr_has("ERROR 42P01: relation \"nope\" does not exist")
+        .stderr_has("nothing of 003_three.sql was kept");
+    let status = pgfleet(&inv).args(["status", "--limit", "gamma"]).run();
+    for (file, state) in [
+        ("001_one.sql", " X"),
+        ("002_two.sql", " X"),
+        ("003_three.sql", " X"),
+        ("004_four.sql", " ."),
+    ] {
+        assert!(
+            status.stdout_line(&format!("  {file}")).ends_with(state),
+            "{file}\n{status}"
+        );
+    }
+}
+
 #[test]
 fn exec_runners_take_turns_on_the_lock() {
     let dir = crate::harness::tempdir();

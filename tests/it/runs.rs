@@ -91,6 +91,86 @@ fn a_second_ctrl_c_exits_at_once_leaving_the_database_before_or_after() {
     assert_eq!(table, row, "the table and its tracking row disagree");
 }
 
+/// 002's down section sleeps `secs`.
+fn slow_down(secs: &str) -> (&'static str, String) {
+    (
+        "002_slow.sql",
+        format!(
+            "-- migrate:up\ncreate table slow (id int);\n-- migrate:down\ndrop table slow;\nselect pg_sleep({secs});\n"
+        ),
+    )
+}
+
+fn versions(db: &harness::TestDb) -> Vec<String> {
+    db.query("select version from schema_migrations order by 1")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn ctrl_c_during_a_rollback_batch_lets_the_running_one_finish_and_starts_nothing_new() {
+    let db = harness::fresh_db("runs_rollback_sigint");
+    let dir = harness::tempdir();
+    let slow = slow_down("2");
+    harness::write_migrations(dir.path(), &[ONE, (slow.0, &slow.1), THREE]);
+    by_url(&db, dir.path()).arg("up").run().success();
+    let out = by_url(&db, dir.path())
+        .args(["rollback", "--to", "0"])
+        .interrupt_when("Rolling back: 002_slow.sql", 1)
+        .run();
+    out.code_is(130)
+        .stderr_has("Interrupted: starting nothing new; running migrations finish or roll back")
+        .stdout_has("Rolled back: 003_three.sql in ")
+        .stdout_has("Rolled back: 002_slow.sql in ")
+        .stderr_has("interrupted before 001_one.sql; it and the ones after it did not run");
+    assert!(!out.stdout.contains("Rolling back: 001"), "{out}");
+    assert_eq!(versions(&db), ["001"]);
+    assert_eq!(
+        db.scalar("select to_regclass('one') is not null")
+            .as_deref(),
+        Some("t")
+    );
+    // `status` says what the report said.
+    by_url(&db, dir.path())
+        .arg("status")
+        .run()
+        .stdout_has("[X] 001_one.sql\n[ ] 002_slow.sql\n[ ] 003_three.sql\n");
+}
+
+#[test]
+fn a_second_ctrl_c_during_a_rollback_batch_exits_at_once_and_the_rest_stays_applied() {
+    let db = harness::fresh_db("runs_rollback_sigint2");
+    let dir = harness::tempdir();
+    let slow = slow_down("3");
+    harness::write_migrations(dir.path(), &[ONE, (slow.0, &slow.1), THREE]);
+    by_url(&db, dir.path()).arg("up").run().success();
+    let started = std::time::Instant::now();
+    let out = by_url(&db, dir.path())
+        .args(["rollback", "--to", "0"])
+        .interrupt_when("Rolling back: 002_slow.sql", 2)
+        .run();
+    out.code_is(130).stderr_has("Aborted: ");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2800),
+        "did not exit before the migration ended\n{out}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.scalar("select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()") != Some("0".into())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The one in flight went with the session: rolled back, table and row still there.
+    // Nothing after it ran (the stop lock, then the lease, refuse it).
+    assert_eq!(versions(&db), ["001", "002"], "{out}");
+    assert_eq!(
+        db.scalar("select to_regclass('slow') is not null")
+            .as_deref(),
+        Some("t")
+    );
+}
+
 #[test]
 fn an_interrupted_fleet_reports_each_target_in_json() {
     let dir = harness::tempdir();

@@ -520,3 +520,145 @@ async fn a_query_runs_in_a_read_only_transaction_and_rolls_back() {
     );
     assert_eq!(log.lock().unwrap().len(), 1);
 }
+
+/// Reverts `files` in the order given, returning the outcome and the progress told (S:
+/// started, A: reverted).
+async fn revert(
+    db: &mut Database,
+    files: &[&Migration],
+) -> (Result<(), (usize, StepError)>, String) {
+    let mut told = Vec::new();
+    let outcome = revert_all(db, files, &settings(), &Stop::default(), &mut |p| {
+        told.push(match p {
+            Applying::Started(i) => format!("S{i}"),
+            Applying::Applied(i, _) => format!("A{i}"),
+        })
+    })
+    .await;
+    (outcome, told.join(" "))
+}
+
+const DELETE_ROWS: [&str; 2] = [
+    "delete from public.schema_migrations where version",
+    "delete from public.schema_migrations_pgfleet where version",
+];
+
+fn reverting(statements: &[&str]) -> Vec<String> {
+    let mut steps = strings(&[
+        "begin",
+        "guard",
+        "set local lock_timeout",
+        "set local statement_timeout",
+    ]);
+    steps.extend(strings(statements));
+    steps.extend(strings(&DELETE_ROWS));
+    steps.push("commit".into());
+    steps
+}
+
+#[tokio::test]
+async fn a_rollback_of_transactional_downs_is_one_pipelined_script() {
+    let (mut db, log) = database(None);
+    db.check_before_each(Box::new(Picky));
+    let files = files();
+    // Newest first, as planned; 3_c's down is transactional (only its up is not).
+    let (outcome, told) = revert(&mut db, &[&files[3], &files[2], &files[1], &files[0]]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(told, "S0 A0 S1 A1 S2 A2 S3 A3");
+    let mut batch = reverting(&[]);
+    batch.extend(reverting(&["drop index a_id"]));
+    batch.extend(reverting(&["drop table b"]));
+    batch.extend(reverting(&["drop table a"]));
+    // One round trip, and no check: a rollback undoes what they let through.
+    assert_eq!(scripts(&log), vec![(Mode::Pipelined, batch)]);
+    // Reverting, the migration before committed when its row is gone.
+    let log = log.lock().unwrap();
+    let (first, second) = (&log[0].1[1], &log[0].1[8]);
+    assert!(first.contains("objid = 4242") && !first.contains("where version"));
+    assert!(
+        second.contains(
+            " if exists (select 1 from public.schema_migrations where version = '4') then raise exception 'pgfleet: the migration before did not commit'"
+        ),
+        "{second}"
+    );
+}
+
+/// 1 and 3 with transactional downs, 2's down `transaction:false`.
+fn downs() -> Vec<Migration> {
+    vec![
+        migration(
+            "1_a.sql",
+            "-- migrate:up\ncreate table a (id int);\n-- migrate:down\ndrop table a;\n",
+        ),
+        migration(
+            "2_b.sql",
+            "-- migrate:up\ncreate index b on a (id);\n-- migrate:down transaction:false\ndrop index concurrently b;\n",
+        ),
+        migration(
+            "3_c.sql",
+            "-- migrate:up\ncreate table c (id int);\n-- migrate:down\n\n-- c goes\ndrop table c;\ndrop table nope;\n",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_transaction_false_down_goes_alone_between_batches() {
+    let (mut db, log) = database(None);
+    let files = downs();
+    let (outcome, told) = revert(&mut db, &[&files[2], &files[1], &files[0]]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(told, "S0 A0 S1 A1 S2 A2");
+    let mut book = strings(&["begin"]);
+    book.extend(strings(&DELETE_ROWS));
+    book.push("commit".into());
+    assert_eq!(
+        scripts(&log),
+        vec![
+            (
+                Mode::Pipelined,
+                reverting(&["drop table c", "drop table nope"])
+            ),
+            (
+                Mode::OneByOne,
+                strings(&[
+                    "set lock_timeout",
+                    "set statement_timeout",
+                    "drop index concurrently b"
+                ])
+            ),
+            (
+                Mode::Pipelined,
+                strings(&[
+                    "set lock_timeout to default",
+                    "set statement_timeout to default"
+                ])
+            ),
+            (Mode::Pipelined, book),
+            (Mode::Pipelined, reverting(&["drop table a"])),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_down_statement_is_located_in_the_down_section() {
+    // 3_c's second statement, step 5 of the first script.
+    let (mut db, log) = database(Some((
+        0,
+        5,
+        error(Some(12), "table \"nope\" does not exist"),
+    )));
+    let files = downs();
+    let (outcome, told) = revert(&mut db, &[&files[2], &files[1], &files[0]]).await;
+    assert_eq!(told, "S0");
+    let Err((0, StepError::Failed(f))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (f.file.as_path(), f.direction, f.line, f.column),
+        (Path::new("3_c.sql"), "down", 7, 12)
+    );
+    assert_eq!(f.statement, "drop table nope");
+    assert!(f.transactional);
+    // Nothing after the failure is sent.
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
