@@ -259,7 +259,9 @@ async fn wait(
             biased;
             _ = stop.requested() => return Ok(ExitCode::of_run(&[], true)),
             attempt = tokio::time::timeout(left, url.open()) => {
-                attempt.unwrap_or_else(|_| Err(crate::transport::no_answer(left)))
+                attempt.unwrap_or_else(|_| {
+                    Err(crate::transport::no_answer(left, crate::transport::RAISE_IN_URL))
+                })
             }
         };
         match attempt {

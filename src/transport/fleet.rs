@@ -318,6 +318,10 @@ impl<'a> Connections<'a> {
             password,
             dbname,
             tls,
+            connect_timeout: match &host.connection {
+                Connection::Ssh(ssh) => ssh.connect_timeout,
+                Connection::Local => super::CONNECT_TIMEOUT,
+            },
         })))
     }
 }
@@ -355,6 +359,9 @@ pub struct TunnelEndpoint {
     password_from: String,
     dbname: String,
     tls: TlsSettings,
+    /// The host's `connect_timeout`, which bounds reaching the database too: a fleet that
+    /// needs longer for SSH on a busy network needs it for PostgreSQL's start-up as well.
+    connect_timeout: std::time::Duration,
 }
 
 #[async_trait]
@@ -374,9 +381,13 @@ impl Endpoint for TunnelEndpoint {
     /// Bounded as a URL's session is: a tunnel to a container that accepts and never
     /// answers must not hold the run.
     async fn connect(&self, dbname: &str) -> Result<Client, SqlError> {
-        match tokio::time::timeout(super::CONNECT_TIMEOUT, self.connect_unbounded(dbname)).await {
+        let limit = self.connect_timeout;
+        match tokio::time::timeout(limit, self.connect_unbounded(dbname)).await {
             Ok(connected) => connected,
-            Err(_) => Err(super::no_answer(super::CONNECT_TIMEOUT)),
+            Err(_) => Err(super::no_answer(
+                limit,
+                "Raise the host's connect_timeout in the inventory",
+            )),
         }
     }
 

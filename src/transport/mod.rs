@@ -26,12 +26,12 @@ use crate::error::{Error, SqlError};
 /// URL's `connect_timeout` says otherwise.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What a connection that got no answer in time says.
-pub fn no_answer(limit: std::time::Duration) -> SqlError {
+/// What a connection that got no answer in time says; `raise` says where the limit is set.
+pub fn no_answer(limit: std::time::Duration, raise: &str) -> SqlError {
     SqlError {
         code: None,
         message: format!(
-            "the server accepted the connection but did not complete it within {} s (connect_timeout): is PostgreSQL what listens there, and is it overloaded? Raise connect_timeout=N in the URL to wait longer",
+            "the server accepted the connection but did not complete it within {} s (connect_timeout): is PostgreSQL what listens there, and is it overloaded? {raise} to wait longer",
             limit.as_secs()
         ),
         detail: None,
@@ -39,6 +39,9 @@ pub fn no_answer(limit: std::time::Duration) -> SqlError {
         position: None,
     }
 }
+
+/// Where a URL's limit is raised.
+pub const RAISE_IN_URL: &str = "Raise connect_timeout=N in the URL";
 
 /// One database as a transport reaches it: sessions on demand, and pg_dump.
 #[async_trait]

@@ -489,7 +489,7 @@ impl DbUrl {
         let limit = self.connect_timeout.unwrap_or(super::CONNECT_TIMEOUT);
         match tokio::time::timeout(limit, self.open_unbounded()).await {
             Ok(opened) => opened,
-            Err(_) => Err(super::no_answer(limit)),
+            Err(_) => Err(super::no_answer(limit, super::RAISE_IN_URL)),
         }
     }
 

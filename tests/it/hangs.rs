@@ -192,3 +192,74 @@ fn keepalives_end_a_run_whose_server_went_silent_mid_migration() {
         started.elapsed()
     );
 }
+
+/// Through a tunnel, the database's start-up is bounded by the host's `connect_timeout`
+/// too (it was a fixed 10 s, which a fleet on a slow or busy network could not raise): a
+/// port in the container that accepts and never answers ends the target within it, and
+/// the error says where to raise it.
+#[test]
+fn a_tunnel_to_a_silent_port_ends_within_the_hosts_connect_timeout() {
+    let fleet = crate::fleet::fleet();
+    let dir = harness::tempdir();
+    // busybox's nc in the container accepts one connection and hands it to `sleep`.
+    let listen = std::process::Command::new("docker")
+        .args([
+            "exec",
+            "-d",
+            "alpha-app",
+            "busybox",
+            "nc",
+            "-l",
+            "-p",
+            "5999",
+        ])
+        .args(["-e", "sleep", "60"])
+        .status()
+        .unwrap();
+    assert!(listen.success());
+    let listening = || {
+        std::process::Command::new("docker")
+            .args([
+                "exec",
+                "alpha-app",
+                "sh",
+                "-c",
+                "busybox netstat -ltn | grep -q :5999",
+            ])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let since = Instant::now();
+    while !listening() {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "nc did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inv = dir.path().join("inv.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  user: pgfleet\n  identity_file: {key}\n  known_hosts: {known}\n  connect_timeout: 2s\n  migrations: {dir}\n  password: {{ container: POSTGRES_PASSWORD }}\n  method: tunnel\nhosts:\n  alpha:\n    address: 127.0.0.1\n    port: 22201\n    databases:\n      silent:\n        container: alpha-app\n        port: 5999\n",
+            key = fleet.join("id_ed25519").display(),
+            known = fleet.join("known_hosts").display(),
+            dir = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    Cmd::new()
+        .arg("-i")
+        .arg(&inv)
+        .arg("status")
+        .run()
+        .code_is(2)
+        .stderr_has("did not complete it within 2 s (connect_timeout)")
+        .stderr_has("Raise the host's connect_timeout in the inventory");
+    let took = started.elapsed();
+    let _ = std::process::Command::new("docker")
+        .args(["exec", "alpha-app", "busybox", "killall", "sleep"])
+        .status();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
