@@ -223,7 +223,7 @@ fn types_before(
                 continue;
             };
             for section in &m.up {
-                for s in split_statements(&section.sql) {
+                for s in section.statements() {
                     types.apply(s.sql);
                 }
             }
@@ -395,7 +395,7 @@ fn file_format(text: &Text, e: &ParseError) -> Finding {
 fn add_statements(findings: &mut [Finding], placed: &[Placed]) {
     for p in placed {
         let end = p.offset + p.section.sql.len();
-        let statements = split_statements(&p.section.sql);
+        let statements = p.section.statements();
         for f in findings
             .iter_mut()
             .filter(|f| (p.offset..end).contains(&f.span.start))
@@ -432,7 +432,8 @@ fn add_statements(findings: &mut [Finding], placed: &[Placed]) {
 
 /// The statements of an up or down section, placed in the file.
 pub(crate) fn statements<'a>(p: &'a Placed) -> impl Iterator<Item = (usize, &'a str)> + 'a {
-    split_statements(&p.section.sql)
+    p.section
+        .statements()
         .into_iter()
         .map(move |s| (p.offset + s.offset, s.sql))
 }

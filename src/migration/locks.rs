@@ -6,7 +6,7 @@
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar};
 
-use super::{Migration, split_statements};
+use super::Migration;
 
 /// PostgreSQL's table-level lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,14 +143,48 @@ pub enum Locks {
     Unknown(String),
 }
 
+/// What libpg_query says of a migration's up sections, parsing each statement once.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Each statement, as its one-line summary, with its locks.
+    locks: Vec<(String, Locks)>,
+    /// Some statement waits for old transactions (`waits_for_old_transactions`).
+    waits_for_old: bool,
+    /// `concurrent_if_not_exists_indexes`.
+    concurrent_if_not_exists: Vec<String>,
+}
+
+/// The migration's analysis, worked out on first use (`Migration::analysis`).
+fn analysis(migration: &Migration) -> &Analysis {
+    migration.analysis.get_or_init(|| {
+        let mut a = Analysis::default();
+        for stmt in migration.up.iter().flat_map(|s| s.statements()) {
+            let parsed = pg_query::parse(stmt.sql, pg_query::ParserOptions::DEFAULT);
+            let nodes: Vec<&NodeEnum> = match &parsed {
+                Ok(p) => p
+                    .protobuf
+                    .stmts
+                    .iter()
+                    .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let locks = match &parsed {
+                Ok(p) => parsed_locks(p),
+                Err(_) => Locks::Unknown("unparsable".into()),
+            };
+            a.locks.push((stmt.summary_line(), locks));
+            a.waits_for_old |= nodes.iter().any(|n| node_waits_for_old_transactions(n));
+            a.concurrent_if_not_exists
+                .extend(nodes.first().and_then(|n| concurrent_if_not_exists(n)));
+        }
+        a
+    })
+}
+
 /// Each statement of a migration's up sections, as its one-line summary, with its locks.
 pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
-    migration
-        .up
-        .iter()
-        .flat_map(|section| split_statements(&section.sql))
-        .map(|stmt| (stmt.summary_line(), statement_locks(stmt.sql)))
-        .collect()
+    analysis(migration).locks.clone()
 }
 
 /// Every relation a migration's statements lock, once each in its strongest mode, as they
@@ -181,57 +215,54 @@ pub fn waits_for_old_transactions(sql: &str) -> bool {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
-    parsed.protobuf.stmts.iter().any(
-        |raw| match raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
-            Some(NodeEnum::IndexStmt(s)) => s.concurrent,
-            Some(NodeEnum::DropStmt(s)) => s.concurrent,
-            Some(NodeEnum::ReindexStmt(s)) => s.params.iter().any(
-                |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
-            ),
-            _ => false,
-        },
-    )
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+        .any(node_waits_for_old_transactions)
+}
+
+fn node_waits_for_old_transactions(node: &NodeEnum) -> bool {
+    match node {
+        NodeEnum::IndexStmt(s) => s.concurrent,
+        NodeEnum::DropStmt(s) => s.concurrent,
+        NodeEnum::ReindexStmt(s) => s
+            .params
+            .iter()
+            .any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently")),
+        _ => false,
+    }
 }
 
 /// The indexes a migration builds with `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, named as
 /// the statements name them (schema-qualified when their table is). Such a statement
 /// skips an index of that name even when an interrupted build left it INVALID.
 pub fn concurrent_if_not_exists_indexes(migration: &Migration) -> Vec<String> {
-    migration
-        .up
-        .iter()
-        .flat_map(|section| split_statements(&section.sql))
-        .filter_map(|stmt| {
-            let parsed = pg_query::parse(stmt.sql, pg_query::ParserOptions::DEFAULT).ok()?;
-            let raw = parsed.protobuf.stmts.first()?;
-            match raw.stmt.as_ref()?.node.as_ref()? {
-                NodeEnum::IndexStmt(s)
-                    if s.concurrent && s.if_not_exists && !s.idxname.is_empty() =>
-                {
-                    let schema = s
-                        .relation
-                        .as_ref()
-                        .map(|r| r.schemaname.as_str())
-                        .unwrap_or("");
-                    Some(if schema.is_empty() {
-                        s.idxname.clone()
-                    } else {
-                        format!("{schema}.{}", s.idxname)
-                    })
-                }
-                _ => None,
-            }
-        })
-        .collect()
+    analysis(migration).concurrent_if_not_exists.clone()
+}
+
+fn concurrent_if_not_exists(node: &NodeEnum) -> Option<String> {
+    match node {
+        NodeEnum::IndexStmt(s) if s.concurrent && s.if_not_exists && !s.idxname.is_empty() => {
+            let schema = s
+                .relation
+                .as_ref()
+                .map(|r| r.schemaname.as_str())
+                .unwrap_or("");
+            Some(if schema.is_empty() {
+                s.idxname.clone()
+            } else {
+                format!("{schema}.{}", s.idxname)
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Any statement of the migration's up sections waits for old transactions.
 pub fn migration_waits_for_old_transactions(migration: &Migration) -> bool {
-    migration
-        .up
-        .iter()
-        .flat_map(|section| split_statements(&section.sql))
-        .any(|stmt| waits_for_old_transactions(stmt.sql))
+    analysis(migration).waits_for_old
 }
 
 impl Locks {
@@ -252,10 +283,14 @@ impl Locks {
 
 /// The locks of one statement (the text of one statement, as `split_statements` gives it).
 pub fn statement_locks(sql: &str) -> Locks {
-    let parsed = match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
-        Ok(p) => p,
-        Err(_) => return Locks::Unknown("unparsable".into()),
-    };
+    match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
+        Ok(parsed) => parsed_locks(&parsed),
+        Err(_) => Locks::Unknown("unparsable".into()),
+    }
+}
+
+/// `statement_locks` of a statement already parsed.
+fn parsed_locks(parsed: &pg_query::ParseResult) -> Locks {
     let mut stmts = parsed.protobuf.stmts.iter();
     let node = match (stmts.next(), stmts.next()) {
         (Some(raw), None) => raw.stmt.as_ref().and_then(|n| n.node.as_ref()),

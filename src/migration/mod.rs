@@ -29,6 +29,35 @@ pub struct Migration {
     pub baseline: bool,
     /// `-- pgfleet:…` header directives, in file order.
     pub directives: Vec<directive::Declared>,
+    /// What libpg_query says of the up sections (`Migration::analysis`), worked out the
+    /// first time it is asked for and shared by every target of the run: each target's
+    /// pre-flight and index checks used to parse every statement again.
+    pub analysis: Memo<locks::Analysis>,
+}
+
+/// A value worked out once from the rest of its struct: it takes no part in comparisons
+/// (two equal migrations are equal whether or not one was analysed yet).
+#[derive(Clone, Default)]
+pub struct Memo<T>(std::sync::OnceLock<T>);
+
+impl<T> Memo<T> {
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> PartialEq for Memo<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Memo<T> {}
+
+impl<T> std::fmt::Debug for Memo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
 }
 
 impl Migration {
@@ -67,12 +96,32 @@ pub struct Section {
     pub sql: String,
     /// 1-based line of the marker in the file.
     pub start_line: usize,
+    /// Where each statement of `sql` is (`statements`), split once per run rather than
+    /// once per target that sends it.
+    pub spans: Memo<Vec<(usize, usize)>>,
 }
 
 impl Section {
     /// True when the section holds nothing but its marker, blank lines and comments.
     pub fn is_empty(&self) -> bool {
-        split_statements(&self.sql).is_empty()
+        self.statements().is_empty()
+    }
+
+    /// The section's statements (`split_statements` of `sql`).
+    pub fn statements(&self) -> Vec<Statement<'_>> {
+        self.spans
+            .get_or_init(|| {
+                split_statements(&self.sql)
+                    .iter()
+                    .map(|s| (s.offset, s.offset + s.sql.len()))
+                    .collect()
+            })
+            .iter()
+            .map(|&(start, end)| Statement {
+                sql: &self.sql[start..end],
+                offset: start,
+            })
+            .collect()
     }
 
     /// Maps a 0-based character offset into `sql` to a 1-based (line, column) in the file.
@@ -350,6 +399,7 @@ mod tests {
             options: SectionOptions::default(),
             sql: "-- migrate:up\nselect 1;\nselect bogus;\n".into(),
             start_line: 3,
+            spans: Memo::default(),
         };
         // "bogus" starts at character 31 (0-based) → line 5, column 8.
         let offset = s.sql.find("bogus").unwrap();

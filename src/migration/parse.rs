@@ -337,6 +337,7 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Migration, ParseError> {
         down,
         baseline,
         directives,
+        analysis: Default::default(),
     })
 }
 
@@ -353,6 +354,7 @@ fn push(
         options,
         sql: sql.to_string(),
         start_line,
+        spans: Default::default(),
     };
     match direction {
         Direction::Up => up.push(section),

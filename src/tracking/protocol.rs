@@ -12,7 +12,7 @@ use super::session::{Failed, Mode, Opener, Session};
 use super::sql::{self, STOP_KEY, STOPPED, guard, literal};
 use super::{ApplySettings, Applying, LockHolder, Rows, StepError, Tables};
 use crate::error::{Error, MigrationFailure, SqlError};
-use crate::migration::{Direction, Migration, Section, Statement, split_statements};
+use crate::migration::{Direction, Migration, Section, Statement};
 use crate::plan::AppliedRow;
 use crate::schema::quote_ident;
 use crate::stop::{Stop, StopReason};
@@ -842,7 +842,7 @@ impl<'a> Script<'a> {
             for t in timeouts(section, settings, set) {
                 self.push(t, Step::Book(Some(k), TIMEOUTS));
             }
-            for stmt in split_statements(&section.sql) {
+            for stmt in section.statements() {
                 let sent = as_sent(&stmt);
                 self.push(sent.sql.to_string(), Step::Sql(k, section, sent));
             }
