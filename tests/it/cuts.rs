@@ -157,7 +157,12 @@ fn cut_mid_batch(method: &str, format: &str) {
             "{unknown}"
         );
         // The footer counts what was confirmed: "… failed; 5 migrations applied · exit 2".
-        let reported: usize = stdout
+        // Read from the footer: a detail may say "the migration" too.
+        let footer = stdout
+            .lines()
+            .find(|l| l.contains(" applied · exit"))
+            .unwrap_or_default();
+        let reported: usize = footer
             .split(" migration")
             .next()
             .and_then(|head| head.rsplit(' ').next())
