@@ -183,19 +183,20 @@ fn analysis(migration: &Migration) -> &Analysis {
 }
 
 /// Each statement of a migration's up sections, as its one-line summary, with its locks.
-pub fn migration_locks(migration: &Migration) -> Vec<(String, Locks)> {
-    analysis(migration).locks.clone()
+pub fn migration_locks(migration: &Migration) -> &[(String, Locks)] {
+    &analysis(migration).locks
 }
 
 /// Every relation a migration's statements lock, once each in its strongest mode, as they
 /// name them.
 pub fn strongest_locks(migration: &Migration) -> Vec<Lock> {
     let all = migration_locks(migration)
-        .into_iter()
+        .iter()
         .flat_map(|(_, locks)| match locks {
-            Locks::Takes(locks) => locks,
-            Locks::Unknown(_) => Vec::new(),
+            Locks::Takes(locks) => locks.as_slice(),
+            Locks::Unknown(_) => &[],
         })
+        .cloned()
         .collect();
     strongest_each(all)
 }
@@ -211,18 +212,6 @@ pub fn relations(migration: &Migration) -> Vec<String> {
 /// True when the statement builds or drops an index CONCURRENTLY (or reindexes so): it then
 /// waits for every transaction of the database that holds an older snapshot, whatever
 /// tables they touch — so any long transaction stalls it, not only a conflicting lock.
-pub fn waits_for_old_transactions(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
-        return false;
-    };
-    parsed
-        .protobuf
-        .stmts
-        .iter()
-        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
-        .any(node_waits_for_old_transactions)
-}
-
 fn node_waits_for_old_transactions(node: &NodeEnum) -> bool {
     match node {
         NodeEnum::IndexStmt(s) => s.concurrent,
@@ -503,6 +492,16 @@ pub(super) fn kind(node: &NodeEnum) -> String {
 mod tests {
     use super::*;
     use LockMode::*;
+
+    fn waits_for_old_transactions(sql: &str) -> bool {
+        let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).unwrap();
+        parsed
+            .protobuf
+            .stmts
+            .iter()
+            .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+            .any(node_waits_for_old_transactions)
+    }
 
     fn takes(sql: &str) -> Vec<(String, LockMode)> {
         match statement_locks(sql) {

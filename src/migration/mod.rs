@@ -29,9 +29,8 @@ pub struct Migration {
     pub baseline: bool,
     /// `-- pgfleet:…` header directives, in file order.
     pub directives: Vec<directive::Declared>,
-    /// What libpg_query says of the up sections (`Migration::analysis`), worked out the
-    /// first time it is asked for and shared by every target of the run: each target's
-    /// pre-flight and index checks used to parse every statement again.
+    /// What libpg_query says of the up sections (`locks::analysis`), worked out the first
+    /// time it is asked for and shared by every target of the run.
     pub analysis: Memo<locks::Analysis>,
 }
 

@@ -90,7 +90,7 @@ pub(super) fn drift_lines(id: &str, d: &Drift, fleet: bool) -> Vec<String> {
     lines
 }
 
-/// "build 2 (made on beta/app from 5 migrations)".
+/// "expected schema 2 (built on beta/app from 5 migrations)".
 fn build_words(b: &Build) -> String {
     let on = if b.shadow {
         format!("--shadow-url's server, for {}", b.built_on)

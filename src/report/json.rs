@@ -239,7 +239,7 @@ fn locks_json(
 ) -> Value {
     use crate::migration::locks::{Locks, migration_locks};
     migration_locks(migration)
-        .into_iter()
+        .iter()
         .map(|(statement, locks)| match locks {
             Locks::Takes(locks) => json!({
                 "statement": statement,
