@@ -15,7 +15,7 @@ use crate::migration::{self, Migration};
 use crate::plan::{self, State};
 use crate::schema::{self, Difference, Draft, Schema};
 use crate::settings::{Action, Shadow, Target};
-use crate::tracking::{self, Database, Missing, adopt, first_value};
+use crate::tracking::{self, Database, Missing, StepError, adopt, first_value};
 use crate::transport::Backend;
 
 /// The live schema, without the tracking tables (legacy history tables are left out by
@@ -44,28 +44,28 @@ pub async fn snapshot(db: &mut Database) -> Result<Schema, Error> {
     Ok(live.without_tables(&tables))
 }
 
-/// The schema `migrations` produce on an empty database, built in a scratch database
-/// that is dropped again whatever happens.
+/// What a build in a scratch database yields.
+pub struct Built {
+    /// The schema the migrations produce on an empty database.
+    pub expected: Schema,
+    /// With `then`: the schema after that SQL ran on top.
+    pub after: Option<Schema>,
+    /// With `live`: the target's own schema, read while the scratch database was built.
+    pub live: Option<Schema>,
+}
+
+/// The schema `migrations` produce on an empty database, built in a scratch database that
+/// is dropped again whatever happens; with `then`, that SQL run on top and the schema
+/// after it too (`change` drafts its down section from the two); with `live`, the target's
+/// own schema read meanwhile on its session, which is idle while the scratch one replays.
 pub async fn expected(
     db: &mut Database,
     shadow: &Shadow,
     migrations: &[&Migration],
     settings: &RunSettings,
-) -> Result<Schema, Error> {
-    expected_then(db, shadow, migrations, settings, None)
-        .await
-        .map(|(schema, _)| schema)
-}
-
-/// As `expected`, and with `then`, that SQL run on top and the schema after it too
-/// (`change` drafts its down section from the two).
-pub async fn expected_then(
-    db: &mut Database,
-    shadow: &Shadow,
-    migrations: &[&Migration],
-    settings: &RunSettings,
     then: Option<&str>,
-) -> Result<(Schema, Option<Schema>), Error> {
+    live: bool,
+) -> Result<Built, Error> {
     let name = scratch_name(db.dbname());
     let target = db.target().to_string();
     let cannot_create = |e: Error| Error::Schema {
@@ -81,48 +81,30 @@ pub async fn expected_then(
         .await
         .map_err(cannot_create)?;
     let built = async {
-        let mut scratch = match shadow {
+        let scratch = match shadow {
             Shadow::SameServer => db.sibling(&name).await?,
             Shadow::Url(url) => {
                 let backend = Backend::Native(Box::new(url.with_dbname(&name)));
                 tracking::open(backend, None, Missing::Fail, &mut |_| {}).await?
             }
         };
-        // Nothing built here outlives the run: commits need not wait for the disk.
-        scratch
-            .query_text(
-                "set synchronous_commit = off",
-                "cannot set up the scratch database",
-            )
-            .await?;
-        scratch.ensure_tables().await?;
-        // A failure here is the migrations', not the live database's: say where it ran.
-        let scratch_target =
-            format!("{target}, building the expected schema in scratch database {name}");
-        tracking::apply_all(
-            &mut scratch,
-            migrations,
-            &settings.apply,
-            &settings.stop,
-            &mut |_| {},
-        )
-        .await
-        .map_err(|(i, e)| step_error(e, &scratch_target, migrations[i]))?;
-        let before = snapshot(&mut scratch).await?;
-        let after = match then {
-            Some(sql) => {
-                scratch
-                    .query_text(
-                        sql,
-                        &format!("the SQL fails on a database built from the migrations ({scratch_target})"),
-                    )
-                    .await?;
-                Some(snapshot(&mut scratch).await?)
-            }
-            None => None,
-        };
-        Ok::<_, Error>((before, after))
-        // The scratch session ends here, before the drop.
+        let replay = replay(scratch, &target, &name, migrations, settings, then);
+        if live {
+            let (built, live) = tokio::join!(replay, snapshot(db));
+            let (expected, after) = built?;
+            Ok(Built {
+                expected,
+                after,
+                live: Some(live?),
+            })
+        } else {
+            let (expected, after) = replay.await?;
+            Ok::<_, Error>(Built {
+                expected,
+                after,
+                live: None,
+            })
+        }
     }
     .await;
     let drop = format!(
@@ -130,9 +112,66 @@ pub async fn expected_then(
         schema::quote_ident(&name)
     );
     let dropped = where_scratch_lives(db, shadow, &drop, "cannot drop the scratch database").await;
-    let schema = built?;
+    let built = built?;
     dropped?;
-    Ok(schema)
+    Ok(built)
+}
+
+/// Replays `migrations` in scratch database `name` (then `then`), and reads its schema.
+/// The session ends here, before the scratch database is dropped.
+async fn replay(
+    mut scratch: Database,
+    target: &str,
+    name: &str,
+    migrations: &[&Migration],
+    settings: &RunSettings,
+    then: Option<&str>,
+) -> Result<(Schema, Option<Schema>), Error> {
+    scratch.scratch();
+    // Nothing built here outlives the run: commits need not wait for the disk.
+    scratch
+        .query_text(
+            "set synchronous_commit = off",
+            "cannot set up the scratch database",
+        )
+        .await?;
+    scratch.ensure_tables().await?;
+    // A failure here is the migrations', not the live database's: say where it ran.
+    let scratch_target =
+        format!("{target}, building the expected schema in scratch database {name}");
+    tracking::apply_all(
+        &mut scratch,
+        migrations,
+        &settings.apply,
+        &settings.stop,
+        &mut |_| {},
+    )
+    .await
+    .map_err(|(i, e)| match e {
+        // Dropped mid-batch: which migration was running is not known, nor needed.
+        StepError::Stopped(reason) => Error::Stopped {
+            target: target.to_string(),
+            reason,
+            next: None,
+        },
+        e => step_error(e, &scratch_target, migrations[i]),
+    })?;
+    let before = snapshot(&mut scratch).await?;
+    let after = match then {
+        Some(sql) => {
+            scratch
+                .query_text(
+                    sql,
+                    &format!(
+                        "the SQL fails on a database built from the migrations ({scratch_target})"
+                    ),
+                )
+                .await?;
+            Some(snapshot(&mut scratch).await?)
+        }
+        None => None,
+    };
+    Ok((before, after))
 }
 
 /// `pgfleet_shadow_<random>_<database>`, within PostgreSQL's 63 bytes: a leftover (after a
@@ -201,13 +240,18 @@ pub async fn drift(
         if migrations.len() == 1 { "" } else { "s" }
     );
     emit(Event::Step { what: &what });
-    let (expected, build) = builds
-        .expected(id, db, shadow, &migrations, settings)
+    let (expected, build, live) = builds
+        .expected(id, db, shadow, &migrations, settings, true)
         .await?;
-    emit(Event::Step {
-        what: "reading the live schema",
-    });
-    let live = snapshot(db).await?;
+    let live = match live {
+        Some(live) => live,
+        None => {
+            emit(Event::Step {
+                what: "reading the live schema",
+            });
+            snapshot(db).await?
+        }
+    };
     if applied.is_empty() && !live.is_empty() {
         notes.push(
             "no migration is applied here, so every object counts as drift: if this database predates pgfleet, take a baseline of it (`pgfleet baseline --from`) or register an existing one on it (`pgfleet baseline --apply-to`)".to_string(),
@@ -414,7 +458,9 @@ pub async fn take_baseline(
         emit(Event::Step {
             what: "checking that the baseline rebuilds the schema",
         });
-        let rebuilt = expected(db, options.shadow, &[&baseline], settings).await?;
+        let rebuilt = expected(db, options.shadow, &[&baseline], settings, None, false)
+            .await?
+            .expected;
         let differences =
             schema::Ignore::filter(&shadow_ignores(options.shadow), schema::compare(&live, &rebuilt));
         adopt::register(db, &baseline, &settings.apply.applied_by).await?;
@@ -478,9 +524,9 @@ pub async fn register_where_matching(
         emit(Event::Step {
             what: "building the expected schema in a scratch database",
         });
-        let (expected, _) = options
+        let (expected, _, _) = options
             .builds
-            .expected(options.id, db, options.shadow, &chain, settings)
+            .expected(options.id, db, options.shadow, &chain, settings, false)
             .await?;
         let differences = schema::Ignore::filter(
             &shadow_ignores(options.shadow),

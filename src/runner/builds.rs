@@ -4,12 +4,13 @@
 //! built in. So targets whose chains are the same files (versions and checksums), reached
 //! as the same role on servers of the same major version (or all built on
 //! `--shadow-url`), share one build: the first target to need it builds it on its own
-//! server, the others wait for it and compare their live catalogs with it. A build that
+//! server, the others read their live catalogs meanwhile and compare them with it (the
+//! building target reads its own on its session while the scratch one replays). A build that
 //! fails (a server that refuses scratch databases, a migration that fails there) is not
 //! kept: the next target of the set tries on its own server, as every target did before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
@@ -25,8 +26,16 @@ use crate::tracking::Database;
 /// The builds of one run.
 #[derive(Default)]
 pub struct Builds {
-    cells: Mutex<HashMap<Key, Arc<OnceCell<Built>>>>,
+    entries: Mutex<HashMap<Key, Arc<Entry>>>,
     made: AtomicUsize,
+}
+
+/// One migration set's build, shared by its targets.
+#[derive(Default)]
+struct Entry {
+    built: OnceCell<Built>,
+    /// A target is building it now: the others read their live schemas while they wait.
+    building: AtomicBool,
 }
 
 /// What makes two expected catalogs the same.
@@ -69,7 +78,10 @@ pub struct Build {
 
 impl Builds {
     /// The schema `migrations` make, built for target `id` (reached through `db`) or taken
-    /// from the build another target of the same set already made.
+    /// from the build another target of the same set already made. With `live`, the
+    /// target's own schema too when it could be read while a build was running (this
+    /// target's on its scratch session, or another target's); None when it is still to
+    /// be read.
     pub async fn expected(
         &self,
         id: &str,
@@ -77,10 +89,17 @@ impl Builds {
         shadow: &Shadow,
         migrations: &[&Migration],
         settings: &RunSettings,
-    ) -> Result<(Arc<Schema>, Build), Error> {
+        live: bool,
+    ) -> Result<(Arc<Schema>, Build, Option<Schema>), Error> {
         let place = match shadow {
             Shadow::Url(_) => Place::Shadow,
-            Shadow::SameServer => server_place(db).await?,
+            Shadow::SameServer => {
+                let (major, role) = db.server();
+                Place::Server {
+                    major,
+                    role: role.to_string(),
+                }
+            }
         };
         let tables = db.tables();
         let key = Key {
@@ -91,14 +110,19 @@ impl Builds {
                 .map(|m| (m.version.clone(), m.checksum.clone()))
                 .collect(),
         };
-        let cell = self
-            .cells
+        let entry = self
+            .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(key)
             .or_default()
             .clone();
-        let built = cell
+        let mut read = None;
+        if live && entry.built.get().is_none() && entry.building.load(Ordering::Acquire) {
+            read = Some(adopt::snapshot(db).await?);
+        }
+        let built = entry
+            .built
             .get_or_try_init(|| async {
                 if let Some(reason) = settings.stop.reason() {
                     return Err(Error::Stopped {
@@ -107,9 +131,22 @@ impl Builds {
                         next: None,
                     });
                 }
-                let schema = adopt::expected(db, shadow, migrations, settings).await?;
+                entry.building.store(true, Ordering::Release);
+                let meanwhile = live && read.is_none();
+                let built = match adopt::expected(db, shadow, migrations, settings, None, meanwhile)
+                    .await
+                {
+                    Ok(built) => built,
+                    Err(e) => {
+                        entry.building.store(false, Ordering::Release);
+                        return Err(e);
+                    }
+                };
+                if built.live.is_some() {
+                    read = built.live;
+                }
                 Ok::<_, Error>(Built {
-                    schema: Arc::new(schema),
+                    schema: Arc::new(built.expected),
                     build: Build {
                         number: self.made.fetch_add(1, Ordering::Relaxed) + 1,
                         built_on: id.to_string(),
@@ -119,22 +156,6 @@ impl Builds {
                 })
             })
             .await?;
-        Ok((built.schema.clone(), built.build.clone()))
+        Ok((built.schema.clone(), built.build.clone(), read))
     }
-}
-
-/// The server's major version and the role this session is, read in one round trip.
-async fn server_place(db: &mut Database) -> Result<Place, Error> {
-    let rows = db
-        .query_text(
-            "select current_setting('server_version_num')::int / 10000, current_user::text",
-            "cannot read the server's version",
-        )
-        .await?;
-    let row = rows.into_iter().next().unwrap_or_default();
-    let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    Ok(Place::Server {
-        major: field(0).parse().unwrap_or(0),
-        role: field(1),
-    })
 }

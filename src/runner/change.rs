@@ -123,9 +123,8 @@ async fn draft_down(
     )
     .await?;
     let files: Vec<&Migration> = target.migrations.iter().collect();
-    let (before, after) =
-        adopt::expected_then(&mut db, &run.shadow, &files, &settings, Some(up)).await?;
-    let after = after.unwrap_or_default();
+    let built = adopt::expected(&mut db, &run.shadow, &files, &settings, Some(up), false).await?;
+    let (before, after) = (built.expected, built.after.unwrap_or_default());
     let draft = schema::draft(&after, &before);
     // What the up section removed: re-created by the draft, but empty.
     let lossy = schema::compare(&after, &before)

@@ -44,6 +44,10 @@ pub struct Database {
     checks: Vec<Box<dyn Check>>,
     /// The lease's companion, being opened ahead of the next batch (`start_lease`).
     lease: Option<Lease>,
+    /// A scratch database (`scratch`): batches run without a lease or a stop lock.
+    scratch: bool,
+    /// The server's major version and the role this session is, read with the tables.
+    server: (u32, String),
 }
 
 /// A companion session opening in the background, and the lease it takes: (LEASE_KEY,
@@ -185,13 +189,14 @@ impl Database {
             }
             Err(e) => return Err(explained(e)),
         };
-        let tables = resolve_tables(session.as_mut(), opener.search_path(), table_override)
-            .await
-            .map_err(|error| Error::Database {
-                target: target.clone(),
-                context: "cannot resolve the migrations table".into(),
-                error: Box::new(error),
-            })?;
+        let (tables, server) =
+            resolve_tables(session.as_mut(), opener.search_path(), table_override)
+                .await
+                .map_err(|error| Error::Database {
+                    target: target.clone(),
+                    context: "cannot resolve the migrations table".into(),
+                    error: Box::new(error),
+                })?;
         Ok(Database {
             session,
             opener,
@@ -200,7 +205,23 @@ impl Database {
             pid: None,
             checks: Vec::new(),
             lease: None,
+            scratch: false,
+            server,
         })
+    }
+
+    /// Marks this database as scratch: created by this run to build an expected schema in,
+    /// seen by nobody else and dropped (with force) afterwards. Its batches go without the
+    /// lease's companion session and the stop lock, which protect a database that outlives
+    /// the run (they cost a connection and round trips); asked to stop, a batch is dropped
+    /// where it is.
+    pub fn scratch(&mut self) {
+        self.scratch = true;
+    }
+
+    /// The server's major version (15, 16, …) and the role this session is.
+    pub fn server(&self) -> (u32, &str) {
+        (self.server.0, &self.server.1)
     }
 
     /// The target as shown to users (passwords redacted).
@@ -403,11 +424,14 @@ impl Database {
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        let pid = self.backend_pid().await.map_err(|e| (0, e.into()))?;
+        let pid = match self.scratch {
+            true => None,
+            false => Some(self.backend_pid().await.map_err(|e| (0, e.into()))?),
+        };
         // The companion holds the lease for as long as this run is alive to hold it, and
         // takes the stop lock when asked to stop. Without one (the server refused a second
         // session), the batch runs unleased, as before.
-        if self.lease.is_none() {
+        if self.lease.is_none() && !self.scratch {
             self.start_lease();
         }
         let (mut companion, token) = match self.lease.take() {
@@ -465,7 +489,10 @@ impl Database {
             tokio::select! {
                 biased;
                 outcome = &mut run => outcome,
-                _ = stop.requested() => {
+                reason = stop.requested() => {
+                    let Some(pid) = pid else {
+                        return Err((0, StepError::Stopped(reason)));
+                    };
                     let by_companion = match companion.as_mut() {
                         Some(c) => c.rows(&format!("select pg_advisory_lock({STOP_KEY}, {pid})")).await.is_ok(),
                         None => false,
@@ -932,7 +959,7 @@ async fn resolve_tables(
     session: &mut dyn Session,
     search_path: &[String],
     table_override: Option<&str>,
-) -> Result<Tables, SqlError> {
+) -> Result<(Tables, (u32, String)), SqlError> {
     let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
         Some((s, t)) => (Some(s.to_string()), t.to_string()),
         None => (
@@ -946,19 +973,20 @@ async fn resolve_tables(
         .unwrap_or_else(|| "coalesce(current_schema(), 'public')".into());
     let rows = session
         .rows(&format!(
-            "select {schema}, quote_ident({schema}), quote_ident({t}), quote_ident({p})",
+            "select {schema}, quote_ident({schema}), quote_ident({t}), quote_ident({p}), current_setting('server_version_num')::int / 10000, current_user::text",
             t = literal(&table),
             p = literal(&format!("{table}_pgfleet"))
         ))
         .await?;
     let row = rows.into_iter().next().unwrap_or_default();
     let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    Ok(Tables {
+    let tables = Tables {
         schema: field(0),
         table,
         migrations: format!("{}.{}", field(1), field(2)),
         pgfleet: format!("{}.{}", field(1), field(3)),
-    })
+    };
+    Ok((tables, (field(4).parse().unwrap_or(0), field(5))))
 }
 
 fn sections(migration: &Migration, direction: Direction) -> &[Section] {

@@ -168,7 +168,7 @@ pub(crate) const LEASE_LOST: &str = "pgfleet: the run that sent this batch is go
 /// (`previous`: its table and version) did not commit — applying, its row is not there
 /// yet; reverting (`direction` Down), its row is still there.
 pub(crate) fn guard(
-    pid: i32,
+    pid: Option<i32>,
     previous: Option<(&str, &str)>,
     direction: Direction,
     lease: Option<i32>,
@@ -193,9 +193,14 @@ pub(crate) fn guard(
         ),
         None => String::new(),
     };
-    format!(
-        "do $pgfleet$ begin if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;{lease}{previous} end $pgfleet$"
-    )
+    // A scratch database's batch (no pid) has no stop lock to look for.
+    let stop = match pid {
+        Some(pid) => format!(
+            " if exists (select 1 from pg_locks where locktype = 'advisory' and classid = {STOP_KEY} and objid = {pid} and objsubid = 2) then raise exception '{STOPPED}'; end if;"
+        ),
+        None => String::new(),
+    };
+    format!("do $pgfleet$ begin{stop}{lease}{previous} end $pgfleet$")
 }
 
 /// Each of `relations` (as written) with its schema-qualified name, when it exists.

@@ -63,10 +63,14 @@ fn a_change_from_stdin_is_written_with_a_drafted_down_and_checked_but_not_applie
             .as_deref(),
         Some("1")
     );
-    // The scratch database was dropped again.
+    // The scratch database was dropped again (this test's: the server is shared with
+    // tests building their own at the same time).
     assert_eq!(
-        db.scalar("select count(*) from pg_database where datname like 'pgfleet_shadow_%'")
-            .as_deref(),
+        db.scalar(&format!(
+            "select count(*) from pg_database where datname like 'pgfleet\\_shadow\\_%\\_{}'",
+            db.name()
+        ))
+        .as_deref(),
         Some("0")
     );
     // In JSON, a dry run is check's document for the file.

@@ -150,6 +150,8 @@ fn database(fail: Option<(usize, usize, SqlError)>) -> (Database, Log) {
         pid: None,
         checks: Vec::new(),
         lease: None,
+        scratch: false,
+        server: (15, "fake".into()),
     };
     (db, log)
 }
@@ -377,6 +379,30 @@ async fn a_companion_holds_the_lease_every_guard_requires() {
             "{guard}"
         );
     }
+}
+
+/// A scratch database's batch goes without the lease and the stop lock: no second
+/// session, no pid asked for, and guards that only look for the migration before.
+#[tokio::test]
+async fn a_scratch_database_batch_goes_without_lease_or_stop_lock() {
+    let (mut db, log) = database(None);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    db.opener = Arc::new(Companions(Some(asked.clone())));
+    db.scratch();
+    let files = files();
+    let (outcome, _) = apply(&mut db, &files[..2]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(asked.lock().unwrap().is_empty(), "{asked:?}");
+    assert_eq!(db.pid, None);
+    let scripts = log.lock().unwrap();
+    let guards: Vec<&String> = scripts[0]
+        .1
+        .iter()
+        .filter(|s| s.starts_with("do $pgfleet$"))
+        .collect();
+    assert_eq!(guards.len(), 2, "{scripts:?}");
+    assert!(guards.iter().all(|g| !g.contains("pg_locks")), "{guards:?}");
+    assert!(guards[1].contains("the migration before did not commit"));
 }
 
 #[tokio::test]
