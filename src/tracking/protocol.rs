@@ -48,6 +48,9 @@ pub struct Database {
     scratch: bool,
     /// The server's major version and the role this session is, read with the tables.
     server: (u32, String),
+    /// Both tracking tables exist (as `applied` found them, or `ensure_tables` made them):
+    /// making them again would cost two round trips for nothing.
+    tables_exist: bool,
 }
 
 /// A companion session opening in the background, and the lease it takes: (LEASE_KEY,
@@ -189,7 +192,7 @@ impl Database {
             }
             Err(e) => return Err(explained(e)),
         };
-        let (tables, server) =
+        let (tables, server, pid) =
             resolve_tables(session.as_mut(), opener.search_path(), table_override)
                 .await
                 .map_err(|error| Error::Database {
@@ -202,11 +205,12 @@ impl Database {
             opener,
             target,
             tables,
-            pid: None,
+            pid,
             checks: Vec::new(),
             lease: None,
             scratch: false,
             server,
+            tables_exist: false,
         })
     }
 
@@ -316,6 +320,7 @@ impl Database {
                 columns: field(3).unwrap_or_default(),
             });
         }
+        self.tables_exist = exists(1);
         let rows = self
             .query(&sql::applied(&self.tables, exists(1)), context)
             .await?;
@@ -353,6 +358,9 @@ impl Database {
 
     /// Creates the tracking tables (and their schema) when missing.
     pub async fn ensure_tables(&mut self) -> Result<(), Error> {
+        if self.tables_exist {
+            return Ok(());
+        }
         let schema_exists = self
             .flag(
                 &format!(
@@ -364,8 +372,9 @@ impl Database {
             .await?;
         let create = sql::create_tables(&self.tables, !schema_exists);
         self.query(&create, "cannot create the migrations tables")
-            .await
-            .map(|_| ())
+            .await?;
+        self.tables_exist = true;
+        Ok(())
     }
 
     /// Tries once to take the run's session-level advisory lock (`pg_try_advisory_lock`).
@@ -955,11 +964,12 @@ fn explained(error: Error) -> Error {
 /// dbmate's table (or `table_override`, `[schema.]table`) in the override's schema, else
 /// the first of the URL's `search_path`, else the session's current schema; names quoted
 /// by the server's `quote_ident`, as dbmate does, so dumps match dbmate's byte for byte.
+/// The same round trip reads the server's major version, the session's role and its pid.
 async fn resolve_tables(
     session: &mut dyn Session,
     search_path: &[String],
     table_override: Option<&str>,
-) -> Result<(Tables, (u32, String)), SqlError> {
+) -> Result<(Tables, (u32, String), Option<i32>), SqlError> {
     let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
         Some((s, t)) => (Some(s.to_string()), t.to_string()),
         None => (
@@ -973,7 +983,7 @@ async fn resolve_tables(
         .unwrap_or_else(|| "coalesce(current_schema(), 'public')".into());
     let rows = session
         .rows(&format!(
-            "select {schema}, quote_ident({schema}), quote_ident({t}), quote_ident({p}), current_setting('server_version_num')::int / 10000, current_user::text",
+            "select {schema}, quote_ident({schema}), quote_ident({t}), quote_ident({p}), current_setting('server_version_num')::int / 10000, current_user::text, pg_backend_pid()",
             t = literal(&table),
             p = literal(&format!("{table}_pgfleet"))
         ))
@@ -986,7 +996,11 @@ async fn resolve_tables(
         migrations: format!("{}.{}", field(1), field(2)),
         pgfleet: format!("{}.{}", field(1), field(3)),
     };
-    Ok((tables, (field(4).parse().unwrap_or(0), field(5))))
+    Ok((
+        tables,
+        (field(4).parse().unwrap_or(0), field(5)),
+        field(6).parse().ok(),
+    ))
 }
 
 fn sections(migration: &Migration, direction: Direction) -> &[Section] {

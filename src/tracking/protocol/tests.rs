@@ -152,6 +152,7 @@ fn database(fail: Option<(usize, usize, SqlError)>) -> (Database, Log) {
         lease: None,
         scratch: false,
         server: (15, "fake".into()),
+        tables_exist: false,
     };
     (db, log)
 }
