@@ -951,3 +951,54 @@ fn a_batch_sends_each_migration_as_one_message() {
         }
     }
 }
+
+/// The failed migration's COMMIT is skipped with the rest of its message: the session
+/// ends the transaction it left aborted, so its next query runs (the run lock's release,
+/// say) rather than being refused.
+#[test]
+fn after_a_failed_batch_the_session_runs_its_next_query() {
+    use pgfleet::migration::{Migration, Timeout, load_dir};
+    use pgfleet::stop::Stop;
+    use pgfleet::tracking::{self, ApplySettings, Missing, apply_all};
+    use pgfleet::transport::{Backend, DbUrl};
+
+    let db = harness::fresh_db("engine_after_failure");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[
+            USERS,
+            (
+                "20240101000002_fails.sql",
+                "-- migrate:up\nselect 1 / 0;\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let migrations = load_dir(dir.path()).unwrap();
+    let migrations: Vec<&Migration> = migrations.iter().collect();
+    let settings = ApplySettings {
+        lock_timeout: Timeout { millis: 5000 },
+        statement_timeout: Timeout { millis: 0 },
+        applied_by: "test".into(),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = DbUrl::parse(db.url()).unwrap();
+        let backend = Backend::Native(Box::new(url));
+        let mut database = tracking::open(backend, None, Missing::Fail, &mut |_| {})
+            .await
+            .unwrap();
+        database.ensure_tables().await.unwrap();
+        let outcome = apply_all(
+            &mut database,
+            &migrations,
+            &settings,
+            &Stop::default(),
+            &mut |_| {},
+        )
+        .await;
+        assert_eq!(outcome.err().map(|(i, _)| i), Some(1));
+        let rows = database.query_text("select 1", "the next query").await;
+        assert_eq!(rows.unwrap(), [[Some("1".to_string())]]);
+    });
+    assert_eq!(versions(&db), ["20240101000001"]);
+}
