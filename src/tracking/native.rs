@@ -188,6 +188,10 @@ async fn pipelined(
                     step += 1;
                 }
                 Ok(_) => {}
+                // No answer from the server (the connection went): how far it got in the
+                // message is unknown, so the step to blame is its last, whose outcome (the
+                // COMMIT's) is what is unknown.
+                Err(e) if e.as_db_error().is_none() => return Err(failed(group.end - 1)(e)),
                 Err(e) => {
                     let mut failed = failed(step)(e);
                     // A statement's position counts from the start of the message.
