@@ -488,9 +488,13 @@ impl Database {
             }
         };
         let outcome = {
-            let run = self
-                .session
-                .run(&script.sql, Mode::Pipelined, &commits, &mut committed);
+            // One message per migration, its transaction from BEGIN to COMMIT.
+            let run = self.session.run(
+                &script.sql,
+                Mode::Pipelined { ends: &commits },
+                &commits,
+                &mut committed,
+            );
             tokio::pin!(run);
             // The stop lock is taken by the companion (or a session of its own), held
             // until the batch is over: it lives as long as its session.
@@ -606,7 +610,8 @@ impl Database {
     }
 
     /// Sends `script`'s steps `range` (nothing when it is empty) inside the rehearsal's
-    /// transaction; a failure is located in the whole script.
+    /// transaction (the first range begins it), as one message; a failure is located in
+    /// the whole script.
     async fn send(
         &mut self,
         script: &Script<'_>,
@@ -619,7 +624,12 @@ impl Database {
         let (start, n) = (range.start, range.len());
         match self
             .session
-            .run(&script.sql[range], Mode::Pipelined, &[], &mut |_| {})
+            .run(
+                &script.sql[range],
+                Mode::Pipelined { ends: &[] },
+                &[],
+                &mut |_| {},
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -666,7 +676,8 @@ impl Database {
                     "set lock_timeout to default".into(),
                     "set statement_timeout to default".into(),
                 ],
-                Mode::Pipelined,
+                // Each alone: outside a transaction.
+                Mode::Pipelined { ends: &[0] },
                 &[],
                 &mut |_| {},
             )
@@ -701,7 +712,7 @@ impl Database {
         );
         match self
             .session
-            .run(&book.sql, Mode::Pipelined, &[], &mut |_| {})
+            .run(&book.sql, Mode::Pipelined { ends: &[] }, &[], &mut |_| {})
             .await
         {
             Ok(()) => Ok(elapsed),

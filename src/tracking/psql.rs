@@ -102,7 +102,7 @@ impl Session for Psql {
     async fn run(
         &mut self,
         steps: &[String],
-        _mode: Mode,
+        _mode: Mode<'_>,
         watch: &[usize],
         done: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(), Failed> {

@@ -114,11 +114,11 @@ impl Database {
                 .summary()
             ),
         };
-        // Pipelined: inside the transaction, a failed step leaves the rest refused (25P02),
-        // and the first error is the one returned.
+        // One message, inside the transaction: a failed step skips the rest, and its error
+        // is the one returned.
         if let Err(Failed { step, error }) = self
             .session()
-            .run(&steps, Mode::Pipelined, &[], &mut |_| {})
+            .run(&steps, Mode::Pipelined { ends: &[] }, &[], &mut |_| {})
             .await
         {
             let what = match step.checked_sub(opening.len()) {

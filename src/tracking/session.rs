@@ -12,11 +12,19 @@ use crate::error::{Error, SqlError};
 
 /// How the steps of a script may be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum Mode<'a> {
     /// All at once, in one round trip. Only for steps that make a failure harmless to the
     /// steps after it: inside transactions, each starting with a guard, a failed step
     /// leaves the rest of its transaction aborted and the next guard refusing.
-    Pipelined,
+    ///
+    /// `ends` cuts the steps into groups, each ending at a step listed there (ascending;
+    /// the steps after the last one listed are a group too). A group may go as one
+    /// message, so its answers come back together rather than one packet per step; a
+    /// failure then skips the rest of its group, its COMMIT too. So a group of several
+    /// steps must lie inside an explicit transaction (begun by its first step or before):
+    /// outside one, PostgreSQL runs a message's statements as one implicit transaction,
+    /// which some statements refuse and which a failure would undo whole.
+    Pipelined { ends: &'a [usize] },
     /// One after another, stopping at the first error: statements outside a transaction
     /// (`transaction:false`), where nothing else would stop the next one.
     OneByOne,
@@ -31,7 +39,8 @@ pub struct Failed {
 }
 
 /// One database session. Its server-side state (advisory locks, `SET`) lasts as long as
-/// the value; after a failed script it may be gone (psql ends at the first error).
+/// the value; after a failed script it may be gone (psql ends at the first error), and
+/// a failed `Pipelined` script leaves no transaction open.
 #[async_trait]
 pub trait Session: Send {
     /// Runs `steps` in order, each one statement. `done(i)` is called as each step whose
@@ -40,7 +49,7 @@ pub trait Session: Send {
     async fn run(
         &mut self,
         steps: &[String],
-        mode: Mode,
+        mode: Mode<'_>,
         watch: &[usize],
         done: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(), Failed>;

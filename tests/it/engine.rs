@@ -769,11 +769,12 @@ fn a_dropped_connection_leaves_the_database_before_the_migration() {
             .arg("up")
             .run()
     });
-    // Cut the session while the migration runs, as a dropped network would.
+    // Cut the session while the migration runs, as a dropped network would. By what it
+    // waits for: its query is the whole migration's message, cut at 1 kB there.
     let started = std::time::Instant::now();
     loop {
         let killed = db.scalar(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and application_name = 'pgfleet' and query like '%pg_sleep%'",
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and application_name = 'pgfleet' and wait_event = 'PgSleep'",
         );
         if killed.as_deref() == Some("1") {
             break;
@@ -836,4 +837,168 @@ fn a_hand_made_history_table_is_named_and_left_untouched() {
             .as_deref(),
         Some("1")
     );
+}
+
+/// A batch sends each migration as one message: a failure inside one is still located in
+/// its file (by the server's position when it gives one, counted in characters, else by
+/// the statements that completed before it, those returning rows too), the migrations
+/// before it stay applied and none after it runs.
+#[test]
+fn a_failure_inside_a_batched_migration_is_located_in_its_file() {
+    let cases = [
+        // Positioned, after two-byte characters on its line and in the message before it.
+        ("select 'é' || nope from two;", "4:15", "42703"),
+        // Positioned by the parser: the message's other statements never ran.
+        ("create table bad (id int,);", "4:26", "42601"),
+        // No position: the statement's start.
+        ("select 1 / 0;", "4:1", "22012"),
+        ("insert into two values (1);", "4:1", "23505"),
+    ];
+    for (failing, at, code) in cases {
+        let db = harness::fresh_db("engine_batched");
+        let dir = harness::tempdir();
+        let two = format!(
+            "-- migrate:up\ncreate table two (id int primary key);\ninsert into two values (1) returning id; select 'ü' as u, g from generate_series(1, 3) g;\n{failing}\ninsert into two values (2);\n-- migrate:down\n"
+        );
+        harness::write_migrations(
+            dir.path(),
+            &[
+                (
+                    "001_one.sql",
+                    "-- migrate:up\ncreate table one (id int);\nselect 'one' as a, 2 as b;\n-- migrate:down\n",
+                ),
+                ("002_two.sql", &two),
+                (
+                    "003_three.sql",
+                    "-- migrate:up\ncreate table three (id int);\n-- migrate:down\n",
+                ),
+            ],
+        );
+        // Past the checks, which would refuse the syntax error before anything runs.
+        let out = pgfleet(&db, dir.path()).args(["up", "--no-check"]).run();
+        out.code_is(2)
+            .stdout_has("Applied: 001_one.sql")
+            .stderr_has("up of 002_two.sql failed at ")
+            .stderr_has(&format!("002_two.sql:{at}"))
+            .stderr_has(&format!("ERROR {code}"))
+            // The session is usable after the failure: the lock is released.
+            .never_prints("cannot release");
+        assert!(!out.stdout.contains("003_three.sql"), "{out}");
+        assert_eq!(versions(&db), ["001"], "{failing}");
+        let tables = db.tables("public");
+        assert!(tables.contains(&"one".to_string()), "{failing}: {tables:?}");
+        for absent in ["two", "three", "bad"] {
+            assert!(
+                !tables.contains(&absent.to_string()),
+                "{failing}: {tables:?}"
+            );
+        }
+    }
+}
+
+/// Each migration of a batch reaches the server as ONE message, its transaction whole
+/// (the server logs a message's statements as one entry): its answers come back in one
+/// burst rather than one packet per statement.
+#[test]
+fn a_batch_sends_each_migration_as_one_message() {
+    let log = harness::server().log();
+    if log.is_empty() {
+        eprintln!("skipped: an external server's log cannot be read");
+        return;
+    }
+    let db = harness::fresh_db("engine_messages");
+    db.exec(&format!(
+        "alter database {} set log_statement = 'all'",
+        db.name()
+    ));
+    let dir = harness::tempdir();
+    let tables = ["msg_one", "msg_two", "msg_three"];
+    let files: Vec<(String, String)> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                format!("00{}_{t}.sql", i + 1),
+                format!(
+                    "-- migrate:up\ncreate table {t} (id int);\ninsert into {t} values (1);\n-- migrate:down\ndrop table {t};\n"
+                ),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    harness::write_migrations(dir.path(), &files);
+    pgfleet(&db, dir.path()).arg("up").run().success();
+    let log = harness::server().log();
+    for t in tables {
+        // An entry runs until the next line with the log's `%m [%p]` prefix.
+        let messages: Vec<String> = log
+            .split("LOG:  statement: ")
+            .map(|m| {
+                m.lines()
+                    .take_while(|l| !(l.starts_with("20") && l.contains("] ")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|m| m.contains(&format!("create table {t} ")))
+            .collect();
+        assert_eq!(messages.len(), 1, "{t}: {messages:#?}");
+        let m = &messages[0];
+        for part in ["begin", "do $pgfleet$", "insert into", "commit"] {
+            assert!(m.contains(part), "{t}: no {part:?} in {m}");
+        }
+    }
+}
+
+/// The failed migration's COMMIT is skipped with the rest of its message: the session
+/// ends the transaction it left aborted, so its next query runs (the run lock's release,
+/// say) rather than being refused.
+#[test]
+fn after_a_failed_batch_the_session_runs_its_next_query() {
+    use pgfleet::migration::{Migration, Timeout, load_dir};
+    use pgfleet::stop::Stop;
+    use pgfleet::tracking::{self, ApplySettings, Missing, apply_all};
+    use pgfleet::transport::{Backend, DbUrl};
+
+    let db = harness::fresh_db("engine_after_failure");
+    let dir = harness::tempdir();
+    harness::write_migrations(
+        dir.path(),
+        &[
+            USERS,
+            (
+                "20240101000002_fails.sql",
+                "-- migrate:up\nselect 1 / 0;\n-- migrate:down\n",
+            ),
+        ],
+    );
+    let migrations = load_dir(dir.path()).unwrap();
+    let migrations: Vec<&Migration> = migrations.iter().collect();
+    let settings = ApplySettings {
+        lock_timeout: Timeout { millis: 5000 },
+        statement_timeout: Timeout { millis: 0 },
+        applied_by: "test".into(),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = DbUrl::parse(db.url()).unwrap();
+        let backend = Backend::Native(Box::new(url));
+        let mut database = tracking::open(backend, None, Missing::Fail, &mut |_| {})
+            .await
+            .unwrap();
+        database.ensure_tables().await.unwrap();
+        let outcome = apply_all(
+            &mut database,
+            &migrations,
+            &settings,
+            &Stop::default(),
+            &mut |_| {},
+        )
+        .await;
+        assert_eq!(outcome.err().map(|(i, _)| i), Some(1));
+        let rows = database.query_text("select 1", "the next query").await;
+        assert_eq!(rows.unwrap(), [[Some("1".to_string())]]);
+    });
+    assert_eq!(versions(&db), ["20240101000001"]);
 }

@@ -175,7 +175,7 @@ fn keepalives_end_a_run_whose_server_went_silent_mid_migration() {
     };
     let deadline = Instant::now() + Duration::from_secs(15);
     while db
-        .scalar("select count(*) from pg_stat_activity where query like '%pg_sleep(20)%' and pid <> pg_backend_pid()")
+        .scalar("select count(*) from pg_stat_activity where datname = current_database() and wait_event = 'PgSleep' and pid <> pg_backend_pid()")
         .as_deref()
         != Some("1")
     {

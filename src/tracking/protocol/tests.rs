@@ -11,8 +11,15 @@ use super::*;
 use crate::migration::Timeout;
 use crate::tracking::{ResultSet, rehearsal};
 
-/// Each script the fake was given, with its mode.
-type Log = Arc<Mutex<Vec<(Mode, Vec<String>)>>>;
+/// Each script the fake was given, with its mode, and its groups' ends when pipelined.
+type Log = Arc<Mutex<Vec<(Kind, Vec<String>, Vec<usize>)>>>;
+
+/// `Mode` without what it borrows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pipelined,
+    OneByOne,
+}
 
 /// Records the scripts it is given and runs them all, except step `.1` of script `.0` of
 /// `fail`, which fails with the error given. Its pid is 4242.
@@ -26,13 +33,17 @@ impl Session for Fake {
     async fn run(
         &mut self,
         steps: &[String],
-        mode: Mode,
+        mode: Mode<'_>,
         watch: &[usize],
         done: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(), Failed> {
         let script = {
             let mut log = self.log.lock().unwrap();
-            log.push((mode, steps.to_vec()));
+            let (kind, ends) = match mode {
+                Mode::Pipelined { ends } => (Kind::Pipelined, ends.to_vec()),
+                Mode::OneByOne => (Kind::OneByOne, Vec::new()),
+            };
+            log.push((kind, steps.to_vec(), ends));
             log.len() - 1
         };
         for i in 0..steps.len() {
@@ -66,7 +77,7 @@ impl Session for Fake {
         self.log
             .lock()
             .unwrap()
-            .push((Mode::OneByOne, vec![sql.to_string()]));
+            .push((Kind::OneByOne, vec![sql.to_string()], Vec::new()));
         Ok(ResultSet {
             columns: vec!["a".into()],
             rows: vec![vec![None]],
@@ -85,7 +96,7 @@ impl Session for Companion {
     async fn run(
         &mut self,
         _: &[String],
-        _: Mode,
+        _: Mode<'_>,
         _: &[usize],
         _: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(), Failed> {
@@ -217,9 +228,9 @@ fn shape(steps: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn scripts(log: &Log) -> Vec<(Mode, Vec<String>)> {
+fn scripts(log: &Log) -> Vec<(Kind, Vec<String>)> {
     let log = log.lock().unwrap();
-    log.iter().map(|(m, s)| (*m, shape(s))).collect()
+    log.iter().map(|(k, s, _)| (*k, shape(s))).collect()
 }
 
 /// Applies `files`, returning the outcome and the progress told (S: started, A: applied).
@@ -272,9 +283,9 @@ async fn transactional_runs_are_one_pipelined_script_and_transaction_false_goes_
     assert_eq!(
         scripts(&log),
         vec![
-            (Mode::Pipelined, batch),
+            (Kind::Pipelined, batch),
             (
-                Mode::OneByOne,
+                Kind::OneByOne,
                 strings(&[
                     "set lock_timeout",
                     "set statement_timeout",
@@ -283,15 +294,15 @@ async fn transactional_runs_are_one_pipelined_script_and_transaction_false_goes_
                 ])
             ),
             (
-                Mode::Pipelined,
+                Kind::Pipelined,
                 strings(&[
                     "set lock_timeout to default",
                     "set statement_timeout to default"
                 ])
             ),
-            (Mode::Pipelined, book),
+            (Kind::Pipelined, book),
             (
-                Mode::Pipelined,
+                Kind::Pipelined,
                 transactional(&["insert into nope values (1)"])
             ),
         ]
@@ -302,6 +313,11 @@ async fn transactional_runs_are_one_pipelined_script_and_transaction_false_goes_
     let (first, second) = (&log[0].1[1], &log[0].1[10]);
     assert!(first.contains("objid = 4242") && !first.contains("where version"));
     assert!(second.contains("objid = 4242") && second.contains("where version = '1'"));
+    // Pipelined, each transaction is one group (a message of the native session): the
+    // batch's migrations end at their commits, the bookkeeping is one, and the timeouts'
+    // reset, outside a transaction, goes step by step.
+    let ends: Vec<&[usize]> = log.iter().map(|(_, _, e)| e.as_slice()).collect();
+    assert_eq!(ends, [&[8, 16][..], &[], &[0], &[], &[7]]);
 }
 
 #[tokio::test]
@@ -426,7 +442,7 @@ async fn a_rehearsal_sends_each_statement_alone_and_ends_in_rollback() {
     })
     .await
     .unwrap();
-    let pipelined = |steps: &[&str]| (Mode::Pipelined, strings(steps));
+    let pipelined = |steps: &[&str]| (Kind::Pipelined, strings(steps));
     assert_eq!(
         scripts(&log),
         vec![
@@ -522,18 +538,20 @@ async fn a_query_runs_in_a_read_only_transaction_and_rolls_back() {
         *log.lock().unwrap(),
         vec![
             (
-                Mode::Pipelined,
+                Kind::Pipelined,
                 vec![
                     "begin read only".to_string(),
                     "set local statement_timeout = '30000ms'".into(),
                     "set local lock_timeout = '30000ms'".into(),
                     "select 1".into(),
                     "set search_path = app".into(),
-                ]
+                ],
+                // One group: all of it inside the transaction.
+                vec![]
             ),
             // The last statement alone, for its rows and column names.
-            (Mode::OneByOne, vec!["select 2".to_string()]),
-            (Mode::OneByOne, vec!["rollback".to_string()]),
+            (Kind::OneByOne, vec!["select 2".to_string()], vec![]),
+            (Kind::OneByOne, vec!["rollback".to_string()], vec![]),
         ]
     );
 
@@ -597,7 +615,7 @@ async fn a_rollback_of_transactional_downs_is_one_pipelined_script() {
     batch.extend(reverting(&["drop table b"]));
     batch.extend(reverting(&["drop table a"]));
     // One round trip, and no check: a rollback undoes what they let through.
-    assert_eq!(scripts(&log), vec![(Mode::Pipelined, batch)]);
+    assert_eq!(scripts(&log), vec![(Kind::Pipelined, batch)]);
     // Reverting, the migration before committed when its row is gone.
     let log = log.lock().unwrap();
     let (first, second) = (&log[0].1[1], &log[0].1[8]);
@@ -642,11 +660,11 @@ async fn a_transaction_false_down_goes_alone_between_batches() {
         scripts(&log),
         vec![
             (
-                Mode::Pipelined,
+                Kind::Pipelined,
                 reverting(&["drop table c", "drop table nope"])
             ),
             (
-                Mode::OneByOne,
+                Kind::OneByOne,
                 strings(&[
                     "set lock_timeout",
                     "set statement_timeout",
@@ -654,14 +672,14 @@ async fn a_transaction_false_down_goes_alone_between_batches() {
                 ])
             ),
             (
-                Mode::Pipelined,
+                Kind::Pipelined,
                 strings(&[
                     "set lock_timeout to default",
                     "set statement_timeout to default"
                 ])
             ),
-            (Mode::Pipelined, book),
-            (Mode::Pipelined, reverting(&["drop table a"])),
+            (Kind::Pipelined, book),
+            (Kind::Pipelined, reverting(&["drop table a"])),
         ]
     );
 }
