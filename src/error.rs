@@ -379,11 +379,13 @@ pub enum Error {
         error: Box<SqlError>,
     },
 
-    #[error("{context} on {target}: {error}")]
+    #[error("{context} on {target}: {error}{}", .next.map(|n| format!("; {n}")).unwrap_or_default())]
     Database {
         target: String,
         context: String,
         error: Box<SqlError>,
+        /// What to do next, where the context alone does not tell.
+        next: Option<&'static str>,
     },
 
     #[error("{target}: {failure}")]

@@ -64,6 +64,8 @@ struct Lease {
 const BEGIN: &str = "cannot begin the migration's transaction";
 const TIMEOUTS: &str = "cannot set the migration's timeouts";
 const RECORD: &str = "cannot record the migration";
+/// What to do after the connection went away under pgfleet's own SQL of a batch.
+const UNKNOWN_NEXT: &str = "the connection went away, so whether this migration and the ones sent after it committed is not known here (psql inside a container goes on with its batch after pgfleet is gone): run `pgfleet status` to see what is applied, then run the command again";
 
 /// Applies `migrations` in order until one fails (its index comes with the error): runs of
 /// transactional ones as batches (`apply_batch`), `transaction:false` ones alone. Once
@@ -199,6 +201,7 @@ impl Database {
                     target: target.clone(),
                     context: "cannot resolve the migrations table".into(),
                     error: Box::new(error),
+                    next: None,
                 })?;
         Ok(Database {
             session,
@@ -272,6 +275,7 @@ impl Database {
             target: self.target.clone(),
             context: context.to_string(),
             error: Box::new(error),
+            next: None,
         }
     }
 
@@ -466,10 +470,7 @@ impl Database {
             commits.push(script.sql.len());
             script.push(
                 "commit".into(),
-                Step::Book(
-                    Some(k),
-                    "cannot commit the migration (if the connection dropped, whether it and the ones sent with it committed is unknown: check with `pgfleet status`)",
-                ),
+                Step::Book(Some(k), "cannot commit the migration"),
             );
         }
         let opener = self.opener.clone();
@@ -744,10 +745,17 @@ impl Database {
                     .collect::<Vec<_>>()
                     .join(", "),
             };
-            (
-                k.unwrap_or(0),
-                StepError::Database(self.error(&format!("{context} ({names})"), error)),
-            )
+            // pgfleet's own SQL around a migration (begin, guard, tracking rows, commit) lost
+            // its connection: what was sent may still run (psql in a container goes on), so
+            // the report cannot say where the database stands, and says where to look.
+            let unknown = error.code.as_deref().is_none_or(|c| c.starts_with("08"));
+            let error = Error::Database {
+                target: self.target.clone(),
+                context: format!("{context} ({names})"),
+                error: Box::new(error),
+                next: unknown.then_some(UNKNOWN_NEXT),
+            };
+            (k.unwrap_or(0), StepError::Database(error))
         };
         let Some(what) = script.steps.get(step) else {
             let last = migrations.len().saturating_sub(1);

@@ -433,6 +433,30 @@ async fn the_guard_refusing_on_the_stop_lock_is_a_stop() {
 }
 
 #[tokio::test]
+async fn a_connection_lost_under_pgfleets_own_sql_says_to_look_with_status() {
+    let lost = |code: Option<&str>| SqlError {
+        code: code.map(str::to_string),
+        ..error(None, "psql stopped without a message")
+    };
+    // The guard of 2_b.sql, then the COMMIT of 1_a.sql.
+    for step in [10, 9] {
+        for (code, unknown) in [(None, true), (Some("08006"), true), (Some("57P01"), false)] {
+            let (mut db, _) = database(Some((0, step, lost(code))));
+            let (outcome, _) = apply(&mut db, &files()).await;
+            let Err((_, StepError::Database(e))) = &outcome else {
+                panic!("{outcome:?}");
+            };
+            let message = e.to_string();
+            assert_eq!(
+                message.contains("run `pgfleet status`"),
+                unknown,
+                "{step} {code:?}: {message}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_rehearsal_sends_each_statement_alone_and_ends_in_rollback() {
     let (mut db, log) = database(None);
     let files = files();
