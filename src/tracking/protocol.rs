@@ -38,8 +38,8 @@ pub struct Database {
     opener: Arc<dyn Opener>,
     target: String,
     tables: Tables,
-    /// This session's backend pid, once asked for.
-    pid: Option<i32>,
+    /// This session's backend pid: the key of its stop lock.
+    pid: i32,
     /// Run before each migration `apply_all` applies (see `check`).
     checks: Vec<Box<dyn Check>>,
     /// The lease's companion, being opened ahead of the next batch (`start_lease`).
@@ -292,18 +292,6 @@ impl Database {
         Ok(super::first_value(rows).as_deref() == Some("t"))
     }
 
-    async fn backend_pid(&mut self) -> Result<i32, Error> {
-        if let Some(pid) = self.pid {
-            return Ok(pid);
-        }
-        let pid = match self.session.backend_pid().await {
-            Ok(pid) => pid,
-            Err(e) => return Err(self.error("cannot read the session's pid", e)),
-        };
-        self.pid = Some(pid);
-        Ok(pid)
-    }
-
     /// Reads applied versions; an empty list when the tables do not exist yet.
     pub async fn applied(&mut self) -> Result<Vec<AppliedRow>, Error> {
         let context = "cannot read the migrations table";
@@ -437,10 +425,7 @@ impl Database {
         stop: &Stop,
         progress: &mut (dyn FnMut(Applying) + Send),
     ) -> Result<(), (usize, StepError)> {
-        let pid = match self.scratch {
-            true => None,
-            false => Some(self.backend_pid().await.map_err(|e| (0, e.into()))?),
-        };
+        let pid = (!self.scratch).then_some(self.pid);
         // The companion holds the lease for as long as this run is alive to hold it, and
         // takes the stop lock when asked to stop. Without one (the server refused a second
         // session), the batch runs unleased, as before.
@@ -988,7 +973,7 @@ async fn resolve_tables(
     session: &mut dyn Session,
     search_path: &[String],
     table_override: Option<&str>,
-) -> Result<(Tables, (u32, String), Option<i32>), SqlError> {
+) -> Result<(Tables, (u32, String), i32), SqlError> {
     let (schema, table) = match table_override.and_then(|t| t.split_once('.')) {
         Some((s, t)) => (Some(s.to_string()), t.to_string()),
         None => (
@@ -1015,11 +1000,15 @@ async fn resolve_tables(
         migrations: format!("{}.{}", field(1), field(2)),
         pgfleet: format!("{}.{}", field(1), field(3)),
     };
-    Ok((
-        tables,
-        (field(4).parse().unwrap_or(0), field(5)),
-        field(6).parse().ok(),
-    ))
+    let pid = field(6);
+    let pid = pid.parse().map_err(|_| SqlError {
+        code: None,
+        message: format!("pg_backend_pid() returned {pid:?}"),
+        detail: None,
+        hint: None,
+        position: None,
+    })?;
+    Ok((tables, (field(4).parse().unwrap_or(0), field(5)), pid))
 }
 
 fn sections(migration: &Migration, direction: Direction) -> &[Section] {

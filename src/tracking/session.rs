@@ -60,19 +60,6 @@ pub trait Session: Send {
 
     /// Runs one statement and returns its result with the column names (`query`).
     async fn result_set(&mut self, sql: &str) -> Result<ResultSet, SqlError>;
-
-    /// The server process of this session: the key of its stop lock.
-    async fn backend_pid(&mut self) -> Result<i32, SqlError> {
-        let rows = self.rows("select pg_backend_pid()").await?;
-        let pid = super::first_value(rows).unwrap_or_default();
-        pid.parse().map_err(|_| SqlError {
-            code: None,
-            message: format!("pg_backend_pid() returned {pid:?}"),
-            detail: None,
-            hint: None,
-            position: None,
-        })
-    }
 }
 
 /// How one database is reached: sessions on it (or on another database of its server,

@@ -22,7 +22,7 @@ enum Kind {
 }
 
 /// Records the scripts it is given and runs them all, except step `.1` of script `.0` of
-/// `fail`, which fails with the error given. Its pid is 4242.
+/// `fail`, which fails with the error given.
 struct Fake {
     log: Log,
     fail: Option<(usize, usize, SqlError)>,
@@ -60,16 +60,10 @@ impl Session for Fake {
         Ok(())
     }
 
-    /// Its pid, and after each statement of a rehearsal the locks it holds: none.
+    /// After each statement of a rehearsal, the locks it holds: none.
     async fn rows(&mut self, sql: &str) -> Result<Rows, SqlError> {
-        if sql == rehearsal::OWN_LOCKS {
-            return Ok(Vec::new());
-        }
-        assert_eq!(
-            sql, "select pg_backend_pid()",
-            "the only other query of these tests"
-        );
-        Ok(vec![vec![Some("4242".into())]])
+        assert_eq!(sql, rehearsal::OWN_LOCKS, "the only query of these tests");
+        Ok(Vec::new())
     }
 
     /// Logged as a script of its own (one statement); one column, one row.
@@ -158,7 +152,7 @@ fn database(fail: Option<(usize, usize, SqlError)>) -> (Database, Log) {
             migrations: "public.schema_migrations".into(),
             pgfleet: "public.schema_migrations_pgfleet".into(),
         },
-        pid: None,
+        pid: 4242,
         checks: Vec::new(),
         lease: None,
         scratch: false,
@@ -410,7 +404,6 @@ async fn a_scratch_database_batch_goes_without_lease_or_stop_lock() {
     let (outcome, _) = apply(&mut db, &files[..2]).await;
     assert!(outcome.is_ok(), "{outcome:?}");
     assert!(asked.lock().unwrap().is_empty(), "{asked:?}");
-    assert_eq!(db.pid, None);
     let scripts = log.lock().unwrap();
     let guards: Vec<&String> = scripts[0]
         .1
