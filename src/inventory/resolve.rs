@@ -289,11 +289,11 @@ impl FileCtx {
             } else {
                 "use letters, digits and _, not starting with a digit"
             };
+            // Not quoted: it may be the password itself, written here by mistake.
             Err(self.error(
                 s,
                 format!(
-                    "password: {{ {kind}: }} `{}` is not the name of an environment variable; {fix}",
-                    name.escape_debug()
+                    "password: {{ {kind}: }} is not the name of an environment variable (what is written there is not shown: it may be a password); {fix}"
                 ),
             ))
         };

@@ -683,10 +683,12 @@ const INVENTORIES: &[(&str, &str, &str, &str)] = &[
     ("defaults:\n  password: { file: '' }\nhosts: {}\n", "password: { file: } is empty", "2:13", "name the file"),
     ("defaults:\n  password: { container: '' }\nhosts: {}\n", "password: { container: } is empty", "2:13", "name the variable"),
     ("defaults:\n  password: { env: [a] }\nhosts: {}\n", "expected a single value here", "2:20", "not a list or a mapping"),
-    ("defaults:\n  password: { env: 3PW }\nhosts: {}\n", "`3PW` is not the name of an environment variable", "2:13", "letters, digits and _"),
-    ("defaults:\n  password: { env: $PW }\nhosts: {}\n", "`$PW` is not the name of an environment variable", "2:13", "without the $"),
-    ("defaults:\n  password: { env: 'A B' }\nhosts: {}\n", "`A B` is not the name of an environment variable", "2:13", "letters, digits and _"),
-    ("defaults:\n  password: { container: PW=x }\nhosts: {}\n", "`PW=x` is not the name of an environment variable", "2:13", "letters, digits and _"),
+    ("defaults:\n  password: { env: 3PW }\nhosts: {}\n", "password: { env: } is not the name of an environment variable", "2:13", "letters, digits and _"),
+    ("defaults:\n  password: { env: $PW }\nhosts: {}\n", "password: { env: } is not the name of an environment variable", "2:13", "without the $"),
+    ("defaults:\n  password: { env: 'A B' }\nhosts: {}\n", "password: { env: } is not the name of an environment variable", "2:13", "letters, digits and _"),
+    ("defaults:\n  password: { container: PW=x }\nhosts: {}\n", "password: { container: } is not the name of an environment variable", "2:13", "letters, digits and _"),
+    ("defaults:\n  password: { env: 's3cr3t!' }\nhosts: {}\n", "password: { env: } is not the name of an environment variable", "2:13", "letters, digits and _"),
+    ("defaults:\n  password: { container: 's3cr3t#1' }\nhosts: {}\n", "password: { container: } is not the name of an environment variable", "2:13", "letters, digits and _"),
 ];
 
 fn inventory_cases() -> Vec<Case<'static>> {
