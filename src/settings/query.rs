@@ -46,6 +46,19 @@ pub(super) fn read(args: &QueryArgs) -> Result<Query, Error> {
             "no SQL: give it as the argument (pgfleet query \"select …\") or on stdin (pgfleet query < file.sql)".into(),
         )
     };
+    // The SQL argument takes values starting with `-` (SQL may open with a `--` comment), so
+    // a mistyped flag lands there. One word starting with `-` is never a statement: say it is
+    // a flag. Only its name is shown; a value after `=` may be a secret.
+    if let Some(word) = args
+        .sql
+        .as_deref()
+        .filter(|s| s.len() > 1 && s.starts_with('-') && !s.contains(char::is_whitespace))
+    {
+        let name = word.split('=').next().unwrap_or(word);
+        return Err(Error::Usage(format!(
+            "unexpected argument '{name}': query has no such flag (`pgfleet query --help` lists them); SQL that opens with a comment has its statement on the lines after it"
+        )));
+    }
     let text = sql_argument(args.sql.as_deref()).ok_or_else(none)??;
     Query::parse(&text, args.statement_timeout, args.lock_timeout).map_err(Error::Usage)
 }
