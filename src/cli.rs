@@ -511,8 +511,10 @@ pub struct SelectArgs {
     // No clap default: a given -i must be told from the default (it conflicts with a URL).
     #[arg(long, short = 'i', value_name = "PATH")]
     pub inventory: Option<PathBuf>,
-    /// Only these hosts, groups or host/database targets: globs, comma-separated or
-    /// repeated; !PATTERN excludes; `all` is every host (e.g. --limit 'lab,!nas/old')
+    /// Only these hosts, groups or host/database targets: globs or ~regex, comma-separated
+    /// or repeated; !PATTERN excludes, &PATTERN intersects; `all` is every host; NAME[0],
+    /// NAME[-1], NAME[1:3] pick hosts by position; @FILE reads patterns from a file (e.g.
+    /// --limit 'lab,!nas/old')
     #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
     pub limit: Vec<String>,
 }

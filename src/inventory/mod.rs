@@ -13,7 +13,7 @@
 //!   user: deploy            # ssh user
 //!   port: 22                # ssh port
 //!   identity_file: ~/.ssh/id_ed25519   # or a list: identity_files: [...]
-//!   known_hosts: ./known_hosts         # extra known_hosts file(s) (besides ~/.ssh/known_hosts)
+//!   known_hosts: ./known_hosts         # extra known_hosts file(s) (besides ssh's own)
 //!   connect_timeout: 10s
 //!   keepalive: 15s          # off: no keepalives
 //!   docker_socket: /var/run/docker.sock   # on the docker host
@@ -145,7 +145,7 @@ pub struct SshSettings {
     /// Where the inventory sets `identity_file(s)`, for messages about them (boxed: it is
     /// rarely read, and `Connection::Ssh` stays small).
     pub identity_at: Option<Box<Loc>>,
-    /// Extra known_hosts files, besides `~/.ssh/known_hosts`.
+    /// Extra known_hosts files, besides ssh's own (`SshOptions::known_hosts_files`).
     pub known_hosts: Vec<PathBuf>,
     pub jump: Option<Jump>,
     pub connect_timeout: Duration,

@@ -533,6 +533,84 @@ fn limit_takes_ansible_separators_and_intersections() {
 }
 
 #[test]
+fn limit_takes_ansible_regexes_subscripts_and_files() {
+    let inv = inv(FLEET);
+    // `~` is a regex matched from the start of a name, as Ansible's re.match.
+    assert_eq!(ids(&inv, &["~n.s"]).unwrap(), ["nas/app", "nas/old"]);
+    assert_eq!(
+        ids(&inv, &["~(pi|vps)$"]).unwrap(),
+        ["pi/app", "vps/app", "vps/shop"]
+    );
+    assert_eq!(ids(&inv, &["~.*/shop"]).unwrap(), ["vps/shop"]);
+    assert!(ids(&inv, &["~as"]).unwrap_err().contains("matches no host"));
+    let e = ids(&inv, &["~(nas"]).unwrap_err();
+    assert!(
+        e.starts_with("--limit `~(nas` is not a regular expression: "),
+        "{e}"
+    );
+    assert!(e.contains("unclosed group"), "{e}");
+    // A subscript picks hosts by position among those the pattern matches.
+    assert_eq!(ids(&inv, &["lab[0]"]).unwrap(), ["nas/app", "nas/old"]);
+    assert_eq!(ids(&inv, &["lab[-1]"]).unwrap(), ["pi/app"]);
+    assert_eq!(
+        ids(&inv, &["all[1:2]"]).unwrap(),
+        ["pi/app", "vps/app", "vps/shop"]
+    );
+    assert_eq!(
+        ids(&inv, &["all[1:]"]).unwrap(),
+        ["pi/app", "vps/app", "vps/shop"]
+    );
+    assert_eq!(ids(&inv, &["all[0:9]"]).unwrap().len(), 5);
+    assert_eq!(ids(&inv, &["*/app[1]"]).unwrap(), ["pi/app"]);
+    assert_eq!(
+        ids(&inv, &["all:!lab[0]"]).unwrap(),
+        ["pi/app", "vps/app", "vps/shop"]
+    );
+    assert_eq!(ids(&inv, &["all:&*/app[-1]"]).unwrap(), ["vps/app"]);
+    let e = ids(&inv, &["lab[2]"]).unwrap_err();
+    assert_eq!(
+        e,
+        "--limit `lab[2]` picks no host: the pattern matches 2 hosts (nas, pi), counted from 0 (and from -1 at the end); pick within them"
+    );
+    assert!(
+        ids(&inv, &["lab[-3]"])
+            .unwrap_err()
+            .contains("picks no host")
+    );
+    assert!(
+        ids(&inv, &["lab[5:]"])
+            .unwrap_err()
+            .contains("picks no host")
+    );
+    // Other brackets stay glob classes.
+    assert_eq!(ids(&inv, &["[np]*/app"]).unwrap(), ["nas/app", "pi/app"]);
+    // `@FILE`: the patterns of its lines, as Ansible's retry files.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("retry");
+    std::fs::write(&file, "pi\n\nvps/shop,!x*\n").unwrap();
+    let at = format!("@{}", file.display());
+    assert!(
+        ids(&inv, &[&at])
+            .unwrap_err()
+            .contains("`!x*` matches no host")
+    );
+    std::fs::write(&file, "pi\n\nvps/shop\n").unwrap();
+    assert_eq!(ids(&inv, &[&at]).unwrap(), ["pi/app", "vps/shop"]);
+    assert_eq!(ids(&inv, &[&format!("{at}:!pi")]).unwrap(), ["vps/shop"]);
+    std::fs::write(&file, "\n  \n").unwrap();
+    assert!(
+        ids(&inv, &[&at])
+            .unwrap_err()
+            .contains("holds no pattern (an empty limit would select every target)")
+    );
+    let e = ids(&inv, &["@/nonexistent/retry"]).unwrap_err();
+    assert!(
+        e.starts_with("--limit @/nonexistent/retry: cannot read /nonexistent/retry: "),
+        "{e}"
+    );
+}
+
+#[test]
 fn limit_errors_list_what_exists() {
     let inv = inv(FLEET);
     let e = ids(&inv, &["nsa"]).unwrap_err();

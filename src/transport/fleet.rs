@@ -140,6 +140,11 @@ impl<'a> Connections<'a> {
         s: &SshSettings,
         jump: Option<Box<SshOptions>>,
     ) -> SshOptions {
+        let (known_hosts, record_in) = SshOptions::known_hosts_files(
+            config.user_known_hosts,
+            config.global_known_hosts,
+            &s.known_hosts,
+        );
         SshOptions {
             name,
             address: config.host_name.unwrap_or_else(|| alias.to_string()),
@@ -150,7 +155,8 @@ impl<'a> Connections<'a> {
             } else {
                 s.identity_files.clone()
             },
-            known_hosts: SshOptions::default_known_hosts(&s.known_hosts),
+            known_hosts,
+            record_in,
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: s.connect_timeout,
             keepalive: s.keepalive,

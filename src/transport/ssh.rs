@@ -24,8 +24,11 @@ pub struct SshOptions {
     pub user: String,
     /// Key files to offer, in order, after the ssh-agent's keys. Empty: OpenSSH's defaults.
     pub identity_files: Vec<PathBuf>,
-    /// known_hosts files, checked together; a new key is recorded in the last one.
+    /// known_hosts files, checked together.
     pub known_hosts: Vec<PathBuf>,
+    /// Where `accept_new_host_keys` records a new key; None: nowhere (`UserKnownHostsFile
+    /// none` and no file of the inventory's).
+    pub record_in: Option<PathBuf>,
     /// OpenSSH's `StrictHostKeyChecking=accept-new`: record unknown keys, never changed ones.
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
@@ -44,13 +47,37 @@ impl SshOptions {
         }
     }
 
-    /// `~/.ssh/known_hosts` followed by `extra`, as OpenSSH reads UserKnownHostsFile.
-    pub fn default_known_hosts(extra: &[PathBuf]) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = extra.to_vec();
-        if let Some(home) = std::env::home_dir() {
-            files.insert(0, home.join(".ssh/known_hosts"));
-        }
-        files
+    /// The known_hosts files to check, and the one to record a new key in. As OpenSSH:
+    /// `user` (`UserKnownHostsFile`, else `~/.ssh/known_hosts` and `known_hosts2`) and
+    /// `global` (`GlobalKnownHostsFile`, else `/etc/ssh/ssh_known_hosts` and
+    /// `ssh_known_hosts2`), and the inventory's `extra` files; a new key goes to the
+    /// inventory's last file when it names one, else to the first user file.
+    pub fn known_hosts_files(
+        user: Option<Vec<PathBuf>>,
+        global: Option<Vec<PathBuf>>,
+        extra: &[PathBuf],
+    ) -> (Vec<PathBuf>, Option<PathBuf>) {
+        let user = user.unwrap_or_else(|| {
+            std::env::home_dir()
+                .map(|home| {
+                    vec![
+                        home.join(".ssh/known_hosts"),
+                        home.join(".ssh/known_hosts2"),
+                    ]
+                })
+                .unwrap_or_default()
+        });
+        let global = global.unwrap_or_else(|| {
+            vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ]
+        });
+        let record_in = extra.last().or(user.first()).cloned();
+        let mut files = user;
+        files.extend(extra.iter().cloned());
+        files.extend(global);
+        (files, record_in)
     }
 }
 
@@ -144,7 +171,7 @@ impl HostKeyCheck {
                 known.check_certificate(&lookup, &o.address, certificate, now)
             }
         };
-        let record_in = o.known_hosts.last().cloned().unwrap_or_default();
+        let record_in = o.record_in.clone();
         let certificate = match decision {
             Decision::Known(_) | Decision::Certified(_) => return Ok(()),
             Decision::Revoked { at, which } => {
@@ -185,8 +212,16 @@ impl HostKeyCheck {
                 key: describe(&key),
             });
         }
-        // New keys go to the last file: the inventory's own when it names one.
+        // New keys go to the inventory's own file when it names one (`record_in`).
         if o.accept_new_host_keys {
+            let Some(record_in) = record_in else {
+                return Err(SshError::HostKey {
+                    host: o.name.clone(),
+                    what: format!(
+                        "the host key of {lookup} is not known, and there is no file to record it in (UserKnownHostsFile is none in ~/.ssh/config, and the inventory names no known_hosts); name a known_hosts file in the inventory, or add the key yourself"
+                    ),
+                });
+            };
             if let Some(parent) = record_in.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
@@ -230,7 +265,10 @@ impl HostKeyCheck {
             host: o.name.clone(),
             lookup,
             key: describe(&key),
-            file: record_in.display().to_string(),
+            file: record_in.as_ref().map_or_else(
+                || "a known_hosts file named in the inventory (UserKnownHostsFile is none)".into(),
+                |f| f.display().to_string(),
+            ),
             notes: notes
                 .iter()
                 .map(|n| format!("\n{n}"))
@@ -604,5 +642,36 @@ fn load_key(path: &Path, host: &str) -> Result<keys::PrivateKey, SshError> {
                 .map_err(|e| fail(format!("cannot decrypt it ({e}): check the passphrase")))
         }
         Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_keys_go_to_the_inventorys_file_else_the_first_user_file() {
+        let p = |s: &str| PathBuf::from(s);
+        let (files, record) =
+            SshOptions::known_hosts_files(Some(vec![p("/u1"), p("/u2")]), None, &[p("/inv")]);
+        assert_eq!(
+            files,
+            [
+                p("/u1"),
+                p("/u2"),
+                p("/inv"),
+                p("/etc/ssh/ssh_known_hosts"),
+                p("/etc/ssh/ssh_known_hosts2")
+            ]
+        );
+        assert_eq!(record, Some(p("/inv")));
+        let (files, record) =
+            SshOptions::known_hosts_files(Some(vec![p("/u1"), p("/u2")]), Some(Vec::new()), &[]);
+        assert_eq!(files, [p("/u1"), p("/u2")]);
+        assert_eq!(record, Some(p("/u1")));
+        let (files, record) =
+            SshOptions::known_hosts_files(Some(Vec::new()), Some(Vec::new()), &[]);
+        assert!(files.is_empty());
+        assert_eq!(record, None);
     }
 }

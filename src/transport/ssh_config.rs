@@ -1,5 +1,6 @@
 //! The part of OpenSSH's client configuration (`~/.ssh/config`, ssh_config(5)) that decides
-//! where a `Host` alias leads: HostName, User, Port, IdentityFile and ProxyJump. As in
+//! where a `Host` alias leads and how it is trusted: HostName, User, Port, IdentityFile,
+//! ProxyJump, UserKnownHostsFile and GlobalKnownHostsFile. As in
 //! OpenSSH, the first value found for a key wins (IdentityFile values add up); `Host`
 //! patterns take `*`, `?` and `!negation`; `Include` reads more files in place; `Match`
 //! blocks apply on `host`, `originalhost`, `user`, `localuser` and `all`. A `Match` that
@@ -23,6 +24,11 @@ pub struct HostConfig {
     pub identity_files: Vec<PathBuf>,
     /// `ProxyJump` hops, outermost first; `none` gives an empty list.
     pub proxy_jump: Option<Vec<String>>,
+    /// `UserKnownHostsFile`: where host keys are looked up and new ones recorded (the
+    /// first); `none` gives an empty list.
+    pub user_known_hosts: Option<Vec<PathBuf>>,
+    /// `GlobalKnownHostsFile`: looked up only.
+    pub global_known_hosts: Option<Vec<PathBuf>>,
 }
 
 /// The connection the configuration is read for.
@@ -148,15 +154,19 @@ impl Reader<'_> {
                     }
                 }
                 _ if !*active => {}
-                other => self
-                    .setting(other, value.trim_matches('"'))
-                    .map_err(error)?,
+                other => self.setting(other, value).map_err(error)?,
             }
         }
         Ok(())
     }
 
-    fn setting(&mut self, key: &str, value: &str) -> Result<(), String> {
+    /// One setting; `raw` as written, quotes and all (file lists are split on them).
+    fn setting(&mut self, key: &str, raw: &str) -> Result<(), String> {
+        let value = raw.trim_matches('"');
+        let files = match key {
+            "userknownhostsfile" | "globalknownhostsfile" => Some(self.files(raw)?),
+            _ => None,
+        };
         let c = &mut self.config;
         match key {
             "hostname" if c.host_name.is_none() => {
@@ -179,9 +189,49 @@ impl Reader<'_> {
                     value.split(',').map(|h| h.trim().to_string()).collect()
                 });
             }
+            "userknownhostsfile" if c.user_known_hosts.is_none() => c.user_known_hosts = files,
+            "globalknownhostsfile" if c.global_known_hosts.is_none() => {
+                c.global_known_hosts = files;
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// A list of files as `UserKnownHostsFile` takes it: `none`, or paths separated by
+    /// white space (quoted when they hold some), with `~`, `%d` (the home folder), `%u`
+    /// (the local user) and `%%`.
+    fn files(&self, value: &str) -> Result<Vec<PathBuf>, String> {
+        let words = words(value)?;
+        if let [only] = words.as_slice()
+            && only.eq_ignore_ascii_case("none")
+        {
+            return Ok(Vec::new());
+        }
+        let mut files = Vec::with_capacity(words.len());
+        for word in &words {
+            let mut path = String::with_capacity(word.len());
+            let mut chars = word.chars();
+            while let Some(c) = chars.next() {
+                if c != '%' {
+                    path.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('%') => path.push('%'),
+                    Some('d') => path.push_str(&self.home.to_string_lossy()),
+                    Some('u') => path.push_str(self.query.local_user),
+                    other => {
+                        return Err(format!(
+                            "{word}: %{} is not a token pgfleet expands in a known_hosts path (%d, %u and %% are)",
+                            other.map(String::from).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            files.push(expand(&path, self.home));
+        }
+        Ok(files)
     }
 
     /// The files an `Include` names, as OpenSSH finds them: `~` is the home folder, a
@@ -403,6 +453,30 @@ Host *
             ]
         );
         assert_eq!(c.proxy_jump, None);
+    }
+
+    #[test]
+    fn known_hosts_files_are_lists_with_tokens_and_none() {
+        let c = at(
+            "Host a\n  UserKnownHostsFile ~/kh \"%d/with space\" /etc/%u/kh%%\n  GlobalKnownHostsFile none\nHost *\n  UserKnownHostsFile /ignored\n  GlobalKnownHostsFile /g\n",
+            "a",
+        )
+        .unwrap();
+        assert_eq!(
+            c.user_known_hosts,
+            Some(vec![
+                PathBuf::from("/h/kh"),
+                PathBuf::from("/h/with space"),
+                PathBuf::from("/etc/me/kh%"),
+            ])
+        );
+        assert_eq!(c.global_known_hosts, Some(Vec::new()));
+        let other = at("Host *\n  UserKnownHostsFile=none\n", "b").unwrap();
+        assert_eq!(other.user_known_hosts, Some(Vec::new()));
+        assert_eq!(other.global_known_hosts, None);
+        let bad = at("UserKnownHostsFile ~/kh_%h\n", "a").unwrap_err();
+        assert_eq!(bad.line, 1);
+        assert!(bad.reason.contains("%h is not a token"), "{bad}");
     }
 
     #[test]

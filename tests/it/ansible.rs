@@ -340,6 +340,14 @@ fn a_yaml_inventory_resolves_as_ansible_resolves_it() {
             "lab,!db02.lab",
             "pi[a:b]",
             "backups:&pis:!pia",
+            "lab[0]",
+            "lab[-1]",
+            "lab[1:3]",
+            "pis[1:]",
+            "lab[2:]:!pis[0]",
+            "~db0[12]",
+            "~pi",
+            "~.*lab$",
         ],
     );
     // A folder holding the inventory reads the same.
@@ -404,6 +412,11 @@ ansible_user=deploy
             "pis:&backups",
             "all:!nas:!pia",
             "pis,nas",
+            "lab[0]",
+            "lab[-2]",
+            "lab[0:4]",
+            "pis[1]",
+            "~(nas|pia)",
         ],
     );
     pgfleet_inventory(dir.path(), "hosts", &[]).never_prints("not-a-real-secret");

@@ -37,6 +37,7 @@ fn host(name: &str, port: u16, user: &str) -> SshOptions {
         user: user.into(),
         identity_files: vec![dir.join("id_ed25519")],
         known_hosts: vec![dir.join("known_hosts")],
+        record_in: Some(dir.join("known_hosts")),
         accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(10),
         keepalive: Duration::from_secs(15),
@@ -665,6 +666,66 @@ fn ssh_config_aliases_and_proxy_jump_are_honoured() {
     let out = pgfleet(&inv).env("HOME", &home).arg("up").run();
     out.success()
         .stdout_has("2 targets: 2 ok; 8 migrations applied · exit 0");
+}
+
+/// `UserKnownHostsFile` and `GlobalKnownHostsFile` of `~/.ssh/config` say where host keys
+/// are, as for `ssh`: read with nothing in `~/.ssh/known_hosts` or the inventory, and a new
+/// key recorded in the first user file.
+#[test]
+fn ssh_configs_known_hosts_files_are_read_and_new_keys_go_to_the_first() {
+    let dir = crate::harness::tempdir();
+    let db = unique_db("fleet_userknownhosts");
+    let inv = dir.path().join("inv.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  migrations: {migrations}\n  password: {{ container: POSTGRES_PASSWORD }}\nhosts:\n  a:\n    address: fleet-alpha\n    databases:\n      app: {{ container: alpha-app, database: {db} }}\n",
+            migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").display(),
+        ),
+    )
+    .unwrap();
+    let home = |name: &str, known: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(
+            home.join(".ssh/config"),
+            format!(
+                "Host fleet-alpha\n    HostName 127.0.0.1\n    Port 22201\n    User pgfleet\n    IdentityFile {}\n    UserKnownHostsFile {known}\n    GlobalKnownHostsFile none\n",
+                fleet().join("id_ed25519").display()
+            ),
+        )
+        .unwrap();
+        home
+    };
+    let known = home("known", &fleet().join("known_hosts").display().to_string());
+    pgfleet(&inv)
+        .env("HOME", &known)
+        .arg("up")
+        .run()
+        .success()
+        .stdout_has("1 target: 1 ok; 4 migrations applied · exit 0");
+    let learning = home("learning", "\"%d/.ssh/first one\" ~/.ssh/second");
+    pgfleet(&inv)
+        .env("HOME", &learning)
+        .arg("status")
+        .run()
+        .code_is(2)
+        .stderr_has("is not known")
+        .stderr_has(".ssh/first one");
+    pgfleet(&inv)
+        .env("HOME", &learning)
+        .args(["status", "--accept-new-host-keys"])
+        .run()
+        .success();
+    let recorded = std::fs::read_to_string(learning.join(".ssh/first one")).unwrap();
+    assert!(recorded.starts_with("[127.0.0.1]:22201 "), "{recorded}");
+    assert!(!learning.join(".ssh/second").exists());
+    assert!(!learning.join(".ssh/known_hosts").exists());
+    pgfleet(&inv)
+        .env("HOME", &learning)
+        .args(["status", "--exit-code"])
+        .run()
+        .success();
 }
 
 #[test]

@@ -168,6 +168,7 @@ pub(crate) fn options_at(port: u16, identity: PathBuf, known_hosts: PathBuf) -> 
         port,
         user: whoami(),
         identity_files: vec![identity],
+        record_in: Some(known_hosts.clone()),
         known_hosts: vec![known_hosts],
         accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(5),
