@@ -231,7 +231,8 @@ proptest! {
     #[test]
     fn inventories_and_limits_never_panic(
         lines in prop::collection::vec(inventory_line(), 0..12),
-        limit in prop::collection::vec("[!a-z0-9*?,/_.-]{0,8}", 0..3),
+        // Ansible's forms too: `~regex`, `&`, `:`, `[subscripts]` and `@file`.
+        limit in prop::collection::vec("[!&~@a-z0-9*?,:/_.\\[\\]{}()+^$-]{0,10}", 0..3),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inventory.yml");
