@@ -24,8 +24,48 @@ pub(crate) fn fleet() -> &'static Path {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        drop_leftover_databases();
         root.join(".fleet")
     })
+}
+
+/// The fleet's containers outlive test runs, and so would every `unique_db` a test left
+/// behind (hundreds per run, slowing `status` over the whole fleet): drop those whose test
+/// process is gone. A running binary's own, named by its live pid, are left alone.
+fn drop_leftover_databases() {
+    for container in ["alpha-app", "alpha-billing", "beta-app", "gamma-app"] {
+        let psql = |args: &[&str]| {
+            Command::new("docker")
+                .args([
+                    "exec", container, "psql", "-U", "postgres", "-d", "postgres", "-Aqt",
+                ])
+                .args(args)
+                .output()
+                .expect("run docker exec psql")
+        };
+        let listed = psql(&[
+            "-c",
+            r"select datname from pg_database where datname like 'it\_%'",
+        ]);
+        let gone: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|name| {
+                // it_{hint}_{pid}_{n}
+                let mut parts = name.rsplit('_');
+                let pid = parts.nth(1).and_then(|p| p.parse::<u32>().ok());
+                pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            })
+            .map(|name| format!("drop database if exists \"{name}\" with (force)"))
+            .collect();
+        // One psql, each -c in a transaction of its own, as DROP DATABASE needs.
+        let mut args: Vec<&str> = Vec::new();
+        for drop in &gone {
+            args.extend(["-c", drop]);
+        }
+        if !args.is_empty() {
+            psql(&args);
+        }
+    }
 }
 
 fn host(name: &str, port: u16, user: &str) -> SshOptions {
@@ -718,7 +758,10 @@ fn ssh_configs_known_hosts_files_are_read_and_new_keys_go_to_the_first() {
         .run()
         .success();
     let recorded = std::fs::read_to_string(learning.join(".ssh/first one")).unwrap();
-    assert!(recorded.starts_with("[127.0.0.1]:22201 "), "{recorded}");
+    assert!(
+        recorded.trim_start().starts_with("[127.0.0.1]:22201 "),
+        "{recorded}"
+    );
     assert!(!learning.join(".ssh/second").exists());
     assert!(!learning.join(".ssh/known_hosts").exists());
     pgfleet(&inv)
