@@ -17,11 +17,27 @@ use crate::harness::{Cmd, Output, tempdir};
 /// starting beside a status run of every target would time its tunnels out.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A home whose `~/.ssh` reaches the fleet as `ssh alpha` does with its ssh_config.
+/// A home whose `~/.ssh` reaches the fleet as `ssh alpha` does with its ssh_config, but
+/// trusts the host keys in its own `~/.ssh/known_hosts` (a copy of the fleet's), so that a
+/// test can take them away.
 fn home(dir: &Path) -> PathBuf {
     let home = dir.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
-    std::fs::copy(fleet().join("ssh_config"), home.join(".ssh/config")).unwrap();
+    let config = std::fs::read_to_string(fleet().join("ssh_config")).unwrap();
+    let config: String = config
+        .lines()
+        .map(
+            |line| match line.trim_start().starts_with("UserKnownHostsFile") {
+                true => "    UserKnownHostsFile ~/.ssh/known_hosts\n".to_string(),
+                false => format!("{line}\n"),
+            },
+        )
+        .collect();
+    assert!(
+        config.contains("UserKnownHostsFile ~/.ssh/known_hosts"),
+        "{config}"
+    );
+    std::fs::write(home.join(".ssh/config"), config).unwrap();
     std::fs::copy(fleet().join("known_hosts"), home.join(".ssh/known_hosts")).unwrap();
     home
 }
@@ -161,18 +177,25 @@ fn discover_writes_an_inventory_that_status_uses() {
             assert!(found.contains(&key), "{key:?} not in {found:?}");
         }
     }
-    // The fleet's own databases (other tests leave theirs beside them, in any number).
-    let ids: Vec<String> = doc["targets"]
+    // The fleet's own databases, as the written file names them: other tests create and
+    // drop theirs beside them meanwhile, and a container's target names depend on how many
+    // databases it had when discover looked.
+    let listed = pgfleet(dir.path(), &home)
+        .arg("-i")
+        .arg(&file)
+        .args(["inventory", "--format", "json"])
+        .run();
+    listed.success();
+    let ids: Vec<String> = listed.json()["targets"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|h| h["databases"].as_array().unwrap().iter())
-        .filter(|d| {
+        .filter(|t| {
             fleet_dbs
                 .iter()
-                .any(|(c, db)| d["container"] == *c && d["database"] == *db)
+                .any(|(c, db)| t["container"] == *c && t["dbname"] == *db)
         })
-        .map(|d| d["target"].as_str().unwrap().to_string())
+        .map(|t| t["target"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 12, "{ids:?}");
     pgfleet(dir.path(), &home)
