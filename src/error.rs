@@ -189,6 +189,13 @@ impl SqlError {
         self.code.as_deref() == Some(code)
     }
 
+    /// The connection went away without the server saying what became of what was sent
+    /// (no SQLSTATE, or class 08): unlike 57P0x, where the server ended the session and
+    /// rolled its transaction back.
+    pub fn outcome_unknown(&self) -> bool {
+        self.code.as_deref().is_none_or(|c| c.starts_with("08"))
+    }
+
     /// The session ended under the statement: the connection closed, or the server
     /// terminated the backend (class 08, 57P01–57P03).
     pub fn is_connection_lost(&self) -> bool {
@@ -508,9 +515,7 @@ impl Error {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Error::Migration { failure, .. } => failure.error.code.is_none(),
-            Error::Database { error, .. } => {
-                error.code.as_deref().is_none_or(|c| c.starts_with("08"))
-            }
+            Error::Database { error, .. } => error.outcome_unknown(),
             Error::Ssh(_) | Error::Docker(_) | Error::Io { .. } => true,
             Error::Shared(e) => e.outcome_unknown(),
             _ => false,

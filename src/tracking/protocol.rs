@@ -733,7 +733,7 @@ impl Database {
             // pgfleet's own SQL around a migration (begin, guard, tracking rows, commit) lost
             // its connection: what was sent may still run (psql in a container goes on), so
             // the report cannot say where the database stands, and says where to look.
-            let unknown = error.code.as_deref().is_none_or(|c| c.starts_with("08"));
+            let unknown = error.outcome_unknown();
             let error = Error::Database {
                 target: self.target.clone(),
                 context: format!("{context} ({names})"),
